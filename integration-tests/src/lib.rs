@@ -1,0 +1,1 @@
+//! Cluster harnesses (in-process and multi-process), fault injection and checkers (filled by issue 5).

@@ -1,0 +1,43 @@
+//! The applier port: committed entries go to the state machine, in order, exactly once.
+//!
+//! # Correctness
+//!
+//! - `ApplyEntries` batches arrive in strictly increasing, contiguous index order starting at
+//!   `last_applied + 1`; the applier applies each entry once and in that order.
+//! - `Applied { index }` is sent only after every entry up to `index` has been applied.
+//! - A `Query` is served against the state as it is when the query is handled: the consensus
+//!   actor sends it only once `Applied` has reached the read index, so what the applier holds
+//!   is at least as new as any write acknowledged before the read began.
+//! - Every responder handed over is answered exactly once (a result, or an error if the
+//!   entry turns out not to be a client command).
+
+use crate::client::ClientResponder;
+use actix::Message;
+use raft_types::{Entry, LogId, LogIndex};
+
+/// Sent by the consensus actor: apply these committed entries.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ApplyEntries {
+    pub entries: Vec<Entry>,
+    /// Clients waiting on some of these entries (those proposed through this node), keyed by
+    /// the `LogId` their proposal received. The applier answers each with the state machine's
+    /// output for that entry.
+    pub responders: Vec<(LogId, ClientResponder)>,
+}
+
+/// Sent by the applier to the consensus actor after applying through `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct Applied {
+    pub index: LogIndex,
+}
+
+/// Sent by the consensus actor (linearizable read) or the client API (`consistency=local`):
+/// run a read-only query against the state machine and answer `responder`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Query {
+    pub query: Vec<u8>,
+    pub responder: ClientResponder,
+}

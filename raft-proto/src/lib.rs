@@ -1,0 +1,35 @@
+//! The actor protocol: every message that crosses an actor boundary in a Raft node, and the
+//! [`ports`] that bundle the `Recipient`s each actor may send to.
+//!
+//! This is the page to read to learn who says what. Actors never name each other's concrete
+//! types; they hold `Recipient<M>` for the messages below, so any actor that handles the same
+//! messages (an in-memory store, a simulated network, another state machine) can be swapped in
+//! by the wiring code alone.
+//!
+//! ```text
+//!  client ──Propose/Read/GetStatus──▶ raft ──StorageRequest──▶ storage
+//!                                     ▲  ◀──StorageEvent────────┘
+//!                                     │ ──SendMessage─────────▶ network ──▶ peers
+//!                                     │ ◀──ReceivedMessage──────┘
+//!                                     │ ──ApplyEntries/Query──▶ applier ──▶ client replies
+//!                                     └──◀──Applied─────────────┘
+//! ```
+//!
+//! Naming: requests are imperative (`StorageRequest::Append`), events past tense
+//! (`StorageEvent::Persisted`).
+//!
+//! # Layout
+//!
+//! - [`storage`]: the log writer's port.
+//! - [`network`]: the peer network's port.
+//! - [`applier`]: the state-machine applier's port.
+//! - [`client`]: requests from the client API to the consensus actor, and their errors.
+//! - [`ports`]: the `Recipient` bundles handed to each actor at wiring time.
+
+pub mod applier;
+pub mod client;
+pub mod network;
+pub mod ports;
+pub mod storage;
+
+pub use raft_types;

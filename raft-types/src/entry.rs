@@ -1,0 +1,48 @@
+//! Log entries.
+
+use crate::ids::{LogId, LogIndex, Term};
+use serde::{Deserialize, Serialize};
+
+/// One slot of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The term of the leader that created the entry and its position in the log.
+    pub log_id: LogId,
+    pub payload: EntryPayload,
+}
+
+/// What an entry carries. New variants (membership changes) are added at the end so stored
+/// logs and older peers keep decoding the ones they know.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryPayload {
+    /// The no-op a new leader appends at the start of its term, so that entries of earlier
+    /// terms become committed through it (§5.4.2, §8) and ReadIndex has a current-term commit.
+    Blank,
+    /// An opaque client command for the state machine.
+    Command(Vec<u8>),
+}
+
+impl Entry {
+    pub fn new(term: Term, index: LogIndex, payload: EntryPayload) -> Entry {
+        Entry {
+            log_id: LogId::new(term, index),
+            payload,
+        }
+    }
+
+    pub fn term(&self) -> Term {
+        self.log_id.term
+    }
+
+    pub fn index(&self) -> LogIndex {
+        self.log_id.index
+    }
+
+    /// Bytes of payload, used for batching limits and throughput figures.
+    pub fn payload_len(&self) -> usize {
+        match &self.payload {
+            EntryPayload::Blank => 0,
+            EntryPayload::Command(bytes) => bytes.len(),
+        }
+    }
+}

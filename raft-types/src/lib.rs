@@ -1,0 +1,28 @@
+//! The vocabulary every other crate shares: identifiers, log entries, the durable hard state,
+//! and the RPCs servers exchange (Raft paper, Figure 2).
+//!
+//! This crate has no actix, no IO and no policy. It is the part of the project a second
+//! implementation (a simulator, a proxy, a test peer) would link to speak our wire format.
+//!
+//! # Layout
+//!
+//! - [`ids`]: the newtypes `NodeId`, `Term`, `LogIndex` and the pair `LogId`.
+//! - [`entry`]: `Entry` and its `EntryPayload` (client command, the leader's no-op).
+//! - [`hard_state`]: `HardState`, what a server must persist before it answers (§5.1, Figure 2).
+//! - [`message`]: `RaftMessage`, the RequestVote and AppendEntries RPCs and their responses.
+//! - [`codec`]: the versioned rmp-serde encoding used on the wire and in stored records.
+
+pub mod codec;
+pub mod entry;
+pub mod hard_state;
+pub mod ids;
+pub mod message;
+
+pub use codec::{decode, encode, CodecError, WIRE_FORMAT_VERSION};
+pub use entry::{Entry, EntryPayload};
+pub use hard_state::HardState;
+pub use ids::{LogId, LogIndex, NodeId, Term};
+pub use message::{
+    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, RaftMessage, RequestVoteRequest,
+    RequestVoteResponse,
+};
