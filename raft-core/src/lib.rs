@@ -1,1 +1,40 @@
-//! Placeholder.
+//! The Raft consensus algorithm as a deterministic state machine with no IO.
+//!
+//! A shell (the consensus actor, or a test harness) feeds it inputs: [`Raft::tick`] for
+//! time, [`Raft::step`] for peer messages, [`Raft::propose`] and [`Raft::read_index`] for
+//! clients, and the completion events [`Raft::persisted`], [`Raft::hard_state_saved`] and
+//! [`Raft::applied`]. After each input the shell calls [`Raft::take_commands`] and carries out
+//! the returned [`Command`]s in order. There is no clock, no thread, no socket and no file
+//! here; randomness (election timeouts) comes from one RNG seeded from [`Config`], so a run is
+//! a pure function of its inputs and can be replayed exactly.
+//!
+//! Rules from the Raft paper are cited by section (§5.x) next to the code that implements them.
+//!
+//! # Layout
+//!
+//! - [`raft`]: the `Raft` type, its inputs and queries, role transitions, invariants.
+//! - [`election`]: §5.2 leader election and §5.4.1 the election restriction.
+//! - [`replication`]: the leader's side of §5.3 and the commit rule of §5.4.2.
+//! - [`follower`]: the follower's side of AppendEntries.
+//! - [`read_index`]: linearizable reads (thesis §6.4).
+//! - [`progress`]: per-follower replication state.
+//! - [`raft_log`]: the in-memory log, which may start after a snapshot.
+//! - [`command`]: the output vocabulary.
+//! - [`config`], [`error`].
+
+pub mod command;
+pub mod config;
+pub mod election;
+pub mod error;
+pub mod follower;
+pub mod progress;
+pub mod raft;
+pub mod raft_log;
+pub mod read_index;
+pub mod replication;
+
+pub use command::{Command, ReadRequestId};
+pub use config::{Config, ConfigError};
+pub use error::{ProposeError, ReadError};
+pub use raft::{Raft, RecoveredState, Role};
+pub use raft_log::RaftLog;

@@ -40,7 +40,11 @@ impl Term {
 
     /// The term a candidate moves to when it starts an election.
     pub fn next(self) -> Term {
-        Term(self.0.checked_add(1).expect("term overflow: 2^64 elections"))
+        Term(
+            self.0
+                .checked_add(1)
+                .expect("term overflow: 2^64 elections"),
+        )
     }
 }
 

@@ -1,0 +1,41 @@
+//! What the core asks its shell to do. The shell runs each command with one `run_<command>`
+//! arm; the core never performs IO itself.
+//!
+//! # Correctness (what the shell must guarantee)
+//!
+//! - `PersistHardState`, `TruncateLog` and `AppendLog` go, in the order emitted, through one
+//!   ordered path to disk. Completion is reported back with `hard_state_saved` and `persisted`.
+//! - `Send` may be delivered late, out of order, duplicated or not at all. The core has
+//!   already held back any message that depends on state not yet durable.
+//! - `Apply` batches are contiguous and in order; the shell reports progress with `applied`.
+//! - `ReadReady` means: run the read against the state machine now (it has applied through
+//!   `read_index`, so the result is linearizable).
+
+use raft_types::{Entry, HardState, LogIndex, NodeId, RaftMessage};
+
+/// An opaque id the shell gives a read request, returned with its outcome.
+pub type ReadRequestId = u64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Durably store the hard state (term and vote).
+    PersistHardState(HardState),
+    /// Durably remove every entry with index >= `since` (a conflicting suffix, §5.3).
+    TruncateLog { since: LogIndex },
+    /// Durably append these entries; they directly follow the current last entry.
+    AppendLog { entries: Vec<Entry> },
+    /// Send a message to a peer.
+    Send { to: NodeId, message: RaftMessage },
+    /// Apply these committed entries to the state machine, in order.
+    Apply { entries: Vec<Entry> },
+    /// The read `request_id` may now be served from the state machine.
+    ReadReady {
+        request_id: ReadRequestId,
+        read_index: LogIndex,
+    },
+    /// The read `request_id` cannot be served here (leadership lost before it was confirmed).
+    RejectRead {
+        request_id: ReadRequestId,
+        leader_hint: Option<NodeId>,
+    },
+}

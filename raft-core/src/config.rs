@@ -1,0 +1,115 @@
+//! Static configuration of one consensus core. Times are in ticks: the core has no clock, the
+//! shell calls `tick()` every `tick_interval` and converts milliseconds into ticks.
+
+use raft_types::NodeId;
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This server's id; must be one of `members`.
+    pub id: NodeId,
+    /// The voting members, this server included.
+    pub members: BTreeSet<NodeId>,
+    /// An election starts after a random number of ticks in
+    /// [`election_timeout_min_ticks`, `election_timeout_max_ticks`) without hearing from a
+    /// leader (§5.2). Randomized anew at every reset so split votes resolve quickly.
+    pub election_timeout_min_ticks: u64,
+    pub election_timeout_max_ticks: u64,
+    /// A leader sends one AppendEntries (heartbeat or entries) per follower this often. Must be
+    /// well below `election_timeout_min_ticks` (§5.6: broadcastTime ≪ electionTimeout).
+    pub heartbeat_interval_ticks: u64,
+    /// AppendEntries messages a leader keeps unacknowledged per follower in replicate mode.
+    pub max_inflight_appends: usize,
+    /// At most this many entries in one AppendEntries.
+    pub max_entries_per_append: usize,
+    /// At most about this many payload bytes in one AppendEntries (one entry always fits).
+    pub max_append_bytes: usize,
+    /// A leader that has not heard from a majority within an election timeout steps down, so
+    /// an isolated leader stops claiming leadership (thesis §6.2, "check quorum").
+    pub check_quorum: bool,
+    /// Seed of the core's RNG (election timeouts). Tests pin it to replay a run.
+    pub random_seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("node id 0 is reserved")]
+    ZeroId,
+    #[error("own id {id} is not among the members")]
+    NotAMember { id: NodeId },
+    #[error(
+        "election_timeout_min_ticks ({min}) must be >= 1 and < election_timeout_max_ticks ({max})"
+    )]
+    ElectionTimeoutRange { min: u64, max: u64 },
+    #[error("heartbeat_interval_ticks ({heartbeat}) must be >= 1 and < election_timeout_min_ticks ({min})")]
+    HeartbeatInterval { heartbeat: u64, min: u64 },
+    #[error("{field} must be at least 1")]
+    ZeroLimit { field: &'static str },
+}
+
+impl Config {
+    /// A configuration with the contract's default timings (10 ms ticks: heartbeat 50 ms,
+    /// election timeout 150..300 ms).
+    pub fn new(id: NodeId, members: impl IntoIterator<Item = NodeId>) -> Config {
+        Config {
+            id,
+            members: members.into_iter().collect(),
+            election_timeout_min_ticks: 15,
+            election_timeout_max_ticks: 30,
+            heartbeat_interval_ticks: 5,
+            max_inflight_appends: 64,
+            max_entries_per_append: 1024,
+            max_append_bytes: 4 * 1024 * 1024,
+            check_quorum: true,
+            random_seed: id.0,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id.0 == 0 || self.members.contains(&NodeId(0)) {
+            return Err(ConfigError::ZeroId);
+        }
+        if !self.members.contains(&self.id) {
+            return Err(ConfigError::NotAMember { id: self.id });
+        }
+        if self.election_timeout_min_ticks < 1
+            || self.election_timeout_min_ticks >= self.election_timeout_max_ticks
+        {
+            return Err(ConfigError::ElectionTimeoutRange {
+                min: self.election_timeout_min_ticks,
+                max: self.election_timeout_max_ticks,
+            });
+        }
+        if self.heartbeat_interval_ticks < 1
+            || self.heartbeat_interval_ticks >= self.election_timeout_min_ticks
+        {
+            return Err(ConfigError::HeartbeatInterval {
+                heartbeat: self.heartbeat_interval_ticks,
+                min: self.election_timeout_min_ticks,
+            });
+        }
+        for (field, value) in [
+            ("max_inflight_appends", self.max_inflight_appends),
+            ("max_entries_per_append", self.max_entries_per_append),
+            ("max_append_bytes", self.max_append_bytes),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit { field });
+            }
+        }
+        Ok(())
+    }
+
+    /// Votes or acknowledgements needed for a decision: a strict majority of the members.
+    pub fn quorum(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// Every member except this server.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.members
+            .iter()
+            .copied()
+            .filter(move |member| *member != self.id)
+    }
+}

@@ -1,0 +1,120 @@
+//! Leader election (§5.2) with the election restriction (§5.4.1).
+
+use crate::progress::Progress;
+use crate::raft::{CandidateState, LeaderState, Raft, Role};
+use raft_types::{EntryPayload, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse};
+use std::collections::BTreeMap;
+
+impl Raft {
+    /// §5.2: a follower (or candidate) whose election timeout elapsed increments its term,
+    /// votes for itself and asks every peer for a vote. The RequestVotes are held until the
+    /// new term and self-vote are durable, so a restarted server can never vote twice.
+    pub(crate) fn start_election(&mut self) {
+        self.current_term = self.current_term.next();
+        self.voted_for = Some(self.config.id);
+        self.role = Role::Candidate;
+        self.leader_id = None;
+        self.pending_acknowledgements.clear();
+        self.candidate_state = Some(CandidateState::default());
+        self.reset_election_timer();
+        tracing::debug!(id = %self.config.id, term = %self.current_term, "starting election");
+        self.persist_hard_state();
+        let request = RequestVoteRequest {
+            term: self.current_term,
+            candidate_id: self.config.id,
+            last_log_id: self.log.last_log_id(),
+        };
+        let peers: Vec<NodeId> = self.config.peers().collect();
+        for peer in peers {
+            self.send(peer, RaftMessage::RequestVote(request.clone()));
+        }
+    }
+
+    pub(crate) fn handle_request_vote(&mut self, from: NodeId, request: RequestVoteRequest) {
+        // (A newer term was already adopted by `step`.) Figure 2, RequestVote rule 1: reply
+        // false if term < currentTerm. Rule 2: grant if we have not voted for someone else in
+        // this term and the candidate's log is at least as up-to-date as ours (§5.4.1).
+        let vote_granted = request.term == self.current_term
+            && request.candidate_id == from
+            && self.voted_for.is_none_or(|voted| voted == from)
+            && request
+                .last_log_id
+                .is_at_least_as_up_to_date_as(&self.log.last_log_id());
+        if vote_granted && self.voted_for.is_none() {
+            self.voted_for = Some(from);
+            // The response below is held until this vote is durable.
+            self.persist_hard_state();
+        }
+        if vote_granted {
+            // Figure 2, followers: granting a vote resets the election timer.
+            self.reset_election_timer();
+        }
+        let response = RequestVoteResponse {
+            term: self.current_term,
+            vote_granted,
+        };
+        self.send(from, RaftMessage::RequestVoteResponse(response));
+    }
+
+    pub(crate) fn handle_request_vote_response(
+        &mut self,
+        from: NodeId,
+        response: RequestVoteResponse,
+    ) {
+        if self.role != Role::Candidate || response.term != self.current_term {
+            return;
+        }
+        if response.vote_granted {
+            if let Some(candidate_state) = self.candidate_state.as_mut() {
+                candidate_state.votes_granted.insert(from);
+            }
+            self.maybe_win_election();
+        }
+    }
+
+    /// §5.2: a candidate that holds votes from a majority (its own counted once durable)
+    /// becomes leader.
+    pub(crate) fn maybe_win_election(&mut self) {
+        let Some(candidate_state) = self.candidate_state.as_ref() else {
+            return;
+        };
+        let own_vote_durable = self.hard_state_in_flight.is_none();
+        let votes = candidate_state.votes_granted.len() + usize::from(own_vote_durable);
+        if votes >= self.config.quorum() {
+            self.become_leader();
+        }
+    }
+
+    fn become_leader(&mut self) {
+        assert_eq!(
+            self.role,
+            Role::Candidate,
+            "only a candidate becomes leader"
+        );
+        tracing::info!(id = %self.config.id, term = %self.current_term, "became leader");
+        self.role = Role::Leader;
+        self.leader_id = Some(self.config.id);
+        self.candidate_state = None;
+        let next_index = self.log.last_index().next();
+        let progress: BTreeMap<NodeId, Progress> = self
+            .config
+            .peers()
+            .map(|peer| (peer, Progress::new(next_index)))
+            .collect();
+        self.leader_state = Some(LeaderState {
+            progress,
+            next_sequence: 1,
+            term_start_index: next_index,
+            heartbeat_elapsed: 0,
+            quorum_check_elapsed: 0,
+            broadcast_pending: true,
+            pending_reads: Vec::new(),
+        });
+        // §5.4.2 / §8: a no-op of the new term lets earlier entries commit through it and
+        // tells the leader the commit index it must serve reads at.
+        self.append_to_own_log(EntryPayload::Blank);
+        // A single-server cluster commits as soon as its own write is durable; nothing else
+        // will ever call maybe_advance_commit_index for it otherwise.
+        self.maybe_advance_commit_index();
+    }
+}

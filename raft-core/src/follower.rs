@@ -1,0 +1,167 @@
+//! The follower's side of AppendEntries (Figure 2, "AppendEntries RPC, receiver
+//! implementation"), with acknowledgements held until the entries are durable.
+
+use crate::command::Command;
+use crate::raft::{PendingAcknowledgement, Raft, Role};
+use raft_types::{
+    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogIndex, NodeId, RaftMessage,
+};
+
+impl Raft {
+    pub(crate) fn handle_append_entries(&mut self, from: NodeId, request: AppendEntriesRequest) {
+        // Rule 1: reply false if term < currentTerm, telling the stale leader the newer term.
+        if request.term < self.current_term || request.leader_id != from {
+            let response = AppendEntriesResponse {
+                term: self.current_term,
+                sequence: request.sequence,
+                outcome: AppendOutcome::StaleTerm,
+            };
+            self.send(from, RaftMessage::AppendEntriesResponse(response));
+            return;
+        }
+        assert_ne!(
+            self.role,
+            Role::Leader,
+            "Election Safety: two leaders in term {}",
+            self.current_term
+        );
+        if self.role == Role::Candidate || self.leader_id != Some(from) {
+            // §5.2: a candidate that hears from a leader of its term returns to follower.
+            if let Some(known) = self.leader_id {
+                assert_eq!(known, from, "Election Safety: two leaders in one term");
+            }
+            self.become_follower(request.term, Some(from));
+        }
+        self.election_elapsed = 0;
+
+        // Rule 2: reply false if the log does not contain an entry at prevLogIndex whose term
+        // matches prevLogTerm. Entries at or before the commit index are known to match: they
+        // are committed, and committed entries are on every future leader (§5.4).
+        let prev_log_id = request.prev_log_id;
+        let prev_matches = prev_log_id.index <= self.commit_index || self.log.matches(prev_log_id);
+        if !prev_matches {
+            let outcome = self.conflict_hint(prev_log_id.index);
+            let response = AppendEntriesResponse {
+                term: self.current_term,
+                sequence: request.sequence,
+                outcome,
+            };
+            self.send(from, RaftMessage::AppendEntriesResponse(response));
+            return;
+        }
+
+        let last_new_index = prev_log_id.index.plus(request.entries.len() as u64);
+        self.append_new_entries(request.entries);
+
+        // Rule 5: if leaderCommit > commitIndex, commitIndex = min(leaderCommit, index of last
+        // new entry). Our log matches the leader's only through last_new_index.
+        let new_commit_index = request.leader_commit.min(last_new_index);
+        if new_commit_index > self.commit_index {
+            self.commit_index = new_commit_index;
+        }
+
+        self.pending_acknowledgements.push(PendingAcknowledgement {
+            leader: from,
+            sequence: request.sequence,
+            match_index: last_new_index,
+        });
+        self.release_acknowledgements();
+    }
+
+    /// Rules 3 and 4: delete a conflicting suffix (and only a conflicting one: a stale or
+    /// duplicated request whose entries we already hold removes nothing), then append the
+    /// entries not already in the log.
+    fn append_new_entries(&mut self, entries: Vec<raft_types::Entry>) {
+        let mut first_new = None;
+        for (position, entry) in entries.iter().enumerate() {
+            match self.log.term_at(entry.index()) {
+                Some(term) if term == entry.term() => continue,
+                Some(_) => {
+                    assert!(
+                        entry.index() > self.commit_index,
+                        "a leader tried to overwrite committed entry {} (commit index {})",
+                        entry.index(),
+                        self.commit_index
+                    );
+                    self.log.truncate_from(entry.index());
+                    self.persisted_index = self.persisted_index.min(entry.index().previous());
+                    self.storage_requested_index =
+                        self.storage_requested_index.min(entry.index().previous());
+                    self.commands.push(Command::TruncateLog {
+                        since: entry.index(),
+                    });
+                    first_new = Some(position);
+                    break;
+                }
+                None => {
+                    first_new = Some(position);
+                    break;
+                }
+            }
+        }
+        let Some(first_new) = first_new else {
+            return;
+        };
+        let new_entries: Vec<raft_types::Entry> = entries.into_iter().skip(first_new).collect();
+        for entry in &new_entries {
+            self.log.append(entry.clone());
+        }
+        self.storage_requested_index = self.log.last_index();
+        self.commands.push(Command::AppendLog {
+            entries: new_entries,
+        });
+    }
+
+    /// The hint a follower returns when it lacks `prev_log_index`'s entry: its term there and
+    /// the first index it holds of that term, or its log end when the log is shorter.
+    fn conflict_hint(&self, prev_log_index: LogIndex) -> AppendOutcome {
+        match self.log.term_at(prev_log_index) {
+            Some(term) => AppendOutcome::Conflict {
+                conflict_term: Some(term),
+                conflict_index: self
+                    .log
+                    .first_index_of_term_at_or_before(term, prev_log_index)
+                    .max(self.commit_index.next()),
+            },
+            None => AppendOutcome::Conflict {
+                conflict_term: None,
+                conflict_index: self.log.last_index().next().min(prev_log_index),
+            },
+        }
+    }
+
+    /// Sends the acknowledgements whose entries are now durable, one message per leader
+    /// covering all of them (the highest match index and the newest sequence).
+    pub(crate) fn release_acknowledgements(&mut self) {
+        let persisted_index = self.persisted_index;
+        let (ready, waiting): (Vec<_>, Vec<_>) = self
+            .pending_acknowledgements
+            .drain(..)
+            .partition(|acknowledgement| acknowledgement.match_index <= persisted_index);
+        self.pending_acknowledgements = waiting;
+        let Some(first) = ready.first().copied() else {
+            return;
+        };
+        let leader = first.leader;
+        let match_index = ready
+            .iter()
+            .map(|ack| ack.match_index)
+            .max()
+            .unwrap_or(first.match_index);
+        let sequence = ready
+            .iter()
+            .map(|ack| ack.sequence)
+            .max()
+            .unwrap_or(first.sequence);
+        assert!(
+            ready.iter().all(|ack| ack.leader == leader),
+            "acknowledgements pending for two leaders of one term"
+        );
+        let response = AppendEntriesResponse {
+            term: self.current_term,
+            sequence,
+            outcome: AppendOutcome::Success { match_index },
+        };
+        self.send(leader, RaftMessage::AppendEntriesResponse(response));
+    }
+}

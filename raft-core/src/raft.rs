@@ -1,0 +1,460 @@
+//! `Raft`: one server's consensus state machine (Figure 2). Inputs are method calls; outputs
+//! are [`Command`]s collected with [`Raft::take_commands`].
+//!
+//! The handlers for each part of the protocol live in sibling modules as further `impl Raft`
+//! blocks: [`crate::election`], [`crate::replication`] (leader side), [`crate::follower`]
+//! (follower side) and [`crate::read_index`].
+
+use crate::command::{Command, ReadRequestId};
+use crate::config::{Config, ConfigError};
+use crate::error::{ProposeError, ReadError};
+use crate::progress::Progress;
+use crate::raft_log::RaftLog;
+use crate::read_index::PendingRead;
+use raft_types::{Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, RaftMessage, Term};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The role a server plays in its current term (§5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// What storage recovered at startup.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveredState {
+    pub hard_state: HardState,
+    /// The last entry covered by a snapshot, or `LogId::ZERO`.
+    pub snapshot_last_log_id: LogId,
+    /// The entries after the snapshot, contiguous.
+    pub entries: Vec<Entry>,
+}
+
+/// Leader-only state, created on election and dropped on stepping down.
+#[derive(Debug)]
+pub(crate) struct LeaderState {
+    pub progress: BTreeMap<NodeId, Progress>,
+    /// Stamped on every AppendEntries of this term; see `AppendEntriesRequest::sequence`.
+    pub next_sequence: u64,
+    /// Index of this term's no-op. Until it commits the leader does not know the full commit
+    /// index of the cluster, so reads wait for it (thesis §6.4 step 1).
+    pub term_start_index: LogIndex,
+    pub heartbeat_elapsed: u64,
+    pub quorum_check_elapsed: u64,
+    /// Set by a heartbeat tick or a new read: at the next flush every follower gets an
+    /// AppendEntries even when there is nothing new to send.
+    pub broadcast_pending: bool,
+    pub pending_reads: Vec<PendingRead>,
+}
+
+/// Candidate-only state.
+#[derive(Debug, Default)]
+pub(crate) struct CandidateState {
+    pub votes_granted: BTreeSet<NodeId>,
+}
+
+/// An AppendEntries acknowledgement held until the entries it covers are durable (rule 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingAcknowledgement {
+    pub leader: NodeId,
+    pub sequence: u64,
+    pub match_index: LogIndex,
+}
+
+pub struct Raft {
+    pub(crate) config: Config,
+    pub(crate) random: ChaCha8Rng,
+
+    // Persistent state (Figure 2), mirrored here; made durable through commands.
+    pub(crate) current_term: Term,
+    pub(crate) voted_for: Option<NodeId>,
+    pub(crate) log: RaftLog,
+
+    // Volatile state on all servers.
+    pub(crate) role: Role,
+    pub(crate) leader_id: Option<NodeId>,
+    pub(crate) commit_index: LogIndex,
+    /// Highest index the applier reported applied.
+    pub(crate) last_applied: LogIndex,
+    /// Highest index handed to the applier in an `Apply` command.
+    pub(crate) apply_requested_index: LogIndex,
+    /// Highest index known durable in this server's log (and still part of it).
+    pub(crate) persisted_index: LogIndex,
+    /// Highest index handed to storage in an `AppendLog` command.
+    pub(crate) storage_requested_index: LogIndex,
+    /// The latest hard state handed to storage and not yet reported saved. While it is in
+    /// flight every outgoing message is held: a vote or an acknowledgement must never be seen
+    /// by others before the term and vote it depends on are durable.
+    pub(crate) hard_state_in_flight: Option<HardState>,
+    pub(crate) held_messages: Vec<(NodeId, RaftMessage)>,
+
+    pub(crate) election_elapsed: u64,
+    pub(crate) randomized_election_timeout: u64,
+
+    pub(crate) leader_state: Option<LeaderState>,
+    pub(crate) candidate_state: Option<CandidateState>,
+    pub(crate) pending_acknowledgements: Vec<PendingAcknowledgement>,
+
+    pub(crate) commands: Vec<Command>,
+}
+
+impl Raft {
+    /// A server restarting from what storage recovered (a fresh server recovers nothing).
+    pub fn new(config: Config, recovered: RecoveredState) -> Result<Raft, ConfigError> {
+        config.validate()?;
+        let log = RaftLog::new(recovered.snapshot_last_log_id, recovered.entries);
+        let last_index = log.last_index();
+        let snapshot_index = recovered.snapshot_last_log_id.index;
+        let mut raft = Raft {
+            random: ChaCha8Rng::seed_from_u64(config.random_seed),
+            config,
+            current_term: recovered.hard_state.current_term,
+            voted_for: recovered.hard_state.voted_for,
+            log,
+            role: Role::Follower,
+            leader_id: None,
+            commit_index: snapshot_index,
+            last_applied: snapshot_index,
+            apply_requested_index: snapshot_index,
+            persisted_index: last_index,
+            storage_requested_index: last_index,
+            hard_state_in_flight: None,
+            held_messages: Vec::new(),
+            election_elapsed: 0,
+            randomized_election_timeout: 0,
+            leader_state: None,
+            candidate_state: None,
+            pending_acknowledgements: Vec::new(),
+            commands: Vec::new(),
+        };
+        raft.reset_election_timer();
+        Ok(raft)
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// Advances logical time by one tick.
+    pub fn tick(&mut self) {
+        match self.role {
+            Role::Leader => self.tick_leader(),
+            Role::Follower | Role::Candidate => {
+                self.election_elapsed += 1;
+                if self.election_elapsed >= self.randomized_election_timeout {
+                    self.start_election();
+                }
+            }
+        }
+    }
+
+    /// Handles a message from peer `from`.
+    pub fn step(&mut self, from: NodeId, message: RaftMessage) {
+        if from == self.config.id || !self.config.members.contains(&from) {
+            tracing::warn!(%from, kind = message.kind(), "ignoring message from a non-member");
+            return;
+        }
+        let message_term = message.term();
+        // §5.1: any RPC with a newer term makes this server a follower in that term.
+        if message_term > self.current_term {
+            let leader = match &message {
+                RaftMessage::AppendEntries(_) => Some(from),
+                _ => None,
+            };
+            self.become_follower(message_term, leader);
+        }
+        match message {
+            RaftMessage::RequestVote(request) => self.handle_request_vote(from, request),
+            RaftMessage::RequestVoteResponse(response) => {
+                self.handle_request_vote_response(from, response)
+            }
+            RaftMessage::AppendEntries(request) => self.handle_append_entries(from, request),
+            RaftMessage::AppendEntriesResponse(response) => {
+                self.handle_append_entries_response(from, response)
+            }
+        }
+    }
+
+    /// Appends a client command to the leader's log. The entry is persisted and replicated at
+    /// the next [`Raft::take_commands`], together with every other proposal since the last one.
+    pub fn propose(&mut self, command: Vec<u8>) -> Result<LogId, ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader {
+                leader_hint: self.leader_id,
+            });
+        }
+        Ok(self.append_to_own_log(EntryPayload::Command(command)))
+    }
+
+    /// Starts a linearizable read (thesis §6.4). The outcome arrives later as
+    /// `Command::ReadReady` or `Command::RejectRead` carrying `request_id`.
+    pub fn read_index(&mut self, request_id: ReadRequestId) -> Result<(), ReadError> {
+        if self.role != Role::Leader {
+            return Err(ReadError::NotLeader {
+                leader_hint: self.leader_id,
+            });
+        }
+        self.register_read(request_id);
+        Ok(())
+    }
+
+    /// Storage reports every entry through `last` durable.
+    pub fn persisted(&mut self, last: LogId) {
+        // A report for entries since truncated (a different term at that index) says nothing
+        // about the current log. Storage is ordered, so a matching report covers all before it.
+        if !self.log.matches(last) || last.index <= self.persisted_index {
+            return;
+        }
+        self.persisted_index = last.index;
+        match self.role {
+            Role::Leader => self.maybe_advance_commit_index(),
+            Role::Follower | Role::Candidate => self.release_acknowledgements(),
+        }
+    }
+
+    /// Storage reports `hard_state` (and everything requested before it) durable.
+    pub fn hard_state_saved(&mut self, hard_state: HardState) {
+        if self.hard_state_in_flight != Some(hard_state) {
+            // An older save completing; a newer one is still in flight.
+            return;
+        }
+        self.hard_state_in_flight = None;
+        for (to, message) in std::mem::take(&mut self.held_messages) {
+            self.commands.push(Command::Send { to, message });
+        }
+        if self.role == Role::Candidate {
+            // Our own vote is durable now and counts.
+            self.maybe_win_election();
+        }
+    }
+
+    /// The applier reports every entry through `index` applied.
+    pub fn applied(&mut self, index: LogIndex) {
+        assert!(
+            index <= self.apply_requested_index,
+            "applied index {index} beyond what was handed to the applier ({})",
+            self.apply_requested_index
+        );
+        if index > self.last_applied {
+            self.last_applied = index;
+            self.serve_ready_reads();
+        }
+    }
+
+    /// Returns the commands produced since the last call. Proposals made since then are
+    /// batched here into one `AppendLog` and one AppendEntries per follower.
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        if self.role == Role::Leader {
+            self.flush_leader();
+        }
+        self.emit_apply();
+        std::mem::take(&mut self.commands)
+    }
+
+    // ----- queries ------------------------------------------------------------------------
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn current_term(&self) -> Term {
+        self.current_term
+    }
+
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        HardState::new(self.current_term, self.voted_for)
+    }
+
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.leader_id
+    }
+
+    pub fn commit_index(&self) -> LogIndex {
+        self.commit_index
+    }
+
+    pub fn last_applied(&self) -> LogIndex {
+        self.last_applied
+    }
+
+    pub fn persisted_index(&self) -> LogIndex {
+        self.persisted_index
+    }
+
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+
+    pub fn last_log_id(&self) -> LogId {
+        self.log.last_log_id()
+    }
+
+    /// The leader's view of a follower's match index (None when not leader).
+    pub fn match_index_of(&self, follower: NodeId) -> Option<LogIndex> {
+        let leader_state = self.leader_state.as_ref()?;
+        leader_state
+            .progress
+            .get(&follower)
+            .map(|progress| progress.match_index)
+    }
+
+    // ----- shared helpers -----------------------------------------------------------------
+
+    /// Queues a message, holding it while a hard state save is in flight.
+    pub(crate) fn send(&mut self, to: NodeId, message: RaftMessage) {
+        if self.hard_state_in_flight.is_some() {
+            self.held_messages.push((to, message));
+        } else {
+            self.commands.push(Command::Send { to, message });
+        }
+    }
+
+    pub(crate) fn persist_hard_state(&mut self) {
+        let hard_state = self.hard_state();
+        self.hard_state_in_flight = Some(hard_state);
+        self.commands.push(Command::PersistHardState(hard_state));
+    }
+
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        let span = self.config.election_timeout_max_ticks - self.config.election_timeout_min_ticks;
+        self.randomized_election_timeout =
+            self.config.election_timeout_min_ticks + self.random.next_u64() % span;
+    }
+
+    /// Steps down (or stays) as follower in `term`, following `leader` when known.
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        assert!(term >= self.current_term, "terms never go backwards");
+        let term_changed = term > self.current_term;
+        if term_changed {
+            self.current_term = term;
+            self.voted_for = None;
+            self.pending_acknowledgements.clear();
+            self.persist_hard_state();
+        }
+        if self.role != Role::Follower {
+            tracing::debug!(id = %self.config.id, %term, "becoming follower");
+        }
+        if let Some(leader_state) = self.leader_state.take() {
+            let leader_hint = leader.or(if term_changed { None } else { self.leader_id });
+            for read in leader_state.pending_reads {
+                self.commands.push(Command::RejectRead {
+                    request_id: read.request_id,
+                    leader_hint,
+                });
+            }
+        }
+        self.candidate_state = None;
+        self.role = Role::Follower;
+        self.leader_id = leader;
+        self.reset_election_timer();
+    }
+
+    /// Leader: appends an entry of the current term to the in-memory log. It reaches storage
+    /// and followers at the next flush.
+    pub(crate) fn append_to_own_log(&mut self, payload: EntryPayload) -> LogId {
+        let log_id = LogId::new(self.current_term, self.log.last_index().next());
+        self.log.append(Entry { log_id, payload });
+        log_id
+    }
+
+    /// Hands newly committed entries to the applier.
+    fn emit_apply(&mut self) {
+        if self.commit_index <= self.apply_requested_index {
+            return;
+        }
+        let from = self.apply_requested_index.next();
+        let entries = self
+            .log
+            .entries_between(from, self.commit_index, usize::MAX, usize::MAX);
+        assert_eq!(
+            entries.len() as u64,
+            self.commit_index.0 - self.apply_requested_index.0,
+            "committed entries must be in the in-memory log until applied"
+        );
+        self.apply_requested_index = self.commit_index;
+        self.commands.push(Command::Apply { entries });
+    }
+
+    /// Local invariants; the test harnesses call this after every step and also check the
+    /// cluster-wide ones (Election Safety, Log Matching, Leader Completeness, State Machine
+    /// Safety) across servers.
+    pub fn check_invariants(&self) {
+        self.log.check_invariants();
+        assert!(
+            self.last_applied <= self.apply_requested_index
+                && self.apply_requested_index <= self.commit_index,
+            "applied {} <= apply requested {} <= committed {}",
+            self.last_applied,
+            self.apply_requested_index,
+            self.commit_index
+        );
+        assert!(
+            self.commit_index <= self.log.last_index(),
+            "commit index {} beyond the log ({})",
+            self.commit_index,
+            self.log.last_index()
+        );
+        assert!(
+            self.persisted_index <= self.log.last_index(),
+            "persisted index beyond the log"
+        );
+        assert!(
+            self.persisted_index <= self.storage_requested_index,
+            "persisted index beyond what storage was asked for"
+        );
+        assert!(
+            self.log.last_log_id().term <= self.current_term,
+            "log holds an entry from a future term"
+        );
+        match self.role {
+            Role::Leader => {
+                assert_eq!(self.leader_id, Some(self.config.id), "leader knows itself");
+                assert_eq!(
+                    self.voted_for,
+                    Some(self.config.id),
+                    "leader voted for itself"
+                );
+                let leader_state = self
+                    .leader_state
+                    .as_ref()
+                    .expect("a leader has leader state");
+                for (peer, progress) in &leader_state.progress {
+                    assert!(
+                        progress.match_index < progress.next_index,
+                        "peer {peer}: match index below next index"
+                    );
+                    assert!(
+                        progress.next_index <= self.log.last_index().next(),
+                        "peer {peer}: next index beyond the log"
+                    );
+                }
+            }
+            Role::Candidate => {
+                assert_eq!(
+                    self.voted_for,
+                    Some(self.config.id),
+                    "candidate voted for itself"
+                );
+                assert!(self.leader_state.is_none());
+            }
+            Role::Follower => {
+                assert!(self.leader_state.is_none() && self.candidate_state.is_none())
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The in-memory copy of the replicated log.
+//!
+//! The log may start after index 0: `snapshot_last_log_id` names the last entry covered by a
+//! snapshot (or `LogId::ZERO` when there is none), and `entries` holds everything after it.
+//! Nothing here touches disk; the core emits commands that make the same changes durable.
+
+use raft_types::{Entry, LogId, LogIndex, Term};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaftLog {
+    /// The last entry folded into a snapshot; entries at or before it are gone from memory.
+    snapshot_last_log_id: LogId,
+    /// Entries `snapshot_last_log_id.index + 1 ..= last_index()`, contiguous.
+    entries: Vec<Entry>,
+}
+
+impl RaftLog {
+    /// A log recovered from storage: `entries` must directly follow `snapshot_last_log_id`.
+    pub fn new(snapshot_last_log_id: LogId, entries: Vec<Entry>) -> RaftLog {
+        let log = RaftLog {
+            snapshot_last_log_id,
+            entries,
+        };
+        log.check_invariants();
+        log
+    }
+
+    pub fn snapshot_last_log_id(&self) -> LogId {
+        self.snapshot_last_log_id
+    }
+
+    /// The index of the first entry held in memory (one past the snapshot).
+    pub fn first_index(&self) -> LogIndex {
+        self.snapshot_last_log_id.index.next()
+    }
+
+    pub fn last_index(&self) -> LogIndex {
+        self.snapshot_last_log_id
+            .index
+            .plus(self.entries.len() as u64)
+    }
+
+    pub fn last_log_id(&self) -> LogId {
+        self.entries
+            .last()
+            .map(|entry| entry.log_id)
+            .unwrap_or(self.snapshot_last_log_id)
+    }
+
+    /// The term of the entry at `index`; `Some(Term(0))` for index 0 and the snapshot's term for
+    /// its last index; `None` when the index is past the end or compacted away.
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        if index == self.snapshot_last_log_id.index {
+            return Some(self.snapshot_last_log_id.term);
+        }
+        self.entry(index).map(Entry::term)
+    }
+
+    /// The LogId at `index`, when known.
+    pub fn log_id_at(&self, index: LogIndex) -> Option<LogId> {
+        self.term_at(index).map(|term| LogId::new(term, index))
+    }
+
+    /// Whether this log holds `log_id` (the AppendEntries consistency check, §5.3).
+    pub fn matches(&self, log_id: LogId) -> bool {
+        self.term_at(log_id.index) == Some(log_id.term)
+    }
+
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        let offset = self.offset_of(index)?;
+        self.entries.get(offset)
+    }
+
+    /// Entries in `from ..= to`, at most `max_count` of them and about `max_bytes` of payload
+    /// (always at least one entry when the range is not empty).
+    pub fn entries_between(
+        &self,
+        from: LogIndex,
+        to: LogIndex,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Vec<Entry> {
+        let Some(start) = self.offset_of(from) else {
+            return Vec::new();
+        };
+        let Some(end) = self.offset_of(to) else {
+            return Vec::new();
+        };
+        let mut selected = Vec::new();
+        let mut bytes = 0usize;
+        for entry in self.entries[start..=end].iter().take(max_count) {
+            bytes += entry.payload_len();
+            if !selected.is_empty() && bytes > max_bytes {
+                break;
+            }
+            selected.push(entry.clone());
+        }
+        selected
+    }
+
+    /// The first index whose entry has `term`, searching backwards from `from`: used to build
+    /// and to follow the conflict hint of a rejected AppendEntries.
+    pub fn first_index_of_term_at_or_before(&self, term: Term, from: LogIndex) -> LogIndex {
+        let mut index = from;
+        while index > self.first_index() && self.term_at(index.previous()) == Some(term) {
+            index = index.previous();
+        }
+        index
+    }
+
+    /// The last index whose entry has `term` at or below `at_or_below`, if any: the leader's
+    /// side of the conflict hint (§5.3).
+    pub fn last_index_of_term(&self, term: Term, at_or_below: LogIndex) -> Option<LogIndex> {
+        let mut index = at_or_below.min(self.last_index());
+        loop {
+            match self.term_at(index) {
+                Some(found) if found == term => return Some(index),
+                Some(found) if found < term => return None,
+                _ => {}
+            }
+            if index <= self.snapshot_last_log_id.index {
+                return None;
+            }
+            index = index.previous();
+        }
+    }
+
+    pub fn append(&mut self, entry: Entry) {
+        assert_eq!(
+            entry.index(),
+            self.last_index().next(),
+            "log entries must be appended contiguously"
+        );
+        assert!(
+            entry.term() >= self.last_log_id().term,
+            "terms never decrease along the log"
+        );
+        self.entries.push(entry);
+    }
+
+    /// Removes every entry with index >= `since`.
+    pub fn truncate_from(&mut self, since: LogIndex) {
+        assert!(
+            since > self.snapshot_last_log_id.index,
+            "cannot truncate into the snapshot: snapshotted entries are committed"
+        );
+        let keep = (since.0 - self.first_index().0) as usize;
+        self.entries.truncate(keep);
+    }
+
+    fn offset_of(&self, index: LogIndex) -> Option<usize> {
+        if index < self.first_index() || index > self.last_index() {
+            return None;
+        }
+        Some((index.0 - self.first_index().0) as usize)
+    }
+
+    /// Indexes contiguous from the snapshot, terms non-decreasing.
+    pub fn check_invariants(&self) {
+        let mut previous = self.snapshot_last_log_id;
+        for entry in &self.entries {
+            assert_eq!(
+                entry.index(),
+                previous.index.next(),
+                "log indexes must be contiguous"
+            );
+            assert!(
+                entry.term() >= previous.term,
+                "terms must not decrease along the log"
+            );
+            previous = entry.log_id;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_types::EntryPayload;
+
+    fn log_with_terms(terms: &[u64]) -> RaftLog {
+        let entries = terms
+            .iter()
+            .enumerate()
+            .map(|(offset, term)| {
+                Entry::new(
+                    Term(*term),
+                    LogIndex(offset as u64 + 1),
+                    EntryPayload::Blank,
+                )
+            })
+            .collect();
+        RaftLog::new(LogId::ZERO, entries)
+    }
+
+    #[test]
+    fn index_zero_matches_the_empty_prefix() {
+        let log = log_with_terms(&[]);
+        assert!(log.matches(LogId::ZERO));
+        assert_eq!(log.last_log_id(), LogId::ZERO);
+        assert_eq!(log.term_at(LogIndex(1)), None);
+    }
+
+    #[test]
+    fn term_searches_for_conflict_hints() {
+        let log = log_with_terms(&[1, 1, 2, 2, 2, 4]);
+        assert_eq!(
+            log.first_index_of_term_at_or_before(Term(2), LogIndex(5)),
+            LogIndex(3)
+        );
+        assert_eq!(
+            log.last_index_of_term(Term(2), LogIndex(6)),
+            Some(LogIndex(5))
+        );
+        assert_eq!(log.last_index_of_term(Term(3), LogIndex(6)), None);
+    }
+
+    #[test]
+    fn truncate_then_append() {
+        let mut log = log_with_terms(&[1, 1, 1]);
+        log.truncate_from(LogIndex(2));
+        log.append(Entry::new(Term(2), LogIndex(2), EntryPayload::Blank));
+        assert_eq!(log.last_log_id(), LogId::new(Term(2), LogIndex(2)));
+    }
+
+    #[test]
+    fn a_log_can_start_after_a_snapshot() {
+        let snapshot = LogId::new(Term(3), LogIndex(10));
+        let log = RaftLog::new(
+            snapshot,
+            vec![Entry::new(Term(3), LogIndex(11), EntryPayload::Blank)],
+        );
+        assert_eq!(log.first_index(), LogIndex(11));
+        assert_eq!(log.term_at(LogIndex(10)), Some(Term(3)));
+        assert_eq!(log.term_at(LogIndex(9)), None);
+        assert_eq!(log.last_index(), LogIndex(11));
+    }
+}

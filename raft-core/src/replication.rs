@@ -1,0 +1,266 @@
+//! The leader's side of log replication (§5.3) and commitment (§5.4.2), with heartbeats,
+//! pipelining and check-quorum.
+
+use crate::command::Command;
+use crate::progress::{Progress, ReplicationMode};
+use crate::raft::{Raft, Role};
+use raft_types::{
+    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogIndex, NodeId, RaftMessage,
+};
+
+impl Raft {
+    pub(crate) fn tick_leader(&mut self) {
+        let heartbeat_interval = self.config.heartbeat_interval_ticks;
+        let quorum_check_interval = self.config.election_timeout_min_ticks;
+        let check_quorum = self.config.check_quorum;
+        let leader_state = self
+            .leader_state
+            .as_mut()
+            .expect("tick_leader runs only on a leader");
+        leader_state.heartbeat_elapsed += 1;
+        if leader_state.heartbeat_elapsed >= heartbeat_interval {
+            leader_state.heartbeat_elapsed = 0;
+            leader_state.broadcast_pending = true;
+        }
+        leader_state.quorum_check_elapsed += 1;
+        if check_quorum && leader_state.quorum_check_elapsed >= quorum_check_interval {
+            leader_state.quorum_check_elapsed = 0;
+            let active = 1 + leader_state
+                .progress
+                .values_mut()
+                .map(|progress| std::mem::take(&mut progress.recently_active))
+                .filter(|active| *active)
+                .count();
+            if active < self.config.quorum() {
+                // Thesis §6.2: a leader cut off from a majority steps down rather than keep
+                // accepting requests it can never commit.
+                tracing::warn!(id = %self.config.id, term = %self.current_term,
+                    "stepping down: no contact with a majority for an election timeout");
+                self.become_follower(self.current_term, None);
+            }
+        }
+    }
+
+    /// Sends what the leader owes: new entries to storage, then to every follower whose
+    /// window allows, and a heartbeat to every follower when one is due.
+    pub(crate) fn flush_leader(&mut self) {
+        let last_index = self.log.last_index();
+        if last_index > self.storage_requested_index {
+            let entries = self.log.entries_between(
+                self.storage_requested_index.next(),
+                last_index,
+                usize::MAX,
+                usize::MAX,
+            );
+            self.storage_requested_index = last_index;
+            self.commands.push(Command::AppendLog { entries });
+        }
+        let broadcast = {
+            let leader_state = self
+                .leader_state
+                .as_mut()
+                .expect("flush_leader runs only on a leader");
+            std::mem::take(&mut leader_state.broadcast_pending)
+        };
+        let peers: Vec<NodeId> = self.config.peers().collect();
+        for peer in peers {
+            self.replicate_to(peer, broadcast);
+        }
+    }
+
+    /// Sends AppendEntries to `peer` as its mode allows; with `force`, sends at least one
+    /// (a heartbeat when there is nothing new).
+    fn replicate_to(&mut self, peer: NodeId, force: bool) {
+        let last_index = self.log.last_index();
+        let max_inflight = self.config.max_inflight_appends;
+        let progress = self.progress(peer).clone();
+        let mut sent_any = false;
+        match progress.mode {
+            ReplicationMode::Probe {
+                outstanding_sequence,
+            } => {
+                if outstanding_sequence.is_none() || force {
+                    let to = last_index;
+                    let sequence = self.send_append_entries(peer, progress.next_index, to);
+                    self.progress_mut(peer).mode = ReplicationMode::Probe {
+                        outstanding_sequence: Some(sequence),
+                    };
+                    sent_any = true;
+                }
+            }
+            ReplicationMode::Replicate { inflight } => {
+                let mut inflight_count = inflight.len();
+                let mut next_index = progress.next_index;
+                while inflight_count < max_inflight && next_index <= last_index {
+                    let sent_last = self.send_append_entries_bounded(peer, next_index, last_index);
+                    let progress = self.progress_mut(peer);
+                    if let ReplicationMode::Replicate { inflight } = &mut progress.mode {
+                        inflight.push_back(sent_last);
+                    }
+                    progress.next_index = sent_last.next();
+                    next_index = sent_last.next();
+                    inflight_count += 1;
+                    sent_any = true;
+                }
+            }
+        }
+        if force && !sent_any {
+            let next_index = self.progress(peer).next_index;
+            self.send_append_entries(peer, next_index, next_index.previous());
+        }
+    }
+
+    /// Sends entries `from ..= to` (bounded by the batch limits) after `from - 1`; returns the
+    /// request's sequence.
+    fn send_append_entries(&mut self, peer: NodeId, from: LogIndex, to: LogIndex) -> u64 {
+        let (sequence, _) = self.build_and_send(peer, from, to);
+        sequence
+    }
+
+    /// Like `send_append_entries`, returning the last index actually sent.
+    fn send_append_entries_bounded(
+        &mut self,
+        peer: NodeId,
+        from: LogIndex,
+        to: LogIndex,
+    ) -> LogIndex {
+        let (_, last_sent) = self.build_and_send(peer, from, to);
+        last_sent
+    }
+
+    fn build_and_send(&mut self, peer: NodeId, from: LogIndex, to: LogIndex) -> (u64, LogIndex) {
+        let prev_log_id = self
+            .log
+            .log_id_at(from.previous())
+            .expect("a follower's next index stays within the leader's log");
+        let entries = if from <= to {
+            self.log.entries_between(
+                from,
+                to,
+                self.config.max_entries_per_append,
+                self.config.max_append_bytes,
+            )
+        } else {
+            Vec::new()
+        };
+        let last_sent = entries
+            .last()
+            .map(|entry| entry.index())
+            .unwrap_or(prev_log_id.index);
+        let leader_state = self
+            .leader_state
+            .as_mut()
+            .expect("only a leader sends AppendEntries");
+        let sequence = leader_state.next_sequence;
+        leader_state.next_sequence += 1;
+        let request = AppendEntriesRequest {
+            term: self.current_term,
+            leader_id: self.config.id,
+            prev_log_id,
+            entries,
+            leader_commit: self.commit_index,
+            sequence,
+        };
+        self.send(peer, RaftMessage::AppendEntries(request));
+        (sequence, last_sent)
+    }
+
+    pub(crate) fn handle_append_entries_response(
+        &mut self,
+        from: NodeId,
+        response: AppendEntriesResponse,
+    ) {
+        if self.role != Role::Leader || response.term != self.current_term {
+            return;
+        }
+        {
+            let progress = self.progress_mut(from);
+            progress.recently_active = true;
+            progress.acknowledged_sequence = progress.acknowledged_sequence.max(response.sequence);
+        }
+        match response.outcome {
+            AppendOutcome::Success { match_index } => {
+                assert!(
+                    match_index <= self.log.last_index(),
+                    "follower {from} acknowledged index {match_index} beyond the leader's log"
+                );
+                if self.progress_mut(from).acknowledge(match_index) {
+                    self.maybe_advance_commit_index();
+                }
+            }
+            AppendOutcome::Conflict {
+                conflict_term,
+                conflict_index,
+            } => self.handle_conflict(from, response.sequence, conflict_term, conflict_index),
+            AppendOutcome::StaleTerm => {}
+        }
+        self.serve_ready_reads();
+    }
+
+    /// §5.3: after a rejection the leader decrements next_index and retries. With the hint it
+    /// skips the follower's whole conflicting term (or its missing tail) in one step.
+    fn handle_conflict(
+        &mut self,
+        from: NodeId,
+        sequence: u64,
+        conflict_term: Option<raft_types::Term>,
+        conflict_index: LogIndex,
+    ) {
+        let progress = self.progress(from).clone();
+        if let ReplicationMode::Probe {
+            outstanding_sequence: Some(outstanding),
+        } = progress.mode
+        {
+            if sequence < outstanding {
+                // Answer to an older probe; the newer one is still in flight.
+                return;
+            }
+        }
+        let probe_from = progress.next_index.previous();
+        let next_index = match conflict_term {
+            Some(term) => match self.log.last_index_of_term(term, probe_from) {
+                Some(last_of_term) => last_of_term.next(),
+                None => conflict_index,
+            },
+            None => conflict_index,
+        };
+        let next_index = next_index.min(self.log.last_index().next());
+        self.progress_mut(from).start_probing(next_index);
+    }
+
+    /// §5.3, §5.4.2: the leader commits the highest index stored on a majority, but only if
+    /// that entry is from its current term (Figure 8); earlier entries commit with it.
+    pub(crate) fn maybe_advance_commit_index(&mut self) {
+        let Some(leader_state) = self.leader_state.as_ref() else {
+            return;
+        };
+        let mut match_indexes: Vec<LogIndex> = leader_state
+            .progress
+            .values()
+            .map(|progress| progress.match_index)
+            .collect();
+        match_indexes.push(self.persisted_index);
+        match_indexes.sort_unstable_by(|left, right| right.cmp(left));
+        let majority_index = match_indexes[self.config.quorum() - 1];
+        if majority_index > self.commit_index
+            && self.log.term_at(majority_index) == Some(self.current_term)
+        {
+            self.commit_index = majority_index;
+            self.on_commit_advanced();
+        }
+    }
+
+    pub(crate) fn progress(&self, peer: NodeId) -> &Progress {
+        self.leader_state
+            .as_ref()
+            .and_then(|leader_state| leader_state.progress.get(&peer))
+            .expect("the leader tracks progress for every peer")
+    }
+
+    pub(crate) fn progress_mut(&mut self, peer: NodeId) -> &mut Progress {
+        self.leader_state
+            .as_mut()
+            .and_then(|leader_state| leader_state.progress.get_mut(&peer))
+            .expect("the leader tracks progress for every peer")
+    }
+}
