@@ -1,1 +1,34 @@
-//! The log writer: durable WAL and in-memory store behind the storage port (filled by issue 3).
+//! The log writer: the one ordered path to disk for log entries and the hard state, behind the
+//! storage port of `raft-proto`.
+//!
+//! A node opens a store (which recovers what it held), restarts the consensus core from the
+//! [`RecoveredState`], and runs a [`StorageActor`] on an Arbiter of its own around the store.
+//! The actor groups every request that arrived while it was busy under one fdatasync.
+//!
+//! # Layout
+//!
+//! - [`log_store`]: the synchronous `LogStore` trait, its `# Correctness` contract, and the
+//!   `RecoveredState` a store opens with.
+//! - [`mem_log_store`]: `MemLogStore`, in memory, for experiments and tests.
+//! - [`file_log_store`]: `FileLogStore`, the durable write-ahead log.
+//! - [`wal_segment`], [`wal_record`]: the on-disk layout (also in `docs/WAL_FORMAT.md`).
+//! - [`wal_recovery`]: replay at open; torn tail versus corruption.
+//! - [`storage_actor`]: the actor, group commit, failure handling.
+//! - [`conformance`]: the suite every `LogStore` must pass.
+//! - [`storage_error`]: `StorageError`.
+
+pub mod conformance;
+pub mod file_log_store;
+pub mod log_store;
+pub mod mem_log_store;
+pub mod storage_actor;
+pub mod storage_error;
+pub mod wal_record;
+pub mod wal_recovery;
+pub mod wal_segment;
+
+pub use file_log_store::{FileLogStore, FileLogStoreConfig};
+pub use log_store::{LogStore, RecoveredState};
+pub use mem_log_store::{MemDisk, MemLogStore};
+pub use storage_actor::StorageActor;
+pub use storage_error::StorageError;

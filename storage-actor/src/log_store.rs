@@ -1,0 +1,124 @@
+//! The synchronous storage port the storage actor drives: what any log store must guarantee.
+//!
+//! # Correctness
+//!
+//! Every implementation must pass [`crate::conformance`], which checks each point below.
+//!
+//! - Operations take effect in call order. A `save_hard_state` followed by an `append` is
+//!   never reordered on disk, nor is a `truncate` and the `append` that follows it
+//!   (ARCHITECTURE.md, rule 1).
+//! - After `sync` returns `Ok`, everything written before it survives a crash of the process or
+//!   the machine and is returned by the next `open` (unless the store was configured not to
+//!   sync, which is unsafe and for experiments only).
+//! - Data not yet synced may survive a crash or not, but only as a prefix of the operations
+//!   issued: the log after a crash is always one the store passed through.
+//! - `append` continues the log: the first entry has index `next_index()`, the rest follow
+//!   contiguously. Anything else is refused with `AppendOutOfOrder`.
+//! - `truncate(since)` removes every entry with index >= `since`; entries below stay intact
+//!   (§5.3: only a conflicting suffix is ever removed).
+//! - `purge(before)` may remove entries with index < `before` and never removes one at or
+//!   after it; `first_index()` tells what remains. The hard state is never purged.
+//! - The hard state read back is the one most recently saved.
+//! - After an error from a write (`append`, `truncate`, `save_hard_state`, `purge`, `sync`)
+//!   the store is poisoned: every later write fails with `Poisoned`, because a failed write or
+//!   fsync leaves the state of the disk unknown. Reads outside the log fail without poisoning.
+
+use crate::storage_error::StorageError;
+use raft_types::{Entry, HardState, LogId, LogIndex};
+use std::ops::Range;
+
+/// What a store holds when it is opened: the state the consensus core restarts from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveredState {
+    /// The last saved `current_term` and `voted_for` (Figure 2), or the default when none was.
+    pub hard_state: HardState,
+    /// The index of `entries[0]`, or of the next entry to append when `entries` is empty.
+    /// Greater than 1 once a prefix was purged.
+    pub first_index: LogIndex,
+    /// The surviving log, contiguous from `first_index`.
+    pub entries: Vec<Entry>,
+}
+
+impl RecoveredState {
+    /// The id of the last recovered entry, if any.
+    pub fn last_log_id(&self) -> Option<LogId> {
+        self.entries.last().map(|entry| entry.log_id)
+    }
+
+    /// Where the next append goes.
+    pub fn next_index(&self) -> LogIndex {
+        self.first_index.plus(self.entries.len() as u64)
+    }
+}
+
+/// A durable (or in-memory) Raft log plus hard state. Opening is implementation specific and
+/// returns the store together with its [`RecoveredState`].
+///
+/// Writes are buffered until [`LogStore::sync`]; the storage actor calls `sync` once per batch
+/// of requests (group commit).
+pub trait LogStore: Send + Unpin + 'static {
+    /// Appends `entries` after the last entry. An empty slice is a no-op.
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
+
+    /// Removes every entry with index >= `since`. Truncating at or past the end is a no-op.
+    fn truncate(&mut self, since: LogIndex) -> Result<(), StorageError>;
+
+    /// Records `current_term` and `voted_for`, ordered with the log operations around it.
+    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError>;
+
+    /// Allows the store to delete entries with index < `before` (they are in a snapshot).
+    fn purge(&mut self, before: LogIndex) -> Result<(), StorageError>;
+
+    /// Makes every operation issued so far durable.
+    fn sync(&mut self) -> Result<(), StorageError>;
+
+    /// The most recently saved hard state.
+    fn hard_state(&self) -> HardState;
+
+    /// The index of the first entry held, or `next_index()` when the log is empty.
+    fn first_index(&self) -> LogIndex;
+
+    /// The index the next append must start at.
+    fn next_index(&self) -> LogIndex;
+
+    /// The id of the last entry held, if any.
+    fn last_log_id(&self) -> Option<LogId>;
+
+    /// Reads the entries with indexes in `range`, which must lie within
+    /// `first_index()..next_index()`.
+    fn entries(&self, range: Range<LogIndex>) -> Result<Vec<Entry>, StorageError>;
+}
+
+/// Checks that `range` lies within what a store holds, for `LogStore::entries`.
+pub(crate) fn check_range(
+    range: &Range<LogIndex>,
+    first_index: LogIndex,
+    next_index: LogIndex,
+) -> Result<(), StorageError> {
+    let within = range.start <= range.end && first_index <= range.start && range.end <= next_index;
+    if within {
+        Ok(())
+    } else {
+        Err(StorageError::IndexOutOfRange {
+            requested_start: range.start,
+            requested_end: range.end,
+            first_index,
+            next_index,
+        })
+    }
+}
+
+/// Checks that `entries` continue a log whose next index is `next_index`, contiguously.
+pub(crate) fn check_continues(entries: &[Entry], next_index: LogIndex) -> Result<(), StorageError> {
+    let mut expected = next_index;
+    for entry in entries {
+        if entry.index() != expected {
+            return Err(StorageError::AppendOutOfOrder {
+                expected,
+                found: entry.index(),
+            });
+        }
+        expected = expected.next();
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! `StorageActor`: the one ordered path to disk. It owns a [`LogStore`], handles
+//! [`StorageRequest`]s in mailbox order, and reports [`StorageEvent`]s to the consensus actor.
+//!
+//! # Group commit
+//!
+//! A request is not written when it is handled: it is queued, and the first request of a batch
+//! schedules a `FlushPending` to the actor itself with `ctx.notify`. actix handles every message
+//! already in the mailbox before it runs notified items (its context drains the mailbox, then
+//! polls spawned items), so the flush sees every request that arrived meanwhile, and while one
+//! flush blocks in fdatasync the next batch piles up in the mailbox. A flush writes the whole
+//! batch in order, issues one `sync`, then sends at most one `HardStateSaved` (the latest hard
+//! state of the batch) and one `Persisted { last }` (the last entry of the log).
+//!
+//! # Running it
+//!
+//! fdatasync blocks the thread for milliseconds, so the actor gets an Arbiter (a thread) of
+//! its own and never stalls consensus or the network:
+//!
+//! ```no_run
+//! use actix::{Arbiter, Recipient};
+//! use raft_proto::ports::StoragePorts;
+//! use raft_proto::storage::StorageEvent;
+//! use storage_actor::{FileLogStore, FileLogStoreConfig, StorageActor};
+//!
+//! # fn wire(events: Recipient<StorageEvent>) -> Result<(), storage_actor::StorageError> {
+//! let (store, recovered) = FileLogStore::open(FileLogStoreConfig::new("./data/node-1/wal"))?;
+//! // ... restart the consensus core from `recovered` ...
+//! let storage_arbiter = Arbiter::new();
+//! let storage = StorageActor::start_on_arbiter(&storage_arbiter.handle(), store, StoragePorts { events });
+//! // hand `storage.recipient()` to the consensus actor's `RaftPorts::storage`
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Never run it in a `SyncArbiter` with more than one thread: that would reorder the log.
+//!
+//! # Failure
+//!
+//! The first error is sent once as `StorageEvent::Failed`; every later request is refused
+//! (logged, not executed) and no further event is sent (ARCHITECTURE.md, rule 4).
+
+use crate::log_store::LogStore;
+use crate::storage_error::StorageError;
+use actix::{Actor, Addr, ArbiterHandle, AsyncContext, Context, Handler, Message, Recipient};
+use raft_proto::ports::StoragePorts;
+use raft_proto::storage::{StorageEvent, StorageRequest};
+use raft_types::HardState;
+
+/// The storage actor; see the module documentation.
+pub struct StorageActor<S: LogStore> {
+    store: S,
+    /// Where events go: the consensus actor.
+    events: Recipient<StorageEvent>,
+    /// Requests handled but not yet written: the batch the next flush covers.
+    pending: Vec<StorageRequest>,
+    /// A `FlushPending` is queued; further requests join the batch without queueing another.
+    flush_scheduled: bool,
+    /// The store failed and `Failed` was sent: refuse everything from now on.
+    failed: bool,
+}
+
+/// Sent by the actor to itself: write and sync the pending batch.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct FlushPending;
+
+impl<S: LogStore> StorageActor<S> {
+    pub fn new(store: S, ports: StoragePorts) -> StorageActor<S> {
+        StorageActor {
+            store,
+            events: ports.events,
+            pending: Vec::new(),
+            flush_scheduled: false,
+            failed: false,
+        }
+    }
+
+    /// Starts the actor on `arbiter`'s thread, which it should have to itself.
+    pub fn start_on_arbiter(arbiter: &ArbiterHandle, store: S, ports: StoragePorts) -> Addr<Self> {
+        StorageActor::start_in_arbiter(arbiter, move |_| StorageActor::new(store, ports))
+    }
+
+    fn flush(&mut self) {
+        if self.failed {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let request_count = batch.len();
+        match self.write_batch(batch) {
+            Ok(outcome) => {
+                tracing::trace!(request_count, "storage: batch written with one sync");
+                self.report(outcome);
+            }
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// Writes every request of the batch in order, then syncs once.
+    fn write_batch(&mut self, batch: Vec<StorageRequest>) -> Result<BatchOutcome, StorageError> {
+        let mut outcome = BatchOutcome::default();
+        for request in batch {
+            match request {
+                StorageRequest::Append { entries } => {
+                    outcome.appended |= !entries.is_empty();
+                    self.store.append(&entries)?;
+                }
+                StorageRequest::Truncate { since } => self.store.truncate(since)?,
+                StorageRequest::SaveHardState(hard_state) => {
+                    self.store.save_hard_state(&hard_state)?;
+                    outcome.saved_hard_state = Some(hard_state);
+                }
+                StorageRequest::Purge { before } => self.store.purge(before)?,
+            }
+        }
+        self.store.sync()?;
+        Ok(outcome)
+    }
+
+    fn report(&self, outcome: BatchOutcome) {
+        if !self.events.connected() {
+            tracing::error!("storage: the consensus actor is gone; events are dropped");
+        }
+        if let Some(hard_state) = outcome.saved_hard_state {
+            self.events
+                .do_send(StorageEvent::HardStateSaved(hard_state));
+        }
+        if outcome.appended {
+            if let Some(last) = self.store.last_log_id() {
+                self.events.do_send(StorageEvent::Persisted { last });
+            }
+        }
+    }
+
+    fn fail(&mut self, error: StorageError) {
+        tracing::error!(%error, "storage failed; the node must stop");
+        self.failed = true;
+        self.pending.clear();
+        self.events.do_send(StorageEvent::Failed {
+            error: error.to_string(),
+        });
+    }
+}
+
+/// What a batch did that must be reported.
+#[derive(Default)]
+struct BatchOutcome {
+    appended: bool,
+    saved_hard_state: Option<HardState>,
+}
+
+impl<S: LogStore> Actor for StorageActor<S> {
+    type Context = Context<Self>;
+}
+
+impl<S: LogStore> Handler<StorageRequest> for StorageActor<S> {
+    type Result = ();
+
+    fn handle(&mut self, request: StorageRequest, context: &mut Context<Self>) {
+        if self.failed {
+            tracing::error!(?request, "storage: refused, the store has failed");
+            return;
+        }
+        self.pending.push(request);
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            context.notify(FlushPending);
+        }
+    }
+}
+
+impl<S: LogStore> Handler<FlushPending> for StorageActor<S> {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushPending, _: &mut Context<Self>) {
+        self.flush_scheduled = false;
+        self.flush();
+    }
+}
