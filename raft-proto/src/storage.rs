@@ -16,7 +16,7 @@ use actix::Message;
 use raft_types::{Entry, HardState, LogId, LogIndex};
 
 /// Sent by the consensus actor to the storage actor.
-#[derive(Debug, Message)]
+#[derive(Clone, Debug, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum StorageRequest {
     /// Append entries after the current last entry. Indexes are contiguous with the log.
@@ -32,7 +32,7 @@ pub enum StorageRequest {
 }
 
 /// Sent by the storage actor back to the consensus actor.
-#[derive(Debug, Message)]
+#[derive(Clone, Debug, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum StorageEvent {
     /// Every entry up to and including `last` is durable.

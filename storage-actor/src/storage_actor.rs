@@ -33,6 +33,10 @@
 //! ```
 //!
 //! Never run it in a `SyncArbiter` with more than one thread: that would reorder the log.
+//! Keep its address (or `Recipient`) alive for as long as requests may be in flight: actix
+//! stops an actor once its last address is dropped, and requests still queued in its mailbox
+//! at that moment are discarded. That loses nothing acknowledged (no event was sent for them),
+//! but they are not written either. Requests already handled are flushed when the actor stops.
 //!
 //! # Failure
 //!
@@ -150,6 +154,15 @@ struct BatchOutcome {
 
 impl<S: LogStore> Actor for StorageActor<S> {
     type Context = Context<Self>;
+
+    /// Writes a batch that was handled but not yet flushed, so that stopping the actor never
+    /// silently drops requests it has already taken from the mailbox.
+    fn stopping(&mut self, _: &mut Context<Self>) -> actix::Running {
+        if !self.pending.is_empty() {
+            self.flush();
+        }
+        actix::Running::Stop
+    }
 }
 
 impl<S: LogStore> Handler<StorageRequest> for StorageActor<S> {
