@@ -1,0 +1,335 @@
+//! Recovery at open: a torn tail is truncated, corruption before the tail is refused with the
+//! file and the byte offset, a garbage length is refused without being allocated, and the
+//! directory checks (missing: created; foreign or unusable: a clear error).
+
+use raft_types::{HardState, LogIndex, NodeId, Term};
+use std::fs;
+use std::path::{Path, PathBuf};
+use storage_actor::conformance::sample_entries;
+use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore, StorageError};
+
+const ENTRY_COUNT: u64 = 5;
+
+/// A log of `ENTRY_COUNT` entries, one record each, in one segment.
+struct WrittenLog {
+    directory: tempfile::TempDir,
+    segment: PathBuf,
+    /// `record_starts[i]` is the offset of entry i + 1's record; the last item is the file end.
+    record_starts: Vec<u64>,
+}
+
+fn write_log() -> WrittenLog {
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    let (mut store, _) =
+        FileLogStore::open(FileLogStoreConfig::new(directory.path())).expect("fresh directory");
+    store
+        .save_hard_state(&HardState::new(Term(1), Some(NodeId(1))))
+        .expect("save succeeds");
+    store.sync().expect("sync succeeds");
+    let segment = only_segment(directory.path());
+    let mut record_starts = vec![file_length(&segment)];
+    for index in 1..=ENTRY_COUNT {
+        store
+            .append(&sample_entries(1, index, index))
+            .expect("append succeeds");
+        store.sync().expect("sync succeeds");
+        record_starts.push(file_length(&segment));
+    }
+    WrittenLog {
+        directory,
+        segment,
+        record_starts,
+    }
+}
+
+fn only_segment(directory: &Path) -> PathBuf {
+    let mut segments: Vec<PathBuf> = fs::read_dir(directory)
+        .expect("directory is readable")
+        .map(|item| item.expect("directory entry is readable").path())
+        .collect();
+    segments.sort();
+    assert_eq!(segments.len(), 1, "one segment expected: {segments:?}");
+    segments.remove(0)
+}
+
+fn file_length(path: &Path) -> u64 {
+    fs::metadata(path).expect("segment exists").len()
+}
+
+fn open(directory: &Path) -> Result<FileLogStore, StorageError> {
+    FileLogStore::open(FileLogStoreConfig::new(directory)).map(|(store, recovered)| {
+        assert_eq!(
+            recovered.entries,
+            store
+                .entries(store.first_index()..store.next_index())
+                .expect("recovered entries are readable")
+        );
+        store
+    })
+}
+
+fn expect_corruption_at(result: Result<FileLogStore, StorageError>, path: &Path, offset: u64) {
+    match result {
+        Err(StorageError::Corruption {
+            path: error_path,
+            offset: error_offset,
+            reason,
+        }) => {
+            assert_eq!(error_path, path, "the error names the file ({reason})");
+            assert_eq!(
+                error_offset, offset,
+                "the error names the offset ({reason})"
+            );
+            let message = StorageError::Corruption {
+                path: error_path,
+                offset: error_offset,
+                reason,
+            }
+            .to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains(&format!("offset {offset}")), "{message}");
+        }
+        Err(other) => panic!("expected corruption at {offset}, got {other}"),
+        Ok(_) => panic!("expected corruption at {offset}, the log opened"),
+    }
+}
+
+#[test]
+fn last_record_cut_at_every_byte_offset_recovers_by_truncation() {
+    let log = write_log();
+    let original = fs::read(&log.segment).expect("segment is readable");
+    let last_record_start = log.record_starts[ENTRY_COUNT as usize - 1];
+    let end = original.len() as u64;
+    for cut in last_record_start..end {
+        fs::write(&log.segment, &original[..cut as usize]).expect("segment is writable");
+        let mut store = open(log.directory.path())
+            .unwrap_or_else(|error| panic!("cut at {cut}: a torn tail must recover: {error}"));
+        assert_eq!(
+            store.next_index(),
+            LogIndex(ENTRY_COUNT),
+            "cut at {cut}: the torn last entry is gone, the others stay"
+        );
+        assert_eq!(store.hard_state(), HardState::new(Term(1), Some(NodeId(1))));
+        assert_eq!(
+            file_length(&log.segment),
+            last_record_start,
+            "cut at {cut}: the torn bytes are truncated away"
+        );
+        store
+            .append(&sample_entries(2, ENTRY_COUNT, ENTRY_COUNT))
+            .expect("the recovered log appends on");
+        store.sync().expect("sync succeeds");
+        drop(store);
+        let store = open(log.directory.path()).expect("reopens after the repair");
+        assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT + 1));
+        drop(store);
+    }
+}
+
+#[test]
+fn torn_tail_followed_by_zeros_recovers_by_truncation() {
+    let log = write_log();
+    let mut bytes = fs::read(&log.segment).expect("segment is readable");
+    let last_record_start = log.record_starts[ENTRY_COUNT as usize - 1] as usize;
+    // A power loss can leave the file extended over blocks that were never written.
+    for byte in &mut bytes[last_record_start + 12..] {
+        *byte = 0;
+    }
+    bytes.extend_from_slice(&[0u8; 4096]);
+    fs::write(&log.segment, &bytes).expect("segment is writable");
+    let store = open(log.directory.path()).expect("a zero-filled tail is torn, not corrupt");
+    assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT));
+    assert_eq!(file_length(&log.segment), last_record_start as u64);
+}
+
+#[test]
+fn flipped_byte_in_a_middle_record_is_refused_with_file_and_offset() {
+    let log = write_log();
+    let original = fs::read(&log.segment).expect("segment is readable");
+    let middle_start = log.record_starts[2];
+    let middle_end = log.record_starts[3];
+    for position in middle_start..middle_end {
+        let mut damaged = original.clone();
+        damaged[position as usize] ^= 0x40;
+        fs::write(&log.segment, &damaged).expect("segment is writable");
+        expect_corruption_at(open(log.directory.path()), &log.segment, middle_start);
+    }
+}
+
+#[test]
+fn huge_garbage_length_is_refused_without_allocating() {
+    // The reader rejects the length before it allocates or reads anything by it. To prove it,
+    // run the check in a child process whose address space is capped far below the garbage
+    // length: allocating it would abort the child.
+    if std::env::var_os(GARBAGE_LENGTH_CHILD).is_some() {
+        garbage_length_is_refused();
+        return;
+    }
+    let test_binary = std::env::current_exe().expect("the test binary knows its path");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1000000 && exec \"$0\" \"$@\"")
+        .arg(test_binary)
+        .args([
+            "--exact",
+            "huge_garbage_length_is_refused_without_allocating",
+            "--test-threads=1",
+        ])
+        .env(GARBAGE_LENGTH_CHILD, "1")
+        .status()
+        .expect("the child test process starts");
+    assert!(
+        status.success(),
+        "the child with a 1 GB address-space cap failed: {status}"
+    );
+}
+
+const GARBAGE_LENGTH_CHILD: &str = "STORAGE_ACTOR_GARBAGE_LENGTH_CHILD";
+
+fn garbage_length_is_refused() {
+    let log = write_log();
+    let original = fs::read(&log.segment).expect("segment is readable");
+    let middle_start = log.record_starts[2] as usize;
+    for garbage_length in [u32::MAX, 0xC000_0000, 64 * 1024 * 1024 + 1] {
+        let mut damaged = original.clone();
+        let length_bytes = garbage_length.to_le_bytes();
+        damaged[middle_start..middle_start + 4].copy_from_slice(&length_bytes);
+        // A valid checksum for the garbage length: only the size limit can refuse it.
+        damaged[middle_start + 4..middle_start + 8]
+            .copy_from_slice(&crc32c::crc32c(&length_bytes).to_le_bytes());
+        fs::write(&log.segment, &damaged).expect("segment is writable");
+        expect_corruption_at(
+            open(log.directory.path()),
+            &log.segment,
+            middle_start as u64,
+        );
+    }
+}
+
+#[test]
+fn corruption_at_the_end_of_an_older_segment_is_refused() {
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    let mut config = FileLogStoreConfig::new(directory.path());
+    config.segment_size_bytes = 1024;
+    let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
+    for index in 1..=60 {
+        store
+            .append(&sample_entries(1, index, index))
+            .expect("append succeeds");
+    }
+    store.sync().expect("sync succeeds");
+    assert!(store.segment_count() >= 3);
+    drop(store);
+    let mut segments: Vec<PathBuf> = fs::read_dir(directory.path())
+        .expect("directory is readable")
+        .map(|item| item.expect("directory entry is readable").path())
+        .collect();
+    segments.sort();
+    let first = &segments[0];
+    let length = file_length(first);
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(first)
+        .expect("segment is writable");
+    file.set_len(length - 3).expect("segment can be cut");
+    drop(file);
+    let result = FileLogStore::open(config).map(|(store, _)| store);
+    match result {
+        Err(StorageError::Corruption { path, .. }) => assert_eq!(&path, first),
+        Err(other) => panic!("expected corruption in {}, got {other}", first.display()),
+        Ok(_) => panic!("a cut older segment must not be taken for a torn tail"),
+    }
+}
+
+#[test]
+fn a_missing_middle_segment_is_refused() {
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    let mut config = FileLogStoreConfig::new(directory.path());
+    config.segment_size_bytes = 1024;
+    let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
+    for index in 1..=60 {
+        store
+            .append(&sample_entries(1, index, index))
+            .expect("append succeeds");
+    }
+    store.sync().expect("sync succeeds");
+    drop(store);
+    let mut segments: Vec<PathBuf> = fs::read_dir(directory.path())
+        .expect("directory is readable")
+        .map(|item| item.expect("directory entry is readable").path())
+        .collect();
+    segments.sort();
+    fs::remove_file(&segments[1]).expect("segment can be removed");
+    let error = FileLogStore::open(config)
+        .map(|_| ())
+        .expect_err("a gap is refused");
+    assert!(error.to_string().contains("missing"), "{error}");
+}
+
+#[test]
+fn a_segment_whose_creation_was_cut_short_is_removed() {
+    let log = write_log();
+    let next_segment = log.directory.path().join("00000000000000000002.wal");
+    fs::write(&next_segment, [0u8; 10]).expect("directory is writable");
+    let store = open(log.directory.path()).expect("an empty last segment is not corruption");
+    assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT + 1));
+    assert!(!next_segment.exists(), "the empty segment is removed");
+}
+
+#[test]
+fn a_newer_format_version_is_refused() {
+    let log = write_log();
+    let mut bytes = fs::read(&log.segment).expect("segment is readable");
+    bytes[8] = 2;
+    fs::write(&log.segment, &bytes).expect("segment is writable");
+    let error = open(log.directory.path()).map(|_| ()).expect_err("refused");
+    assert!(
+        matches!(
+            error,
+            StorageError::UnsupportedFormatVersion { found: 2, .. }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_directory_is_created() {
+    let parent = tempfile::tempdir().expect("a temporary directory can be created");
+    let directory = parent.path().join("node-1").join("wal");
+    let store = open(&directory).expect("a missing directory is created");
+    assert!(directory.is_dir());
+    assert_eq!(store.next_index(), LogIndex(1));
+}
+
+#[test]
+fn a_foreign_directory_is_refused() {
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    fs::write(directory.path().join("photos.db"), b"not ours").expect("directory is writable");
+    let error = open(directory.path()).map(|_| ()).expect_err("refused");
+    assert!(
+        matches!(error, StorageError::ForeignDirectory { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("photos.db"), "{error}");
+    assert!(
+        directory.path().join("photos.db").exists(),
+        "nothing of the foreign directory is touched"
+    );
+}
+
+#[test]
+fn an_unusable_directory_is_a_clear_error() {
+    let parent = tempfile::tempdir().expect("a temporary directory can be created");
+    let not_a_directory = parent.path().join("wal");
+    fs::write(&not_a_directory, b"a file").expect("directory is writable");
+    let error = open(&not_a_directory).map(|_| ()).expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        matches!(error, StorageError::Io { .. }),
+        "an Io error expected: {message}"
+    );
+    assert!(
+        message.contains(&not_a_directory.display().to_string()),
+        "the error names the path: {message}"
+    );
+}
