@@ -1,0 +1,340 @@
+//! Scenarios on the deterministic in-core cluster (see `common`): elections, partitions,
+//! crashes, Figure 8, divergent-log repair, churn under unreliable delivery, and the message
+//! economy of a stable cluster. Every step is followed by the cluster-wide safety checks.
+
+mod common;
+
+use common::{run_seeds, seeds, Cluster, Faults};
+use raft_core::Role;
+use raft_types::{LogIndex, NodeId, Term};
+
+const BINARY: &str = "cluster";
+
+#[test]
+fn initial_election_elects_one_leader_that_commits_its_no_op() {
+    run_seeds(BINARY, "initial_election", seeds(1, 20), |seed| {
+        let mut cluster = Cluster::new(3, seed);
+        let leader = cluster.elect(100);
+        cluster.run_ticks(10);
+        assert_eq!(cluster.leaders(), vec![leader]);
+        for id in cluster.ids() {
+            let raft = cluster.raft(id);
+            assert_eq!(raft.leader_id(), Some(leader), "{id} follows the leader");
+            assert_eq!(
+                raft.commit_index(),
+                LogIndex(1),
+                "the no-op is committed everywhere"
+            );
+        }
+    });
+}
+
+#[test]
+fn isolated_leader_is_replaced_and_steps_down() {
+    run_seeds(BINARY, "isolated_leader", seeds(100, 20), |seed| {
+        let mut cluster = Cluster::new(5, seed);
+        let old_leader = cluster.elect(100);
+        let old_term = cluster.raft(old_leader).current_term();
+        cluster.isolate(old_leader);
+        let mut new_leader = None;
+        for _ in 0..200 {
+            cluster.run_ticks(1);
+            new_leader = cluster
+                .leaders()
+                .into_iter()
+                .find(|leader| *leader != old_leader);
+            if new_leader.is_some() {
+                break;
+            }
+        }
+        let new_leader = new_leader.expect("the majority elects a new leader");
+        assert!(cluster.raft(new_leader).current_term() > old_term);
+        // Check quorum: the isolated leader gives up within an election timeout.
+        cluster.run_ticks(40);
+        assert_ne!(cluster.raft(old_leader).role(), Role::Leader);
+        let log_id = cluster.propose(new_leader).expect("new leader accepts");
+        cluster.run_ticks(5);
+        assert!(cluster.raft(new_leader).commit_index() >= log_id.index);
+        // After healing, the old leader rejoins and catches up.
+        cluster.heal();
+        cluster.run_ticks(60);
+        let leader = cluster.leader().expect("a leader after healing");
+        let commit = cluster.raft(leader).commit_index();
+        assert!(cluster.raft(old_leader).commit_index() >= log_id.index.min(commit));
+        assert_eq!(
+            cluster.raft(old_leader).log().last_log_id(),
+            cluster.raft(leader).log().last_log_id()
+        );
+    });
+}
+
+#[test]
+fn no_leader_in_a_minority() {
+    run_seeds(BINARY, "no_leader_in_a_minority", seeds(200, 10), |seed| {
+        let mut cluster = Cluster::new(5, seed);
+        cluster.elect(100);
+        let minority = [NodeId(1), NodeId(2)];
+        cluster.partition(&minority);
+        cluster.run_ticks(300);
+        for id in minority {
+            assert_ne!(
+                cluster.raft(id).role(),
+                Role::Leader,
+                "{id} leads a minority"
+            );
+        }
+        let majority_leaders: Vec<NodeId> = cluster
+            .leaders()
+            .into_iter()
+            .filter(|id| !minority.contains(id))
+            .collect();
+        assert_eq!(majority_leaders.len(), 1, "the majority side has a leader");
+    });
+}
+
+#[test]
+fn no_commit_without_a_majority() {
+    run_seeds(
+        BINARY,
+        "no_commit_without_a_majority",
+        seeds(300, 10),
+        |seed| {
+            let mut cluster = Cluster::with_config(5, seed, |config| config.check_quorum = false);
+            let leader = cluster.elect(100);
+            cluster.run_ticks(5);
+            let committed_before = cluster.raft(leader).commit_index();
+            // The leader keeps one follower; the other three are on the far side.
+            let followers: Vec<NodeId> = cluster
+                .ids()
+                .into_iter()
+                .filter(|id| *id != leader)
+                .collect();
+            cluster.partition(&[leader, followers[0]]);
+            for _ in 0..3 {
+                cluster.propose(leader).expect("leader accepts");
+            }
+            // The far side may elect its own leader; that is fine.
+            cluster.run_ticks(50);
+            let raft = cluster.raft(leader);
+            if raft.role() == Role::Leader {
+                assert_eq!(
+                    raft.commit_index(),
+                    committed_before,
+                    "committed without a majority"
+                );
+            }
+            assert!(cluster.raft(followers[0]).commit_index() <= committed_before);
+            assert_eq!(
+                raft.log().last_index(),
+                committed_before.plus(3),
+                "the entries wait"
+            );
+        },
+    );
+}
+
+/// §5.4.2, Figure 8: a leader must not commit an entry of an earlier term by counting
+/// replicas. Five servers, proposals and leader crashes, with partitions, for 1000 rounds.
+#[test]
+fn figure_8_leader_crashes_never_lose_committed_entries() {
+    run_seeds(BINARY, "figure_8", seeds(400, 5), |seed| {
+        // Small batches, so an acknowledgement can cover an old-term entry without this
+        // term's no-op: exactly the case the current-term commit rule exists for.
+        let mut cluster = Cluster::with_config(5, seed, |config| config.max_entries_per_append = 1);
+        cluster.faults.reorder = true;
+        for _round in 0..1000 {
+            if let Some(leader) = cluster.leader() {
+                cluster.propose(leader);
+            }
+            let steps = if cluster.random_bool(0.1) {
+                cluster.random_range(0, 60)
+            } else {
+                cluster.random_range(0, 8)
+            };
+            for _ in 0..steps {
+                cluster.tick_all();
+                for _ in 0..6 {
+                    cluster.deliver_one();
+                }
+                let id = cluster.random_node();
+                let partial = cluster.random_bool(0.5);
+                cluster.flush_storage(id, partial);
+            }
+            if let Some(leader) = cluster.leader() {
+                if cluster.random_bool(0.5) {
+                    cluster.crash(leader);
+                }
+            }
+            let up = cluster
+                .ids()
+                .into_iter()
+                .filter(|id| cluster.is_up(*id))
+                .count();
+            if up < 3 {
+                let down: Vec<NodeId> = cluster
+                    .ids()
+                    .into_iter()
+                    .filter(|id| !cluster.is_up(*id))
+                    .collect();
+                let id = down[cluster.random_range(0, down.len() as u64) as usize];
+                cluster.restart(id);
+            }
+        }
+        cluster.converge();
+        assert!(cluster.committed_count() > 10, "the run committed little");
+    });
+}
+
+/// The "backup" test: a follower holding many conflicting uncommitted entries is repaired
+/// in a few round trips thanks to the conflict hint, not one per entry.
+#[test]
+fn divergent_logs_are_repaired_in_few_round_trips() {
+    run_seeds(BINARY, "divergent_logs", seeds(500, 5), |seed| {
+        let mut cluster = Cluster::with_config(5, seed, |config| {
+            config.max_entries_per_append = 1000;
+            config.check_quorum = false;
+        });
+        let first_leader = cluster.elect(100);
+        cluster.run_ticks(3);
+        // The leader and one follower get 50 entries the others never see.
+        let partner = cluster
+            .ids()
+            .into_iter()
+            .find(|id| *id != first_leader)
+            .expect("a follower");
+        let others: Vec<NodeId> = cluster
+            .ids()
+            .into_iter()
+            .filter(|id| *id != first_leader && *id != partner)
+            .collect();
+        cluster.partition(&[first_leader, partner]);
+        for _ in 0..50 {
+            cluster.propose(first_leader);
+        }
+        cluster.settle();
+        // The other three elect a leader and commit 50 entries of their own.
+        let second_leader = elect_among(&mut cluster, &others);
+        for _ in 0..50 {
+            cluster.propose(second_leader);
+        }
+        for _ in 0..5 {
+            cluster.run_ticks(1);
+        }
+        assert!(cluster.raft(second_leader).commit_index() >= LogIndex(51));
+        // Heal: the first leader and its partner hold 50 conflicting entries to replace.
+        let appends_before = cluster.stats.append_entries_by_link.clone();
+        cluster.heal();
+        for _ in 0..30 {
+            cluster.run_ticks(1);
+        }
+        let leader = cluster.leader().expect("a leader");
+        let last = cluster.raft(leader).log().last_log_id();
+        for id in [first_leader, partner] {
+            assert_eq!(cluster.raft(id).log().last_log_id(), last, "{id} repaired");
+            let sent = cluster
+                .stats
+                .append_entries_by_link
+                .get(&(leader, id))
+                .copied()
+                .unwrap_or(0)
+                - appends_before.get(&(leader, id)).copied().unwrap_or(0);
+            // Round trips to repair (the rest are heartbeats: 30 ticks / 5 = 6, plus a few).
+            assert!(
+                sent <= 14,
+                "{id} needed {sent} AppendEntries to repair 50 conflicting entries"
+            );
+        }
+    });
+}
+
+fn elect_among(cluster: &mut Cluster, group: &[NodeId]) -> NodeId {
+    for _ in 0..300 {
+        cluster.run_ticks(1);
+        if let Some(leader) = cluster.leaders().into_iter().find(|id| group.contains(id)) {
+            if cluster.raft(leader).current_term()
+                == group
+                    .iter()
+                    .map(|id| cluster.raft(*id).current_term())
+                    .max()
+                    .unwrap_or(Term(0))
+            {
+                return leader;
+            }
+        }
+    }
+    panic!("seed {}: no leader among {group:?}", cluster.seed);
+}
+
+#[test]
+fn churn_under_unreliable_delivery() {
+    run_seeds(BINARY, "churn_unreliable", seeds(600, 10), |seed| {
+        let mut cluster = Cluster::new(5, seed);
+        cluster.faults = Faults {
+            drop_probability: 0.1,
+            duplicate_probability: 0.05,
+            reorder: true,
+            max_delay_steps: 20,
+        };
+        for _ in 0..5000 {
+            cluster.random_step();
+        }
+        cluster.converge();
+    });
+}
+
+// ----- economy --------------------------------------------------------------------------
+
+#[test]
+fn uncontested_election_sends_one_request_vote_per_peer() {
+    let mut cluster = Cluster::new(3, 7);
+    // Let server 1 time out first, alone.
+    let mut ticks = 0;
+    while cluster.leader().is_none() {
+        cluster.with_server(NodeId(1), raft_core::Raft::tick);
+        cluster.settle();
+        ticks += 1;
+        assert!(ticks < 100, "server 1 never started an election");
+    }
+    assert_eq!(cluster.leader(), Some(NodeId(1)));
+    assert_eq!(cluster.stats.request_vote, 2, "one RequestVote per peer");
+}
+
+#[test]
+fn twelve_proposals_cost_at_most_42_messages() {
+    let mut cluster = Cluster::new(3, 11);
+    let leader = cluster.elect(100);
+    cluster.settle();
+    let before = cluster.stats.clone();
+    // Clients propose in four bursts of three, each burst handled in one step.
+    for _ in 0..4 {
+        for _ in 0..3 {
+            cluster.propose(leader).expect("leader accepts");
+        }
+        cluster.settle();
+    }
+    // One heartbeat round tells followers the final commit index.
+    cluster.run_ticks(cluster.raft(leader).config().heartbeat_interval_ticks);
+    let sent = cluster.stats.total() - before.total();
+    for id in cluster.ids() {
+        assert_eq!(
+            cluster.raft(id).commit_index(),
+            LogIndex(13),
+            "{id} knows all 12 committed"
+        );
+    }
+    assert!(sent <= 42, "12 proposals cost {sent} messages");
+}
+
+#[test]
+fn idle_leader_sends_one_heartbeat_per_follower_per_interval() {
+    let mut cluster = Cluster::new(3, 13);
+    let leader = cluster.elect(100);
+    cluster.run_ticks(20);
+    let before = cluster.stats.clone();
+    let interval = cluster.raft(leader).config().heartbeat_interval_ticks;
+    let intervals = 20;
+    cluster.run_ticks(interval * intervals);
+    let heartbeats = cluster.stats.append_entries - before.append_entries;
+    assert_eq!(heartbeats, 2 * intervals, "one per follower per interval");
+    assert_eq!(cluster.leader(), Some(leader));
+}
