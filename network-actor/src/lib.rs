@@ -1,1 +1,38 @@
-//! The peer network: TCP transport and a simulated network behind the network port (filled by issue 4).
+//! The peer network: the actors behind the network port of `raft_proto::network`.
+//!
+//! Two interchangeable implementations handle the same port messages (`SendMessage` in,
+//! `ReceivedMessage` and `PeerEvent` out), so the wiring code picks one and the consensus actor
+//! never knows which:
+//!
+//! - [`TcpNetwork`]: real nodes. A listener on `peer_addr`, one outbound connection per peer
+//!   bound to this node's own IP, a handshake (protocol version, `cluster_id`, node id),
+//!   length-prefixed frames, a bounded queue per peer, reconnection with capped exponential
+//!   backoff and jitter.
+//! - [`sim::SimNetwork`]: in-process clusters. Per directed link: connect/disconnect, drop
+//!   probability, delay range, reordering and duplication, all drawn from one seeded RNG and
+//!   timed on the tokio clock, so it runs on a paused clock and a seed replays a run.
+//!
+//! # Layout
+//!
+//! - [`config`]: `NetworkConfig`, what a TCP network actor needs to know.
+//! - [`frame`]: the frame layout on the wire, its encoder and its bounded reader.
+//! - [`handshake`]: the first frame on every connection, and its checks.
+//! - [`counters`]: the atomic counters behind `NetworkStats`.
+//! - [`backoff`]: capped exponential reconnection delays with jitter.
+//! - [`outbound`]: the task that owns the connection for sending to one peer.
+//! - [`inbound`]: the listener and the tasks that read from connections peers opened.
+//! - [`tcp_network`]: the `TcpNetwork` actor that ties them together.
+//! - [`sim`]: the simulated network.
+
+pub mod backoff;
+pub mod config;
+pub mod counters;
+pub mod frame;
+pub mod handshake;
+pub mod inbound;
+pub mod outbound;
+pub mod sim;
+pub mod tcp_network;
+
+pub use config::{ConfigError, NetworkConfig};
+pub use tcp_network::{StopNetwork, TcpNetwork};

@@ -1,17 +1,30 @@
 //! The network port: how the consensus actor talks to its peers.
 //!
+//! Two actors implement it in `network-actor`: the TCP transport used by real nodes and a
+//! seeded simulated network for in-process clusters. The wiring code hands the consensus actor
+//! a `Recipient<SendMessage>` from either; nothing else changes.
+//!
 //! # Correctness
 //!
 //! - Delivery is best effort: a message may be lost, delayed or (on reconnect) duplicated,
 //!   but never corrupted or delivered to the wrong node. Raft tolerates loss and the core
 //!   re-sends, so the network drops rather than blocks when a peer is slow or down.
-//! - `SendMessage` never blocks the sender: the network actor queues it per peer.
+//! - `SendMessage` never blocks the sender: the network actor queues it per peer, in a bounded
+//!   queue; when the queue is full the message is dropped and counted in [`PeerStats`].
+//! - A slow or dead peer never delays messages to other peers: each peer has its own queue and
+//!   its own connection.
 //! - `ReceivedMessage::from` is the peer's id as authenticated by the connection handshake,
 //!   never a value read from the message body.
+//! - A connection is only accepted from a peer that presents the same protocol version and
+//!   `cluster_id` and a member's node id; anything else is refused, logged and counted.
+//! - Malformed input (an over-limit frame length, a truncated frame, an undecodable payload)
+//!   closes that one connection, is logged and counted, and never stops the node.
 //! - Messages to one peer leave in the order they were sent on a single connection.
+//! - `PeerEvent` is informational (status, metrics); Raft's correctness never depends on it.
 
 use actix::Message;
 use raft_types::{NodeId, RaftMessage};
+use std::collections::BTreeMap;
 
 /// Sent by the consensus actor: deliver `message` to peer `to`.
 #[derive(Debug, Message)]
@@ -29,11 +42,48 @@ pub struct ReceivedMessage {
     pub message: RaftMessage,
 }
 
-/// Sent by the network actor when a peer connection comes up or goes down. Informational
-/// (status, metrics); Raft's correctness never depends on it.
+/// Sent by the network actor when its connection for sending to a peer comes up or goes down.
+/// Informational (status, metrics); Raft's correctness never depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum PeerEvent {
     Connected { peer: NodeId },
     Disconnected { peer: NodeId },
+}
+
+/// Asks the network actor for its counters, for `/metrics` and for tests.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "NetworkStats")]
+pub struct GetNetworkStats;
+
+/// A snapshot of a network actor's counters. Counters only grow; a reader computes rates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkStats {
+    /// One entry per configured peer, ordered by id.
+    pub peers: BTreeMap<NodeId, PeerStats>,
+    /// Inbound connections refused at the handshake (wrong cluster, version, unknown node,
+    /// garbage instead of a handshake, or no handshake in time).
+    pub connections_rejected: u64,
+    /// Inbound connections closed after the handshake because of a bad frame (over-limit
+    /// length, truncated frame, undecodable payload).
+    pub connections_closed_on_bad_frame: u64,
+    /// `SendMessage`s addressed to a node that is not a configured peer, dropped.
+    pub messages_to_unknown_peer: u64,
+}
+
+/// Counters for one peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// Messages written to the peer's connection.
+    pub messages_sent: u64,
+    /// Bytes written to the peer's connection, frame headers included.
+    pub bytes_sent: u64,
+    /// Messages dropped for this peer: queue full, peer unreachable, or over the frame limit.
+    pub messages_dropped: u64,
+    /// Messages received from this peer and delivered to the consensus actor.
+    pub messages_received: u64,
+    /// Bytes received from this peer, frame headers included.
+    pub bytes_received: u64,
+    /// Outbound connections established (handshake completed) to this peer.
+    pub connections_established: u64,
 }

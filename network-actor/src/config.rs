@@ -1,0 +1,155 @@
+//! `NetworkConfig`: who this node is, where it listens, where its peers are, and the limits
+//! that keep a slow or hostile peer from costing more than a bounded amount of memory.
+
+use raft_types::NodeId;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The default largest frame accepted or sent: large enough for an AppendEntries batch or a
+/// snapshot chunk, small enough that a garbage length cannot exhaust memory.
+pub const DEFAULT_MAX_FRAME_BYTES: u32 = 64 * 1024 * 1024;
+
+/// Everything a [`crate::TcpNetwork`] needs.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// This server's id; sent in every handshake so peers know who is talking.
+    pub node_id: NodeId,
+    /// Peers presenting another cluster id are refused, so two clusters sharing hosts never mix.
+    pub cluster_id: String,
+    /// Where Raft traffic is accepted. Its IP is also the source address of every outbound
+    /// connection, so a firewall rule between two addresses cuts two nodes apart completely.
+    pub peer_addr: SocketAddr,
+    /// Every other member and the address it listens on. An entry for `node_id` is ignored.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// The largest frame payload accepted or sent; a longer announced length closes the
+    /// connection before anything is allocated for it.
+    pub max_frame_bytes: u32,
+    /// Messages queued per peer while its connection is busy or being re-established. When
+    /// the queue is full further messages are dropped (Raft re-sends).
+    pub peer_queue_capacity: usize,
+    /// Queued messages are coalesced into one write of up to about this many bytes.
+    pub write_batch_bytes: usize,
+    /// The first delay before reconnecting to a peer; it doubles on each failure.
+    pub reconnect_backoff_min: Duration,
+    /// The cap on the reconnection delay.
+    pub reconnect_backoff_max: Duration,
+    /// How long a TCP connect may take before it counts as a failure (a firewall that drops
+    /// packets would otherwise hold the attempt for minutes).
+    pub connect_timeout: Duration,
+    /// How long either side waits for the other's handshake.
+    pub handshake_timeout: Duration,
+}
+
+/// A configuration value that cannot work; the message names the field.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("node_id must not be 0")]
+    ZeroNodeId,
+    #[error("cluster_id must not be empty")]
+    EmptyClusterId,
+    #[error("peer {peer} has id 0, which is reserved")]
+    ZeroPeerId { peer: NodeId },
+    #[error("max_frame_bytes must be at least 1024, got {max_frame_bytes}")]
+    FrameLimitTooSmall { max_frame_bytes: u32 },
+    #[error("peer_queue_capacity must be at least 1")]
+    ZeroQueueCapacity,
+    #[error("reconnect_backoff_min ({min:?}) must be > 0 and <= reconnect_backoff_max ({max:?})")]
+    BackoffRange { min: Duration, max: Duration },
+}
+
+impl NetworkConfig {
+    /// A configuration with the documented defaults for every limit.
+    pub fn new(
+        node_id: NodeId,
+        cluster_id: impl Into<String>,
+        peer_addr: SocketAddr,
+        peers: BTreeMap<NodeId, SocketAddr>,
+    ) -> NetworkConfig {
+        NetworkConfig {
+            node_id,
+            cluster_id: cluster_id.into(),
+            peer_addr,
+            peers,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            peer_queue_capacity: 4096,
+            write_batch_bytes: 256 * 1024,
+            reconnect_backoff_min: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Checks every value; the wiring code reports the error and refuses to start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id.0 == 0 {
+            return Err(ConfigError::ZeroNodeId);
+        }
+        if self.cluster_id.is_empty() {
+            return Err(ConfigError::EmptyClusterId);
+        }
+        if let Some(peer) = self.peers.keys().find(|peer| peer.0 == 0) {
+            return Err(ConfigError::ZeroPeerId { peer: *peer });
+        }
+        if self.max_frame_bytes < 1024 {
+            return Err(ConfigError::FrameLimitTooSmall {
+                max_frame_bytes: self.max_frame_bytes,
+            });
+        }
+        if self.peer_queue_capacity == 0 {
+            return Err(ConfigError::ZeroQueueCapacity);
+        }
+        if self.reconnect_backoff_min.is_zero()
+            || self.reconnect_backoff_min > self.reconnect_backoff_max
+        {
+            return Err(ConfigError::BackoffRange {
+                min: self.reconnect_backoff_min,
+                max: self.reconnect_backoff_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// The peers this node sends to: every configured member except itself.
+    pub fn remote_peers(&self) -> impl Iterator<Item = (NodeId, SocketAddr)> + '_ {
+        self.peers
+            .iter()
+            .filter(|(peer, _)| **peer != self.node_id)
+            .map(|(peer, address)| (*peer, *address))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> NetworkConfig {
+        let address: SocketAddr = "127.0.0.1:7001".parse().expect("valid literal");
+        NetworkConfig::new(NodeId(1), "test", address, BTreeMap::new())
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(config().validate(), Ok(()));
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        let mut bad = config();
+        bad.node_id = NodeId(0);
+        assert_eq!(bad.validate(), Err(ConfigError::ZeroNodeId));
+        let mut bad = config();
+        bad.cluster_id.clear();
+        assert_eq!(bad.validate(), Err(ConfigError::EmptyClusterId));
+        let mut bad = config();
+        bad.reconnect_backoff_min = Duration::from_secs(10);
+        assert!(matches!(
+            bad.validate(),
+            Err(ConfigError::BackoffRange { .. })
+        ));
+        let mut bad = config();
+        bad.peer_queue_capacity = 0;
+        assert_eq!(bad.validate(), Err(ConfigError::ZeroQueueCapacity));
+    }
+}

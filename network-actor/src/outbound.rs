@@ -1,0 +1,204 @@
+//! The sending side of one peer: a task that owns the peer's queue and the one connection this
+//! node opens to it.
+//!
+//! The task connects (from this node's own IP, so per-address firewall rules cut the link),
+//! handshakes, then drains the queue: it waits for one message, takes whatever else is already
+//! queued up to `write_batch_bytes`, encodes it all into one buffer and writes it with one
+//! `write_all`, so a burst costs one system call instead of one per message. It also watches
+//! the connection for the peer closing it (this direction only ever sends). When the
+//! connection breaks it reconnects after a capped, jittered exponential backoff; while the peer
+//! cannot be reached what is queued is discarded and counted, since Raft re-sends and a
+//! backlog of stale messages would only delay fresh ones.
+
+use crate::backoff::Backoff;
+use crate::config::NetworkConfig;
+use crate::counters::{add, NetworkCounters, PeerCounters};
+use crate::frame::append_frame;
+use crate::handshake::{self, HandshakeError};
+use actix::Recipient;
+use raft_proto::network::PeerEvent;
+use raft_types::{NodeId, RaftMessage};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// Everything the sending task for one peer owns.
+pub struct OutboundPeer {
+    pub config: Arc<NetworkConfig>,
+    pub peer: NodeId,
+    pub peer_address: SocketAddr,
+    pub queue: mpsc::Receiver<RaftMessage>,
+    pub counters: Arc<NetworkCounters>,
+    pub peer_events: Recipient<PeerEvent>,
+    pub backoff: Backoff,
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot bind the outgoing socket to {local}: {source}")]
+    Bind {
+        local: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("connect failed: {source}")]
+    Connect { source: std::io::Error },
+    #[error("connect timed out after {timeout_ms} ms")]
+    Timeout { timeout_ms: u128 },
+    #[error("handshake failed: {source}")]
+    Handshake {
+        #[from]
+        source: HandshakeError,
+    },
+}
+
+/// Why an established connection ended.
+enum ConnectionEnd {
+    /// The actor stopped: nothing more will ever be queued.
+    QueueClosed,
+    Broken {
+        reason: String,
+    },
+}
+
+impl OutboundPeer {
+    /// Runs until the actor drops the queue's sender (or aborts the task).
+    pub async fn run(mut self) {
+        let mut failure_logged = false;
+        loop {
+            match self.connect().await {
+                Ok(stream) => {
+                    failure_logged = false;
+                    self.backoff.reset();
+                    add(&self.peer_counters().connections_established, 1);
+                    info!(peer = %self.peer, address = %self.peer_address, "connected to peer");
+                    self.peer_events
+                        .do_send(PeerEvent::Connected { peer: self.peer });
+                    let end = self.send_until_broken(stream).await;
+                    self.peer_events
+                        .do_send(PeerEvent::Disconnected { peer: self.peer });
+                    match end {
+                        ConnectionEnd::QueueClosed => return,
+                        ConnectionEnd::Broken { reason } => {
+                            warn!(peer = %self.peer, %reason, "lost connection to peer")
+                        }
+                    }
+                }
+                Err(error) => {
+                    if failure_logged {
+                        debug!(peer = %self.peer, address = %self.peer_address, %error, "cannot reach peer");
+                    } else {
+                        warn!(peer = %self.peer, address = %self.peer_address, %error, "cannot reach peer; retrying with backoff");
+                        failure_logged = true;
+                    }
+                    self.discard_queued();
+                }
+            }
+            if self.queue.is_closed() {
+                return;
+            }
+            tokio::time::sleep(self.backoff.next_delay()).await;
+        }
+    }
+
+    fn peer_counters(&self) -> &PeerCounters {
+        self.counters
+            .peer(self.peer)
+            .expect("counters exist for every configured peer")
+    }
+
+    /// Opens a connection from this node's own IP and completes the handshake.
+    async fn connect(&self) -> Result<TcpStream, ConnectError> {
+        let local = SocketAddr::new(self.config.peer_addr.ip(), 0);
+        let socket = if local.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .and_then(|socket| socket.bind(local).map(|()| socket))
+        .map_err(|source| ConnectError::Bind { local, source })?;
+        let mut stream = tokio::time::timeout(
+            self.config.connect_timeout,
+            socket.connect(self.peer_address),
+        )
+        .await
+        .map_err(|_| ConnectError::Timeout {
+            timeout_ms: self.config.connect_timeout.as_millis(),
+        })?
+        .map_err(|source| ConnectError::Connect { source })?;
+        // Raft messages are latency bound (heartbeats, votes); batching is done above TCP.
+        stream
+            .set_nodelay(true)
+            .map_err(|source| ConnectError::Connect { source })?;
+        handshake::dial(&mut stream, &self.config, self.peer).await?;
+        Ok(stream)
+    }
+
+    /// Writes queued messages in batches until the connection fails or the queue closes.
+    async fn send_until_broken(&mut self, stream: TcpStream) -> ConnectionEnd {
+        let (mut reader, mut writer) = stream.into_split();
+        let mut buffer = Vec::with_capacity(64 * 1024);
+        let mut probe = [0u8; 1];
+        loop {
+            let first = tokio::select! {
+                message = self.queue.recv() => match message {
+                    Some(message) => message,
+                    None => return ConnectionEnd::QueueClosed,
+                },
+                read = reader.read(&mut probe) => {
+                    let reason = match read {
+                        Ok(0) => "peer closed the connection".to_string(),
+                        Ok(_) => "peer sent bytes on a send-only connection".to_string(),
+                        Err(error) => error.to_string(),
+                    };
+                    return ConnectionEnd::Broken { reason };
+                }
+            };
+            buffer.clear();
+            let mut batch_messages = self.append(&mut buffer, &first);
+            while buffer.len() < self.config.write_batch_bytes {
+                match self.queue.try_recv() {
+                    Ok(message) => batch_messages += self.append(&mut buffer, &message),
+                    Err(_) => break,
+                }
+            }
+            if buffer.is_empty() {
+                continue;
+            }
+            if let Err(error) = writer.write_all(&buffer).await {
+                add(&self.peer_counters().messages_dropped, batch_messages);
+                return ConnectionEnd::Broken {
+                    reason: error.to_string(),
+                };
+            }
+            let counters = self.peer_counters();
+            add(&counters.messages_sent, batch_messages);
+            add(&counters.bytes_sent, buffer.len() as u64);
+        }
+    }
+
+    /// Appends `message` as one frame; returns 1 if it was appended, 0 if it was dropped
+    /// because it does not fit in a frame (the peer would close the connection on it).
+    fn append(&self, buffer: &mut Vec<u8>, message: &RaftMessage) -> u64 {
+        match append_frame(buffer, message, self.config.max_frame_bytes) {
+            Ok(_) => 1,
+            Err(error) => {
+                add(&self.peer_counters().messages_dropped, 1);
+                warn!(peer = %self.peer, kind = message.kind(), %error, "dropped a message that cannot be sent");
+                0
+            }
+        }
+    }
+
+    /// Drops everything queued while the peer is unreachable, counting it.
+    fn discard_queued(&mut self) {
+        let mut discarded = 0;
+        while self.queue.try_recv().is_ok() {
+            discarded += 1;
+        }
+        add(&self.peer_counters().messages_dropped, discarded);
+    }
+}

@@ -1,0 +1,1 @@
+//! The simulated network (being built; see issue 4).

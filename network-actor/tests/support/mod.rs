@@ -1,0 +1,203 @@
+//! Helpers shared by the network tests: a collecting consensus stand-in, condition polling
+//! with deadlines, loopback listeners, test messages and log capture.
+
+#![allow(dead_code)]
+
+use actix::{Actor, Addr, Context, Handler};
+use network_actor::NetworkConfig;
+use raft_proto::network::{PeerEvent, ReceivedMessage};
+use raft_proto::ports::NetworkPorts;
+use raft_types::{NodeId, RaftMessage, RequestVoteResponse, Term};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What a stand-in consensus actor saw, shared with the test body.
+#[derive(Clone, Default)]
+pub struct Inbox {
+    pub received: Arc<Mutex<Vec<(NodeId, RaftMessage)>>>,
+    pub peer_events: Arc<Mutex<Vec<PeerEvent>>>,
+}
+
+impl Inbox {
+    pub fn received(&self) -> Vec<(NodeId, RaftMessage)> {
+        self.received
+            .lock()
+            .expect("no test thread panicked")
+            .clone()
+    }
+
+    pub fn received_count(&self) -> usize {
+        self.received.lock().expect("no test thread panicked").len()
+    }
+
+    pub fn received_from(&self, from: NodeId) -> Vec<RaftMessage> {
+        self.received()
+            .into_iter()
+            .filter(|(sender, _)| *sender == from)
+            .map(|(_, message)| message)
+            .collect()
+    }
+
+    pub fn saw_event(&self, event: PeerEvent) -> bool {
+        self.peer_events
+            .lock()
+            .expect("no test thread panicked")
+            .contains(&event)
+    }
+}
+
+/// Stands in for the consensus actor: records everything the network delivers.
+pub struct Collector {
+    inbox: Inbox,
+}
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<ReceivedMessage> for Collector {
+    type Result = ();
+    fn handle(&mut self, received: ReceivedMessage, _: &mut Context<Self>) {
+        self.inbox
+            .received
+            .lock()
+            .expect("no test thread panicked")
+            .push((received.from, received.message));
+    }
+}
+
+impl Handler<PeerEvent> for Collector {
+    type Result = ();
+    fn handle(&mut self, event: PeerEvent, _: &mut Context<Self>) {
+        self.inbox
+            .peer_events
+            .lock()
+            .expect("no test thread panicked")
+            .push(event);
+    }
+}
+
+/// Starts a collector and returns the ports to hand a network actor, and what it will see.
+pub fn collector() -> (NetworkPorts, Inbox, Addr<Collector>) {
+    let inbox = Inbox::default();
+    let address = Collector {
+        inbox: inbox.clone(),
+    }
+    .start();
+    let ports = NetworkPorts {
+        received: address.clone().recipient(),
+        peer_events: address.clone().recipient(),
+    };
+    (ports, inbox, address)
+}
+
+/// Polls `condition` every few milliseconds until it holds; panics naming `what` at the
+/// deadline.
+pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Like [`wait_until`] with an asynchronous condition.
+pub async fn wait_until_async<F: Future<Output = bool>>(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A small message whose term tells tests which one it is.
+pub fn numbered_message(number: u64) -> RaftMessage {
+    RaftMessage::RequestVoteResponse(RequestVoteResponse {
+        term: Term(number),
+        vote_granted: true,
+    })
+}
+
+pub fn message_number(message: &RaftMessage) -> u64 {
+    message.term().0
+}
+
+/// Binds an ephemeral port on one loopback address (127.0.0.x).
+pub async fn bind_loopback(ip: &str) -> TcpListener {
+    TcpListener::bind((ip, 0))
+        .await
+        .expect("loopback addresses 127.0.0.0/8 are bindable")
+}
+
+pub const CLUSTER_ID: &str = "network-test";
+
+/// A configuration with short backoff so tests reconnect quickly.
+pub fn test_config(
+    node: u64,
+    address: SocketAddr,
+    peers: &BTreeMap<NodeId, SocketAddr>,
+) -> NetworkConfig {
+    let mut config = NetworkConfig::new(NodeId(node), CLUSTER_ID, address, peers.clone());
+    config.reconnect_backoff_min = Duration::from_millis(10);
+    config.reconnect_backoff_max = Duration::from_millis(200);
+    config
+}
+
+/// Collects formatted log lines so a test can assert that a rejection was explained.
+#[derive(Clone, Default)]
+pub struct CapturedLogs {
+    bytes: Arc<Mutex<Vec<u8>>>,
+}
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes.lock().expect("no test thread panicked")).into_owned()
+    }
+
+    pub fn contains_line_with(&self, fragments: &[&str]) -> bool {
+        self.text()
+            .lines()
+            .any(|line| fragments.iter().all(|fragment| line.contains(fragment)))
+    }
+
+    /// Captures this thread's tracing output until the guard is dropped. Actix runs every
+    /// actor and task of a test on the test's thread, so this sees the network's logs.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let writer_target = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer_target.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        self.bytes
+            .lock()
+            .expect("no test thread panicked")
+            .extend_from_slice(buffer);
+        std::io::stderr().write_all(buffer)?;
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
