@@ -17,7 +17,7 @@ use crate::wal_recovery::{
 };
 use crate::wal_segment::{parse_segment_name, segment_path, SegmentHeader};
 use raft_types::{Entry, HardState, LogId, LogIndex};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{btree_map, BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Range;
@@ -375,11 +375,12 @@ impl FileLogStore {
         open_files: &mut BTreeMap<u64, File>,
     ) -> Result<Entry, StorageError> {
         let path = segment_path(&self.config.directory, location.segment_sequence);
-        if !open_files.contains_key(&location.segment_sequence) {
-            let file = File::open(&path).map_err(io_error("open segment", &path))?;
-            open_files.insert(location.segment_sequence, file);
-        }
-        let file = &open_files[&location.segment_sequence];
+        let file = match open_files.entry(location.segment_sequence) {
+            btree_map::Entry::Occupied(open) => open.into_mut(),
+            btree_map::Entry::Vacant(slot) => {
+                slot.insert(File::open(&path).map_err(io_error("open segment", &path))?)
+            }
+        };
         let mut bytes = vec![0u8; location.framed_length as usize];
         file.read_exact_at(&mut bytes, location.offset)
             .map_err(io_error("read segment", &path))?;

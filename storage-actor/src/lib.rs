@@ -15,7 +15,7 @@
 //! - [`wal_recovery`]: replay at open; torn tail versus corruption.
 //! - [`storage_actor`]: the actor, group commit, failure handling.
 //! - [`conformance`]: the suite every `LogStore` must pass.
-//! - [`storage_error`]: `StorageError`.
+//! - [`storage_error`]: every way a store can fail (`StorageError`).
 
 pub mod conformance;
 pub mod file_log_store;
