@@ -193,7 +193,8 @@ impl std::io::Write for CapturedLogs {
             .lock()
             .expect("no test thread panicked")
             .extend_from_slice(buffer);
-        std::io::stderr().write_all(buffer)?;
+        // Through the test harness's capture: shown only when the test fails.
+        eprint!("{}", String::from_utf8_lossy(buffer));
         Ok(buffer.len())
     }
 
