@@ -326,7 +326,13 @@ impl Raft {
     pub(crate) fn persist_hard_state(&mut self) {
         let hard_state = self.hard_state();
         self.hard_state_in_flight = Some(hard_state);
-        self.commands.push(Command::PersistHardState(hard_state));
+        // Two saves in a row (a newer term, then a vote in it) need only the second: nothing
+        // was emitted between them that could depend on the first alone.
+        if let Some(Command::PersistHardState(pending)) = self.commands.last_mut() {
+            *pending = hard_state;
+        } else {
+            self.commands.push(Command::PersistHardState(hard_state));
+        }
     }
 
     pub(crate) fn reset_election_timer(&mut self) {

@@ -17,6 +17,8 @@
 
 use raft_core::{Command, Config, Raft, RecoveredState, Role};
 use raft_types::{Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, RaftMessage, Term};
+pub mod builders;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

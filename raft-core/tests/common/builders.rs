@@ -1,0 +1,188 @@
+//! Small constructors for single-core tests: a server in a given state, driven one call at a
+//! time, so a test can assert the exact `Vec<Command>` of one handler.
+
+use raft_core::{Command, Config, Raft, RecoveredState, Role};
+use raft_types::{
+    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, Entry, EntryPayload, HardState,
+    LogId, LogIndex, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse, Term,
+};
+
+/// Election timeout 10..20 ticks, heartbeat every 3, fixed seed.
+pub fn config(id: u64, cluster_size: u64) -> Config {
+    let mut config = Config::new(NodeId(id), (1..=cluster_size).map(NodeId));
+    config.election_timeout_min_ticks = 10;
+    config.election_timeout_max_ticks = 20;
+    config.heartbeat_interval_ticks = 3;
+    config.random_seed = 42 + id;
+    config
+}
+
+/// Entries at indexes 1.. with the given terms; the payload names the index.
+pub fn entries_with_terms(terms: &[u64]) -> Vec<Entry> {
+    terms
+        .iter()
+        .enumerate()
+        .map(|(offset, term)| entry(*term, offset as u64 + 1))
+        .collect()
+}
+
+pub fn entry(term: u64, index: u64) -> Entry {
+    Entry::new(
+        Term(term),
+        LogIndex(index),
+        EntryPayload::Command(format!("command-{index}").into_bytes()),
+    )
+}
+
+pub fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(Term(term), LogIndex(index))
+}
+
+/// A follower restarted with `current_term`, `voted_for` and a log with `log_terms`.
+pub fn server(
+    id: u64,
+    cluster_size: u64,
+    current_term: u64,
+    voted_for: Option<u64>,
+    log_terms: &[u64],
+) -> Raft {
+    Raft::new(
+        config(id, cluster_size),
+        RecoveredState {
+            hard_state: HardState::new(Term(current_term), voted_for.map(NodeId)),
+            snapshot_last_log_id: LogId::ZERO,
+            entries: entries_with_terms(log_terms),
+        },
+    )
+    .expect("valid config")
+}
+
+/// Ticks until the server starts an election; returns the commands of that tick.
+pub fn tick_until_election(raft: &mut Raft) -> Vec<Command> {
+    let term = raft.current_term();
+    for _ in 0..100 {
+        raft.tick();
+        let commands = raft.take_commands();
+        if raft.current_term() > term {
+            return commands;
+        }
+        assert!(
+            commands.is_empty(),
+            "a quiet follower emits nothing: {commands:?}"
+        );
+    }
+    panic!("no election within 100 ticks");
+}
+
+/// Completes every storage command in `commands` as the storage actor would.
+pub fn complete_storage(raft: &mut Raft, commands: &[Command]) {
+    let mut last_hard_state = None;
+    let mut last_appended = None;
+    for command in commands {
+        match command {
+            Command::PersistHardState(hard_state) => last_hard_state = Some(*hard_state),
+            Command::AppendLog { entries } => {
+                last_appended = entries.last().map(|entry| entry.log_id);
+            }
+            _ => {}
+        }
+    }
+    if let Some(hard_state) = last_hard_state {
+        raft.hard_state_saved(hard_state);
+    }
+    if let Some(log_id) = last_appended {
+        raft.persisted(log_id);
+    }
+}
+
+/// Makes `raft` (server 1 of its cluster) leader with votes from every peer, storage
+/// completed; returns it with its command buffer drained and its no-op durable.
+pub fn elected_leader(mut raft: Raft) -> Raft {
+    let commands = tick_until_election(&mut raft);
+    complete_storage(&mut raft, &commands);
+    raft.take_commands();
+    let term = raft.current_term();
+    let peers: Vec<NodeId> = raft.config().peers().collect();
+    for peer in peers {
+        raft.step(
+            peer,
+            RaftMessage::RequestVoteResponse(RequestVoteResponse {
+                term,
+                vote_granted: true,
+            }),
+        );
+    }
+    assert_eq!(raft.role(), Role::Leader);
+    let commands = raft.take_commands();
+    complete_storage(&mut raft, &commands);
+    raft.take_commands();
+    raft
+}
+
+pub fn request_vote(term: u64, candidate: u64, last_log_id: LogId) -> RaftMessage {
+    RaftMessage::RequestVote(RequestVoteRequest {
+        term: Term(term),
+        candidate_id: NodeId(candidate),
+        last_log_id,
+    })
+}
+
+pub fn vote_response(term: u64, vote_granted: bool) -> RaftMessage {
+    RaftMessage::RequestVoteResponse(RequestVoteResponse {
+        term: Term(term),
+        vote_granted,
+    })
+}
+
+pub fn append_entries(
+    term: u64,
+    leader: u64,
+    prev_log_id: LogId,
+    entries: Vec<Entry>,
+    leader_commit: u64,
+    sequence: u64,
+) -> RaftMessage {
+    RaftMessage::AppendEntries(AppendEntriesRequest {
+        term: Term(term),
+        leader_id: NodeId(leader),
+        prev_log_id,
+        entries,
+        leader_commit: LogIndex(leader_commit),
+        sequence,
+    })
+}
+
+pub fn append_response(term: u64, sequence: u64, outcome: AppendOutcome) -> RaftMessage {
+    RaftMessage::AppendEntriesResponse(AppendEntriesResponse {
+        term: Term(term),
+        sequence,
+        outcome,
+    })
+}
+
+pub fn success(match_index: u64) -> AppendOutcome {
+    AppendOutcome::Success {
+        match_index: LogIndex(match_index),
+    }
+}
+
+pub fn send(to: u64, message: RaftMessage) -> Command {
+    Command::Send {
+        to: NodeId(to),
+        message,
+    }
+}
+
+/// The AppendEntries requests in `commands`, by destination.
+pub fn append_requests(commands: &[Command]) -> Vec<(NodeId, AppendEntriesRequest)> {
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::Send {
+                to,
+                message: RaftMessage::AppendEntries(request),
+            } => Some((*to, request.clone())),
+            _ => None,
+        })
+        .collect()
+}
