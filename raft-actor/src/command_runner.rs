@@ -1,0 +1,148 @@
+//! The shell's half of the core contract: one `run_<command>` arm per `raft_core::Command`,
+//! each turning it into a message on the matching port.
+//!
+//! # Correctness
+//!
+//! - Storage requests are sent in the order the core emitted them, to one recipient, and only
+//!   after checking it is alive: `do_send` to a stopped actor drops silently, and a lost
+//!   append would be a lost acknowledged write.
+//! - An `Apply` batch carries the responders of the proposals whose entry it holds; a proposal
+//!   whose index now holds another term's entry is answered `Unavailable` here (it can never
+//!   be applied: only one entry per index commits).
+//! - A read is handed to the applier only on `ReadReady`, which the core emits once the
+//!   applier has reported the read index applied; the applier's mailbox is ordered, so the
+//!   query runs after every entry through that index.
+
+use crate::raft_actor::RaftActor;
+use actix::Context;
+use raft_core::{Command, ReadRequestId};
+use raft_proto::applier::{ApplyEntries, Query};
+use raft_proto::client::ClientError;
+use raft_proto::network::SendMessage;
+use raft_proto::storage::StorageRequest;
+use raft_types::{Entry, HardState, LogIndex, NodeId, RaftMessage};
+use std::time::Instant;
+
+use crate::metrics::Counter;
+
+impl RaftActor {
+    pub(crate) fn run_command(&mut self, command: Command, ctx: &mut Context<Self>) {
+        match command {
+            Command::PersistHardState(hard_state) => self.run_persist_hard_state(hard_state, ctx),
+            Command::TruncateLog { since } => self.run_truncate_log(since, ctx),
+            Command::AppendLog { entries } => self.run_append_log(entries, ctx),
+            Command::Send { to, message } => self.run_send(to, message),
+            Command::Apply { entries } => self.run_apply(entries, ctx),
+            Command::ReadReady {
+                request_id,
+                read_index,
+            } => self.run_read_ready(request_id, read_index, ctx),
+            Command::RejectRead {
+                request_id,
+                leader_hint,
+            } => self.run_reject_read(request_id, leader_hint),
+        }
+    }
+
+    fn run_persist_hard_state(&mut self, hard_state: HardState, ctx: &mut Context<Self>) {
+        self.durable.hard_state_requested = Some(hard_state);
+        self.send_to_storage(StorageRequest::SaveHardState(hard_state), ctx);
+    }
+
+    fn run_truncate_log(&mut self, since: LogIndex, ctx: &mut Context<Self>) {
+        // Appends reaching past `since` will be reported only up to the replacement entries.
+        self.durable
+            .append_started
+            .retain(|(last_index, _)| *last_index < since);
+        self.send_to_storage(StorageRequest::Truncate { since }, ctx);
+    }
+
+    fn run_append_log(&mut self, entries: Vec<Entry>, ctx: &mut Context<Self>) {
+        let Some(last) = entries.last() else {
+            return;
+        };
+        self.durable.last_append_requested = last.log_id;
+        self.durable
+            .append_started
+            .push_back((last.index(), Instant::now()));
+        self.metrics.increment(Counter::StorageAppends);
+        self.send_to_storage(StorageRequest::Append { entries }, ctx);
+    }
+
+    fn run_send(&mut self, to: NodeId, message: RaftMessage) {
+        self.metrics.increment(Counter::MessagesSent);
+        // Best effort by contract: a lost message is a message the core will send again.
+        self.ports.network.do_send(SendMessage { to, message });
+    }
+
+    fn run_apply(&mut self, entries: Vec<Entry>, ctx: &mut Context<Self>) {
+        let Some(last) = entries.last() else {
+            return;
+        };
+        assert_eq!(
+            entries[0].index(),
+            self.apply_requested_index.next(),
+            "Apply batches are contiguous"
+        );
+        self.apply_requested_index = last.index();
+        let due = self.waiting_proposals.take_due(&entries);
+        for (log_id, responder) in due.overwritten {
+            let _ = responder.send(Err(ClientError::Unavailable {
+                reason: format!("entry {log_id} was overwritten by a later leader"),
+            }));
+        }
+        if !self.ports.apply.connected() {
+            self.fatal(
+                ctx,
+                "the applier is gone: committed entries cannot be applied",
+            );
+            return;
+        }
+        self.ports.apply.do_send(ApplyEntries {
+            entries,
+            responders: due.to_applier,
+        });
+    }
+
+    fn run_read_ready(
+        &mut self,
+        request_id: ReadRequestId,
+        read_index: LogIndex,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(read) = self.waiting_reads.remove(&request_id) else {
+            // Already refused (shutdown).
+            return;
+        };
+        if !self.ports.query.connected() {
+            self.fatal(ctx, "the query recipient (applier) is gone");
+            return;
+        }
+        tracing::trace!(request_id, %read_index, "read ready");
+        self.ports.query.do_send(Query {
+            query: read.query,
+            responder: read.responder,
+        });
+    }
+
+    fn run_reject_read(&mut self, request_id: ReadRequestId, leader_hint: Option<NodeId>) {
+        let Some(read) = self.waiting_reads.remove(&request_id) else {
+            return;
+        };
+        self.metrics.increment(Counter::ReadsRejected);
+        let _ = read
+            .responder
+            .send(Err(ClientError::NotLeader { leader_hint }));
+    }
+
+    fn send_to_storage(&mut self, request: StorageRequest, ctx: &mut Context<Self>) {
+        if !self.ports.storage.connected() {
+            self.fatal(
+                ctx,
+                "the storage actor is gone: nothing can be made durable",
+            );
+            return;
+        }
+        self.ports.storage.do_send(request);
+    }
+}

@@ -1,0 +1,282 @@
+//! `RaftMetrics`: counters and gauges the consensus actor keeps for `/metrics` and `/v1/status`.
+//!
+//! The actor owns the only writer; the node reads through an `Arc` taken with
+//! [`crate::RaftActor::metrics`] before the actor is started, at any time and from any thread,
+//! without sending a message. Values are relaxed atomics: each one is exact, but a
+//! [`RaftMetrics::snapshot`] taken while the actor runs may mix values from two consecutive
+//! steps (fine for monitoring, not for correctness decisions).
+//!
+//! Counters (`*_total`) only grow; gauges are the latest value.
+
+use raft_proto::client::Role;
+use raft_types::{LogIndex, NodeId, Term};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency histogram buckets, in microseconds (the last bucket, `+Inf`,
+/// is implicit). From 100 µs (page-cache write) to 1 s (a badly stalled fsync).
+pub const LATENCY_BUCKET_BOUNDS_MICROSECONDS: [u64; 12] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
+
+/// The live metrics of one consensus actor.
+#[derive(Debug, Default)]
+pub struct RaftMetrics {
+    current_term: AtomicU64,
+    /// 0 follower, 1 candidate, 2 leader.
+    role: AtomicU64,
+    /// 0 when no leader is known (node ids are never 0).
+    leader_id: AtomicU64,
+    commit_index: AtomicU64,
+    last_applied: AtomicU64,
+    last_log_index: AtomicU64,
+    persisted_index: AtomicU64,
+    proposals_total: AtomicU64,
+    proposals_rejected_total: AtomicU64,
+    reads_total: AtomicU64,
+    reads_rejected_total: AtomicU64,
+    elections_started_total: AtomicU64,
+    leader_changes_total: AtomicU64,
+    messages_sent_total: AtomicU64,
+    messages_received_total: AtomicU64,
+    storage_appends_total: AtomicU64,
+    peers_connected: AtomicU64,
+    append_latency: LatencyHistogram,
+}
+
+/// A plain copy of [`RaftMetrics`] at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftMetricsSnapshot {
+    pub current_term: Term,
+    pub role: Role,
+    pub leader_id: Option<NodeId>,
+    pub commit_index: LogIndex,
+    pub last_applied: LogIndex,
+    pub last_log_index: LogIndex,
+    /// Highest index this node knows durable in its own log.
+    pub persisted_index: LogIndex,
+    /// Proposals accepted into the leader's log.
+    pub proposals_total: u64,
+    /// Proposals refused before entering the log (not leader, shutting down).
+    pub proposals_rejected_total: u64,
+    /// Linearizable reads started on this node as leader.
+    pub reads_total: u64,
+    /// Reads refused (not leader, shutting down) or rejected after leadership was lost.
+    pub reads_rejected_total: u64,
+    /// Elections this node started (each new candidacy, including retries after a split vote).
+    pub elections_started_total: u64,
+    /// Times this node saw the leader change to a different known node.
+    pub leader_changes_total: u64,
+    /// Raft messages handed to the network port.
+    pub messages_sent_total: u64,
+    /// Raft messages received from peers and stepped into the core.
+    pub messages_received_total: u64,
+    /// `StorageRequest::Append`s sent (one per batch of entries, not per entry).
+    pub storage_appends_total: u64,
+    /// Peers whose outgoing connection the network reported up.
+    pub peers_connected: u64,
+    /// Time from sending an `Append` to storage to the `Persisted` event covering it: the
+    /// storage mailbox wait, the write and the fsync together.
+    pub append_latency: HistogramSnapshot,
+}
+
+/// A latency histogram with fixed buckets ([`LATENCY_BUCKET_BOUNDS_MICROSECONDS`]).
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// Per-bucket (not cumulative) counts; the last one is `+Inf`.
+    buckets: [AtomicU64; LATENCY_BUCKET_BOUNDS_MICROSECONDS.len() + 1],
+    sum_microseconds: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A copy of a histogram in the shape Prometheus wants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    /// `(upper bound in microseconds, cumulative count)` for each finite bucket; the `+Inf`
+    /// bucket's cumulative count is `count`.
+    pub cumulative_buckets: Vec<(u64, u64)>,
+    pub sum_microseconds: u64,
+    pub count: u64,
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, latency: Duration) {
+        let microseconds = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let bucket = LATENCY_BUCKET_BOUNDS_MICROSECONDS
+            .iter()
+            .position(|bound| microseconds <= *bound)
+            .unwrap_or(LATENCY_BUCKET_BOUNDS_MICROSECONDS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_microseconds
+            .fetch_add(microseconds, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut cumulative = 0;
+        let cumulative_buckets = LATENCY_BUCKET_BOUNDS_MICROSECONDS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, bucket)| {
+                cumulative += bucket.load(Ordering::Relaxed);
+                (*bound, cumulative)
+            })
+            .collect();
+        HistogramSnapshot {
+            cumulative_buckets,
+            sum_microseconds: self.sum_microseconds.load(Ordering::Relaxed),
+            count: self.count.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn role_code(role: Role) -> u64 {
+    match role {
+        Role::Follower => 0,
+        Role::Candidate => 1,
+        Role::Leader => 2,
+    }
+}
+
+fn role_from_code(code: u64) -> Role {
+    match code {
+        1 => Role::Candidate,
+        2 => Role::Leader,
+        _ => Role::Follower,
+    }
+}
+
+/// What the actor reports after every step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gauges {
+    pub current_term: Term,
+    pub role: Role,
+    pub leader_id: Option<NodeId>,
+    pub commit_index: LogIndex,
+    pub last_applied: LogIndex,
+    pub last_log_index: LogIndex,
+    pub persisted_index: LogIndex,
+}
+
+/// The counters the actor increments.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Counter {
+    Proposals,
+    ProposalsRejected,
+    Reads,
+    ReadsRejected,
+    ElectionsStarted,
+    LeaderChanges,
+    MessagesSent,
+    MessagesReceived,
+    StorageAppends,
+}
+
+impl RaftMetrics {
+    pub fn snapshot(&self) -> RaftMetricsSnapshot {
+        let load = |value: &AtomicU64| value.load(Ordering::Relaxed);
+        let leader_id = load(&self.leader_id);
+        RaftMetricsSnapshot {
+            current_term: Term(load(&self.current_term)),
+            role: role_from_code(load(&self.role)),
+            leader_id: (leader_id != 0).then_some(NodeId(leader_id)),
+            commit_index: LogIndex(load(&self.commit_index)),
+            last_applied: LogIndex(load(&self.last_applied)),
+            last_log_index: LogIndex(load(&self.last_log_index)),
+            persisted_index: LogIndex(load(&self.persisted_index)),
+            proposals_total: load(&self.proposals_total),
+            proposals_rejected_total: load(&self.proposals_rejected_total),
+            reads_total: load(&self.reads_total),
+            reads_rejected_total: load(&self.reads_rejected_total),
+            elections_started_total: load(&self.elections_started_total),
+            leader_changes_total: load(&self.leader_changes_total),
+            messages_sent_total: load(&self.messages_sent_total),
+            messages_received_total: load(&self.messages_received_total),
+            storage_appends_total: load(&self.storage_appends_total),
+            peers_connected: load(&self.peers_connected),
+            append_latency: self.append_latency.snapshot(),
+        }
+    }
+
+    pub(crate) fn set_gauges(&self, gauges: Gauges) {
+        let store = |target: &AtomicU64, value: u64| target.store(value, Ordering::Relaxed);
+        store(&self.current_term, gauges.current_term.0);
+        store(&self.role, role_code(gauges.role));
+        store(
+            &self.leader_id,
+            gauges.leader_id.map_or(0, |leader| leader.0),
+        );
+        store(&self.commit_index, gauges.commit_index.0);
+        store(&self.last_applied, gauges.last_applied.0);
+        store(&self.last_log_index, gauges.last_log_index.0);
+        store(&self.persisted_index, gauges.persisted_index.0);
+    }
+
+    pub(crate) fn set_peers_connected(&self, count: usize) {
+        self.peers_connected.store(count as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn increment(&self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    pub(crate) fn add(&self, counter: Counter, amount: u64) {
+        let target = match counter {
+            Counter::Proposals => &self.proposals_total,
+            Counter::ProposalsRejected => &self.proposals_rejected_total,
+            Counter::Reads => &self.reads_total,
+            Counter::ReadsRejected => &self.reads_rejected_total,
+            Counter::ElectionsStarted => &self.elections_started_total,
+            Counter::LeaderChanges => &self.leader_changes_total,
+            Counter::MessagesSent => &self.messages_sent_total,
+            Counter::MessagesReceived => &self.messages_received_total,
+            Counter::StorageAppends => &self.storage_appends_total,
+        };
+        target.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    pub(crate) fn observe_append_latency(&self, latency: Duration) {
+        self.append_latency.observe(latency);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let histogram = LatencyHistogram::default();
+        histogram.observe(Duration::from_micros(50));
+        histogram.observe(Duration::from_micros(300));
+        histogram.observe(Duration::from_secs(5));
+        let snapshot = histogram.snapshot();
+        assert_eq!(snapshot.count, 3);
+        assert_eq!(snapshot.sum_microseconds, 5_000_350);
+        assert_eq!(snapshot.cumulative_buckets[0], (100, 1));
+        assert_eq!(snapshot.cumulative_buckets[1], (250, 1));
+        assert_eq!(snapshot.cumulative_buckets[2], (500, 2));
+        assert_eq!(snapshot.cumulative_buckets.last(), Some(&(1_000_000, 2)));
+    }
+
+    #[test]
+    fn gauges_round_trip_through_the_snapshot() {
+        let metrics = RaftMetrics::default();
+        assert_eq!(metrics.snapshot().leader_id, None);
+        metrics.set_gauges(Gauges {
+            current_term: Term(3),
+            role: Role::Leader,
+            leader_id: Some(NodeId(2)),
+            commit_index: LogIndex(5),
+            last_applied: LogIndex(4),
+            last_log_index: LogIndex(6),
+            persisted_index: LogIndex(6),
+        });
+        metrics.increment(Counter::Proposals);
+        let snapshot = metrics.snapshot();
+        assert_eq!(snapshot.role, Role::Leader);
+        assert_eq!(snapshot.leader_id, Some(NodeId(2)));
+        assert_eq!(snapshot.current_term, Term(3));
+        assert_eq!(snapshot.proposals_total, 1);
+    }
+}

@@ -1,0 +1,511 @@
+//! `RaftActor`: the consensus actor. It owns a `raft_core::Raft`, turns actix messages and
+//! ticks into the core's inputs, and hands the core's commands to the ports
+//! (see [`crate::command_runner`]).
+//!
+//! # Correctness
+//!
+//! - No handler awaits anything: every output leaves through `do_send`, so the mailbox keeps
+//!   moving even when a peer, the disk or a client is slow.
+//! - Everything bound for disk goes to the one storage recipient, in the order the core
+//!   emitted it (ARCHITECTURE.md, ordering rule 1).
+//! - Inputs are batched: handlers only feed the core and schedule one flush
+//!   (`take_commands`) that runs once the messages queued so far are handled, so proposals
+//!   that arrive together share one `Append` and one AppendEntries per follower.
+//! - A storage failure, or a storage or applier actor that is gone, is fatal: the actor logs
+//!   it and stops the system with exit code 1 (rule 4), rather than run on a log it can't trust
+//!   or commit entries nobody applies.
+//! - Every client responder is answered exactly once: by the applier (its entry applied), by
+//!   this actor (refused, overwritten, read rejected), or when the actor stops.
+
+use crate::metrics::{Counter, Gauges, RaftMetrics};
+use crate::waiting_proposals::WaitingProposals;
+use actix::{
+    Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle,
+    System,
+};
+use raft_core::{ProposeError, Raft, ReadError, ReadRequestId};
+use raft_proto::applier::Applied;
+use raft_proto::client::{
+    ClientError, ClientResponder, GetStatus, Propose, RaftStatus, Read, Role, Shutdown,
+};
+use raft_proto::network::{PeerEvent, ReceivedMessage};
+use raft_proto::ports::RaftPorts;
+use raft_proto::storage::StorageEvent;
+use raft_types::{HardState, LogId, LogIndex, NodeId, Term};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// After this many inputs without a flush, flush at once instead of waiting for the mailbox to
+/// run dry, so a sustained flood of messages cannot starve replication.
+const MAX_INPUTS_PER_FLUSH: usize = 4096;
+
+/// Every this many ticks, forget proposals whose client stopped waiting.
+const FORGET_ABANDONED_EVERY_TICKS: u64 = 1024;
+
+/// Clients send with `do_send` or `send().await`; the latter waits once this many messages
+/// are queued. Generous, because each message is cheap to handle and a full mailbox would
+/// make the HTTP handlers wait instead of failing fast.
+const MAILBOX_CAPACITY: usize = 65_536;
+
+/// The shell's own settings; the algorithm's are in `raft_core::Config`.
+#[derive(Clone, Debug)]
+pub struct RaftActorConfig {
+    /// How often the core's logical clock advances. The core's timeouts are in ticks, so this
+    /// times `election_timeout_min_ticks` is the election timeout in wall-clock time.
+    pub tick_interval: Duration,
+    /// Runs `Raft::check_invariants` after every flush. It walks the whole in-memory log, so
+    /// it is for tests, not production.
+    pub check_invariants: bool,
+}
+
+impl RaftActorConfig {
+    pub fn new(tick_interval: Duration) -> RaftActorConfig {
+        RaftActorConfig {
+            tick_interval,
+            check_invariants: false,
+        }
+    }
+}
+
+/// A linearizable read waiting for its leadership round and its read index to be applied.
+#[derive(Debug)]
+pub(crate) struct WaitingRead {
+    pub query: Vec<u8>,
+    pub responder: ClientResponder,
+}
+
+/// What storage has been asked to make durable, and what it has reported durable.
+#[derive(Debug, Default)]
+pub(crate) struct DurableProgress {
+    pub last_append_requested: LogId,
+    pub last_persisted: LogId,
+    pub hard_state_requested: Option<HardState>,
+    pub hard_state_saved: Option<HardState>,
+    /// When each outstanding `Append` was sent, by its last index, for the latency histogram.
+    pub append_started: VecDeque<(LogIndex, Instant)>,
+}
+
+impl DurableProgress {
+    fn storage_idle(&self) -> bool {
+        self.last_persisted == self.last_append_requested
+            && self.hard_state_saved == self.hard_state_requested
+    }
+}
+
+/// What the actor last told the metrics, to count transitions.
+#[derive(Debug, Clone, Copy)]
+struct ObservedState {
+    role: Role,
+    term: Term,
+    last_known_leader: Option<NodeId>,
+}
+
+/// Asks whether a shut-down actor has finished its durable work; see [`DrainState`].
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "DrainState")]
+pub struct GetDrainState;
+
+/// The answer to [`GetDrainState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainState {
+    /// `Shutdown` was received: no new requests, no ticks, peer messages ignored.
+    pub shutting_down: bool,
+    /// Every append and hard state sent to storage has been reported durable.
+    pub storage_idle: bool,
+    /// Every committed entry handed to the applier has been reported applied.
+    pub applier_idle: bool,
+}
+
+impl DrainState {
+    /// True once it is safe to stop the node without losing anything it acknowledged.
+    pub fn is_drained(&self) -> bool {
+        self.shutting_down && self.storage_idle && self.applier_idle
+    }
+}
+
+/// Runs the pending flush; sent to itself with `notify` so it is handled after the mailbox.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+pub struct RaftActor {
+    pub(crate) config: RaftActorConfig,
+    pub(crate) raft: Raft,
+    pub(crate) ports: RaftPorts,
+    pub(crate) metrics: Arc<RaftMetrics>,
+    pub(crate) waiting_proposals: WaitingProposals,
+    /// Reads keyed by the id the core echoes in `ReadReady` / `RejectRead`.
+    pub(crate) waiting_reads: BTreeMap<ReadRequestId, WaitingRead>,
+    next_read_request_id: ReadRequestId,
+    pub(crate) durable: DurableProgress,
+    /// Highest index handed to the applier.
+    pub(crate) apply_requested_index: LogIndex,
+    flush_scheduled: bool,
+    inputs_since_flush: usize,
+    shutting_down: bool,
+    /// Set by a fatal error; nothing more is sent anywhere.
+    pub(crate) failed: bool,
+    tick_handle: Option<SpawnHandle>,
+    ticks: u64,
+    observed: ObservedState,
+    connected_peers: BTreeSet<NodeId>,
+}
+
+impl RaftActor {
+    /// `raft` is the core as restored from storage (`Raft::new(config, recovered)`); `ports`
+    /// hold the storage, network, applier and query recipients.
+    pub fn new(config: RaftActorConfig, raft: Raft, ports: RaftPorts) -> RaftActor {
+        assert!(
+            !config.tick_interval.is_zero(),
+            "tick_interval must be positive: the core's clock would spin"
+        );
+        let observed = ObservedState {
+            role: Role::Follower,
+            term: raft.current_term(),
+            last_known_leader: None,
+        };
+        RaftActor {
+            config,
+            raft,
+            ports,
+            metrics: Arc::new(RaftMetrics::default()),
+            waiting_proposals: WaitingProposals::default(),
+            waiting_reads: BTreeMap::new(),
+            next_read_request_id: 1,
+            durable: DurableProgress::default(),
+            apply_requested_index: LogIndex::ZERO,
+            flush_scheduled: false,
+            inputs_since_flush: 0,
+            shutting_down: false,
+            failed: false,
+            tick_handle: None,
+            ticks: 0,
+            observed,
+            connected_peers: BTreeSet::new(),
+        }
+    }
+
+    /// The live metrics, readable from any thread. Take it before starting the actor.
+    pub fn metrics(&self) -> Arc<RaftMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.raft.id()
+    }
+
+    /// Called after every input: flush now if many inputs piled up, else schedule one flush
+    /// behind the messages already queued.
+    fn input_handled(&mut self, ctx: &mut Context<Self>) {
+        self.inputs_since_flush += 1;
+        if self.inputs_since_flush >= MAX_INPUTS_PER_FLUSH {
+            self.flush(ctx);
+        } else if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            ctx.notify(Flush);
+        }
+    }
+
+    /// Takes the core's commands and runs them, in order.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        self.flush_scheduled = false;
+        self.inputs_since_flush = 0;
+        if self.failed {
+            return;
+        }
+        let commands = self.raft.take_commands();
+        if self.config.check_invariants {
+            self.raft.check_invariants();
+        }
+        for command in commands {
+            if self.failed {
+                return;
+            }
+            self.run_command(command, ctx);
+        }
+        self.observe_state();
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context<Self>) {
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(FORGET_ABANDONED_EVERY_TICKS) {
+            self.waiting_proposals.forget_abandoned();
+        }
+        self.raft.tick();
+        self.flush(ctx);
+    }
+
+    /// Logs the error, stops this actor and the whole system with exit code 1.
+    pub(crate) fn fatal(&mut self, ctx: &mut Context<Self>, reason: &str) {
+        tracing::error!(id = %self.raft.id(), term = %self.raft.current_term(), reason,
+            "fatal: stopping the node");
+        self.failed = true;
+        System::current().stop_with_code(1);
+        ctx.stop();
+    }
+
+    /// Updates the metrics' gauges and counts elections and leader changes.
+    fn observe_state(&mut self) {
+        let role = protocol_role(self.raft.role());
+        let term = self.raft.current_term();
+        let leader_id = self.raft.leader_id();
+        if role == Role::Candidate
+            && (self.observed.role != Role::Candidate || term != self.observed.term)
+        {
+            self.metrics.increment(Counter::ElectionsStarted);
+        }
+        if leader_id.is_some() && leader_id != self.observed.last_known_leader {
+            self.metrics.increment(Counter::LeaderChanges);
+            tracing::info!(id = %self.raft.id(), %term, leader = ?leader_id, "leader changed");
+            self.observed.last_known_leader = leader_id;
+        }
+        self.observed.role = role;
+        self.observed.term = term;
+        self.metrics.set_gauges(Gauges {
+            current_term: term,
+            role,
+            leader_id,
+            commit_index: self.raft.commit_index(),
+            last_applied: self.raft.last_applied(),
+            last_log_index: self.raft.last_log_id().index,
+            persisted_index: self.raft.persisted_index(),
+        });
+    }
+
+    fn status(&self) -> RaftStatus {
+        RaftStatus {
+            id: self.raft.id(),
+            role: protocol_role(self.raft.role()),
+            term: self.raft.current_term(),
+            leader_id: self.raft.leader_id(),
+            commit_index: self.raft.commit_index(),
+            last_applied: self.raft.last_applied(),
+            last_log_index: self.raft.last_log_id().index,
+            members: self.raft.config().members.iter().copied().collect(),
+        }
+    }
+
+    fn refuse_when_shutting_down(&self, responder: ClientResponder) -> Option<ClientResponder> {
+        if !self.shutting_down {
+            return Some(responder);
+        }
+        let _ = responder.send(Err(ClientError::Unavailable {
+            reason: "the node is shutting down".to_string(),
+        }));
+        None
+    }
+}
+
+/// The client-facing role for a core role.
+fn protocol_role(role: raft_core::Role) -> Role {
+    match role {
+        raft_core::Role::Follower => Role::Follower,
+        raft_core::Role::Candidate => Role::Candidate,
+        raft_core::Role::Leader => Role::Leader,
+    }
+}
+
+impl Actor for RaftActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        let handle = ctx.run_interval(self.config.tick_interval, |actor, ctx| actor.on_tick(ctx));
+        self.tick_handle = Some(handle);
+        self.observe_state();
+        tracing::info!(id = %self.raft.id(), term = %self.raft.current_term(),
+            last_log = %self.raft.last_log_id(), "consensus actor started");
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        // Entries may still commit elsewhere: their clients cannot be told they did not.
+        self.waiting_proposals
+            .answer_all(ClientError::OutcomeUnknown {
+                reason: "the node stopped before the entry was applied".to_string(),
+            });
+        for (_, read) in std::mem::take(&mut self.waiting_reads) {
+            let _ = read.responder.send(Err(ClientError::Unavailable {
+                reason: "the node stopped before the read was served".to_string(),
+            }));
+        }
+        tracing::info!(id = %self.raft.id(), "consensus actor stopped");
+    }
+}
+
+impl Handler<Flush> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, _message: Flush, ctx: &mut Context<Self>) {
+        if self.flush_scheduled {
+            self.flush(ctx);
+        }
+    }
+}
+
+impl Handler<ReceivedMessage> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, message: ReceivedMessage, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            // As if lost on the network: Raft tolerates it, and a node that is leaving should
+            // take on no new durable work.
+            return;
+        }
+        self.metrics.increment(Counter::MessagesReceived);
+        self.raft.step(message.from, message.message);
+        self.input_handled(ctx);
+    }
+}
+
+impl Handler<StorageEvent> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, event: StorageEvent, ctx: &mut Context<Self>) {
+        match event {
+            StorageEvent::Persisted { last } => {
+                let now = Instant::now();
+                while let Some((index, started)) = self.durable.append_started.front().copied() {
+                    if index > last.index {
+                        break;
+                    }
+                    self.metrics
+                        .observe_append_latency(now.duration_since(started));
+                    self.durable.append_started.pop_front();
+                }
+                self.durable.last_persisted = last;
+                self.raft.persisted(last);
+            }
+            StorageEvent::HardStateSaved(hard_state) => {
+                self.durable.hard_state_saved = Some(hard_state);
+                self.raft.hard_state_saved(hard_state);
+            }
+            StorageEvent::Failed { error } => {
+                self.fatal(ctx, &format!("storage failed: {error}"));
+                return;
+            }
+        }
+        self.input_handled(ctx);
+    }
+}
+
+impl Handler<Applied> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Applied, ctx: &mut Context<Self>) {
+        self.raft.applied(message.index);
+        self.input_handled(ctx);
+    }
+}
+
+impl Handler<PeerEvent> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, event: PeerEvent, _ctx: &mut Context<Self>) {
+        match event {
+            PeerEvent::Connected { peer } => {
+                self.connected_peers.insert(peer);
+                tracing::info!(id = %self.raft.id(), %peer, "peer connected");
+            }
+            PeerEvent::Disconnected { peer } => {
+                self.connected_peers.remove(&peer);
+                tracing::info!(id = %self.raft.id(), %peer, "peer disconnected");
+            }
+        }
+        self.metrics.set_peers_connected(self.connected_peers.len());
+    }
+}
+
+impl Handler<Propose> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Propose, ctx: &mut Context<Self>) {
+        let Some(responder) = self.refuse_when_shutting_down(message.responder) else {
+            self.metrics.increment(Counter::ProposalsRejected);
+            return;
+        };
+        match self.raft.propose(message.command) {
+            Ok(log_id) => {
+                self.metrics.increment(Counter::Proposals);
+                self.waiting_proposals.insert(log_id, responder);
+                self.input_handled(ctx);
+            }
+            Err(ProposeError::NotLeader { leader_hint }) => {
+                self.metrics.increment(Counter::ProposalsRejected);
+                let _ = responder.send(Err(ClientError::NotLeader { leader_hint }));
+            }
+        }
+    }
+}
+
+impl Handler<Read> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Read, ctx: &mut Context<Self>) {
+        let Some(responder) = self.refuse_when_shutting_down(message.responder) else {
+            self.metrics.increment(Counter::ReadsRejected);
+            return;
+        };
+        let request_id = self.next_read_request_id;
+        match self.raft.read_index(request_id) {
+            Ok(()) => {
+                self.next_read_request_id += 1;
+                self.metrics.increment(Counter::Reads);
+                let read = WaitingRead {
+                    query: message.query,
+                    responder,
+                };
+                self.waiting_reads.insert(request_id, read);
+                self.input_handled(ctx);
+            }
+            Err(ReadError::NotLeader { leader_hint }) => {
+                self.metrics.increment(Counter::ReadsRejected);
+                let _ = responder.send(Err(ClientError::NotLeader { leader_hint }));
+            }
+        }
+    }
+}
+
+impl Handler<GetStatus> for RaftActor {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _message: GetStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.status())
+    }
+}
+
+impl Handler<Shutdown> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, _message: Shutdown, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        tracing::info!(id = %self.raft.id(), term = %self.raft.current_term(),
+            "shutting down: refusing new requests, finishing durable work");
+        self.shutting_down = true;
+        if let Some(handle) = self.tick_handle.take() {
+            ctx.cancel_future(handle);
+        }
+        // Reads change nothing, so refusing them now is exact: "definitely not applied".
+        for (_, read) in std::mem::take(&mut self.waiting_reads) {
+            self.metrics.increment(Counter::ReadsRejected);
+            let _ = read.responder.send(Err(ClientError::Unavailable {
+                reason: "the node is shutting down".to_string(),
+            }));
+        }
+        self.flush(ctx);
+    }
+}
+
+impl Handler<GetDrainState> for RaftActor {
+    type Result = MessageResult<GetDrainState>;
+
+    fn handle(&mut self, _message: GetDrainState, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(DrainState {
+            shutting_down: self.shutting_down,
+            storage_idle: self.durable.storage_idle(),
+            applier_idle: self.raft.last_applied() >= self.apply_requested_index,
+        })
+    }
+}

@@ -1,0 +1,300 @@
+//! In-process wiring for the consensus actor's tests: an in-memory storage actor, a forwarding
+//! "network" between nodes, the real applier with a `KvStore`, and polling helpers.
+
+#![allow(dead_code)]
+
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, Recipient};
+use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
+use raft_actor::{RaftActor, RaftActorConfig};
+use raft_core::{Config, Raft, RecoveredState};
+use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
+use raft_proto::network::{ReceivedMessage, SendMessage};
+use raft_proto::ports::{ApplierPorts, RaftPorts};
+use raft_proto::storage::{StorageEvent, StorageRequest};
+use raft_types::{Entry, LogId, NodeId};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub const TICK_INTERVAL: Duration = Duration::from_millis(2);
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Counts what the fake storage saw, and lets a test make it fail.
+#[derive(Debug, Default)]
+pub struct StorageProbe {
+    pub appends: AtomicUsize,
+    pub hard_state_saves: AtomicUsize,
+    pub fail_next_request: AtomicBool,
+}
+
+/// Keeps the log in memory and reports every request durable at once (in order, like the real
+/// storage actor).
+pub struct MemoryStorage {
+    pub events: Recipient<StorageEvent>,
+    pub entries: Vec<Entry>,
+    pub probe: Arc<StorageProbe>,
+}
+
+impl Actor for MemoryStorage {
+    type Context = Context<Self>;
+}
+
+impl Handler<StorageRequest> for MemoryStorage {
+    type Result = ();
+
+    fn handle(&mut self, request: StorageRequest, _ctx: &mut Context<Self>) {
+        if self.probe.fail_next_request.load(Ordering::SeqCst) {
+            self.events.do_send(StorageEvent::Failed {
+                error: "injected failure".to_string(),
+            });
+            return;
+        }
+        match request {
+            StorageRequest::Append { entries } => {
+                self.probe.appends.fetch_add(1, Ordering::SeqCst);
+                let last = entries.last().expect("appends are never empty").log_id;
+                assert_eq!(
+                    entries[0].index().0,
+                    self.entries.len() as u64 + 1,
+                    "appends are contiguous"
+                );
+                self.entries.extend(entries);
+                self.events.do_send(StorageEvent::Persisted { last });
+            }
+            StorageRequest::Truncate { since } => {
+                self.entries.truncate(since.0 as usize - 1);
+            }
+            StorageRequest::SaveHardState(hard_state) => {
+                self.probe.hard_state_saves.fetch_add(1, Ordering::SeqCst);
+                self.events
+                    .do_send(StorageEvent::HardStateSaved(hard_state));
+            }
+            StorageRequest::Purge { .. } => {}
+        }
+    }
+}
+
+/// One node's network: delivers its `SendMessage`s to the addressed node, stamped with the
+/// sender's id. Peers are filled in once every node's address exists.
+pub struct Forwarder {
+    pub from: NodeId,
+    pub peers: BTreeMap<NodeId, Recipient<ReceivedMessage>>,
+    /// Messages from this node are dropped while true (the node is cut off).
+    pub isolated: Arc<AtomicBool>,
+}
+
+impl Actor for Forwarder {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPeers(pub BTreeMap<NodeId, Recipient<ReceivedMessage>>);
+
+impl Handler<SetPeers> for Forwarder {
+    type Result = ();
+    fn handle(&mut self, message: SetPeers, _ctx: &mut Context<Self>) {
+        self.peers = message.0;
+    }
+}
+
+impl Handler<SendMessage> for Forwarder {
+    type Result = ();
+
+    fn handle(&mut self, message: SendMessage, _ctx: &mut Context<Self>) {
+        if self.isolated.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(peer) = self.peers.get(&message.to) {
+            peer.do_send(ReceivedMessage {
+                from: self.from,
+                message: message.message,
+            });
+        }
+    }
+}
+
+/// Drops everything: the network of a single-node cluster.
+pub struct NullNetwork;
+
+impl Actor for NullNetwork {
+    type Context = Context<Self>;
+}
+
+impl Handler<SendMessage> for NullNetwork {
+    type Result = ();
+    fn handle(&mut self, _message: SendMessage, _ctx: &mut Context<Self>) {}
+}
+
+pub struct TestNode {
+    pub id: NodeId,
+    pub raft: Addr<RaftActor>,
+    pub applier: Addr<ApplierActor<KvStore>>,
+    pub storage: Addr<MemoryStorage>,
+    pub storage_probe: Arc<StorageProbe>,
+    pub metrics: Arc<raft_actor::RaftMetrics>,
+}
+
+/// Fast timings so tests elect a leader in tens of milliseconds.
+pub fn core_config(id: NodeId, members: &[NodeId]) -> Config {
+    let mut config = Config::new(id, members.iter().copied());
+    config.election_timeout_min_ticks = 10;
+    config.election_timeout_max_ticks = 20;
+    config.heartbeat_interval_ticks = 3;
+    config
+}
+
+/// Starts one node's raft, storage and applier actors; `network` is its outgoing path.
+pub fn start_node(id: NodeId, members: &[NodeId], network: Recipient<SendMessage>) -> TestNode {
+    let raft_context: Context<RaftActor> = Context::new();
+    let raft_address = raft_context.address();
+    let storage_probe = Arc::new(StorageProbe::default());
+    let storage = MemoryStorage {
+        events: raft_address.clone().recipient(),
+        entries: Vec::new(),
+        probe: Arc::clone(&storage_probe),
+    }
+    .start();
+    let applier = ApplierActor::new(
+        KvStore::new(),
+        ApplierPorts {
+            applied: raft_address.clone().recipient(),
+        },
+    )
+    .start();
+    let ports = RaftPorts {
+        storage: storage.clone().recipient(),
+        network,
+        apply: applier.clone().recipient(),
+        query: applier.clone().recipient(),
+    };
+    let raft = Raft::new(core_config(id, members), RecoveredState::default())
+        .expect("test configuration is valid");
+    let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
+    actor_config.check_invariants = true;
+    let actor = RaftActor::new(actor_config, raft, ports);
+    let metrics = actor.metrics();
+    let raft = raft_context.run(actor);
+    TestNode {
+        id,
+        raft,
+        applier,
+        storage,
+        storage_probe,
+        metrics,
+    }
+}
+
+pub fn start_single_node() -> TestNode {
+    let network = NullNetwork.start();
+    start_node(NodeId(1), &[NodeId(1)], network.recipient())
+}
+
+/// Starts `count` nodes wired through forwarders; returns them with each node's isolation switch.
+pub async fn start_cluster(count: u64) -> Vec<(TestNode, Arc<AtomicBool>)> {
+    let members: Vec<NodeId> = (1..=count).map(NodeId).collect();
+    let mut nodes = Vec::new();
+    let mut forwarders = Vec::new();
+    for id in &members {
+        let isolated = Arc::new(AtomicBool::new(false));
+        let forwarder = Forwarder {
+            from: *id,
+            peers: BTreeMap::new(),
+            isolated: Arc::clone(&isolated),
+        }
+        .start();
+        let node = start_node(*id, &members, forwarder.clone().recipient());
+        forwarders.push(forwarder);
+        nodes.push((node, isolated));
+    }
+    let peers: BTreeMap<NodeId, Recipient<ReceivedMessage>> = nodes
+        .iter()
+        .map(|(node, _)| (node.id, node.raft.clone().recipient()))
+        .collect();
+    for forwarder in &forwarders {
+        forwarder
+            .send(SetPeers(peers.clone()))
+            .await
+            .expect("forwarder alive");
+    }
+    nodes
+}
+
+/// Polls `condition` until it holds or the deadline passes.
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+pub async fn status(raft: &Addr<RaftActor>) -> RaftStatus {
+    raft.send(GetStatus).await.expect("raft actor alive")
+}
+
+pub async fn wait_for_leader(nodes: &[&TestNode]) -> NodeId {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        for node in nodes {
+            let status = status(&node.raft).await;
+            if status.role == Role::Leader {
+                return status.id;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for a leader"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+pub fn put_command(key: &str, value: &[u8]) -> Vec<u8> {
+    KvCommand::Put {
+        key: key.to_string(),
+        value: value.to_vec(),
+    }
+    .encode()
+}
+
+pub fn propose(
+    raft: &Addr<RaftActor>,
+    command: Vec<u8>,
+) -> oneshot::Receiver<Result<Vec<u8>, ClientError>> {
+    let (responder, receiver) = oneshot::channel();
+    raft.do_send(Propose { command, responder });
+    receiver
+}
+
+pub async fn put(raft: &Addr<RaftActor>, key: &str, value: &[u8]) -> Result<KvOutput, ClientError> {
+    let output = propose(raft, put_command(key, value))
+        .await
+        .expect("every proposal is answered")?;
+    Ok(KvOutput::decode(&output).expect("the store answers with a KvOutput"))
+}
+
+pub async fn linearizable_get(raft: &Addr<RaftActor>, key: &str) -> Result<KvOutput, ClientError> {
+    let (responder, receiver) = oneshot::channel();
+    let query = KvQuery::Get {
+        key: key.to_string(),
+    }
+    .encode();
+    raft.do_send(Read { query, responder });
+    let output = receiver.await.expect("every read is answered")?;
+    Ok(KvOutput::decode(&output).expect("the store answers with a KvOutput"))
+}
+
+pub fn last_log_id(entries: &[Entry]) -> LogId {
+    entries.last().map(|entry| entry.log_id).unwrap_or_default()
+}

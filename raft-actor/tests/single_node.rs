@@ -1,0 +1,176 @@
+//! One consensus actor with in-memory storage and the real applier: election, writes, reads,
+//! batching, shutdown and fatal storage failure.
+
+mod common;
+
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, System};
+use applier_actor::{ApplierActor, KvOutput, KvStore};
+use common::*;
+use raft_actor::{GetDrainState, RaftActor, RaftActorConfig};
+use raft_core::{Raft, RecoveredState};
+use raft_proto::client::{ClientError, Role, Shutdown};
+use raft_proto::ports::{ApplierPorts, RaftPorts};
+use raft_proto::storage::StorageRequest;
+use raft_types::{LogIndex, NodeId, Term};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+#[actix::test]
+async fn single_node_elects_itself_applies_a_put_and_reads_it_back() {
+    let node = start_single_node();
+    assert_eq!(wait_for_leader(&[&node]).await, NodeId(1));
+
+    let output = put(&node.raft, "a", b"1")
+        .await
+        .expect("the leader accepts writes");
+    // Index 1 is the leader's no-op (§8); the put is the first command after it.
+    assert_eq!(output, KvOutput::Put { index: LogIndex(2) });
+    let read = linearizable_get(&node.raft, "a")
+        .await
+        .expect("the leader serves reads");
+    assert_eq!(read, KvOutput::Value(Some(b"1".to_vec())));
+    let missing = linearizable_get(&node.raft, "missing")
+        .await
+        .expect("served");
+    assert_eq!(missing, KvOutput::Value(None));
+
+    let status = status(&node.raft).await;
+    assert_eq!(status.role, Role::Leader);
+    assert_eq!(status.leader_id, Some(NodeId(1)));
+    assert_eq!(status.commit_index, LogIndex(2));
+    assert_eq!(status.last_log_index, LogIndex(2));
+    assert_eq!(status.members, vec![NodeId(1)]);
+
+    let metrics = node.metrics.snapshot();
+    assert_eq!(metrics.role, Role::Leader);
+    assert_eq!(metrics.current_term, Term(1));
+    assert_eq!(metrics.proposals_total, 1);
+    assert_eq!(metrics.reads_total, 2);
+    assert_eq!(metrics.elections_started_total, 1);
+    assert_eq!(metrics.leader_changes_total, 1);
+    assert!(metrics.append_latency.count >= 2, "{metrics:?}");
+}
+
+#[actix::test]
+async fn proposals_arriving_together_share_one_append() {
+    let node = start_single_node();
+    wait_for_leader(&[&node]).await;
+    put(&node.raft, "warm-up", b"0").await.expect("accepted");
+    let appends_before = node.storage_probe.appends.load(Ordering::SeqCst);
+
+    // All 100 are queued before the actor runs again: one flush takes them all.
+    let receivers: Vec<_> = (0..100)
+        .map(|number| propose(&node.raft, put_command(&format!("key-{number}"), b"v")))
+        .collect();
+    let mut indexes = Vec::new();
+    for receiver in receivers {
+        let output = receiver.await.expect("answered").expect("applied");
+        match KvOutput::decode(&output).expect("a KvOutput") {
+            KvOutput::Put { index } => indexes.push(index),
+            other => panic!("unexpected output {other:?}"),
+        }
+    }
+    let appends = node.storage_probe.appends.load(Ordering::SeqCst) - appends_before;
+    assert!(
+        appends <= 2,
+        "100 proposals sent at once took {appends} appends, expected one batch"
+    );
+    // Each client got the output of its own entry, in proposal order.
+    let expected: Vec<LogIndex> = (3..103).map(LogIndex).collect();
+    assert_eq!(indexes, expected);
+}
+
+#[actix::test]
+async fn shutdown_refuses_new_requests_and_reports_drained() {
+    let node = start_single_node();
+    wait_for_leader(&[&node]).await;
+    put(&node.raft, "a", b"1").await.expect("accepted");
+    node.raft.do_send(Shutdown);
+    let refused = put(&node.raft, "b", b"2").await;
+    assert!(
+        matches!(refused, Err(ClientError::Unavailable { .. })),
+        "{refused:?}"
+    );
+    let read = linearizable_get(&node.raft, "a").await;
+    assert!(
+        matches!(read, Err(ClientError::Unavailable { .. })),
+        "{read:?}"
+    );
+    wait_until("drained", || {
+        let raft = node.raft.clone();
+        async move { raft.send(GetDrainState).await.expect("alive").is_drained() }
+    })
+    .await;
+}
+
+#[test]
+fn a_storage_failure_stops_the_system_with_exit_code_one() {
+    let system = System::new();
+    let probe = system.block_on(async {
+        let node = start_single_node();
+        wait_for_leader(&[&node]).await;
+        node.storage_probe
+            .fail_next_request
+            .store(true, Ordering::SeqCst);
+        // The next append (this proposal's) makes the storage report `Failed`.
+        let _receiver = propose(&node.raft, put_command("a", b"1"));
+        Arc::clone(&node.storage_probe)
+    });
+    let exit_code = system.run_with_code().expect("the system runs");
+    assert_eq!(exit_code, 1);
+    assert!(probe.fail_next_request.load(Ordering::SeqCst));
+}
+
+/// A storage actor that stops as soon as it starts: its recipient reports `connected() == false`.
+struct VanishedStorage;
+
+impl Actor for VanishedStorage {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<StorageRequest> for VanishedStorage {
+    type Result = ();
+    fn handle(&mut self, _request: StorageRequest, _ctx: &mut Context<Self>) {}
+}
+
+#[test]
+fn a_lost_storage_actor_stops_the_system_with_exit_code_one() {
+    let system = System::new();
+    system.block_on(async {
+        let storage = VanishedStorage.start();
+        wait_until("the storage actor stopped", || {
+            let connected = storage.connected();
+            async move { !connected }
+        })
+        .await;
+        let raft_context: Context<RaftActor> = Context::new();
+        let applier = ApplierActor::new(
+            KvStore::new(),
+            ApplierPorts {
+                applied: raft_context.address().recipient(),
+            },
+        )
+        .start();
+        let ports = RaftPorts {
+            storage: storage.recipient(),
+            network: NullNetwork.start().recipient(),
+            apply: applier.clone().recipient(),
+            query: applier.recipient(),
+        };
+        let raft = Raft::new(
+            core_config(NodeId(1), &[NodeId(1)]),
+            RecoveredState::default(),
+        )
+        .expect("valid");
+        // Its first election needs a hard state save, which finds storage gone.
+        raft_context.run(RaftActor::new(
+            RaftActorConfig::new(TICK_INTERVAL),
+            raft,
+            ports,
+        ));
+    });
+    assert_eq!(system.run_with_code().expect("the system runs"), 1);
+}
