@@ -1,0 +1,169 @@
+//! WAL benchmark: prints figures, asserts nothing.
+//!
+//! ```text
+//! cargo run --release -p storage-actor --example wal_bench [-- DIRECTORY [SECONDS]]
+//! ```
+//!
+//! Measures, on the disk holding DIRECTORY (default: a temporary directory):
+//!
+//! 1. the raw fdatasync rate: append 128 bytes to a plain file, fdatasync, repeat;
+//! 2. `FileLogStore` with fsync on, batches of 1, 16 and 256 entries of 100 bytes, one sync per
+//!    batch: entries/s, MB/s, and each batch's cost in raw fdatasyncs;
+//! 3. the time to reopen (recover) a log of 1,000,000 entries of 100 bytes.
+//!
+//! Issue 3's targets: a 1-entry batch costs at most 1.2 raw fdatasyncs; batches of 16 or more
+//! reach at least 10 x the raw fdatasync rate in entries/s; reopening 1,000,000 entries < 3 s.
+
+use raft_types::{Entry, EntryPayload, LogIndex, Term};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore};
+
+const PAYLOAD_BYTES: usize = 100;
+const REOPEN_ENTRY_COUNT: u64 = 1_000_000;
+
+fn main() -> anyhow::Result<()> {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let temporary = tempfile::tempdir()?;
+    let directory = arguments
+        .first()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| temporary.path().to_path_buf());
+    let seconds: f64 = arguments.get(1).map_or(Ok(2.0), |text| text.parse())?;
+    let duration = Duration::from_secs_f64(seconds);
+    std::fs::create_dir_all(&directory)?;
+    println!(
+        "wal_bench: directory {}, {seconds} s per measurement",
+        directory.display()
+    );
+
+    let raw_syncs_per_second = raw_fdatasync_rate(&directory.join("raw-fdatasync"), duration)?;
+    println!(
+        "raw fdatasync (append 128 B + fdatasync): {raw_syncs_per_second:>10.0} syncs/s  ({:.1} us each)",
+        1e6 / raw_syncs_per_second
+    );
+    println!();
+    println!(
+        "{:>6} {:>12} {:>9} {:>11} {:>14} {:>14}",
+        "batch", "entries/s", "MB/s", "batches/s", "fdatasyncs", "x raw rate"
+    );
+    println!(
+        "{:>6} {:>12} {:>9} {:>11} {:>14} {:>14}",
+        "", "", "payload", "", "per batch", "(entries/s)"
+    );
+    for batch_size in [1usize, 16, 256] {
+        let figures = append_rate(
+            &directory.join(format!("batch-{batch_size}")),
+            batch_size,
+            duration,
+        )?;
+        println!(
+            "{batch_size:>6} {:>12.0} {:>9.2} {:>11.0} {:>14.2} {:>14.1}",
+            figures.entries_per_second,
+            figures.entries_per_second * PAYLOAD_BYTES as f64 / 1e6,
+            figures.batches_per_second,
+            raw_syncs_per_second / figures.batches_per_second,
+            figures.entries_per_second / raw_syncs_per_second,
+        );
+    }
+    println!();
+    reopen_time(&directory.join("reopen"))?;
+    Ok(())
+}
+
+fn raw_fdatasync_rate(path: &Path, duration: Duration) -> anyhow::Result<f64> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let record = [0x5au8; 128];
+    let started = Instant::now();
+    let mut syncs = 0u64;
+    while started.elapsed() < duration {
+        file.write_all(&record)?;
+        file.sync_data()?;
+        syncs += 1;
+    }
+    let rate = syncs as f64 / started.elapsed().as_secs_f64();
+    std::fs::remove_file(path)?;
+    Ok(rate)
+}
+
+struct AppendFigures {
+    entries_per_second: f64,
+    batches_per_second: f64,
+}
+
+fn entry(index: u64) -> Entry {
+    let mut payload = vec![0u8; PAYLOAD_BYTES];
+    payload[..8].copy_from_slice(&index.to_le_bytes());
+    Entry::new(Term(1), LogIndex(index), EntryPayload::Command(payload))
+}
+
+fn append_rate(
+    directory: &Path,
+    batch_size: usize,
+    duration: Duration,
+) -> anyhow::Result<AppendFigures> {
+    let (mut store, _) = FileLogStore::open(FileLogStoreConfig::new(directory))?;
+    let mut next_index = 1u64;
+    let mut batches = 0u64;
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let batch: Vec<Entry> = (next_index..next_index + batch_size as u64)
+            .map(entry)
+            .collect();
+        store.append(&batch)?;
+        store.sync()?;
+        next_index += batch_size as u64;
+        batches += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    drop(store);
+    std::fs::remove_dir_all(directory)?;
+    Ok(AppendFigures {
+        entries_per_second: (next_index - 1) as f64 / elapsed,
+        batches_per_second: batches as f64 / elapsed,
+    })
+}
+
+fn reopen_time(directory: &Path) -> anyhow::Result<()> {
+    let build_started = Instant::now();
+    let (mut store, _) = FileLogStore::open(FileLogStoreConfig::new(directory))?;
+    let batch_size = 1000;
+    let mut next_index = 1;
+    while next_index <= REOPEN_ENTRY_COUNT {
+        let batch: Vec<Entry> = (next_index..next_index + batch_size).map(entry).collect();
+        store.append(&batch)?;
+        store.sync()?;
+        next_index += batch_size;
+    }
+    let segments = store.segment_count();
+    drop(store);
+    let bytes_on_disk: u64 = std::fs::read_dir(directory)?
+        .map(|item| {
+            item.and_then(|item| item.metadata())
+                .map(|metadata| metadata.len())
+        })
+        .sum::<Result<u64, _>>()?;
+    println!(
+        "built a log of {REOPEN_ENTRY_COUNT} entries x {PAYLOAD_BYTES} B: {:.1} MB in {segments} segments, in {:.2} s",
+        bytes_on_disk as f64 / 1e6,
+        build_started.elapsed().as_secs_f64()
+    );
+    let reopen_started = Instant::now();
+    let (store, recovered) = FileLogStore::open(FileLogStoreConfig::new(directory))?;
+    let reopen_seconds = reopen_started.elapsed().as_secs_f64();
+    assert_eq!(
+        recovered.entries.len() as u64,
+        REOPEN_ENTRY_COUNT,
+        "every entry is recovered"
+    );
+    println!(
+        "reopen (recover) {REOPEN_ENTRY_COUNT} entries: {reopen_seconds:.3} s ({:.0} entries/s; page cache warm)",
+        REOPEN_ENTRY_COUNT as f64 / reopen_seconds
+    );
+    drop(store);
+    drop(recovered);
+    std::fs::remove_dir_all(directory)?;
+    Ok(())
+}
