@@ -27,6 +27,10 @@ pub struct Config {
     /// A leader that has not heard from a majority within an election timeout steps down, so
     /// an isolated leader stops claiming leadership (thesis §6.2, "check quorum").
     pub check_quorum: bool,
+    /// Run a pre-vote round before each election (thesis §9.6) and ignore vote requests
+    /// while a leader is known to be alive, so a server rejoining after a partition does not
+    /// depose a working leader.
+    pub pre_vote: bool,
     /// Seed of the core's RNG (election timeouts). Tests pin it to replay a run.
     pub random_seed: u64,
 }
@@ -61,6 +65,7 @@ impl Config {
             max_entries_per_append: 1024,
             max_append_bytes: 4 * 1024 * 1024,
             check_quorum: true,
+            pre_vote: true,
             random_seed: id.0,
         }
     }

@@ -1,11 +1,96 @@
 //! Leader election (§5.2) with the election restriction (§5.4.1).
 
 use crate::progress::Progress;
-use crate::raft::{CandidateState, LeaderState, Raft, Role};
+use crate::raft::{CandidateState, LeaderState, PreVoteState, Raft, Role};
 use raft_types::{EntryPayload, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Raft {
+    /// Thesis §9.6: before disturbing anyone, ask whether a majority would vote for this
+    /// server in the next term. Nothing is persisted and the term does not move.
+    pub(crate) fn start_pre_vote(&mut self) {
+        let term = self.current_term.next();
+        // A candidate whose election failed goes back to asking first, as a follower; its
+        // vote in the current term stays recorded.
+        self.role = Role::Follower;
+        self.candidate_state = None;
+        self.leader_id = None;
+        self.pre_vote_state = Some(PreVoteState {
+            term,
+            votes_granted: BTreeSet::new(),
+        });
+        self.reset_election_timer();
+        tracing::debug!(id = %self.config.id, %term, "starting pre-vote");
+        let request = RequestVoteRequest {
+            term,
+            candidate_id: self.config.id,
+            last_log_id: self.log.last_log_id(),
+        };
+        let peers: Vec<NodeId> = self.config.peers().collect();
+        for peer in peers {
+            self.send(peer, RaftMessage::PreVote(request.clone()));
+        }
+        // A single-server cluster is its own majority.
+        self.maybe_win_pre_vote();
+    }
+
+    /// Grants a pre-vote when this server would grant the real vote in that term: the term
+    /// is newer, the candidate's log is at least as up-to-date (§5.4.1), and no leader has
+    /// been heard from within the minimum election timeout. Nothing changes here.
+    pub(crate) fn handle_pre_vote(&mut self, from: NodeId, request: RequestVoteRequest) {
+        let vote_granted = request.term > self.current_term
+            && request.candidate_id == from
+            && !self.in_leader_lease()
+            && request
+                .last_log_id
+                .is_at_least_as_up_to_date_as(&self.log.last_log_id());
+        let response = RequestVoteResponse {
+            term: if vote_granted {
+                request.term
+            } else {
+                self.current_term
+            },
+            vote_granted,
+        };
+        self.send(from, RaftMessage::PreVoteResponse(response));
+    }
+
+    pub(crate) fn handle_pre_vote_response(&mut self, from: NodeId, response: RequestVoteResponse) {
+        let Some(pre_vote_state) = self.pre_vote_state.as_mut() else {
+            return;
+        };
+        if response.vote_granted && response.term == pre_vote_state.term {
+            pre_vote_state.votes_granted.insert(from);
+            self.maybe_win_pre_vote();
+        }
+    }
+
+    fn maybe_win_pre_vote(&mut self) {
+        let Some(pre_vote_state) = self.pre_vote_state.as_ref() else {
+            return;
+        };
+        if pre_vote_state.votes_granted.len() + 1 >= self.config.quorum() {
+            self.pre_vote_state = None;
+            self.start_election();
+        }
+    }
+
+    /// Whether a leader was heard from within the minimum election timeout (or this server
+    /// is the leader): while it holds, vote requests are not honoured.
+    pub(crate) fn in_leader_lease(&self) -> bool {
+        if !self.config.pre_vote {
+            return false;
+        }
+        match self.role {
+            Role::Leader => true,
+            Role::Candidate => false,
+            Role::Follower => {
+                self.leader_id.is_some()
+                    && self.election_elapsed < self.config.election_timeout_min_ticks
+            }
+        }
+    }
+
     /// §5.2: a follower (or candidate) whose election timeout elapsed increments its term,
     /// votes for itself and asks every peer for a vote. The RequestVotes are held until the
     /// new term and self-vote are durable, so a restarted server can never vote twice.
@@ -15,6 +100,7 @@ impl Raft {
         self.role = Role::Candidate;
         self.leader_id = None;
         self.pending_acknowledgements.clear();
+        self.pre_vote_state = None;
         self.candidate_state = Some(CandidateState::default());
         self.reset_election_timer();
         tracing::debug!(id = %self.config.id, term = %self.current_term, "starting election");

@@ -11,7 +11,9 @@ use crate::error::{ProposeError, ReadError};
 use crate::progress::Progress;
 use crate::raft_log::RaftLog;
 use crate::read_index::PendingRead;
-use raft_types::{Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, RaftMessage, Term};
+use raft_types::{
+    Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, RaftMessage, RequestVoteResponse, Term,
+};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,6 +59,13 @@ pub(crate) struct CandidateState {
     pub votes_granted: BTreeSet<NodeId>,
 }
 
+/// A follower running a pre-vote round for `term` (one above its current term).
+#[derive(Debug)]
+pub(crate) struct PreVoteState {
+    pub term: Term,
+    pub votes_granted: BTreeSet<NodeId>,
+}
+
 /// An AppendEntries acknowledgement held until the entries it covers are durable (rule 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PendingAcknowledgement {
@@ -97,6 +106,7 @@ pub struct Raft {
 
     pub(crate) leader_state: Option<LeaderState>,
     pub(crate) candidate_state: Option<CandidateState>,
+    pub(crate) pre_vote_state: Option<PreVoteState>,
     pub(crate) pending_acknowledgements: Vec<PendingAcknowledgement>,
 
     pub(crate) commands: Vec<Command>,
@@ -128,6 +138,7 @@ impl Raft {
             randomized_election_timeout: 0,
             leader_state: None,
             candidate_state: None,
+            pre_vote_state: None,
             pending_acknowledgements: Vec::new(),
             commands: Vec::new(),
         };
@@ -144,7 +155,11 @@ impl Raft {
             Role::Follower | Role::Candidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout {
-                    self.start_election();
+                    if self.config.pre_vote {
+                        self.start_pre_vote();
+                    } else {
+                        self.start_election();
+                    }
                 }
             }
         }
@@ -157,8 +172,27 @@ impl Raft {
             return;
         }
         let message_term = message.term();
+        if let RaftMessage::RequestVote(request) = &message {
+            if self.in_leader_lease() && request.term > self.current_term {
+                // Thesis §4.2.3: a server that heard from a live leader within the minimum
+                // election timeout ignores vote requests, so a server that cannot hear the
+                // leader cannot make the cluster abandon it.
+                tracing::debug!(id = %self.config.id, %from, "ignoring vote request: leader is alive");
+                return;
+            }
+        }
+        // A pre-vote carries a hypothetical term and changes nothing; a granted pre-vote
+        // response echoes it. Neither may move this server's term.
+        let term_is_hypothetical = matches!(
+            &message,
+            RaftMessage::PreVote(_)
+                | RaftMessage::PreVoteResponse(RequestVoteResponse {
+                    vote_granted: true,
+                    ..
+                })
+        );
         // §5.1: any RPC with a newer term makes this server a follower in that term.
-        if message_term > self.current_term {
+        if message_term > self.current_term && !term_is_hypothetical {
             let leader = match &message {
                 RaftMessage::AppendEntries(_) => Some(from),
                 _ => None,
@@ -174,6 +208,8 @@ impl Raft {
             RaftMessage::AppendEntriesResponse(response) => {
                 self.handle_append_entries_response(from, response)
             }
+            RaftMessage::PreVote(request) => self.handle_pre_vote(from, request),
+            RaftMessage::PreVoteResponse(response) => self.handle_pre_vote_response(from, response),
         }
     }
 
@@ -365,6 +401,7 @@ impl Raft {
             }
         }
         self.candidate_state = None;
+        self.pre_vote_state = None;
         self.role = Role::Follower;
         self.leader_id = leader;
         self.reset_election_timer();
@@ -461,6 +498,9 @@ impl Raft {
             Role::Follower => {
                 assert!(self.leader_state.is_none() && self.candidate_state.is_none())
             }
+        }
+        if self.pre_vote_state.is_some() {
+            assert_eq!(self.role, Role::Follower, "only a follower runs a pre-vote");
         }
     }
 }

@@ -80,7 +80,14 @@ impl Raft {
                 outstanding_sequence,
             } => {
                 if outstanding_sequence.is_none() || force {
-                    let to = last_index;
+                    // A heartbeat while a probe is unanswered carries no entries: the follower
+                    // may be down, and re-sending a full batch every interval would only fill
+                    // its queue. Its answer restarts the flow.
+                    let to = if outstanding_sequence.is_none() {
+                        last_index
+                    } else {
+                        progress.next_index.previous()
+                    };
                     let sequence = self.send_append_entries(peer, progress.next_index, to);
                     self.progress_mut(peer).mode = ReplicationMode::Probe {
                         outstanding_sequence: Some(sequence),

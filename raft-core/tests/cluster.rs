@@ -338,3 +338,31 @@ fn idle_leader_sends_one_heartbeat_per_follower_per_interval() {
     assert_eq!(heartbeats, 2 * intervals, "one per follower per interval");
     assert_eq!(cluster.leader(), Some(leader));
 }
+
+/// Pre-vote: a follower cut off for a long time comes back without deposing the leader.
+#[test]
+fn rejoining_server_does_not_disrupt_a_stable_leader() {
+    run_seeds(BINARY, "rejoining_server", seeds(700, 10), |seed| {
+        let mut cluster = Cluster::new(3, seed);
+        let leader = cluster.elect(100);
+        cluster.run_ticks(10);
+        let term = cluster.raft(leader).current_term();
+        let follower = cluster
+            .ids()
+            .into_iter()
+            .find(|id| *id != leader)
+            .expect("a follower");
+        cluster.isolate(follower);
+        cluster.run_ticks(300);
+        assert_eq!(
+            cluster.raft(follower).current_term(),
+            term,
+            "pre-vote keeps the term"
+        );
+        cluster.heal();
+        cluster.run_ticks(50);
+        assert_eq!(cluster.leader(), Some(leader));
+        assert_eq!(cluster.raft(leader).current_term(), term);
+        assert_eq!(cluster.raft(follower).leader_id(), Some(leader));
+    });
+}

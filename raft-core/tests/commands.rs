@@ -501,3 +501,85 @@ fn acknowledgement_waits_for_a_pending_hard_state() {
         Some(EntryPayload::Command(_))
     ));
 }
+
+// ----- pre-vote (thesis §9.6) and leader stickiness (thesis §4.2.3) -------------------------
+
+fn pre_vote(term: u64, candidate: u64, last_log_id: raft_types::LogId) -> raft_types::RaftMessage {
+    raft_types::RaftMessage::PreVote(raft_types::RequestVoteRequest {
+        term: Term(term),
+        candidate_id: NodeId(candidate),
+        last_log_id,
+    })
+}
+
+fn pre_vote_response(term: u64, vote_granted: bool) -> raft_types::RaftMessage {
+    raft_types::RaftMessage::PreVoteResponse(raft_types::RequestVoteResponse {
+        term: Term(term),
+        vote_granted,
+    })
+}
+
+#[test]
+fn pre_vote_asks_before_changing_the_term() {
+    let mut raft = server_with_pre_vote(1, 3, 4, None, &[1, 4]);
+    let mut commands = Vec::new();
+    for _ in 0..100 {
+        raft.tick();
+        commands = raft.take_commands();
+        if !commands.is_empty() {
+            break;
+        }
+    }
+    let request = pre_vote(5, 1, log_id(4, 2));
+    assert_eq!(commands, vec![send(2, request.clone()), send(3, request)]);
+    assert_eq!(raft.current_term(), Term(4), "a pre-vote moves no term");
+    assert_eq!(raft.role(), Role::Follower);
+    // One grant plus its own is a majority: the real election starts.
+    raft.step(NodeId(3), pre_vote_response(5, true));
+    assert_eq!(raft.role(), Role::Candidate);
+    assert_eq!(
+        raft.take_commands(),
+        vec![Command::PersistHardState(HardState::new(
+            Term(5),
+            Some(NodeId(1))
+        ))]
+    );
+}
+
+#[test]
+fn pre_vote_is_granted_without_changing_anything() {
+    let mut raft = server_with_pre_vote(2, 3, 4, None, &[1, 4]);
+    raft.step(NodeId(1), pre_vote(5, 1, log_id(4, 2)));
+    assert_eq!(
+        raft.take_commands(),
+        vec![send(1, pre_vote_response(5, true))]
+    );
+    assert_eq!(raft.hard_state(), HardState::new(Term(4), None));
+}
+
+#[test]
+fn pre_vote_is_refused_while_a_leader_is_alive_or_to_a_stale_log() {
+    let mut raft = server_with_pre_vote(2, 3, 4, None, &[1, 4]);
+    raft.step(NodeId(3), pre_vote(5, 3, log_id(3, 9)));
+    assert_eq!(
+        raft.take_commands(),
+        vec![send(3, pre_vote_response(4, false))]
+    );
+    raft.step(NodeId(1), append_entries(4, 1, log_id(4, 2), vec![], 0, 1));
+    raft.take_commands();
+    raft.step(NodeId(3), pre_vote(5, 3, log_id(4, 2)));
+    assert_eq!(
+        raft.take_commands(),
+        vec![send(3, pre_vote_response(4, false))]
+    );
+}
+
+#[test]
+fn vote_requests_are_ignored_while_a_leader_is_alive() {
+    let mut raft = server_with_pre_vote(2, 3, 4, None, &[1, 4]);
+    raft.step(NodeId(1), append_entries(4, 1, log_id(4, 2), vec![], 0, 1));
+    raft.take_commands();
+    raft.step(NodeId(3), request_vote(9, 3, log_id(4, 2)));
+    assert_eq!(raft.take_commands(), vec![]);
+    assert_eq!(raft.current_term(), Term(4), "the leader's term stands");
+}

@@ -534,8 +534,20 @@ fn section_5_5_lost_append_entries_are_retried() {
     }
     let requests = append_requests(&raft.take_commands());
     assert_eq!(requests.len(), 2);
-    for (_, request) in requests {
+    for (_, request) in &requests {
         assert_eq!(request.prev_log_id, log_id(1, 1));
-        assert_eq!(request.entries.len(), 1, "the no-op is sent again");
+        assert!(
+            request.entries.is_empty(),
+            "a light probe while the first is unanswered"
+        );
     }
+    // Follower 2 answers the probe: the no-op is sent again right away.
+    raft.step(
+        NodeId(2),
+        append_response(2, requests[0].1.sequence, success(1)),
+    );
+    let retry = append_requests(&raft.take_commands());
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].0, NodeId(2));
+    assert_eq!(retry[0].1.entries.len(), 1, "the no-op is sent again");
 }

@@ -14,6 +14,11 @@ pub enum RaftMessage {
     RequestVoteResponse(RequestVoteResponse),
     AppendEntries(AppendEntriesRequest),
     AppendEntriesResponse(AppendEntriesResponse),
+    /// Pre-vote (thesis §9.6): "would you vote for me in `term`?" asked before a real
+    /// election. The receiver changes nothing, so a server that was partitioned away cannot
+    /// disrupt a working leader by bumping the term when it returns.
+    PreVote(RequestVoteRequest),
+    PreVoteResponse(RequestVoteResponse),
 }
 
 impl RaftMessage {
@@ -25,6 +30,8 @@ impl RaftMessage {
             RaftMessage::RequestVoteResponse(response) => response.term,
             RaftMessage::AppendEntries(request) => request.term,
             RaftMessage::AppendEntriesResponse(response) => response.term,
+            RaftMessage::PreVote(request) => request.term,
+            RaftMessage::PreVoteResponse(response) => response.term,
         }
     }
 
@@ -35,6 +42,8 @@ impl RaftMessage {
             RaftMessage::RequestVoteResponse(_) => "RequestVoteResponse",
             RaftMessage::AppendEntries(_) => "AppendEntries",
             RaftMessage::AppendEntriesResponse(_) => "AppendEntriesResponse",
+            RaftMessage::PreVote(_) => "PreVote",
+            RaftMessage::PreVoteResponse(_) => "PreVoteResponse",
         }
     }
 }

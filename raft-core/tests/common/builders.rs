@@ -14,7 +14,30 @@ pub fn config(id: u64, cluster_size: u64) -> Config {
     config.election_timeout_max_ticks = 20;
     config.heartbeat_interval_ticks = 3;
     config.random_seed = 42 + id;
+    // Most single-core tests exercise §5 as written; pre-vote has tests of its own.
+    config.pre_vote = false;
     config
+}
+
+/// Like `server`, with pre-vote and leader stickiness on (the default configuration).
+pub fn server_with_pre_vote(
+    id: u64,
+    cluster_size: u64,
+    current_term: u64,
+    voted_for: Option<u64>,
+    log_terms: &[u64],
+) -> Raft {
+    let mut config = config(id, cluster_size);
+    config.pre_vote = true;
+    Raft::new(
+        config,
+        RecoveredState {
+            hard_state: HardState::new(Term(current_term), voted_for.map(NodeId)),
+            snapshot_last_log_id: LogId::ZERO,
+            entries: entries_with_terms(log_terms),
+        },
+    )
+    .expect("valid config")
 }
 
 /// Entries at indexes 1.. with the given terms; the payload names the index.
