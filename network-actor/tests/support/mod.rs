@@ -202,3 +202,28 @@ impl std::io::Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// The seed of a randomized test: `RAFT_TEST_SEED` when set (to replay a failure), otherwise a
+/// fresh one. Keep the returned reporter alive for the whole test: it prints the seed if the
+/// test panics.
+pub fn test_seed() -> (u64, SeedReporter) {
+    let seed = match std::env::var("RAFT_TEST_SEED") {
+        Ok(text) => text
+            .parse()
+            .expect("RAFT_TEST_SEED must be an unsigned 64-bit integer"),
+        Err(_) => rand::random(),
+    };
+    (seed, SeedReporter { seed })
+}
+
+pub struct SeedReporter {
+    seed: u64,
+}
+
+impl Drop for SeedReporter {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed; replay with RAFT_TEST_SEED={}", self.seed);
+        }
+    }
+}

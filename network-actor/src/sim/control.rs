@@ -1,0 +1,173 @@
+//! The messages of the simulated network beyond the network port: node registration, the
+//! sender-stamped send, fault injection and statistics.
+//!
+//! Partitions are per direction: `Partition::one_way([a], [b])` stops `a -> b` and leaves
+//! `b -> a` working, which is how asymmetric network failures (and their Raft corner cases,
+//! like a leader that can send but not hear) are produced.
+
+use super::link_faults::LinkFaults;
+use actix::Message;
+use raft_proto::ports::NetworkPorts;
+use raft_types::{NodeId, RaftMessage};
+use std::collections::BTreeSet;
+
+/// Adds `node` (or replaces it, when a node restarts) with the recipients it delivers to.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterNode {
+    pub node: NodeId,
+    pub ports: NetworkPorts,
+}
+
+/// A `SendMessage` with its sender attached; sent by a node's [`super::SimEndpoint`].
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SimSend {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub message: RaftMessage,
+}
+
+/// Which directed links between two groups a partition or heal applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Only the links from `from` to `to`.
+    OneWay,
+    /// Both `from -> to` and `to -> from`.
+    BothWays,
+}
+
+/// Disconnects the links from every node of `from` to every node of `to` (and back, when
+/// `direction` is `BothWays`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Partition {
+    pub from: BTreeSet<NodeId>,
+    pub to: BTreeSet<NodeId>,
+    pub direction: Direction,
+}
+
+/// Reconnects the links a [`Partition`] with the same fields would cut; other faults stay.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Heal {
+    pub from: BTreeSet<NodeId>,
+    pub to: BTreeSet<NodeId>,
+    pub direction: Direction,
+}
+
+/// Reconnects every link; other faults stay.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct HealAll;
+
+/// Disconnects `node` from every other registered node, in both directions.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Isolate {
+    pub node: NodeId,
+}
+
+/// Replaces the fault model of the one directed link `from -> to`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SetLinkFaults {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub faults: LinkFaults,
+}
+
+/// Replaces the fault model of every link, keeping each link's connected state.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SetDefaultLinkFaults {
+    pub faults: LinkFaults,
+}
+
+/// Asks for the simulated network's counters.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "SimStats")]
+pub struct GetSimStats;
+
+/// What happened to the messages the simulated network was given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// `SimSend`s received.
+    pub sent: u64,
+    /// Copies handed to a destination's `Recipient<ReceivedMessage>`.
+    pub delivered: u64,
+    /// Lost to a link's `drop_probability`.
+    pub dropped_by_chance: u64,
+    /// Lost because the link was disconnected when sent or when due.
+    pub dropped_disconnected: u64,
+    /// Addressed to a node that was never registered.
+    pub dropped_unknown_node: u64,
+    /// Extra copies created by `duplicate_probability`.
+    pub duplicated: u64,
+    /// Copies waiting for their delivery time.
+    pub in_flight: u64,
+}
+
+impl Partition {
+    pub fn one_way(
+        from: impl IntoIterator<Item = NodeId>,
+        to: impl IntoIterator<Item = NodeId>,
+    ) -> Partition {
+        Partition {
+            from: from.into_iter().collect(),
+            to: to.into_iter().collect(),
+            direction: Direction::OneWay,
+        }
+    }
+
+    pub fn both_ways(
+        from: impl IntoIterator<Item = NodeId>,
+        to: impl IntoIterator<Item = NodeId>,
+    ) -> Partition {
+        Partition {
+            direction: Direction::BothWays,
+            ..Partition::one_way(from, to)
+        }
+    }
+}
+
+impl Heal {
+    pub fn one_way(
+        from: impl IntoIterator<Item = NodeId>,
+        to: impl IntoIterator<Item = NodeId>,
+    ) -> Heal {
+        Heal {
+            from: from.into_iter().collect(),
+            to: to.into_iter().collect(),
+            direction: Direction::OneWay,
+        }
+    }
+
+    pub fn both_ways(
+        from: impl IntoIterator<Item = NodeId>,
+        to: impl IntoIterator<Item = NodeId>,
+    ) -> Heal {
+        Heal {
+            direction: Direction::BothWays,
+            ..Heal::one_way(from, to)
+        }
+    }
+}
+
+/// The directed links a partition or heal names, in a deterministic order.
+pub(crate) fn directed_links(
+    from: &BTreeSet<NodeId>,
+    to: &BTreeSet<NodeId>,
+    direction: Direction,
+) -> Vec<(NodeId, NodeId)> {
+    let mut links = Vec::new();
+    for source in from {
+        for destination in to.iter().filter(|destination| *destination != source) {
+            links.push((*source, *destination));
+            if direction == Direction::BothWays {
+                links.push((*destination, *source));
+            }
+        }
+    }
+    links
+}

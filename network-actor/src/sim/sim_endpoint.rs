@@ -1,0 +1,51 @@
+//! `SimEndpoint`: one node's handle on the simulated network.
+//!
+//! It handles the network port's `SendMessage` and forwards it to the [`SimNetwork`] with this
+//! node's id attached, so the consensus actor is wired exactly as it is with TCP, and the
+//! sender id a receiver sees is the one fixed at wiring time, never one a message could claim.
+
+use super::control::{RegisterNode, SimSend};
+use super::sim_network::SimNetwork;
+use actix::{Actor, Addr, Context, Handler};
+use raft_proto::network::SendMessage;
+use raft_proto::ports::NetworkPorts;
+use raft_types::NodeId;
+
+pub struct SimEndpoint {
+    node: NodeId,
+    network: Addr<SimNetwork>,
+}
+
+impl SimEndpoint {
+    /// Registers `node` (replacing an earlier registration, as after a restart) so that what
+    /// is sent to it is delivered to `ports`, and starts its endpoint. Hand
+    /// `endpoint.recipient()` to the node's consensus actor as its `Recipient<SendMessage>`.
+    pub fn start_for(
+        network: &Addr<SimNetwork>,
+        node: NodeId,
+        ports: NetworkPorts,
+    ) -> Addr<SimEndpoint> {
+        network.do_send(RegisterNode { node, ports });
+        SimEndpoint {
+            node,
+            network: network.clone(),
+        }
+        .start()
+    }
+}
+
+impl Actor for SimEndpoint {
+    type Context = Context<Self>;
+}
+
+impl Handler<SendMessage> for SimEndpoint {
+    type Result = ();
+
+    fn handle(&mut self, send: SendMessage, _: &mut Context<Self>) {
+        self.network.do_send(SimSend {
+            from: self.node,
+            to: send.to,
+            message: send.message,
+        });
+    }
+}
