@@ -73,6 +73,10 @@ pub struct FileLogStore {
     directory_sync_pending: bool,
     /// Set by the first failed write; see `LogStore`'s `# Correctness`.
     poisoned: bool,
+    /// The open `LOCK` file holding an exclusive flock for as long as the store lives, so a
+    /// second store (another node given the same directory by mistake) cannot interleave its
+    /// writes with ours.
+    _directory_lock: File,
 }
 
 impl FileLogStore {
@@ -87,6 +91,7 @@ impl FileLogStore {
         let directory = config.directory.clone();
         fs::create_dir_all(&directory).map_err(io_error("create directory", &directory))?;
         let sequences = list_segments(&directory)?;
+        let directory_lock = lock_directory(&directory)?;
         let mut replay = ReplayState::new();
         for (position_in_list, &sequence) in sequences.iter().enumerate() {
             let path = segment_path(&directory, sequence);
@@ -130,7 +135,7 @@ impl FileLogStore {
             first_index: replay.first_index,
             entries: std::mem::take(&mut replay.entries).into(),
         };
-        let store = FileLogStore::resume(config, replay)?;
+        let store = FileLogStore::resume(config, replay, directory_lock)?;
         Ok((store, recovered))
     }
 
@@ -138,6 +143,7 @@ impl FileLogStore {
     fn resume(
         config: FileLogStoreConfig,
         replay: ReplayState,
+        directory_lock: File,
     ) -> Result<FileLogStore, StorageError> {
         let ReplayState {
             hard_state,
@@ -159,6 +165,7 @@ impl FileLogStore {
                     write_buffer: Vec::new(),
                     directory_sync_pending: false,
                     poisoned: false,
+                    _directory_lock: directory_lock,
                 }
             }
             None => {
@@ -173,6 +180,7 @@ impl FileLogStore {
                     write_buffer: Vec::new(),
                     directory_sync_pending: true,
                     poisoned: false,
+                    _directory_lock: directory_lock,
                 };
                 store.write_hard_state_record()?;
                 store
@@ -322,6 +330,9 @@ impl FileLogStore {
     /// Deletes whole segments, oldest first, while every entry ever written to them lies
     /// before `before`. The active segment is never deleted.
     fn purge_segments(&mut self, before: LogIndex) -> Result<(), StorageError> {
+        // What replaces a deleted segment (the active segment's header and its hard state
+        // record, written when it was created) must be durable before the deletion can be.
+        self.sync_to_disk()?;
         let mut removed = 0;
         while self.segments.len() - removed > 1 {
             let candidate = &self.segments[removed];
@@ -462,6 +473,32 @@ impl LogStore for FileLogStore {
     }
 }
 
+/// The name of the file whose flock marks the directory as in use.
+const LOCK_FILE_NAME: &str = "LOCK";
+
+/// Takes an exclusive, non-blocking flock on `directory/LOCK` (created if missing). The kernel
+/// releases it when the file is closed or the process dies, so a crash leaves no stale lock.
+fn lock_directory(directory: &Path) -> Result<File, StorageError> {
+    let path = directory.join(LOCK_FILE_NAME);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_error("open lock file", &path))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(StorageError::DirectoryLocked {
+            path: directory.to_path_buf(),
+        }),
+        Err(errno) => Err(StorageError::Io {
+            operation: "lock",
+            path,
+            source: errno.into(),
+        }),
+    }
+}
+
 /// The segment sequences in `directory`, ascending and contiguous. Refuses a directory that
 /// holds other files and no segment (probably not ours).
 fn list_segments(directory: &Path) -> Result<Vec<u64>, StorageError> {
@@ -473,6 +510,7 @@ fn list_segments(directory: &Path) -> Result<Vec<u64>, StorageError> {
         let name = item.file_name().to_string_lossy().into_owned();
         match parse_segment_name(&name) {
             Some(sequence) => sequences.push(sequence),
+            None if name == LOCK_FILE_NAME => {}
             None => foreign.push(name),
         }
     }

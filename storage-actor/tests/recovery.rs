@@ -46,6 +46,7 @@ fn only_segment(directory: &Path) -> PathBuf {
     let mut segments: Vec<PathBuf> = fs::read_dir(directory)
         .expect("directory is readable")
         .map(|item| item.expect("directory entry is readable").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
         .collect();
     segments.sort();
     assert_eq!(segments.len(), 1, "one segment expected: {segments:?}");
@@ -223,6 +224,7 @@ fn corruption_at_the_end_of_an_older_segment_is_refused() {
     let mut segments: Vec<PathBuf> = fs::read_dir(directory.path())
         .expect("directory is readable")
         .map(|item| item.expect("directory entry is readable").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
         .collect();
     segments.sort();
     let first = &segments[0];
@@ -257,6 +259,7 @@ fn a_missing_middle_segment_is_refused() {
     let mut segments: Vec<PathBuf> = fs::read_dir(directory.path())
         .expect("directory is readable")
         .map(|item| item.expect("directory entry is readable").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
         .collect();
     segments.sort();
     fs::remove_file(&segments[1]).expect("segment can be removed");
@@ -290,6 +293,19 @@ fn a_newer_format_version_is_refused() {
         ),
         "{error}"
     );
+}
+
+#[test]
+fn a_directory_in_use_by_another_store_is_refused() {
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    let first = open(directory.path()).expect("a fresh directory opens");
+    let second = open(directory.path()).map(|_| ());
+    assert!(
+        matches!(second, Err(StorageError::DirectoryLocked { .. })),
+        "two stores on one directory would interleave their writes: {second:?}"
+    );
+    drop(first);
+    open(directory.path()).expect("the lock is released with the store");
 }
 
 #[test]
