@@ -1,5 +1,27 @@
-//! `raft-node`: runs one Raft server. The node wiring lands with issue 5.
+//! `raft-node`: runs one Raft server, or `raft-node local-cluster --nodes N`.
+
+use clap::Parser;
+use node_bin::node_cli::{NodeCli, NodeCommand};
+use node_bin::node_config::{self, ConfigSources};
+
+/// Exit code for a configuration that cannot work (the same code clap uses for bad usage).
+const EXIT_BAD_CONFIGURATION: i32 = 2;
 
 fn main() -> anyhow::Result<()> {
-    anyhow::bail!("raft-node is not wired yet: see issue 5")
+    let cli = NodeCli::parse();
+    if let Some(NodeCommand::LocalCluster(flags)) = cli.command {
+        anyhow::bail!(
+            "local-cluster is not wired yet ({} nodes requested)",
+            flags.nodes
+        );
+    }
+    let sources = ConfigSources::from_process(cli.server.config.clone(), cli.server.overrides());
+    let config = match node_config::load(&sources) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("raft-node: {error}");
+            std::process::exit(EXIT_BAD_CONFIGURATION);
+        }
+    };
+    anyhow::bail!("raft-node is not wired yet: configuration {config:?} is valid")
 }

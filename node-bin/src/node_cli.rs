@@ -1,0 +1,127 @@
+//! The `raft-node` command line. Flags are the highest configuration layer; each flag names the
+//! configuration key it sets, so `--peer-addr` and `peer_addr` / `RAFT_PEER_ADDR` are one thing.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Runs one Raft server (a replicated key-value store with an HTTP API).
+///
+/// Configuration layers, lowest first: embedded defaults < TOML file (--config) < environment
+/// RAFT_<KEY> (nested keys joined by `__`, e.g. RAFT_RAFT__TICK_INTERVAL_MS) < these flags.
+/// With no configuration at all it runs a single-node cluster on 127.0.0.1 with data in
+/// ./raft-data. See docs/CONFIGURATION.md for every key.
+#[derive(Debug, Parser)]
+#[command(name = "raft-node", version)]
+pub struct NodeCli {
+    #[command(subcommand)]
+    pub command: Option<NodeCommand>,
+    #[command(flatten)]
+    pub server: ServerFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Start N server processes on loopback with fresh data directories, print their client
+    /// URLs, and stop them all on Ctrl-C.
+    LocalCluster(LocalClusterFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct ServerFlags {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// This server's id (key `id`).
+    #[arg(long)]
+    pub id: Option<u64>,
+    /// Cluster name checked at the peer handshake (key `cluster_id`).
+    #[arg(long)]
+    pub cluster_id: Option<String>,
+    /// Directory of the write-ahead log (key `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// Raft traffic address, IP:port (key `peer_addr`).
+    #[arg(long, value_name = "IP:PORT")]
+    pub peer_addr: Option<String>,
+    /// HTTP client API address, IP:port (key `client_addr`).
+    #[arg(long, value_name = "IP:PORT")]
+    pub client_addr: Option<String>,
+    /// Storage engine: wal | memory (key `storage.engine`).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Log line format: text | json (key `log.format`).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalClusterFlags {
+    /// How many servers to start.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u64,
+    /// Where the servers keep their data (one sub-directory per node). Default: a fresh
+    /// directory under the system temp dir, removed on exit.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// First client API port; node i listens on base + i - 1. Peer ports start at base - 1000.
+    #[arg(long, default_value_t = 8001)]
+    pub base_client_port: u16,
+    /// Storage engine for every node: wal | memory.
+    #[arg(long, default_value = "wal")]
+    pub engine: String,
+}
+
+impl ServerFlags {
+    /// The flags that were given, as `(configuration key, value)` overrides.
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        let flags = [
+            ("id", self.id.map(|id| id.to_string())),
+            ("cluster_id", self.cluster_id.clone()),
+            ("data_dir", self.data_dir.clone()),
+            ("peer_addr", self.peer_addr.clone()),
+            ("client_addr", self.client_addr.clone()),
+            ("storage.engine", self.engine.clone()),
+            ("log.format", self.log_format.clone()),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.to_string(), value?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_become_overrides_of_their_keys() {
+        let cli = NodeCli::parse_from([
+            "raft-node",
+            "--id",
+            "3",
+            "--peer-addr",
+            "127.0.0.3:7001",
+            "--engine",
+            "memory",
+        ]);
+        assert!(cli.command.is_none());
+        assert_eq!(
+            cli.server.overrides(),
+            vec![
+                ("id".to_string(), "3".to_string()),
+                ("peer_addr".to_string(), "127.0.0.3:7001".to_string()),
+                ("storage.engine".to_string(), "memory".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn local_cluster_subcommand_parses() {
+        let cli = NodeCli::parse_from(["raft-node", "local-cluster", "--nodes", "5"]);
+        match cli.command {
+            Some(NodeCommand::LocalCluster(flags)) => assert_eq!(flags.nodes, 5),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

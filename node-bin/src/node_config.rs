@@ -1,0 +1,785 @@
+//! The node's configuration: every key of CONTRACT.md, loaded in layers and validated.
+//!
+//! Layers, lowest priority first: the embedded defaults ([`RawConfig::default`]), the TOML file
+//! given with `--config`, environment variables `RAFT_<KEY>` (nested keys joined with `__`, so
+//! `raft.tick_interval_ms` is `RAFT_RAFT__TICK_INTERVAL_MS`), then command-line flags. Loading
+//! goes through the `config` crate; [`RawConfig`] is the serde shape it fills and
+//! [`NodeConfig`] the validated, typed result. Every key and its default is listed in
+//! `docs/CONFIGURATION.md`.
+//!
+//! Validation never guesses: a value that cannot work (unknown engine, `min >= max`, duplicate
+//! member id, own id missing from the members, an address that does not parse) is a
+//! [`ConfigError`] naming the key, and `raft-node` exits with code 2 printing that one line.
+
+use raft_types::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The keys that can be set from the environment or the command line (everything but
+/// `members`, which is a list of tables and only comes from the TOML file).
+pub const SCALAR_KEYS: &[&str] = &[
+    "id",
+    "cluster_id",
+    "data_dir",
+    "peer_addr",
+    "client_addr",
+    "raft.tick_interval_ms",
+    "raft.heartbeat_interval_ms",
+    "raft.election_timeout_min_ms",
+    "raft.election_timeout_max_ms",
+    "storage.engine",
+    "storage.fsync",
+    "client.request_timeout_ms",
+    "client.max_value_bytes",
+    "snapshot.threshold_entries",
+    "snapshot.chunk_size_bytes",
+    "log.format",
+];
+
+/// The prefix of environment variables read as configuration.
+pub const ENV_PREFIX: &str = "RAFT_";
+
+/// A configuration value that cannot work. `key` is the dotted key path (`raft.tick_interval_ms`,
+/// `members[2].id`), so the one line printed at startup says exactly what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The configuration as written by a person: plain strings and numbers, all defaulted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub id: u64,
+    pub cluster_id: String,
+    pub data_dir: String,
+    pub peer_addr: String,
+    pub client_addr: String,
+    /// Empty means "this server alone": a single-node cluster.
+    pub members: Vec<RawMember>,
+    pub raft: RawRaft,
+    pub storage: RawStorage,
+    pub client: RawClient,
+    pub snapshot: RawSnapshot,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    pub id: u64,
+    pub peer_addr: String,
+    pub client_addr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRaft {
+    pub tick_interval_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStorage {
+    pub engine: String,
+    pub fsync: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawClient {
+    pub request_timeout_ms: u64,
+    pub max_value_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSnapshot {
+    pub threshold_entries: u64,
+    pub chunk_size_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub format: String,
+}
+
+impl Default for RawConfig {
+    /// The embedded defaults: a single-node cluster on loopback with data in `./raft-data`.
+    fn default() -> RawConfig {
+        RawConfig {
+            id: 1,
+            cluster_id: "default".to_string(),
+            data_dir: "./raft-data".to_string(),
+            peer_addr: "127.0.0.1:7001".to_string(),
+            client_addr: "127.0.0.1:8001".to_string(),
+            members: Vec::new(),
+            raft: RawRaft::default(),
+            storage: RawStorage::default(),
+            client: RawClient::default(),
+            snapshot: RawSnapshot::default(),
+            log: RawLog::default(),
+        }
+    }
+}
+
+impl Default for RawRaft {
+    fn default() -> RawRaft {
+        RawRaft {
+            tick_interval_ms: 10,
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
+        }
+    }
+}
+
+impl Default for RawStorage {
+    fn default() -> RawStorage {
+        RawStorage {
+            engine: "wal".to_string(),
+            fsync: true,
+        }
+    }
+}
+
+impl Default for RawClient {
+    fn default() -> RawClient {
+        RawClient {
+            request_timeout_ms: 5000,
+            max_value_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for RawSnapshot {
+    fn default() -> RawSnapshot {
+        RawSnapshot {
+            threshold_entries: 10_000,
+            chunk_size_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for RawLog {
+    fn default() -> RawLog {
+        RawLog {
+            format: "text".to_string(),
+        }
+    }
+}
+
+/// Where configuration comes from, lowest priority first. Built by `raft-node` from the real
+/// process environment; tests build it by hand so they never touch global state.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// The TOML file given with `--config`.
+    pub file: Option<PathBuf>,
+    /// Environment variables (all of them; only `RAFT_<known key>` are read).
+    pub environment: BTreeMap<String, String>,
+    /// Command-line flags, as `(dotted key, value)`.
+    pub flags: Vec<(String, String)>,
+}
+
+impl ConfigSources {
+    /// Sources taken from this process: its environment, plus the given file and flags.
+    pub fn from_process(file: Option<PathBuf>, flags: Vec<(String, String)>) -> ConfigSources {
+        ConfigSources {
+            file,
+            environment: std::env::vars().collect(),
+            flags,
+        }
+    }
+}
+
+/// The storage engine behind the storage actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageEngine {
+    /// The durable write-ahead log (the default).
+    Wal,
+    /// An in-memory log: everything is lost when the process stops. Experiments only.
+    Memory,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One voting member of the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub id: NodeId,
+    pub peer_addr: SocketAddr,
+    pub client_addr: SocketAddr,
+}
+
+/// Validated Raft timings, in milliseconds as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTimings {
+    pub tick_interval_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+}
+
+/// The Raft timings converted to ticks, as the consensus core counts time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimingTicks {
+    pub heartbeat_interval_ticks: u64,
+    pub election_timeout_min_ticks: u64,
+    pub election_timeout_max_ticks: u64,
+}
+
+/// A validated configuration: every address parsed, every range checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub cluster_id: String,
+    pub data_dir: PathBuf,
+    pub peer_addr: SocketAddr,
+    pub client_addr: SocketAddr,
+    /// Ordered by id; this server included.
+    pub members: Vec<Member>,
+    pub raft: RaftTimings,
+    pub storage_engine: StorageEngine,
+    pub fsync: bool,
+    pub request_timeout: Duration,
+    pub max_value_bytes: usize,
+    pub snapshot_threshold_entries: u64,
+    pub snapshot_chunk_size_bytes: u64,
+    pub log_format: LogFormat,
+}
+
+/// Loads every layer and validates the result.
+pub fn load(sources: &ConfigSources) -> Result<NodeConfig, ConfigError> {
+    let raw = load_raw(sources)?;
+    NodeConfig::from_raw(&raw)
+}
+
+/// Merges the layers into a [`RawConfig`] without validating values.
+pub fn load_raw(sources: &ConfigSources) -> Result<RawConfig, ConfigError> {
+    let defaults = config::Config::try_from(&RawConfig::default())
+        .map_err(|error| ConfigError::new("(defaults)", error.to_string()))?;
+    let mut builder = config::Config::builder().add_source(defaults);
+    if let Some(path) = &sources.file {
+        if !path.is_file() {
+            return Err(ConfigError::new(
+                "--config",
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+        builder =
+            builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+    }
+    for (key, value) in environment_keys(&sources.environment) {
+        builder = builder
+            .set_override(key.as_str(), value)
+            .map_err(|error| ConfigError::new(key.clone(), error.to_string()))?;
+    }
+    for (key, value) in &sources.flags {
+        builder = builder
+            .set_override(key.as_str(), value.as_str())
+            .map_err(|error| ConfigError::new(key.clone(), error.to_string()))?;
+    }
+    let merged = builder
+        .build()
+        .map_err(|error| config_crate_error(sources.file.as_deref(), error))?;
+    merged
+        .try_deserialize::<RawConfig>()
+        .map_err(|error| config_crate_error(sources.file.as_deref(), error))
+}
+
+/// `RAFT_RAFT__TICK_INTERVAL_MS=20` becomes `("raft.tick_interval_ms", "20")`. Variables that
+/// do not name a known key (`RAFT_TEST_SEED`, `RAFT_LOG` of other tools) are not configuration
+/// and are left alone.
+fn environment_keys(environment: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    environment
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name
+                .strip_prefix(ENV_PREFIX)?
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            SCALAR_KEYS
+                .contains(&key.as_str())
+                .then(|| (key, value.clone()))
+        })
+        .collect()
+}
+
+/// The `config` crate reports a key path for most errors ("... for key `raft.tick_interval_ms`");
+/// pull it out so every error has the same one-line shape.
+fn config_crate_error(file: Option<&Path>, error: config::ConfigError) -> ConfigError {
+    let text = error.to_string();
+    let key = text
+        .split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_string)
+        .or_else(|| {
+            text.split("unknown field `")
+                .nth(1)
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| match file {
+            Some(path) => path.display().to_string(),
+            None => "(configuration)".to_string(),
+        });
+    ConfigError::new(key, text)
+}
+
+fn parse_address(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        ConfigError::new(
+            key,
+            format!("{text:?} is not an IP:port address (for example 127.0.0.1:7001)"),
+        )
+    })
+}
+
+fn at_least_one(key: &str, value: u64) -> Result<u64, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(key, "must be at least 1"));
+    }
+    Ok(value)
+}
+
+impl NodeConfig {
+    /// Checks every value of `raw` and converts it to its typed form.
+    pub fn from_raw(raw: &RawConfig) -> Result<NodeConfig, ConfigError> {
+        if raw.id == 0 {
+            return Err(ConfigError::new("id", "must be > 0 (0 is reserved)"));
+        }
+        let id = NodeId(raw.id);
+        if raw.cluster_id.trim().is_empty() {
+            return Err(ConfigError::new("cluster_id", "must not be empty"));
+        }
+        if raw.data_dir.trim().is_empty() {
+            return Err(ConfigError::new("data_dir", "must not be empty"));
+        }
+        let peer_addr = parse_address("peer_addr", &raw.peer_addr)?;
+        let client_addr = parse_address("client_addr", &raw.client_addr)?;
+        if peer_addr == client_addr {
+            return Err(ConfigError::new(
+                "client_addr",
+                format!("must differ from peer_addr ({peer_addr})"),
+            ));
+        }
+        let members = validate_members(raw, id, peer_addr, client_addr)?;
+        let raft = validate_timings(&raw.raft)?;
+        let storage_engine = match raw.storage.engine.as_str() {
+            "wal" => StorageEngine::Wal,
+            "memory" => StorageEngine::Memory,
+            other => {
+                return Err(ConfigError::new(
+                    "storage.engine",
+                    format!("unknown engine {other:?} (expected \"wal\" or \"memory\")"),
+                ))
+            }
+        };
+        let request_timeout_ms =
+            at_least_one("client.request_timeout_ms", raw.client.request_timeout_ms)?;
+        let max_value_bytes = at_least_one("client.max_value_bytes", raw.client.max_value_bytes)?;
+        let max_value_bytes = usize::try_from(max_value_bytes)
+            .map_err(|_| ConfigError::new("client.max_value_bytes", "too large"))?;
+        let snapshot_threshold_entries =
+            at_least_one("snapshot.threshold_entries", raw.snapshot.threshold_entries)?;
+        let snapshot_chunk_size_bytes =
+            at_least_one("snapshot.chunk_size_bytes", raw.snapshot.chunk_size_bytes)?;
+        let log_format = match raw.log.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::new(
+                    "log.format",
+                    format!("unknown format {other:?} (expected \"text\" or \"json\")"),
+                ))
+            }
+        };
+        let config = NodeConfig {
+            id,
+            cluster_id: raw.cluster_id.clone(),
+            data_dir: PathBuf::from(&raw.data_dir),
+            peer_addr,
+            client_addr,
+            members,
+            raft,
+            storage_engine,
+            fsync: raw.storage.fsync,
+            request_timeout: Duration::from_millis(request_timeout_ms),
+            max_value_bytes,
+            snapshot_threshold_entries,
+            snapshot_chunk_size_bytes,
+            log_format,
+        };
+        Ok(config)
+    }
+
+    /// The Raft timings in ticks of `tick_interval_ms` (the core has no clock; the consensus
+    /// actor ticks it every `tick_interval_ms`). Validation guarantees
+    /// `1 <= heartbeat < election_min < election_max`.
+    pub fn timing_ticks(&self) -> TimingTicks {
+        let ticks = |milliseconds: u64| milliseconds / self.raft.tick_interval_ms;
+        TimingTicks {
+            heartbeat_interval_ticks: ticks(self.raft.heartbeat_interval_ms),
+            election_timeout_min_ticks: ticks(self.raft.election_timeout_min_ms),
+            election_timeout_max_ticks: ticks(self.raft.election_timeout_max_ms),
+        }
+    }
+
+    pub fn tick_interval(&self) -> Duration {
+        Duration::from_millis(self.raft.tick_interval_ms)
+    }
+
+    /// Every member except this server.
+    pub fn peers(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .iter()
+            .filter(move |member| member.id != self.id)
+    }
+
+    pub fn member(&self, id: NodeId) -> Option<&Member> {
+        self.members.iter().find(|member| member.id == id)
+    }
+
+    pub fn member_ids(&self) -> BTreeSet<NodeId> {
+        self.members.iter().map(|member| member.id).collect()
+    }
+}
+
+fn validate_members(
+    raw: &RawConfig,
+    id: NodeId,
+    peer_addr: SocketAddr,
+    client_addr: SocketAddr,
+) -> Result<Vec<Member>, ConfigError> {
+    if raw.members.is_empty() {
+        return Ok(vec![Member {
+            id,
+            peer_addr,
+            client_addr,
+        }]);
+    }
+    let mut members: BTreeMap<NodeId, Member> = BTreeMap::new();
+    let mut addresses: BTreeSet<SocketAddr> = BTreeSet::new();
+    for (position, raw_member) in raw.members.iter().enumerate() {
+        let key = |field: &str| format!("members[{position}].{field}");
+        if raw_member.id == 0 {
+            return Err(ConfigError::new(key("id"), "must be > 0 (0 is reserved)"));
+        }
+        let member = Member {
+            id: NodeId(raw_member.id),
+            peer_addr: parse_address(&key("peer_addr"), &raw_member.peer_addr)?,
+            client_addr: parse_address(&key("client_addr"), &raw_member.client_addr)?,
+        };
+        if members.contains_key(&member.id) {
+            return Err(ConfigError::new(
+                key("id"),
+                format!("duplicate member id {}", member.id),
+            ));
+        }
+        for (field, address) in [
+            ("peer_addr", member.peer_addr),
+            ("client_addr", member.client_addr),
+        ] {
+            if !addresses.insert(address) {
+                return Err(ConfigError::new(
+                    key(field),
+                    format!("address {address} is used twice among the members"),
+                ));
+            }
+        }
+        members.insert(member.id, member);
+    }
+    let own = members.get(&id).ok_or_else(|| {
+        ConfigError::new(
+            "members",
+            format!("own id {id} is not among the members (add a [[members]] table for it)"),
+        )
+    })?;
+    if own.peer_addr != peer_addr {
+        return Err(ConfigError::new(
+            "peer_addr",
+            format!(
+                "{peer_addr} differs from this server's [[members]] entry ({})",
+                own.peer_addr
+            ),
+        ));
+    }
+    if own.client_addr != client_addr {
+        return Err(ConfigError::new(
+            "client_addr",
+            format!(
+                "{client_addr} differs from this server's [[members]] entry ({})",
+                own.client_addr
+            ),
+        ));
+    }
+    Ok(members.into_values().collect())
+}
+
+fn validate_timings(raw: &RawRaft) -> Result<RaftTimings, ConfigError> {
+    let tick = at_least_one("raft.tick_interval_ms", raw.tick_interval_ms)?;
+    let checks = [
+        ("raft.heartbeat_interval_ms", raw.heartbeat_interval_ms),
+        ("raft.election_timeout_min_ms", raw.election_timeout_min_ms),
+        ("raft.election_timeout_max_ms", raw.election_timeout_max_ms),
+    ];
+    for (key, value) in checks {
+        if value < tick {
+            return Err(ConfigError::new(
+                key,
+                format!("{value} is below raft.tick_interval_ms ({tick})"),
+            ));
+        }
+    }
+    if raw.election_timeout_min_ms / tick >= raw.election_timeout_max_ms / tick {
+        return Err(ConfigError::new(
+            "raft.election_timeout_min_ms",
+            format!(
+                "must be below raft.election_timeout_max_ms by at least one tick \
+                 (min {}, max {}, tick {tick})",
+                raw.election_timeout_min_ms, raw.election_timeout_max_ms
+            ),
+        ));
+    }
+    if raw.heartbeat_interval_ms / tick >= raw.election_timeout_min_ms / tick {
+        return Err(ConfigError::new(
+            "raft.heartbeat_interval_ms",
+            format!(
+                "must be below raft.election_timeout_min_ms ({}) by at least one tick",
+                raw.election_timeout_min_ms
+            ),
+        ));
+    }
+    Ok(RaftTimings {
+        tick_interval_ms: tick,
+        heartbeat_interval_ms: raw.heartbeat_interval_ms,
+        election_timeout_min_ms: raw.election_timeout_min_ms,
+        election_timeout_max_ms: raw.election_timeout_max_ms,
+    })
+}
+
+/// Renders a configuration back to TOML (what `local-cluster` and the process tests write).
+pub fn to_toml(raw: &RawConfig) -> String {
+    toml::to_string(raw).expect("RawConfig has only TOML-representable fields")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp file");
+        file.write_all(text.as_bytes()).expect("write config");
+        file
+    }
+
+    fn sources(file: Option<&tempfile::NamedTempFile>) -> ConfigSources {
+        ConfigSources {
+            file: file.map(|file| file.path().to_path_buf()),
+            ..ConfigSources::default()
+        }
+    }
+
+    const THREE_NODES: &str = r#"
+id = 2
+cluster_id = "test"
+data_dir = "/tmp/node-2"
+peer_addr = "127.0.0.2:7001"
+client_addr = "127.0.0.2:8001"
+
+[[members]]
+id = 1
+peer_addr = "127.0.0.1:7001"
+client_addr = "127.0.0.1:8001"
+
+[[members]]
+id = 2
+peer_addr = "127.0.0.2:7001"
+client_addr = "127.0.0.2:8001"
+
+[[members]]
+id = 3
+peer_addr = "127.0.0.3:7001"
+client_addr = "127.0.0.3:8001"
+
+[raft]
+election_timeout_min_ms = 200
+"#;
+
+    #[test]
+    fn no_configuration_is_a_single_node_cluster_on_loopback() {
+        let config = load(&ConfigSources::default()).expect("defaults are valid");
+        assert_eq!(config.id, NodeId(1));
+        assert_eq!(config.data_dir, PathBuf::from("./raft-data"));
+        assert_eq!(config.members.len(), 1);
+        assert_eq!(config.members[0].peer_addr, config.peer_addr);
+        assert!(config.peer_addr.ip().is_loopback());
+        assert_eq!(config.storage_engine, StorageEngine::Wal);
+        assert!(config.fsync);
+        assert_eq!(config.request_timeout, Duration::from_millis(5000));
+        assert_eq!(config.max_value_bytes, 1_048_576);
+        let ticks = config.timing_ticks();
+        assert_eq!(ticks.heartbeat_interval_ticks, 5);
+        assert_eq!(ticks.election_timeout_min_ticks, 15);
+        assert_eq!(ticks.election_timeout_max_ticks, 30);
+    }
+
+    #[test]
+    fn file_overrides_defaults() {
+        let file = write_file(THREE_NODES);
+        let config = load(&sources(Some(&file))).expect("valid");
+        assert_eq!(config.id, NodeId(2));
+        assert_eq!(config.cluster_id, "test");
+        assert_eq!(config.members.len(), 3);
+        assert_eq!(config.raft.election_timeout_min_ms, 200);
+        assert_eq!(config.raft.election_timeout_max_ms, 300);
+        assert_eq!(
+            config.peers().map(|m| m.id).collect::<Vec<_>>(),
+            vec![NodeId(1), NodeId(3)]
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let file = write_file(THREE_NODES);
+        let mut sources = sources(Some(&file));
+        sources.environment = BTreeMap::from([
+            ("RAFT_RAFT__TICK_INTERVAL_MS".to_string(), "20".to_string()),
+            ("RAFT_STORAGE__ENGINE".to_string(), "memory".to_string()),
+            ("RAFT_STORAGE__FSYNC".to_string(), "false".to_string()),
+            ("RAFT_CLUSTER_ID".to_string(), "from-env".to_string()),
+            ("RAFT_TEST_SEED".to_string(), "not a config key".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ]);
+        sources.flags = vec![("cluster_id".to_string(), "from-flag".to_string())];
+        let config = load(&sources).expect("valid");
+        assert_eq!(config.raft.tick_interval_ms, 20);
+        assert_eq!(config.storage_engine, StorageEngine::Memory);
+        assert!(!config.fsync);
+        assert_eq!(config.cluster_id, "from-flag");
+        assert_eq!(config.timing_ticks().election_timeout_min_ticks, 10);
+    }
+
+    fn error_key(raw: RawConfig) -> String {
+        NodeConfig::from_raw(&raw).expect_err("invalid").key
+    }
+
+    fn three_nodes() -> RawConfig {
+        let file = write_file(THREE_NODES);
+        load_raw(&sources(Some(&file))).expect("valid")
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut raw = RawConfig::default();
+        raw.storage.engine = "rocks".into();
+        assert_eq!(error_key(raw), "storage.engine");
+
+        let mut raw = RawConfig::default();
+        raw.raft.election_timeout_min_ms = 300;
+        assert_eq!(error_key(raw), "raft.election_timeout_min_ms");
+
+        let mut raw = RawConfig::default();
+        raw.raft.heartbeat_interval_ms = 150;
+        assert_eq!(error_key(raw), "raft.heartbeat_interval_ms");
+
+        let mut raw = RawConfig::default();
+        raw.raft.tick_interval_ms = 0;
+        assert_eq!(error_key(raw), "raft.tick_interval_ms");
+
+        let mut raw = RawConfig::default();
+        raw.peer_addr = "localhost".into();
+        assert_eq!(error_key(raw), "peer_addr");
+
+        let mut raw = RawConfig::default();
+        raw.id = 0;
+        assert_eq!(error_key(raw), "id");
+
+        let mut raw = RawConfig::default();
+        raw.client.max_value_bytes = 0;
+        assert_eq!(error_key(raw), "client.max_value_bytes");
+
+        let mut raw = three_nodes();
+        raw.members[2].id = 1;
+        assert_eq!(error_key(raw), "members[2].id");
+
+        let mut raw = three_nodes();
+        raw.members.remove(1);
+        assert_eq!(error_key(raw), "members");
+
+        let mut raw = three_nodes();
+        raw.members[0].client_addr = "127.0.0.1".into();
+        assert_eq!(error_key(raw), "members[0].client_addr");
+
+        let mut raw = three_nodes();
+        raw.members[2].peer_addr = "127.0.0.1:7001".into();
+        assert_eq!(error_key(raw), "members[2].peer_addr");
+
+        let mut raw = three_nodes();
+        raw.peer_addr = "127.0.0.9:7001".into();
+        assert_eq!(error_key(raw), "peer_addr");
+    }
+
+    #[test]
+    fn type_errors_and_unknown_keys_name_their_key() {
+        let file = write_file("[raft]\ntick_interval_ms = \"fast\"\n");
+        let error = load(&sources(Some(&file))).expect_err("bad type");
+        assert_eq!(error.key, "raft.tick_interval_ms", "{error}");
+
+        let file = write_file("[raft]\ntick_interval = 10\n");
+        let error = load(&sources(Some(&file))).expect_err("unknown key");
+        assert!(error.to_string().contains("tick_interval"), "{error}");
+
+        let mut sources = ConfigSources::default();
+        sources.environment = BTreeMap::from([(
+            "RAFT_RAFT__TICK_INTERVAL_MS".to_string(),
+            "soon".to_string(),
+        )]);
+        let error = load(&sources).expect_err("bad env value");
+        assert_eq!(error.key, "raft.tick_interval_ms", "{error}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let sources = ConfigSources {
+            file: Some(PathBuf::from("/nonexistent/node.toml")),
+            ..ConfigSources::default()
+        };
+        assert_eq!(load(&sources).expect_err("missing").key, "--config");
+    }
+
+    #[test]
+    fn rendered_toml_loads_back() {
+        let raw = three_nodes();
+        let file = write_file(&to_toml(&raw));
+        assert_eq!(load_raw(&sources(Some(&file))).expect("valid"), raw);
+    }
+}
