@@ -135,15 +135,20 @@ impl FileLogStore {
             first_index: replay.first_index,
             entries: std::mem::take(&mut replay.entries).into(),
         };
-        let store = FileLogStore::resume(config, replay, directory_lock)?;
+        // A fresh log starts at segment 1; if the only segment was removed above (its creation
+        // was cut short), its successor takes the same number.
+        let first_sequence = sequences.last().copied().unwrap_or(1);
+        let store = FileLogStore::resume(config, replay, directory_lock, first_sequence)?;
         Ok((store, recovered))
     }
 
-    /// Builds the store from a finished replay, creating the first segment if there is none.
+    /// Builds the store from a finished replay, creating segment `first_sequence` if no segment
+    /// is left.
     fn resume(
         config: FileLogStoreConfig,
         replay: ReplayState,
         directory_lock: File,
+        first_sequence: u64,
     ) -> Result<FileLogStore, StorageError> {
         let ReplayState {
             hard_state,
@@ -169,7 +174,8 @@ impl FileLogStore {
                 }
             }
             None => {
-                let (summary, active_file) = create_segment(&config.directory, 1, first_index)?;
+                let (summary, active_file) =
+                    create_segment(&config.directory, first_sequence, first_index)?;
                 let mut store = FileLogStore {
                     config,
                     segments: vec![summary],

@@ -122,10 +122,8 @@ impl LogStore for MemLogStore {
                 contents.entries.clear();
                 contents.first_index = since;
             } else {
-                let keep = since.0 - contents.first_index.0;
-                if let Ok(keep) = usize::try_from(keep) {
-                    contents.entries.truncate(keep);
-                }
+                let keep = usize::try_from(since.0 - contents.first_index.0).unwrap_or(usize::MAX);
+                contents.entries.truncate(keep);
             }
         });
         self.poison_on_error(result)

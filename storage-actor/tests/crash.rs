@@ -201,6 +201,14 @@ fn run_seed(seed: u64, statistics: &mut CrashStatistics) {
             .unwrap_or_else(|error| panic!("reopen after SIGKILL #{crash} failed: {error}"));
         assert_eq!(recovered.first_index, LogIndex(1));
         for entry in &recovered.entries {
+            // The child saves the hard state of a new term before that term's first entries,
+            // in the same stream: an entry can never survive without it.
+            assert!(
+                entry.term() <= recovered.hard_state.current_term,
+                "entry {} survived but the hard state of its term did not: {:?}",
+                entry.log_id,
+                recovered.hard_state
+            );
             assert_eq!(
                 entry.payload,
                 EntryPayload::Command(payload(entry.term().0, entry.index().0)),

@@ -127,6 +127,61 @@ fn last_record_cut_at_every_byte_offset_recovers_by_truncation() {
     }
 }
 
+/// Collects what a `tracing` subscriber writes, to check the warnings recovery logs.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLog {
+    type Writer = CapturedLog;
+    fn make_writer(&'a self) -> CapturedLog {
+        self.clone()
+    }
+}
+
+#[test]
+fn truncating_a_torn_tail_logs_a_warning_naming_file_and_offset() {
+    let log = write_log();
+    let last_record_start = log.record_starts[ENTRY_COUNT as usize - 1];
+    let cut_file = fs::OpenOptions::new()
+        .write(true)
+        .open(&log.segment)
+        .expect("segment is writable");
+    cut_file
+        .set_len(last_record_start + 5)
+        .expect("segment can be cut");
+    drop(cut_file);
+    let captured = CapturedLog::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        open(log.directory.path()).expect("a torn tail recovers");
+    });
+    let output =
+        String::from_utf8(captured.0.lock().expect("log lock").clone()).expect("the log is UTF-8");
+    assert!(output.contains("WARN"), "{output}");
+    assert!(output.contains("torn tail"), "{output}");
+    assert!(
+        output.contains(&log.segment.display().to_string()),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("offset={last_record_start}")),
+        "{output}"
+    );
+}
+
 #[test]
 fn torn_tail_followed_by_zeros_recovers_by_truncation() {
     let log = write_log();
