@@ -9,17 +9,22 @@
 //! 1. the raw fdatasync rate: append 128 bytes to a plain file, fdatasync, repeat;
 //! 2. `FileLogStore` with fsync on, batches of 1, 16 and 256 entries of 100 bytes, one sync per
 //!    batch: entries/s, MB/s, and each batch's cost in raw fdatasyncs;
-//! 3. the time to reopen (recover) a log of 1,000,000 entries of 100 bytes.
+//! 3. group commit through the `StorageActor`: 1-entry `Append` requests kept 1 and 64 in
+//!    flight (as a leader's proposals arrive), entries/s and entries per fdatasync;
+//! 4. the time to reopen (recover) a log of 1,000,000 entries of 100 bytes.
 //!
 //! Issue 3's targets: a 1-entry batch costs at most 1.2 raw fdatasyncs; batches of 16 or more
 //! reach at least 10 x the raw fdatasync rate in entries/s; reopening 1,000,000 entries < 3 s.
 
+use actix::{Actor, Arbiter, AsyncContext, Context, Handler, Recipient, System};
+use raft_proto::ports::StoragePorts;
+use raft_proto::storage::{StorageEvent, StorageRequest};
 use raft_types::{Entry, EntryPayload, LogIndex, Term};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore};
+use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore, StorageActor};
 
 const PAYLOAD_BYTES: usize = 100;
 const REOPEN_ENTRY_COUNT: u64 = 1_000_000;
@@ -67,6 +72,18 @@ fn main() -> anyhow::Result<()> {
             raw_syncs_per_second / figures.batches_per_second,
             figures.entries_per_second / raw_syncs_per_second,
         );
+    }
+    println!();
+    for in_flight in [1u64, 64] {
+        let directory = directory.join(format!("actor-{in_flight}"));
+        let figures = actor_rate(&directory, in_flight, duration)?;
+        println!(
+            "StorageActor, 1-entry requests, {in_flight:>2} in flight: {:>8.0} entries/s, {:>6.0} fdatasyncs/s, {:>6.1} entries per fdatasync",
+            figures.entries_per_second,
+            figures.batches_per_second,
+            figures.entries_per_second / figures.batches_per_second,
+        );
+        std::fs::remove_dir_all(&directory)?;
     }
     println!();
     reopen_time(&directory.join("reopen"))?;
@@ -124,6 +141,102 @@ fn append_rate(
         entries_per_second: (next_index - 1) as f64 / elapsed,
         batches_per_second: batches as f64 / elapsed,
     })
+}
+
+/// Plays a leader: keeps `in_flight` single-entry appends outstanding, sending more as
+/// `Persisted` events come back, until `duration` has passed.
+struct Proposer {
+    storage: Recipient<StorageRequest>,
+    in_flight: u64,
+    duration: Duration,
+    started: Instant,
+    next_index: u64,
+    persisted_index: u64,
+    persisted_events: u64,
+    result: std::sync::Arc<std::sync::Mutex<Option<AppendFigures>>>,
+}
+
+impl Proposer {
+    fn top_up(&mut self) {
+        let sending = self.started.elapsed() < self.duration;
+        while sending && self.next_index - 1 - self.persisted_index < self.in_flight {
+            self.storage.do_send(StorageRequest::Append {
+                entries: vec![entry(self.next_index)],
+            });
+            self.next_index += 1;
+        }
+        if !sending && self.persisted_index == self.next_index - 1 {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            *self.result.lock().expect("result lock") = Some(AppendFigures {
+                entries_per_second: self.persisted_index as f64 / elapsed,
+                batches_per_second: self.persisted_events as f64 / elapsed,
+            });
+            System::current().stop();
+        }
+    }
+}
+
+impl Actor for Proposer {
+    type Context = Context<Self>;
+    fn started(&mut self, _: &mut Context<Self>) {
+        self.started = Instant::now();
+        self.top_up();
+    }
+}
+
+impl Handler<StorageEvent> for Proposer {
+    type Result = ();
+    fn handle(&mut self, event: StorageEvent, _: &mut Context<Self>) {
+        match event {
+            StorageEvent::Persisted { last } => {
+                self.persisted_index = last.index.0;
+                self.persisted_events += 1;
+                self.top_up();
+            }
+            StorageEvent::HardStateSaved(_) => {}
+            StorageEvent::Failed { error } => panic!("storage failed: {error}"),
+        }
+    }
+}
+
+fn actor_rate(
+    directory: &Path,
+    in_flight: u64,
+    duration: Duration,
+) -> anyhow::Result<AppendFigures> {
+    let (store, _) = FileLogStore::open(FileLogStoreConfig::new(directory))?;
+    let result = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let system = System::new();
+    system.block_on(async {
+        let storage_arbiter = Arbiter::new();
+        let result = result.clone();
+        Proposer::create(move |context| {
+            let storage = StorageActor::start_on_arbiter(
+                &storage_arbiter.handle(),
+                store,
+                StoragePorts {
+                    events: context.address().recipient(),
+                },
+            );
+            Proposer {
+                storage: storage.recipient(),
+                in_flight,
+                duration,
+                started: Instant::now(),
+                next_index: 1,
+                persisted_index: 0,
+                persisted_events: 0,
+                result,
+            }
+        });
+    });
+    system.run()?;
+    let figures = result
+        .lock()
+        .expect("result lock")
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("the proposer stopped without figures"))?;
+    Ok(figures)
 }
 
 fn reopen_time(directory: &Path) -> anyhow::Result<()> {
