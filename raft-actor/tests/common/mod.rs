@@ -11,7 +11,7 @@ use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role
 use raft_proto::network::{ReceivedMessage, SendMessage};
 use raft_proto::ports::{ApplierPorts, RaftPorts};
 use raft_proto::storage::{StorageEvent, StorageRequest};
-use raft_types::{Entry, LogId, NodeId};
+use raft_types::{Entry, LogId, NodeId, RaftMessage};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -77,13 +77,36 @@ impl Handler<StorageRequest> for MemoryStorage {
     }
 }
 
+/// Switches shared by every node's forwarder: who is cut off, and what was sent.
+#[derive(Debug, Default)]
+pub struct NetworkSwitches {
+    /// A node whose flag is set neither sends nor receives.
+    pub isolated: BTreeMap<NodeId, AtomicBool>,
+    /// AppendEntries requests carrying at least one entry, over all nodes.
+    pub appends_with_entries: AtomicUsize,
+}
+
+impl NetworkSwitches {
+    pub fn set_isolated(&self, node: NodeId, isolated: bool) {
+        self.isolated
+            .get(&node)
+            .expect("a cluster member")
+            .store(isolated, Ordering::SeqCst);
+    }
+
+    fn is_isolated(&self, node: NodeId) -> bool {
+        self.isolated
+            .get(&node)
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    }
+}
+
 /// One node's network: delivers its `SendMessage`s to the addressed node, stamped with the
 /// sender's id. Peers are filled in once every node's address exists.
 pub struct Forwarder {
     pub from: NodeId,
     pub peers: BTreeMap<NodeId, Recipient<ReceivedMessage>>,
-    /// Messages from this node are dropped while true (the node is cut off).
-    pub isolated: Arc<AtomicBool>,
+    pub switches: Arc<NetworkSwitches>,
 }
 
 impl Actor for Forwarder {
@@ -105,8 +128,15 @@ impl Handler<SendMessage> for Forwarder {
     type Result = ();
 
     fn handle(&mut self, message: SendMessage, _ctx: &mut Context<Self>) {
-        if self.isolated.load(Ordering::SeqCst) {
+        if self.switches.is_isolated(self.from) || self.switches.is_isolated(message.to) {
             return;
+        }
+        if let RaftMessage::AppendEntries(request) = &message.message {
+            if !request.entries.is_empty() {
+                self.switches
+                    .appends_with_entries
+                    .fetch_add(1, Ordering::SeqCst);
+            }
         }
         if let Some(peer) = self.peers.get(&message.to) {
             peer.do_send(ReceivedMessage {
@@ -193,26 +223,31 @@ pub fn start_single_node() -> TestNode {
     start_node(NodeId(1), &[NodeId(1)], network.recipient())
 }
 
-/// Starts `count` nodes wired through forwarders; returns them with each node's isolation switch.
-pub async fn start_cluster(count: u64) -> Vec<(TestNode, Arc<AtomicBool>)> {
+/// Starts `count` nodes wired through forwarders that share `NetworkSwitches`.
+pub async fn start_cluster(count: u64) -> (Vec<TestNode>, Arc<NetworkSwitches>) {
     let members: Vec<NodeId> = (1..=count).map(NodeId).collect();
+    let switches = Arc::new(NetworkSwitches {
+        isolated: members
+            .iter()
+            .map(|id| (*id, AtomicBool::new(false)))
+            .collect(),
+        appends_with_entries: AtomicUsize::new(0),
+    });
     let mut nodes = Vec::new();
     let mut forwarders = Vec::new();
     for id in &members {
-        let isolated = Arc::new(AtomicBool::new(false));
         let forwarder = Forwarder {
             from: *id,
             peers: BTreeMap::new(),
-            isolated: Arc::clone(&isolated),
+            switches: Arc::clone(&switches),
         }
         .start();
-        let node = start_node(*id, &members, forwarder.clone().recipient());
+        nodes.push(start_node(*id, &members, forwarder.clone().recipient()));
         forwarders.push(forwarder);
-        nodes.push((node, isolated));
     }
     let peers: BTreeMap<NodeId, Recipient<ReceivedMessage>> = nodes
         .iter()
-        .map(|(node, _)| (node.id, node.raft.clone().recipient()))
+        .map(|node| (node.id, node.raft.clone().recipient()))
         .collect();
     for forwarder in &forwarders {
         forwarder
@@ -220,7 +255,7 @@ pub async fn start_cluster(count: u64) -> Vec<(TestNode, Arc<AtomicBool>)> {
             .await
             .expect("forwarder alive");
     }
-    nodes
+    (nodes, switches)
 }
 
 /// Polls `condition` until it holds or the deadline passes.
