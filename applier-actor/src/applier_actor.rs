@@ -282,4 +282,41 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
+
+    /// A consensus actor that stops as soon as it starts.
+    struct VanishedRaft;
+
+    impl Actor for VanishedRaft {
+        type Context = Context<Self>;
+        fn started(&mut self, ctx: &mut Context<Self>) {
+            ctx.stop();
+        }
+    }
+
+    impl Handler<Applied> for VanishedRaft {
+        type Result = ();
+        fn handle(&mut self, _message: Applied, _ctx: &mut Context<Self>) {}
+    }
+
+    #[test]
+    fn losing_the_consensus_actor_stops_the_system_with_exit_code_one() {
+        let system = System::new();
+        system.block_on(async {
+            let raft = VanishedRaft.start();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while raft.connected() {
+                assert!(tokio::time::Instant::now() < deadline, "never stopped");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let ports = ApplierPorts {
+                applied: raft.recipient(),
+            };
+            let applier = ApplierActor::new(KvStore::new(), ports).start();
+            applier.do_send(ApplyEntries {
+                entries: vec![put_entry(1, 1, "a", b"1")],
+                responders: Vec::new(),
+            });
+        });
+        assert_eq!(system.run_with_code().expect("the system runs"), 1);
+    }
 }

@@ -103,6 +103,52 @@ async fn shutdown_refuses_new_requests_and_reports_drained() {
     .await;
 }
 
+#[actix::test]
+async fn a_restarted_node_recovers_every_acknowledged_write() {
+    let node = start_single_node();
+    wait_for_leader(&[&node]).await;
+    for number in 0..20 {
+        put(
+            &node.raft,
+            &format!("key-{number}"),
+            format!("value-{number}").as_bytes(),
+        )
+        .await
+        .expect("accepted");
+    }
+    node.raft.do_send(Shutdown);
+    wait_until("drained", || {
+        let raft = node.raft.clone();
+        async move { raft.send(GetDrainState).await.expect("alive").is_drained() }
+    })
+    .await;
+    let recovered = node
+        .storage
+        .send(GetRecoveredState)
+        .await
+        .expect("storage alive");
+    assert_eq!(recovered.hard_state.current_term, Term(1));
+    assert_eq!(recovered.entries.len(), 21, "the no-op and 20 puts");
+
+    let restarted = start_recovered_node(
+        NodeId(1),
+        &[NodeId(1)],
+        NullNetwork.start().recipient(),
+        recovered,
+    );
+    wait_for_leader(&[&restarted]).await;
+    assert_eq!(status(&restarted.raft).await.term, Term(2));
+    for number in 0..20 {
+        let read = linearizable_get(&restarted.raft, &format!("key-{number}"))
+            .await
+            .expect("served");
+        assert_eq!(
+            read,
+            KvOutput::Value(Some(format!("value-{number}").into_bytes()))
+        );
+    }
+}
+
 #[test]
 fn a_storage_failure_stops_the_system_with_exit_code_one() {
     let system = System::new();

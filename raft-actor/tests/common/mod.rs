@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, Recipient};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient};
 use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
 use raft_actor::{RaftActor, RaftActorConfig};
 use raft_core::{Config, Raft, RecoveredState};
@@ -11,7 +11,7 @@ use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role
 use raft_proto::network::{ReceivedMessage, SendMessage};
 use raft_proto::ports::{ApplierPorts, RaftPorts};
 use raft_proto::storage::{StorageEvent, StorageRequest};
-use raft_types::{Entry, LogId, NodeId, RaftMessage};
+use raft_types::{Entry, HardState, LogId, NodeId, RaftMessage};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,7 +35,24 @@ pub struct StorageProbe {
 pub struct MemoryStorage {
     pub events: Recipient<StorageEvent>,
     pub entries: Vec<Entry>,
+    pub hard_state: HardState,
     pub probe: Arc<StorageProbe>,
+}
+
+/// Returns what a restart would recover from this storage.
+#[derive(Message)]
+#[rtype(result = "RecoveredState")]
+pub struct GetRecoveredState;
+
+impl Handler<GetRecoveredState> for MemoryStorage {
+    type Result = MessageResult<GetRecoveredState>;
+    fn handle(&mut self, _message: GetRecoveredState, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(RecoveredState {
+            hard_state: self.hard_state,
+            snapshot_last_log_id: LogId::ZERO,
+            entries: self.entries.clone(),
+        })
+    }
 }
 
 impl Actor for MemoryStorage {
@@ -69,6 +86,7 @@ impl Handler<StorageRequest> for MemoryStorage {
             }
             StorageRequest::SaveHardState(hard_state) => {
                 self.probe.hard_state_saves.fetch_add(1, Ordering::SeqCst);
+                self.hard_state = hard_state;
                 self.events
                     .do_send(StorageEvent::HardStateSaved(hard_state));
             }
@@ -179,12 +197,24 @@ pub fn core_config(id: NodeId, members: &[NodeId]) -> Config {
 
 /// Starts one node's raft, storage and applier actors; `network` is its outgoing path.
 pub fn start_node(id: NodeId, members: &[NodeId], network: Recipient<SendMessage>) -> TestNode {
+    start_recovered_node(id, members, network, RecoveredState::default())
+}
+
+/// Starts a node whose storage holds `recovered` (a restart); its applier starts empty and
+/// re-applies the log once the commit index is known again.
+pub fn start_recovered_node(
+    id: NodeId,
+    members: &[NodeId],
+    network: Recipient<SendMessage>,
+    recovered: RecoveredState,
+) -> TestNode {
     let raft_context: Context<RaftActor> = Context::new();
     let raft_address = raft_context.address();
     let storage_probe = Arc::new(StorageProbe::default());
     let storage = MemoryStorage {
         events: raft_address.clone().recipient(),
-        entries: Vec::new(),
+        entries: recovered.entries.clone(),
+        hard_state: recovered.hard_state,
         probe: Arc::clone(&storage_probe),
     }
     .start();
@@ -201,8 +231,7 @@ pub fn start_node(id: NodeId, members: &[NodeId], network: Recipient<SendMessage
         apply: applier.clone().recipient(),
         query: applier.clone().recipient(),
     };
-    let raft = Raft::new(core_config(id, members), RecoveredState::default())
-        .expect("test configuration is valid");
+    let raft = Raft::new(core_config(id, members), recovered).expect("test configuration is valid");
     let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
     actor_config.check_invariants = true;
     let actor = RaftActor::new(actor_config, raft, ports);
