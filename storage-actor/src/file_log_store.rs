@@ -160,7 +160,7 @@ impl FileLogStore {
         let mut store = match segments.last() {
             Some(active) => {
                 let active_file = open_for_append(&active.path)?;
-                FileLogStore {
+                let mut store = FileLogStore {
                     config,
                     segments,
                     active_file,
@@ -171,7 +171,12 @@ impl FileLogStore {
                     directory_sync_pending: false,
                     poisoned: false,
                     _directory_lock: directory_lock,
-                }
+                };
+                // The active segment's opening hard state record may have been torn away by
+                // the crash; restore the guarantee that purging older segments never loses
+                // the hard state by writing the recovered one again (one small record per open).
+                store.write_hard_state_record()?;
+                store
             }
             None => {
                 let (summary, active_file) =
@@ -492,18 +497,34 @@ fn lock_directory(directory: &Path) -> Result<File, StorageError> {
         .write(true)
         .open(&path)
         .map_err(io_error("open lock file", &path))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(StorageError::DirectoryLocked {
-            path: directory.to_path_buf(),
-        }),
-        Err(errno) => Err(StorageError::Io {
-            operation: "lock",
-            path,
-            source: errno.into(),
-        }),
+    // A lock can be held for an instant by a process being spawned: between fork and exec the
+    // child holds a copy of every descriptor, close-on-exec ones included. Retrying for a short
+    // while tells that from a second store that really holds the directory.
+    let deadline = std::time::Instant::now() + LOCK_RETRY_DURATION;
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(StorageError::DirectoryLocked {
+                    path: directory.to_path_buf(),
+                })
+            }
+            Err(errno) => {
+                return Err(StorageError::Io {
+                    operation: "lock",
+                    path,
+                    source: errno.into(),
+                })
+            }
+        }
     }
 }
+
+/// How long `lock_directory` keeps trying before it reports `DirectoryLocked`.
+const LOCK_RETRY_DURATION: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The segment sequences in `directory`, ascending and contiguous. Refuses a directory that
 /// holds other files and no segment (probably not ours).

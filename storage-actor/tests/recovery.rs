@@ -53,6 +53,16 @@ fn only_segment(directory: &Path) -> PathBuf {
     segments.remove(0)
 }
 
+/// Every open appends the recovered hard state to the active segment: this many bytes here.
+fn reopen_record_length() -> u64 {
+    let mut record = Vec::new();
+    storage_actor::wal_record::encode_hard_state(
+        &HardState::new(Term(1), Some(NodeId(1))),
+        &mut record,
+    )
+    .expect("a hard state encodes") as u64
+}
+
 fn file_length(path: &Path) -> u64 {
     fs::metadata(path).expect("segment exists").len()
 }
@@ -113,8 +123,8 @@ fn last_record_cut_at_every_byte_offset_recovers_by_truncation() {
         assert_eq!(store.hard_state(), HardState::new(Term(1), Some(NodeId(1))));
         assert_eq!(
             file_length(&log.segment),
-            last_record_start,
-            "cut at {cut}: the torn bytes are truncated away"
+            last_record_start + reopen_record_length(),
+            "cut at {cut}: the torn bytes are truncated away (then open appends a hard state)"
         );
         store
             .append(&sample_entries(2, ENTRY_COUNT, ENTRY_COUNT))
@@ -125,61 +135,6 @@ fn last_record_cut_at_every_byte_offset_recovers_by_truncation() {
         assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT + 1));
         drop(store);
     }
-}
-
-/// Collects what a `tracing` subscriber writes, to check the warnings recovery logs.
-#[derive(Clone, Default)]
-struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLog {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log lock").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLog {
-    type Writer = CapturedLog;
-    fn make_writer(&'a self) -> CapturedLog {
-        self.clone()
-    }
-}
-
-#[test]
-fn truncating_a_torn_tail_logs_a_warning_naming_file_and_offset() {
-    let log = write_log();
-    let last_record_start = log.record_starts[ENTRY_COUNT as usize - 1];
-    let cut_file = fs::OpenOptions::new()
-        .write(true)
-        .open(&log.segment)
-        .expect("segment is writable");
-    cut_file
-        .set_len(last_record_start + 5)
-        .expect("segment can be cut");
-    drop(cut_file);
-    let captured = CapturedLog::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        open(log.directory.path()).expect("a torn tail recovers");
-    });
-    let output =
-        String::from_utf8(captured.0.lock().expect("log lock").clone()).expect("the log is UTF-8");
-    assert!(output.contains("WARN"), "{output}");
-    assert!(output.contains("torn tail"), "{output}");
-    assert!(
-        output.contains(&log.segment.display().to_string()),
-        "{output}"
-    );
-    assert!(
-        output.contains(&format!("offset={last_record_start}")),
-        "{output}"
-    );
 }
 
 #[test]
@@ -195,7 +150,10 @@ fn torn_tail_followed_by_zeros_recovers_by_truncation() {
     fs::write(&log.segment, &bytes).expect("segment is writable");
     let store = open(log.directory.path()).expect("a zero-filled tail is torn, not corrupt");
     assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT));
-    assert_eq!(file_length(&log.segment), last_record_start as u64);
+    assert_eq!(
+        file_length(&log.segment),
+        last_record_start as u64 + reopen_record_length()
+    );
 }
 
 #[test]
@@ -332,6 +290,63 @@ fn a_segment_whose_creation_was_cut_short_is_removed() {
     let store = open(log.directory.path()).expect("an empty last segment is not corruption");
     assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT + 1));
     assert!(!next_segment.exists(), "the empty segment is removed");
+}
+
+#[test]
+fn the_hard_state_survives_purging_after_its_record_was_torn_away() {
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    let mut config = FileLogStoreConfig::new(directory.path());
+    config.segment_size_bytes = 1024;
+    let voted = HardState::new(Term(1), Some(NodeId(1)));
+    let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
+    store.save_hard_state(&voted).expect("save succeeds");
+    let mut index = 1;
+    while store.segment_count() < 2 {
+        store
+            .append(&sample_entries(1, index, index))
+            .expect("append succeeds");
+        index += 1;
+    }
+    // The entry that made the log roll is the first one of the second segment.
+    let first_index_of_second_segment = LogIndex(index - 1);
+    store.sync().expect("sync succeeds");
+    drop(store);
+    // A crash right after the second segment's header: its hard state record is torn away.
+    let second_segment = directory.path().join("00000000000000000002.wal");
+    let cut_file = fs::OpenOptions::new()
+        .write(true)
+        .open(&second_segment)
+        .expect("segment is writable");
+    cut_file.set_len(32 + 5).expect("segment can be cut");
+    drop(cut_file);
+
+    let (mut store, recovered) = FileLogStore::open(config.clone()).expect("torn tail recovers");
+    assert_eq!(recovered.hard_state, voted);
+    let next_index = store.next_index().0;
+    store
+        .append(&sample_entries(1, next_index, next_index + 2))
+        .expect("append succeeds");
+    store.sync().expect("sync succeeds");
+    assert_eq!(
+        store.segment_count(),
+        2,
+        "the cut segment is still the active one"
+    );
+    // Deletes the first segment only: the cut second one is left alone.
+    store
+        .purge(first_index_of_second_segment)
+        .expect("purge succeeds");
+    assert!(second_segment.exists(), "the cut segment is kept");
+    assert!(
+        !directory.path().join("00000000000000000001.wal").exists(),
+        "the first segment, the only other copy of the hard state, is deleted"
+    );
+    drop(store);
+    let (_, recovered) = FileLogStore::open(config).expect("reopens after the purge");
+    assert_eq!(
+        recovered.hard_state, voted,
+        "§5.2: the vote must survive, or the server could vote twice in term 1"
+    );
 }
 
 #[test]
