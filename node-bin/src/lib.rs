@@ -7,5 +7,8 @@
 //!
 //! - [`node_config`]: configuration keys, layered loading (defaults < TOML < env < flags) and
 //!   validation that names the bad key.
+//! - [`node_cli`]: the `raft-node` command line (flags are the top configuration layer).
+//! - [`http_api`]: the client HTTP API on actix-web, against `raft-proto` recipients.
+pub mod http_api;
 pub mod node_cli;
 pub mod node_config;

@@ -1,0 +1,66 @@
+//! `ApiState`: what every request handler holds.
+
+use crate::http_api::forwarder::Forwarder;
+use actix::Recipient;
+use raft_actor::RaftMetrics;
+use raft_proto::applier::Query;
+use raft_proto::client::{GetStatus, Propose, Read};
+use raft_proto::network::GetNetworkStats;
+use raft_types::NodeId;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The recipients the API sends to. Any actor handling these messages will do, which is how
+/// the tests serve the API against fakes.
+#[derive(Clone)]
+pub struct ApiPorts {
+    /// Writes, to the consensus actor.
+    pub propose: Recipient<Propose>,
+    /// Linearizable reads, to the consensus actor.
+    pub read: Recipient<Read>,
+    /// `/v1/status` and `/health`, to the consensus actor.
+    pub status: Recipient<GetStatus>,
+    /// `?consistency=local` reads, straight to the applier.
+    pub local_query: Recipient<Query>,
+    /// Peer traffic counters for `/metrics`, from the network actor (optional).
+    pub network_stats: Option<Recipient<GetNetworkStats>>,
+}
+
+/// Responses by status code, shared by every worker.
+#[derive(Clone, Default)]
+pub struct ApiCounters {
+    responses_by_status: Arc<Mutex<BTreeMap<u16, u64>>>,
+}
+
+impl ApiCounters {
+    pub fn count_response(&self, status: u16) {
+        let mut counts = self
+            .responses_by_status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *counts.entry(status).or_default() += 1;
+    }
+
+    pub fn responses_by_status(&self) -> BTreeMap<u16, u64> {
+        self.responses_by_status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// One per HTTP worker (the forwarder's connection pool lives on the worker's runtime).
+#[derive(Clone)]
+pub struct ApiState {
+    pub node_id: NodeId,
+    pub ports: ApiPorts,
+    pub forwarder: Forwarder,
+    /// A write not seen committed within this time is answered `504`.
+    pub request_timeout: Duration,
+    /// Values (and CAS values) above this size are refused with `413`.
+    pub max_value_bytes: usize,
+    /// The consensus actor's live metrics, when wired to a real `RaftActor`.
+    pub raft_metrics: Option<Arc<RaftMetrics>>,
+    pub counters: ApiCounters,
+}

@@ -1,0 +1,378 @@
+//! One function per route of the client API.
+//!
+//! A write becomes a `KvCommand` proposed to the consensus actor; a read a `KvQuery` sent as a
+//! `Read` (linearizable, the default) or as a `Query` straight to the applier
+//! (`?consistency=local`). When the consensus actor answers "not the leader" with a known
+//! leader, the request is forwarded there and the leader's answer relayed.
+
+use crate::http_api::api_error::ApiError;
+use crate::http_api::api_state::ApiState;
+use crate::http_api::forwarder::Effect;
+use crate::http_api::kv_key::key_from_path;
+use crate::http_api::metrics_text::MetricsText;
+use actix::Recipient;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use applier_actor::{KvCommand, KvOutput, KvQuery};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use raft_proto::applier::Query;
+use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read};
+use raft_proto::network::GetNetworkStats;
+use raft_types::NodeId;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+const KV_PREFIX: &str = "/v1/kv/";
+const CAS_PREFIX: &str = "/v1/cas/";
+
+/// Room for the JSON syntax and the `expect` value around a CAS value.
+const CAS_BODY_OVERHEAD_BYTES: usize = 4096;
+
+/// What became of a request handed to the consensus actor.
+enum Outcome {
+    Answered(KvOutput),
+    /// This node is not the leader; `leader` is.
+    GoTo {
+        leader: NodeId,
+    },
+}
+
+pub async fn put(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key_from_path(request.uri().path(), KV_PREFIX)?;
+    let body = read_body(payload, state.max_value_bytes, state.max_value_bytes).await?;
+    let command = KvCommand::Put {
+        key,
+        value: body.to_vec(),
+    };
+    write(&request, body, &state, command).await
+}
+
+pub async fn delete(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key_from_path(request.uri().path(), KV_PREFIX)?;
+    write(&request, Bytes::new(), &state, KvCommand::Delete { key }).await
+}
+
+/// The body of `POST /v1/cas/{key}`. Values are UTF-8 strings in JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasBody {
+    /// `null` means "only if absent". The field is required, so a typo is not read as null.
+    expect: Option<String>,
+    value: String,
+}
+
+pub async fn compare_and_swap(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key_from_path(request.uri().path(), CAS_PREFIX)?;
+    let body_limit = state
+        .max_value_bytes
+        .saturating_mul(2)
+        .saturating_add(CAS_BODY_OVERHEAD_BYTES);
+    let body = read_body(payload, body_limit, state.max_value_bytes).await?;
+    let parsed = parse_cas_body(&body)?;
+    if parsed.value.len() > state.max_value_bytes {
+        return Err(ApiError::PayloadTooLarge {
+            limit_bytes: state.max_value_bytes,
+        });
+    }
+    let command = KvCommand::CompareAndSwap {
+        key,
+        expect: parsed.expect.map(String::into_bytes),
+        value: parsed.value.into_bytes(),
+    };
+    write(&request, body, &state, command).await
+}
+
+fn parse_cas_body(body: &[u8]) -> Result<CasBody, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request("bad_json", format!("invalid JSON: {error}")))?;
+    if value.get("expect").is_none() {
+        return Err(ApiError::bad_request(
+            "bad_json",
+            "missing field `expect` (use null for \"only if absent\")",
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|error| ApiError::bad_request("bad_json", format!("invalid CAS body: {error}")))
+}
+
+pub async fn get(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key_from_path(request.uri().path(), KV_PREFIX)?;
+    let query = KvQuery::Get { key }.encode();
+    match consistency(&request)? {
+        Consistency::Local => {
+            let (responder, answer) = oneshot::channel();
+            let message = Query { query, responder };
+            send(&state.ports.local_query, message)?;
+            let output = await_answer(answer, state.request_timeout, Effect::Read).await?;
+            respond(decode_output(&output)?)
+        }
+        Consistency::Linearizable => {
+            let (responder, answer) = oneshot::channel();
+            send(&state.ports.read, Read { query, responder })?;
+            match outcome(answer, &state, Effect::Read).await? {
+                Outcome::Answered(output) => respond(output),
+                Outcome::GoTo { leader } => {
+                    state
+                        .forwarder
+                        .forward(&request, Bytes::new(), leader, Effect::Read)
+                        .await
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consistency {
+    Linearizable,
+    Local,
+}
+
+fn consistency(request: &HttpRequest) -> Result<Consistency, ApiError> {
+    let mut consistency = Consistency::Linearizable;
+    for pair in request.query_string().split('&') {
+        let Some(value) = pair.strip_prefix("consistency=") else {
+            continue;
+        };
+        consistency = match value {
+            "local" => Consistency::Local,
+            "linearizable" => Consistency::Linearizable,
+            other => {
+                return Err(ApiError::bad_request(
+                    "bad_query",
+                    format!("consistency={other}: expected \"linearizable\" or \"local\""),
+                ))
+            }
+        };
+    }
+    Ok(consistency)
+}
+
+pub async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let status = fetch_status(&state).await?;
+    let mut body = serde_json::to_value(&status).map_err(|error| ApiError::Internal {
+        message: error.to_string(),
+    })?;
+    body["leader_client_addr"] = json!(status
+        .leader_id
+        .and_then(|leader| state.forwarder.client_addr(leader))
+        .map(|address| address.to_string()));
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let status = fetch_status(&state).await?;
+    match status.leader_id {
+        Some(leader) => {
+            Ok(HttpResponse::Ok().json(json!({ "status": "ok", "leader_id": leader.0 })))
+        }
+        None => Err(state.forwarder.not_leader(None)),
+    }
+}
+
+pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    let mut text = MetricsText::default();
+    if let Some(raft_metrics) = &state.raft_metrics {
+        text.raft(&raft_metrics.snapshot());
+    }
+    if let Some(network) = &state.ports.network_stats {
+        if let Ok(Ok(stats)) =
+            tokio::time::timeout(Duration::from_secs(1), network.send(GetNetworkStats)).await
+        {
+            text.network(&stats);
+        }
+    }
+    text.http(&state.counters.responses_by_status());
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text.finish())
+}
+
+pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound {
+        code: "not_found",
+        message: format!("no route for {} {}", request.method(), request.uri().path()),
+    })
+}
+
+pub async fn method_not_allowed(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed {
+        method: request.method().to_string(),
+    })
+}
+
+/// Proposes `command`; forwards to the leader when this node is not it.
+async fn write(
+    request: &HttpRequest,
+    body: Bytes,
+    state: &ApiState,
+    command: KvCommand,
+) -> Result<HttpResponse, ApiError> {
+    let (responder, answer) = oneshot::channel();
+    let message = Propose {
+        command: command.encode(),
+        responder,
+    };
+    send(&state.ports.propose, message)?;
+    match outcome(answer, state, Effect::Write).await? {
+        Outcome::Answered(output) => respond(output),
+        Outcome::GoTo { leader } => {
+            state
+                .forwarder
+                .forward(request, body, leader, Effect::Write)
+                .await
+        }
+    }
+}
+
+/// Hands `message` to an actor. A full or closed mailbox means it never got there: `503`.
+fn send<M>(recipient: &Recipient<M>, message: M) -> Result<(), ApiError>
+where
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    if !recipient.connected() {
+        return Err(ApiError::unavailable("the node is stopping"));
+    }
+    recipient.do_send(message);
+    Ok(())
+}
+
+type Answer = oneshot::Receiver<Result<Vec<u8>, ClientError>>;
+
+async fn outcome(answer: Answer, state: &ApiState, effect: Effect) -> Result<Outcome, ApiError> {
+    match await_answer(answer, state.request_timeout, effect).await {
+        Ok(bytes) => Ok(Outcome::Answered(decode_output(&bytes)?)),
+        Err(ApiError::NotLeader {
+            leader_id: Some(leader),
+            ..
+        }) if leader != state.node_id => Ok(Outcome::GoTo { leader }),
+        Err(ApiError::NotLeader { leader_id, .. }) => Err(state.forwarder.not_leader(leader_id)),
+        Err(error) => Err(error),
+    }
+}
+
+/// Waits for the actor's answer, at most `timeout`. A write that is not answered in time, or
+/// whose responder is dropped unanswered, may still be applied: `504`. A read has no effect,
+/// so the same cases are a plain `503`.
+async fn await_answer(
+    answer: Answer,
+    timeout: Duration,
+    effect: Effect,
+) -> Result<Vec<u8>, ApiError> {
+    let unknown = |message: &str| match effect {
+        Effect::Write => {
+            ApiError::outcome_unknown(format!("{message}; the write may still be applied"))
+        }
+        Effect::Read => ApiError::outcome_unknown(message.to_string()),
+    };
+    match tokio::time::timeout(timeout, answer).await {
+        Err(_elapsed) => Err(unknown(&format!(
+            "not answered within request_timeout_ms ({} ms)",
+            timeout.as_millis()
+        ))),
+        Ok(Err(_dropped)) => Err(match effect {
+            Effect::Write => unknown("the node dropped the request"),
+            Effect::Read => ApiError::unavailable("the node dropped the read"),
+        }),
+        Ok(Ok(Err(error))) => Err(client_error(error)),
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
+    }
+}
+
+fn client_error(error: ClientError) -> ApiError {
+    match error {
+        ClientError::NotLeader { leader_hint } => ApiError::NotLeader {
+            message: "not the leader".to_string(),
+            leader_id: leader_hint,
+            leader_client_addr: None,
+        },
+        ClientError::Unavailable { reason } => ApiError::unavailable(reason),
+        ClientError::OutcomeUnknown { reason } => ApiError::outcome_unknown(reason),
+    }
+}
+
+fn decode_output(bytes: &[u8]) -> Result<KvOutput, ApiError> {
+    KvOutput::decode(bytes).map_err(|error| ApiError::Internal {
+        message: format!("cannot decode the state machine's answer: {error}"),
+    })
+}
+
+/// The HTTP answer for a state machine output.
+fn respond(output: KvOutput) -> Result<HttpResponse, ApiError> {
+    Ok(match output {
+        KvOutput::Put { index } => HttpResponse::Ok().json(json!({ "index": index.0 })),
+        KvOutput::Deleted { index, existed } => {
+            HttpResponse::Ok().json(json!({ "index": index.0, "deleted": existed }))
+        }
+        KvOutput::Swapped { index } => {
+            HttpResponse::Ok().json(json!({ "swapped": true, "index": index.0 }))
+        }
+        KvOutput::CasFailed { current } => HttpResponse::build(StatusCode::CONFLICT).json(json!({
+            "swapped": false,
+            "current": current.map(|value| String::from_utf8_lossy(&value).into_owned()),
+        })),
+        KvOutput::Value(Some(value)) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(value),
+        KvOutput::Value(None) => {
+            return Err(ApiError::NotFound {
+                code: "key_not_found",
+                message: "no such key".to_string(),
+            })
+        }
+        KvOutput::Invalid { reason } => {
+            return Err(ApiError::Internal {
+                message: format!("the state machine refused the request: {reason}"),
+            })
+        }
+    })
+}
+
+async fn fetch_status(state: &ApiState) -> Result<RaftStatus, ApiError> {
+    match tokio::time::timeout(state.request_timeout, state.ports.status.send(GetStatus)).await {
+        Ok(Ok(status)) => Ok(status),
+        Ok(Err(_)) => Err(ApiError::unavailable("the consensus actor is gone")),
+        Err(_) => Err(ApiError::unavailable("the consensus actor did not answer")),
+    }
+}
+
+/// Reads the whole body. Over `limit` bytes is `413` naming `max_value_bytes`; reading stops
+/// at the first chunk past the limit, so an oversized upload is never buffered whole.
+async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    max_value_bytes: usize,
+) -> Result<Bytes, ApiError> {
+    let too_large = ApiError::PayloadTooLarge {
+        limit_bytes: max_value_bytes,
+    };
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::bad_request("bad_body", format!("cannot read the body: {error}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

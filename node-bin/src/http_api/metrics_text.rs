@@ -1,0 +1,252 @@
+//! Renders `/metrics` in the Prometheus text exposition format (version 0.0.4).
+//!
+//! Sources: the consensus actor's `RaftMetrics` (term, role, indexes, proposals, elections,
+//! leader changes, append-to-durable latency), the network actor's `NetworkStats` (per-peer
+//! traffic and dropped messages) and the API's own request counters.
+
+use raft_actor::RaftMetricsSnapshot;
+use raft_proto::client::Role;
+use raft_proto::network::NetworkStats;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Prometheus text being built; each metric family gets its HELP and TYPE lines once.
+#[derive(Default)]
+pub struct MetricsText {
+    text: String,
+}
+
+impl MetricsText {
+    pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut MetricsText {
+        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        self
+    }
+
+    pub fn sample(&mut self, name: &str, labels: &str, value: u64) -> &mut MetricsText {
+        if labels.is_empty() {
+            let _ = writeln!(self.text, "{name} {value}");
+        } else {
+            let _ = writeln!(self.text, "{name}{{{labels}}} {value}");
+        }
+        self
+    }
+
+    pub fn single(&mut self, name: &str, kind: &str, help: &str, value: u64) -> &mut MetricsText {
+        self.family(name, kind, help).sample(name, "", value)
+    }
+
+    pub fn raft(&mut self, snapshot: &RaftMetricsSnapshot) -> &mut MetricsText {
+        let role = match snapshot.role {
+            Role::Follower => 0,
+            Role::Candidate => 1,
+            Role::Leader => 2,
+        };
+        self.single(
+            "raft_term",
+            "gauge",
+            "Current term.",
+            snapshot.current_term.0,
+        )
+        .single(
+            "raft_role",
+            "gauge",
+            "Role: 0 follower, 1 candidate, 2 leader.",
+            role,
+        )
+        .single(
+            "raft_is_leader",
+            "gauge",
+            "1 when this node is the leader.",
+            u64::from(snapshot.role == Role::Leader),
+        )
+        .single(
+            "raft_leader_id",
+            "gauge",
+            "Id of the known leader, 0 when none is known.",
+            snapshot.leader_id.map_or(0, |id| id.0),
+        )
+        .single(
+            "raft_commit_index",
+            "gauge",
+            "Highest log index known committed.",
+            snapshot.commit_index.0,
+        )
+        .single(
+            "raft_last_applied",
+            "gauge",
+            "Highest log index applied to the state machine.",
+            snapshot.last_applied.0,
+        )
+        .single(
+            "raft_last_log_index",
+            "gauge",
+            "Index of the last entry in the log.",
+            snapshot.last_log_index.0,
+        )
+        .single(
+            "raft_persisted_index",
+            "gauge",
+            "Highest log index durable on this node.",
+            snapshot.persisted_index.0,
+        )
+        .single(
+            "raft_proposals_total",
+            "counter",
+            "Proposals accepted into the leader's log.",
+            snapshot.proposals_total,
+        )
+        .single(
+            "raft_proposals_rejected_total",
+            "counter",
+            "Proposals refused before entering the log.",
+            snapshot.proposals_rejected_total,
+        )
+        .single(
+            "raft_reads_total",
+            "counter",
+            "Linearizable reads started as leader.",
+            snapshot.reads_total,
+        )
+        .single(
+            "raft_reads_rejected_total",
+            "counter",
+            "Linearizable reads refused or rejected.",
+            snapshot.reads_rejected_total,
+        )
+        .single(
+            "raft_elections_started_total",
+            "counter",
+            "Elections this node started.",
+            snapshot.elections_started_total,
+        )
+        .single(
+            "raft_leader_changes_total",
+            "counter",
+            "Times the known leader changed.",
+            snapshot.leader_changes_total,
+        )
+        .single(
+            "raft_messages_sent_total",
+            "counter",
+            "Raft messages handed to the network.",
+            snapshot.messages_sent_total,
+        )
+        .single(
+            "raft_messages_received_total",
+            "counter",
+            "Raft messages received from peers.",
+            snapshot.messages_received_total,
+        )
+        .single(
+            "raft_storage_appends_total",
+            "counter",
+            "Append batches sent to storage.",
+            snapshot.storage_appends_total,
+        )
+        .single(
+            "raft_peers_connected",
+            "gauge",
+            "Peers with an established outgoing connection.",
+            snapshot.peers_connected,
+        );
+        let name = "raft_append_durable_latency_seconds";
+        self.family(
+            name,
+            "histogram",
+            "Time from an append sent to storage until it is durable (queue, write, fsync).",
+        );
+        let histogram = &snapshot.append_latency;
+        for (bound_microseconds, cumulative) in &histogram.cumulative_buckets {
+            let bound_seconds = *bound_microseconds as f64 / 1e6;
+            let _ = writeln!(
+                self.text,
+                "{name}_bucket{{le=\"{bound_seconds}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            self.text,
+            "{name}_bucket{{le=\"+Inf\"}} {}",
+            histogram.count
+        );
+        let _ = writeln!(
+            self.text,
+            "{name}_sum {}",
+            histogram.sum_microseconds as f64 / 1e6
+        );
+        let _ = writeln!(self.text, "{name}_count {}", histogram.count);
+        self
+    }
+
+    pub fn network(&mut self, stats: &NetworkStats) -> &mut MetricsText {
+        type PeerValue = fn(&raft_proto::network::PeerStats) -> u64;
+        let families: [(&str, &str, PeerValue); 6] = [
+            (
+                "raft_peer_messages_dropped_total",
+                "Messages to a peer dropped (queue full, unreachable, over the frame limit).",
+                |peer| peer.messages_dropped,
+            ),
+            (
+                "raft_peer_messages_sent_total",
+                "Messages written to a peer's connection.",
+                |peer| peer.messages_sent,
+            ),
+            (
+                "raft_peer_bytes_sent_total",
+                "Bytes written to a peer's connection.",
+                |peer| peer.bytes_sent,
+            ),
+            (
+                "raft_peer_messages_received_total",
+                "Messages received from a peer.",
+                |peer| peer.messages_received,
+            ),
+            (
+                "raft_peer_bytes_received_total",
+                "Bytes received from a peer.",
+                |peer| peer.bytes_received,
+            ),
+            (
+                "raft_peer_connections_established_total",
+                "Outgoing connections established to a peer.",
+                |peer| peer.connections_established,
+            ),
+        ];
+        for (name, help, value) in families {
+            self.family(name, "counter", help);
+            for (peer, peer_stats) in &stats.peers {
+                self.sample(name, &format!("peer=\"{peer}\""), value(peer_stats));
+            }
+        }
+        self.single(
+            "raft_connections_rejected_total",
+            "counter",
+            "Inbound peer connections refused at the handshake.",
+            stats.connections_rejected,
+        )
+        .single(
+            "raft_connections_closed_on_bad_frame_total",
+            "counter",
+            "Inbound peer connections closed because of a bad frame.",
+            stats.connections_closed_on_bad_frame,
+        )
+        .single(
+            "raft_messages_to_unknown_peer_total",
+            "counter",
+            "Messages addressed to a node that is not a peer, dropped.",
+            stats.messages_to_unknown_peer,
+        )
+    }
+
+    pub fn http(&mut self, responses_by_status: &BTreeMap<u16, u64>) -> &mut MetricsText {
+        let name = "http_responses_total";
+        self.family(name, "counter", "Client API responses by status code.");
+        for (status, count) in responses_by_status {
+            self.sample(name, &format!("code=\"{status}\""), *count);
+        }
+        self
+    }
+
+    pub fn finish(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
+}

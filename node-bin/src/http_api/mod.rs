@@ -1,0 +1,87 @@
+//! The client HTTP API of CONTRACT.md, on actix-web.
+//!
+//! Handlers speak to the node only through `raft-proto` messages: `Propose`, `Read` and
+//! `GetStatus` to the consensus actor, `Query` to the applier for `?consistency=local`. Tests
+//! serve the same routes against small fake actors.
+//!
+//! # Layout
+//!
+//! - [`api_state`]: `ApiState`, what every handler holds (recipients, limits, forwarder).
+//! - [`handlers`]: one function per route.
+//! - [`api_error`]: `ApiError` and its status codes (the 503-versus-504 rule).
+//! - [`kv_key`]: key parsing from the request path.
+//! - [`forwarder`]: relaying a follower's request to the leader.
+//! - [`metrics_text`]: the Prometheus text for `/metrics`.
+
+pub mod api_error;
+pub mod api_state;
+pub mod forwarder;
+pub mod handlers;
+pub mod kv_key;
+pub mod metrics_text;
+
+pub use api_error::ApiError;
+pub use api_state::{ApiCounters, ApiPorts, ApiState};
+
+use actix_web::dev::Service;
+use actix_web::web;
+
+/// Registers every route of the client API on an actix-web `App`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/v1/kv/{key:.*}")
+                .route(web::put().to(handlers::put))
+                .route(web::get().to(handlers::get))
+                .route(web::delete().to(handlers::delete))
+                .default_service(web::to(handlers::method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/cas/{key:.*}")
+                .route(web::post().to(handlers::compare_and_swap))
+                .default_service(web::to(handlers::method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/status")
+                .route(web::get().to(handlers::status))
+                .default_service(web::to(handlers::method_not_allowed)),
+        )
+        .service(
+            web::resource("/health")
+                .route(web::get().to(handlers::health))
+                .default_service(web::to(handlers::method_not_allowed)),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(handlers::metrics))
+                .default_service(web::to(handlers::method_not_allowed)),
+        )
+        .default_service(web::to(handlers::not_found));
+}
+
+/// Builds the complete `App` for one worker: state, routes and the response counter.
+pub fn app(
+    state: ApiState,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let counters = state.counters.clone();
+    actix_web::App::new()
+        .app_data(web::Data::new(state))
+        .configure(configure)
+        .wrap_fn(move |request, service| {
+            let counters = counters.clone();
+            let response = service.call(request);
+            async move {
+                let response = response.await?;
+                counters.count_response(response.status().as_u16());
+                Ok(response)
+            }
+        })
+}

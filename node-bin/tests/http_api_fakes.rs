@@ -1,0 +1,490 @@
+//! The client API served by real actix-web servers against fake consensus actors: status
+//! codes, JSON errors, key rules, local reads, forwarding and the 503-versus-504 rule.
+
+use actix::{Actor, Context, Handler, MessageResult};
+use applier_actor::{KvStore, StateMachine};
+use node_bin::http_api::forwarder::Forwarder;
+use node_bin::http_api::{app, ApiCounters, ApiPorts, ApiState};
+use raft_proto::applier::Query;
+use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
+use raft_types::{LogId, LogIndex, NodeId, Term};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+/// How the fake consensus actor behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    /// Leader: applies every command at once.
+    Leader,
+    /// Follower of `leader` (or of nobody).
+    Follower { leader: Option<NodeId> },
+    /// Leader that accepts proposals but never commits them.
+    Stuck,
+    /// Has an address in the member table, but nothing listens there.
+    Absent,
+}
+
+/// Stands in for consensus actor and applier at once, over a real `KvStore`.
+struct FakeNode {
+    id: NodeId,
+    behaviour: Behaviour,
+    store: KvStore,
+    last_index: u64,
+    /// Answers of `Stuck` proposals are kept (not dropped) so the client times out.
+    held: Vec<raft_proto::client::ClientResponder>,
+}
+
+impl Actor for FakeNode {
+    type Context = Context<Self>;
+}
+
+impl FakeNode {
+    fn not_leader(&self) -> Option<ClientError> {
+        match self.behaviour {
+            Behaviour::Follower { leader } => Some(ClientError::NotLeader {
+                leader_hint: leader,
+            }),
+            Behaviour::Leader | Behaviour::Stuck | Behaviour::Absent => None,
+        }
+    }
+}
+
+impl Handler<Propose> for FakeNode {
+    type Result = ();
+    fn handle(&mut self, message: Propose, _ctx: &mut Context<Self>) {
+        if let Some(error) = self.not_leader() {
+            let _ = message.responder.send(Err(error));
+            return;
+        }
+        if self.behaviour == Behaviour::Stuck {
+            self.held.push(message.responder);
+            return;
+        }
+        self.last_index += 1;
+        let log_id = LogId::new(Term(1), LogIndex(self.last_index));
+        let output = self.store.apply(log_id, &message.command);
+        let _ = message.responder.send(Ok(output));
+    }
+}
+
+impl Handler<Read> for FakeNode {
+    type Result = ();
+    fn handle(&mut self, message: Read, _ctx: &mut Context<Self>) {
+        if let Some(error) = self.not_leader() {
+            let _ = message.responder.send(Err(error));
+            return;
+        }
+        let _ = message.responder.send(Ok(self.store.query(&message.query)));
+    }
+}
+
+impl Handler<Query> for FakeNode {
+    type Result = ();
+    fn handle(&mut self, message: Query, _ctx: &mut Context<Self>) {
+        let _ = message.responder.send(Ok(self.store.query(&message.query)));
+    }
+}
+
+impl Handler<GetStatus> for FakeNode {
+    type Result = MessageResult<GetStatus>;
+    fn handle(&mut self, _message: GetStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        let (role, leader_id) = match self.behaviour {
+            Behaviour::Leader | Behaviour::Stuck | Behaviour::Absent => {
+                (Role::Leader, Some(self.id))
+            }
+            Behaviour::Follower { leader } => (Role::Follower, leader),
+        };
+        MessageResult(RaftStatus {
+            id: self.id,
+            role,
+            term: Term(1),
+            leader_id,
+            commit_index: LogIndex(self.last_index),
+            last_applied: LogIndex(self.last_index),
+            last_log_index: LogIndex(self.last_index),
+            members: vec![NodeId(1), NodeId(2)],
+        })
+    }
+}
+
+struct TestCluster {
+    addresses: BTreeMap<NodeId, SocketAddr>,
+    client: reqwest::Client,
+}
+
+const MAX_VALUE_BYTES: usize = 1024;
+
+/// Starts one HTTP server per `(id, behaviour)`, each over its own fake node.
+fn start(nodes: &[(u64, Behaviour)], request_timeout: Duration) -> TestCluster {
+    let listeners: Vec<(NodeId, TcpListener)> = nodes
+        .iter()
+        .map(|(id, _)| {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            (NodeId(*id), listener)
+        })
+        .collect();
+    let addresses: BTreeMap<NodeId, SocketAddr> = listeners
+        .iter()
+        .map(|(id, listener)| (*id, listener.local_addr().expect("address")))
+        .collect();
+    for ((id, listener), (_, behaviour)) in listeners.into_iter().zip(nodes) {
+        if *behaviour == Behaviour::Absent {
+            drop(listener);
+            continue;
+        }
+        let fake = FakeNode {
+            id,
+            behaviour: *behaviour,
+            store: KvStore::new(),
+            last_index: 0,
+            held: Vec::new(),
+        }
+        .start();
+        let ports = ApiPorts {
+            propose: fake.clone().recipient(),
+            read: fake.clone().recipient(),
+            status: fake.clone().recipient(),
+            local_query: fake.recipient(),
+            network_stats: None,
+        };
+        let counters = ApiCounters::default();
+        let client_addrs = addresses.clone();
+        let server = actix_web::HttpServer::new(move || {
+            let forwarder = Forwarder::new(
+                id,
+                "127.0.0.1".parse().expect("ip"),
+                client_addrs.clone(),
+                request_timeout + Duration::from_secs(1),
+            )
+            .expect("client");
+            app(ApiState {
+                node_id: id,
+                ports: ports.clone(),
+                forwarder,
+                request_timeout,
+                max_value_bytes: MAX_VALUE_BYTES,
+                raft_metrics: None,
+                counters: counters.clone(),
+            })
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        actix_rt::spawn(server);
+    }
+    TestCluster {
+        addresses,
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
+    }
+}
+
+impl TestCluster {
+    fn url(&self, id: u64, path: &str) -> String {
+        format!("http://{}{path}", self.addresses[&NodeId(id)])
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        id: u64,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Vec<u8>) {
+        let response = self
+            .client
+            .request(method, self.url(id, path))
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.bytes().await.expect("body").to_vec())
+    }
+
+    async fn json(&self, method: reqwest::Method, id: u64, path: &str, body: &str) -> (u16, Value) {
+        let (status, bytes) = self.call(method, id, path, body.to_string()).await;
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+        (status, value)
+    }
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().expect("error.code")
+}
+
+use reqwest::Method;
+
+#[actix_web::test]
+async fn put_get_delete_and_cas_on_the_leader() {
+    let cluster = start(&[(1, Behaviour::Leader)], Duration::from_secs(2));
+    let (status, body) = cluster
+        .json(Method::PUT, 1, "/v1/kv/app/config/x", "v1")
+        .await;
+    assert_eq!((status, body), (200, json!({ "index": 1 })));
+    let (status, value) = cluster
+        .call(Method::GET, 1, "/v1/kv/app%2Fconfig/x", "")
+        .await;
+    assert_eq!((status, value), (200, b"v1".to_vec()));
+
+    let (status, body) = cluster
+        .json(
+            Method::POST,
+            1,
+            "/v1/cas/app/config/x",
+            r#"{"expect":"v1","value":"v2"}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "swapped": true, "index": 2 }))
+    );
+    let (status, body) = cluster
+        .json(
+            Method::POST,
+            1,
+            "/v1/cas/app/config/x",
+            r#"{"expect":null,"value":"v3"}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (409, json!({ "swapped": false, "current": "v2" }))
+    );
+    let (status, body) = cluster
+        .json(
+            Method::POST,
+            1,
+            "/v1/cas/new",
+            r#"{"expect":null,"value":"n"}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "swapped": true, "index": 4 }))
+    );
+
+    let (status, body) = cluster
+        .json(Method::DELETE, 1, "/v1/kv/app/config/x", "")
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "index": 5, "deleted": true }))
+    );
+    let (status, body) = cluster
+        .json(Method::DELETE, 1, "/v1/kv/app/config/x", "")
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "index": 6, "deleted": false }))
+    );
+    let (status, body) = cluster
+        .json(Method::GET, 1, "/v1/kv/app/config/x", "")
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(error_code(&body), "key_not_found");
+}
+
+#[actix_web::test]
+async fn bad_requests_get_json_errors() {
+    let cluster = start(&[(1, Behaviour::Leader)], Duration::from_secs(2));
+    let cases: [(Method, &str, String, u16, &str); 9] = [
+        (Method::PUT, "/v1/kv/", "v".into(), 400, "bad_key"),
+        (Method::PUT, "/v1/kv/%FF%FE", "v".into(), 400, "bad_key"),
+        (
+            Method::PUT,
+            &*Box::leak(format!("/v1/kv/{}", "k".repeat(1025)).into_boxed_str()),
+            "v".into(),
+            400,
+            "bad_key",
+        ),
+        (
+            Method::PUT,
+            "/v1/kv/big",
+            "x".repeat(MAX_VALUE_BYTES + 1),
+            413,
+            "value_too_large",
+        ),
+        (
+            Method::POST,
+            "/v1/cas/k",
+            "{not json".into(),
+            400,
+            "bad_json",
+        ),
+        (
+            Method::POST,
+            "/v1/cas/k",
+            r#"{"value":"v"}"#.into(),
+            400,
+            "bad_json",
+        ),
+        (
+            Method::POST,
+            "/v1/cas/k",
+            format!(
+                r#"{{"expect":null,"value":"{}"}}"#,
+                "x".repeat(MAX_VALUE_BYTES + 1)
+            ),
+            413,
+            "value_too_large",
+        ),
+        (Method::GET, "/v2/nothing", String::new(), 404, "not_found"),
+        (
+            Method::GET,
+            "/v1/kv/k?consistency=eventual",
+            String::new(),
+            400,
+            "bad_query",
+        ),
+    ];
+    for (method, path, body, expected_status, expected_code) in cases {
+        let (status, json) = cluster.json(method.clone(), 1, path, &body).await;
+        assert_eq!(status, expected_status, "{method} {path}: {json}");
+        assert_eq!(error_code(&json), expected_code, "{method} {path}");
+    }
+    let (status, json) = cluster.json(Method::POST, 1, "/v1/kv/k", "").await;
+    assert_eq!((status, error_code(&json)), (405, "method_not_allowed"));
+    // The node is still serving.
+    let (status, _) = cluster.json(Method::PUT, 1, "/v1/kv/k", "v").await;
+    assert_eq!(status, 200);
+}
+
+#[actix_web::test]
+async fn a_follower_forwards_to_the_leader_and_reads_locally_on_request() {
+    let cluster = start(
+        &[
+            (1, Behaviour::Leader),
+            (
+                2,
+                Behaviour::Follower {
+                    leader: Some(NodeId(1)),
+                },
+            ),
+        ],
+        Duration::from_secs(2),
+    );
+    let (status, body) = cluster.json(Method::PUT, 2, "/v1/kv/a", "1").await;
+    assert_eq!((status, body), (200, json!({ "index": 1 })));
+    let (status, value) = cluster.call(Method::GET, 2, "/v1/kv/a", "").await;
+    assert_eq!((status, value), (200, b"1".to_vec()));
+    let (status, body) = cluster
+        .json(
+            Method::POST,
+            2,
+            "/v1/cas/a",
+            r#"{"expect":"1","value":"2"}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "swapped": true, "index": 2 }))
+    );
+    // The follower's own (fake) state machine never saw the write: a local read says so.
+    let (status, body) = cluster
+        .json(Method::GET, 2, "/v1/kv/a?consistency=local", "")
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "key_not_found"));
+    let (status, value) = cluster
+        .call(Method::GET, 1, "/v1/kv/a?consistency=local", "")
+        .await;
+    assert_eq!((status, value), (200, b"2".to_vec()));
+
+    let (status, body) = cluster.json(Method::GET, 2, "/v1/status", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["role"], "follower");
+    assert_eq!(body["leader_id"], 1);
+    assert_eq!(
+        body["leader_client_addr"],
+        cluster.addresses[&NodeId(1)].to_string()
+    );
+    let (status, _) = cluster.json(Method::GET, 2, "/health", "").await;
+    assert_eq!(status, 200);
+}
+
+#[actix_web::test]
+async fn without_a_leader_requests_are_refused_with_503() {
+    let cluster = start(
+        &[(2, Behaviour::Follower { leader: None })],
+        Duration::from_secs(2),
+    );
+    for (method, path) in [
+        (Method::PUT, "/v1/kv/a"),
+        (Method::GET, "/v1/kv/a"),
+        (Method::GET, "/health"),
+    ] {
+        let (status, body) = cluster.json(method.clone(), 2, path, "v").await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (503, "no_leader"),
+            "{method} {path}"
+        );
+    }
+    let (status, body) = cluster.json(Method::GET, 2, "/v1/status", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["leader_id"], Value::Null);
+}
+
+#[actix_web::test]
+async fn a_forward_to_an_unreachable_leader_is_503_and_no_ping_pong() {
+    // Node 2 believes node 1 leads, but nothing listens at node 1's address.
+    let cluster = start(
+        &[
+            (1, Behaviour::Absent),
+            (
+                2,
+                Behaviour::Follower {
+                    leader: Some(NodeId(1)),
+                },
+            ),
+            (
+                3,
+                Behaviour::Follower {
+                    leader: Some(NodeId(2)),
+                },
+            ),
+        ],
+        Duration::from_secs(2),
+    );
+    let (status, body) = cluster.json(Method::PUT, 2, "/v1/kv/a", "1").await;
+    assert_eq!((status, error_code(&body)), (503, "unavailable"), "{body}");
+    // 3 forwards to 2, which does not forward again.
+    let (status, body) = cluster.json(Method::PUT, 3, "/v1/kv/a", "1").await;
+    assert_eq!((status, error_code(&body)), (503, "not_leader"), "{body}");
+    assert_eq!(body["error"]["leader_id"], 1);
+}
+
+#[actix_web::test]
+async fn a_write_not_committed_in_time_is_504() {
+    let cluster = start(&[(1, Behaviour::Stuck)], Duration::from_millis(300));
+    let (status, body) = cluster.json(Method::PUT, 1, "/v1/kv/a", "1").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (504, "outcome_unknown"),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn metrics_are_prometheus_text() {
+    let cluster = start(&[(1, Behaviour::Leader)], Duration::from_secs(2));
+    cluster.json(Method::PUT, 1, "/v1/kv/a", "1").await;
+    let (status, body) = cluster.call(Method::GET, 1, "/metrics", "").await;
+    let text = String::from_utf8(body).expect("utf-8");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("# TYPE http_responses_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_responses_total{code=\"200\"} 1"),
+        "{text}"
+    );
+}
