@@ -12,3 +12,4 @@
 pub mod http_api;
 pub mod node_cli;
 pub mod node_config;
+pub mod raft_client;

@@ -1,1 +1,270 @@
-fn main() {}
+//! `raftctl`: client and admin CLI for a raft-node cluster.
+//!
+//! Exit codes (for scripts):
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success |
+//! | 1 | `get`: no such key; `cas`: not swapped (the current value is printed) |
+//! | 2 | usage error (bad arguments) |
+//! | 3 | unavailable: no node could serve the request; a write was definitely not applied |
+//! | 4 | outcome unknown: a write was sent but not seen committed; it may still be applied |
+//! | 5 | refused as malformed (400/413: bad key, value too large); nothing happened |
+//! | 6 | unexpected answer from the server |
+
+use clap::{Parser, Subcommand};
+use node_bin::raft_client::{ClientFailure, RaftClient, Reply};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const EXIT_NOT_FOUND: u8 = 1;
+const EXIT_UNAVAILABLE: u8 = 3;
+const EXIT_UNKNOWN: u8 = 4;
+const EXIT_REFUSED: u8 = 5;
+const EXIT_UNEXPECTED: u8 = 6;
+
+/// Client and admin CLI for a raft-node cluster. Any node serves any request (followers
+/// forward to the leader); raftctl follows leader hints and tries the other endpoints when one
+/// is down. Exit codes: 0 ok, 1 not found / not swapped, 2 usage, 3 unavailable (not applied),
+/// 4 outcome unknown (may be applied), 5 malformed request, 6 unexpected answer.
+#[derive(Debug, Parser)]
+#[command(name = "raftctl", version)]
+struct Cli {
+    /// Comma-separated client URLs of the cluster's nodes.
+    #[arg(
+        long,
+        env = "RAFTCTL_ENDPOINTS",
+        default_value = "http://127.0.0.1:8001",
+        value_delimiter = ','
+    )]
+    endpoints: Vec<String>,
+    /// Give up after this many milliseconds of retrying (no leader, nodes down).
+    #[arg(long, default_value_t = 10_000)]
+    deadline_ms: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Set KEY to VALUE; prints the log index it was applied at.
+    Put { key: String, value: String },
+    /// Print the value of KEY (linearizable unless --local).
+    Get {
+        key: String,
+        /// Read the answering node's state machine, possibly stale.
+        #[arg(long)]
+        local: bool,
+    },
+    /// Remove KEY.
+    Delete { key: String },
+    /// Compare-and-swap: set KEY to NEW only if it is EXPECT (`cas KEY EXPECT NEW`), or only
+    /// if it is absent (`cas --absent KEY NEW`).
+    Cas {
+        /// Swap only if the key does not exist; then give just KEY and NEW.
+        #[arg(long)]
+        absent: bool,
+        key: String,
+        /// EXPECT NEW, or NEW with --absent.
+        #[arg(num_args = 1..=2, required = true)]
+        values: Vec<String>,
+    },
+    /// Print every endpoint's role, term, leader and indexes.
+    Status,
+    /// Write load: REQUESTS puts of VALUE_BYTES each from CLIENTS threads; prints throughput and
+    /// latency percentiles.
+    Bench {
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        #[arg(long, default_value_t = 100)]
+        value_bytes: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let client = RaftClient::new(
+        &cli.endpoints,
+        Duration::from_secs(30),
+        Duration::from_millis(cli.deadline_ms),
+    );
+    let code = match cli.command {
+        Command::Put { key, value } => report(client.put(&key, value.as_bytes()), |reply| {
+            println!("OK index={}", reply.json()["index"]);
+            0
+        }),
+        Command::Get { key, local } => report(client.get(&key, local), |reply| {
+            let mut stdout = std::io::stdout();
+            let _ = stdout.write_all(&reply.body);
+            let _ = stdout.write_all(b"\n");
+            0
+        }),
+        Command::Delete { key } => report(client.delete(&key), |reply| {
+            let body = reply.json();
+            println!(
+                "{} index={}",
+                if body["deleted"] == true {
+                    "deleted"
+                } else {
+                    "absent"
+                },
+                body["index"]
+            );
+            0
+        }),
+        Command::Cas {
+            absent,
+            key,
+            values,
+        } => cas(&client, absent, &key, &values),
+        Command::Status => status(&client),
+        Command::Bench {
+            requests,
+            clients,
+            value_bytes,
+        } => bench(&cli.endpoints, requests, clients, value_bytes),
+    };
+    ExitCode::from(code)
+}
+
+/// Maps a reply to an exit code: `on_success` for 2xx, the documented codes otherwise.
+fn report(result: Result<Reply, ClientFailure>, on_success: impl FnOnce(&Reply) -> u8) -> u8 {
+    match result {
+        Ok(reply) if (200..300).contains(&reply.status) => on_success(&reply),
+        Ok(reply) => {
+            eprintln!(
+                "raftctl: {} answered {}: {}",
+                reply.endpoint,
+                reply.status,
+                reply.text()
+            );
+            match reply.status {
+                404 if reply.error_code() == "key_not_found" => EXIT_NOT_FOUND,
+                400 | 413 => EXIT_REFUSED,
+                504 => EXIT_UNKNOWN,
+                _ => EXIT_UNEXPECTED,
+            }
+        }
+        Err(failure @ ClientFailure::Unavailable { .. }) => {
+            eprintln!("raftctl: {failure}");
+            EXIT_UNAVAILABLE
+        }
+        Err(failure @ ClientFailure::Unknown { .. }) => {
+            eprintln!("raftctl: {failure}");
+            EXIT_UNKNOWN
+        }
+    }
+}
+
+fn cas(client: &RaftClient, absent: bool, key: &str, values: &[String]) -> u8 {
+    let (expect, new) = match (absent, values) {
+        (true, [new]) => (None, new),
+        (false, [expect, new]) => (Some(expect.as_str()), new),
+        _ => {
+            eprintln!("raftctl: usage: cas KEY EXPECT NEW, or cas --absent KEY NEW");
+            return 2;
+        }
+    };
+    let result = client.compare_and_swap(key, expect, new);
+    if let Ok(reply) = &result {
+        if reply.status == 409 {
+            let current = &reply.json()["current"];
+            println!("not swapped: current={current}");
+            return EXIT_NOT_FOUND;
+        }
+    }
+    report(result, |reply| {
+        println!("swapped index={}", reply.json()["index"]);
+        0
+    })
+}
+
+fn status(client: &RaftClient) -> u8 {
+    let mut reachable = 0;
+    println!(
+        "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8}",
+        "endpoint", "id", "role", "term", "leader", "commit", "applied", "last_log"
+    );
+    for endpoint in client.endpoints() {
+        match client.status_of(endpoint) {
+            Ok(status) => {
+                reachable += 1;
+                let field = |name: &str| status[name].to_string().trim_matches('"').to_string();
+                println!(
+                    "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8}",
+                    endpoint,
+                    field("id"),
+                    field("role"),
+                    field("term"),
+                    field("leader_id"),
+                    field("commit_index"),
+                    field("last_applied"),
+                    field("last_log_index")
+                );
+            }
+            Err(error) => println!("{endpoint:<28} unreachable: {error}"),
+        }
+    }
+    if reachable == 0 {
+        EXIT_UNAVAILABLE
+    } else {
+        0
+    }
+}
+
+fn bench(endpoints: &[String], requests: usize, clients: usize, value_bytes: usize) -> u8 {
+    let clients = clients.max(1);
+    let value = vec![b'x'; value_bytes];
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|thread| {
+            let endpoints = endpoints.to_vec();
+            let value = value.clone();
+            std::thread::spawn(move || {
+                let client =
+                    RaftClient::new(&endpoints, Duration::from_secs(30), Duration::from_secs(10));
+                let mut latencies = Vec::new();
+                let mut failures = 0usize;
+                for request in (thread..requests).step_by(clients) {
+                    let begun = Instant::now();
+                    match client.put(&format!("bench/{request}"), &value) {
+                        Ok(reply) if reply.status == 200 => latencies.push(begun.elapsed()),
+                        _ => failures += 1,
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for thread in threads {
+        let (thread_latencies, thread_failures) = thread.join().expect("bench thread panicked");
+        latencies.extend(thread_latencies);
+        failures += thread_failures;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{} ok, {failures} failed in {:.2} s: {:.0} writes/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(0.50),
+        percentile(0.99),
+        percentile(1.0),
+    );
+    if failures == 0 {
+        0
+    } else {
+        EXIT_UNAVAILABLE
+    }
+}

@@ -1,0 +1,265 @@
+//! `RaftClient`: a blocking client of the HTTP API that finds its way to a working node.
+//!
+//! It tries the endpoints in order, goes straight to the leader when a node names it
+//! (`error.leader_client_addr`), and retries while the cluster has no leader, until a deadline.
+//! It never retries a write whose outcome is unknown (a timeout after sending, a `504`): doing
+//! so could apply it twice, so that case is reported to the caller as [`ClientFailure::Unknown`].
+//! `raftctl` is a thin command line over it; the process tests use it too.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Everything but unreserved characters and `/` is escaped, so `app/config/x` stays readable
+/// and any other key round-trips exactly.
+const KEY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a key for a request path.
+pub fn encode_key(key: &str) -> String {
+    utf8_percent_encode(key, KEY_ESCAPES).to_string()
+}
+
+/// An answer from a node: status code and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// The endpoint that answered.
+    pub endpoint: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// `error.code` of an error body, or "".
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// Why a request gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientFailure {
+    /// No node accepted it before the deadline; it was definitely not applied.
+    #[error("no node could serve the request: {last_error}")]
+    Unavailable { last_error: String },
+    /// A write was sent but its outcome is unknown; it may still be applied.
+    #[error("outcome unknown: {reason}")]
+    Unknown { reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Put,
+    Delete,
+    Post,
+}
+
+impl Method {
+    fn is_write(self) -> bool {
+        !matches!(self, Method::Get)
+    }
+
+    fn reqwest(self) -> reqwest::Method {
+        match self {
+            Method::Get => reqwest::Method::GET,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+            Method::Post => reqwest::Method::POST,
+        }
+    }
+}
+
+pub struct RaftClient {
+    endpoints: Vec<String>,
+    http: reqwest::blocking::Client,
+    /// How long one call keeps retrying while no node can serve it.
+    deadline: Duration,
+}
+
+/// `127.0.0.1:8001` and `http://127.0.0.1:8001/` both become `http://127.0.0.1:8001`.
+pub fn normalize_endpoint(endpoint: &str) -> String {
+    let trimmed = endpoint.trim().trim_end_matches('/');
+    if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("http://{trimmed}")
+    }
+}
+
+impl RaftClient {
+    /// `request_timeout` bounds one HTTP exchange; `deadline` one call with its retries.
+    pub fn new(endpoints: &[String], request_timeout: Duration, deadline: Duration) -> RaftClient {
+        assert!(
+            !endpoints.is_empty(),
+            "a client needs at least one endpoint"
+        );
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(request_timeout)
+            .build()
+            .expect("an HTTP client without TLS always builds");
+        RaftClient {
+            endpoints: endpoints.iter().map(|e| normalize_endpoint(e)).collect(),
+            http,
+            deadline,
+        }
+    }
+
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// Sends one request, moving between endpoints as described in the module docs. A reply
+    /// with any status other than `503` is returned as is (including `504`: the caller decides).
+    pub fn call(&self, method: Method, path: &str, body: Vec<u8>) -> Result<Reply, ClientFailure> {
+        let started = Instant::now();
+        let mut rotation = 0;
+        let mut leader_hint: Option<String> = None;
+        loop {
+            let endpoint = match leader_hint.take() {
+                Some(leader) => leader,
+                None => {
+                    rotation += 1;
+                    self.endpoints[(rotation - 1) % self.endpoints.len()].clone()
+                }
+            };
+            let url = format!("{endpoint}{path}");
+            let last_error;
+            let sent = self
+                .http
+                .request(method.reqwest(), &url)
+                .body(body.clone())
+                .send();
+            match sent {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let bytes = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
+                    let reply = Reply {
+                        status,
+                        body: bytes,
+                        endpoint: endpoint.clone(),
+                    };
+                    if status != 503 {
+                        return Ok(reply);
+                    }
+                    last_error = Some(format!("{endpoint}: {}", reply.text()));
+                    if let Some(leader) = reply.json()["error"]["leader_client_addr"].as_str() {
+                        let leader = normalize_endpoint(leader);
+                        if leader != endpoint {
+                            leader_hint = Some(leader);
+                        }
+                    }
+                }
+                Err(error) if error.is_connect() || !method.is_write() => {
+                    last_error = Some(format!("{endpoint}: {error}"));
+                }
+                Err(error) => {
+                    return Err(ClientFailure::Unknown {
+                        reason: format!("{endpoint}: {error}"),
+                    })
+                }
+            }
+            let last_error = last_error.expect("every failed attempt records its error");
+            if started.elapsed() >= self.deadline {
+                return Err(ClientFailure::Unavailable { last_error });
+            }
+            if leader_hint.is_none() && rotation % self.endpoints.len() == 0 {
+                // Every endpoint refused: give an election time to finish.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<Reply, ClientFailure> {
+        self.call(
+            Method::Put,
+            &format!("/v1/kv/{}", encode_key(key)),
+            value.to_vec(),
+        )
+    }
+
+    pub fn get(&self, key: &str, local: bool) -> Result<Reply, ClientFailure> {
+        let query = if local { "?consistency=local" } else { "" };
+        self.call(
+            Method::Get,
+            &format!("/v1/kv/{}{query}", encode_key(key)),
+            Vec::new(),
+        )
+    }
+
+    pub fn delete(&self, key: &str) -> Result<Reply, ClientFailure> {
+        self.call(
+            Method::Delete,
+            &format!("/v1/kv/{}", encode_key(key)),
+            Vec::new(),
+        )
+    }
+
+    pub fn compare_and_swap(
+        &self,
+        key: &str,
+        expect: Option<&str>,
+        value: &str,
+    ) -> Result<Reply, ClientFailure> {
+        let body = serde_json::json!({ "expect": expect, "value": value });
+        self.call(
+            Method::Post,
+            &format!("/v1/cas/{}", encode_key(key)),
+            body.to_string().into_bytes(),
+        )
+    }
+
+    /// `/v1/status` of one endpoint (no failover: status is about that node).
+    pub fn status_of(&self, endpoint: &str) -> Result<Value, String> {
+        let url = format!("{}/v1/status", normalize_endpoint(endpoint));
+        let response = self.http.get(&url).send().map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().map_err(|e| e.to_string())?;
+        if status == 200 {
+            Ok(body)
+        } else {
+            Err(format!("HTTP {status}: {body}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_slashes_and_escape_the_rest() {
+        assert_eq!(encode_key("app/config/x"), "app/config/x");
+        assert_eq!(encode_key("a b?c%"), "a%20b%3Fc%25");
+        assert_eq!(encode_key("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn endpoints_are_normalized() {
+        assert_eq!(
+            normalize_endpoint("127.0.0.1:8001"),
+            "http://127.0.0.1:8001"
+        );
+        assert_eq!(
+            normalize_endpoint("http://127.0.0.1:8001/"),
+            "http://127.0.0.1:8001"
+        );
+    }
+}
