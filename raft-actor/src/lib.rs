@@ -1,20 +1,41 @@
 //! The consensus actor: owns a `raft-core` instance, feeds it actix messages and ticks, and
 //! routes the core's commands to the storage, network and applier ports.
 //!
-//! Wiring, in short (node-bin does this for real; `tests/common` does it in-process):
+//! # Wiring
+//!
+//! The consensus actor and its peers point at each other, so create its `Context` first, hand
+//! its address to the others, then run it (node-bin does this for real; `tests/common` does it
+//! in-process):
 //!
 //! ```text
+//! let raft_context: Context<RaftActor> = Context::new();
+//! let raft_address = raft_context.address();
+//! // storage: StoragePorts { events: raft_address.clone().recipient() }
+//! // network: NetworkPorts { received: .., peer_events: .. } (both raft_address recipients)
+//! // applier: ApplierActor::new(KvStore::new(), ApplierPorts { applied: .. }).start()
 //! let raft = raft_core::Raft::new(core_config, recovered_state)?;
-//! let actor = RaftActor::new(RaftActorConfig::new(tick_interval), raft, raft_ports);
-//! let metrics = actor.metrics();            // Arc<RaftMetrics>, read by /metrics
-//! let address = raft_context.run(actor);    // Context::new() first, so storage, network and
-//!                                           // applier can be given its recipients
+//! let ports = RaftPorts { storage, network, apply: applier.clone().recipient(),
+//!                         query: applier.recipient() };
+//! let actor = RaftActor::new(RaftActorConfig::new(tick_interval), raft, ports);
+//! let metrics = actor.metrics();   // Arc<RaftMetrics>; metrics.snapshot() for /metrics
+//! let raft_address = raft_context.run(actor);
 //! ```
 //!
-//! The actor handles `ReceivedMessage`, `PeerEvent` (from the network), `StorageEvent` (from
-//! storage), `Applied` (from the applier), and `Propose`, `Read`, `GetStatus`, `Shutdown`
-//! (from the client API), plus [`GetDrainState`] to learn when a shutdown has finished its
-//! durable work.
+//! # Messages
+//!
+//! - From the network: `ReceivedMessage`, `PeerEvent`.
+//! - From storage: `StorageEvent` (`Failed` stops the node with exit code 1).
+//! - From the applier: `Applied`.
+//! - From the client API: `Propose`, `Read` (answered through their responders: the state
+//!   machine's output, or a `ClientError`), `GetStatus` (returns `RaftStatus`), `Shutdown`.
+//! - [`GetDrainState`]: after `Shutdown`, poll until [`DrainState::is_drained`], then stop the
+//!   system: everything this node acknowledged is durable and applied.
+//!
+//! Answers a client can get: `NotLeader { leader_hint }` (not the leader: retry there),
+//! `Unavailable` (refused while shutting down, or the entry was overwritten by a later
+//! leader: definitely not applied), `OutcomeUnknown` (the node stopped while the entry was in
+//! the log). A proposal stays waiting while its outcome is open, even across a loss of
+//! leadership, so the client API's own timeout turns a long wait into a 504.
 //!
 //! # Layout
 //!
