@@ -160,6 +160,8 @@ impl RaftActor {
             !config.tick_interval.is_zero(),
             "tick_interval must be positive: the core's clock would spin"
         );
+        // Entries through the snapshot are already in the state machine.
+        let apply_requested_index = raft.last_applied();
         let observed = ObservedState {
             role: Role::Follower,
             term: raft.current_term(),
@@ -174,7 +176,7 @@ impl RaftActor {
             waiting_reads: BTreeMap::new(),
             next_read_request_id: 1,
             durable: DurableProgress::default(),
-            apply_requested_index: LogIndex::ZERO,
+            apply_requested_index,
             flush_scheduled: false,
             inputs_since_flush: 0,
             shutting_down: false,
