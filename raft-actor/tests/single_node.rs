@@ -9,6 +9,7 @@ use common::*;
 use raft_actor::{GetDrainState, RaftActor, RaftActorConfig};
 use raft_core::{Raft, RecoveredState};
 use raft_proto::client::{ClientError, Role, Shutdown};
+use raft_proto::network::PeerEvent;
 use raft_proto::ports::{ApplierPorts, RaftPorts};
 use raft_proto::storage::StorageRequest;
 use raft_types::{LogIndex, NodeId, Term};
@@ -49,6 +50,15 @@ async fn single_node_elects_itself_applies_a_put_and_reads_it_back() {
     assert_eq!(metrics.elections_started_total, 1);
     assert_eq!(metrics.leader_changes_total, 1);
     assert!(metrics.append_latency.count >= 2, "{metrics:?}");
+
+    // Peer events only feed the metrics.
+    node.raft.do_send(PeerEvent::Connected { peer: NodeId(2) });
+    node.raft.do_send(PeerEvent::Connected { peer: NodeId(3) });
+    node.raft
+        .do_send(PeerEvent::Disconnected { peer: NodeId(2) });
+    // The mailbox is FIFO: once this answers, the three events were handled.
+    status(&node.raft).await;
+    assert_eq!(node.metrics.snapshot().peers_connected, 1);
 }
 
 #[actix::test]
