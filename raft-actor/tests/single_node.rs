@@ -57,7 +57,7 @@ async fn single_node_elects_itself_applies_a_put_and_reads_it_back() {
     node.raft
         .do_send(PeerEvent::Disconnected { peer: NodeId(2) });
     // The mailbox is FIFO: once this answers, the three events were handled.
-    status(&node.raft).await;
+    common::status(&node.raft).await;
     assert_eq!(node.metrics.snapshot().peers_connected, 1);
 }
 
