@@ -1,7 +1,7 @@
 //! Throughput of two `TcpNetwork` actors on loopback, beside a plain tokio TCP stream moving
 //! frames of the same sizes in the same run.
 //!
-//! `cargo run --release -p network-actor --example net_bench`
+//! `cargo run --release -p network-actor --example net_bench [100|65536]`
 //!
 //! Each case sends `count` messages from node 1 to node 2, each on its own arbiter (thread),
 //! with at most `window` messages outstanding so the per-peer queue never overflows (a drop
@@ -280,8 +280,14 @@ fn main() {
             "MB/s",
             "ratio"
         );
-        for (target_bytes, count, window) in
-            [(100usize, 1_000_000u64, 20_000u64), (65_536, 20_000, 256)]
+        // An optional argument picks one frame size, e.g. `net_bench 100` (for profiling).
+        let only_size: Option<usize> = std::env::args()
+            .nth(1)
+            .map(|text| text.parse().expect("the argument is a frame size in bytes"));
+        let cases = [(100usize, 1_000_000u64, 20_000u64), (65_536, 20_000, 256)];
+        for (target_bytes, count, window) in cases
+            .into_iter()
+            .filter(|(target_bytes, _, _)| only_size.is_none_or(|size| size == *target_bytes))
         {
             let (message, frame_bytes) = message_of_frame_size(target_bytes);
             // Warm up both paths (connections, allocator, page cache).
