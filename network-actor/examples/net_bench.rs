@@ -66,7 +66,7 @@ fn message_of_frame_size(frame_bytes: usize) -> (RaftMessage, usize) {
                     vec![Entry::new(
                         Term(3),
                         LogIndex(1_000_001),
-                        EntryPayload::Command(vec![0xab; bytes]),
+                        EntryPayload::Command(vec![0x2a; bytes]),
                     )]
                 })
                 .unwrap_or_default(),
@@ -85,9 +85,14 @@ fn message_of_frame_size(frame_bytes: usize) -> (RaftMessage, usize) {
     }
     let overhead = size(&build(Some(0)));
     let mut command_bytes = frame_bytes.saturating_sub(overhead);
-    // The binary length header grows with the length; converge on the exact size.
-    while size(&build(Some(command_bytes))) > frame_bytes {
-        command_bytes -= 1;
+    // The bin-less encoding of `Vec<u8>` spends one byte per value below 0x80 (the bytes used
+    // here), plus a length header that grows with the length: step down to the exact size.
+    loop {
+        let excess = size(&build(Some(command_bytes))).saturating_sub(frame_bytes);
+        if excess == 0 {
+            break;
+        }
+        command_bytes -= excess;
     }
     let message = build(Some(command_bytes));
     let bytes = size(&message);
