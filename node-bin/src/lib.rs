@@ -9,7 +9,13 @@
 //!   validation that names the bad key.
 //! - [`node_cli`]: the `raft-node` command line (flags are the top configuration layer).
 //! - [`http_api`]: the client HTTP API on actix-web, against `raft-proto` recipients.
+//! - [`node_runtime`]: wiring of storage, network, applier, consensus and HTTP; tracing;
+//!   graceful stop on SIGTERM / SIGINT.
+//! - [`local_cluster`]: `raft-node local-cluster --nodes N`.
+//! - [`raft_client`]: the blocking HTTP client behind `raftctl` (endpoint failover).
 pub mod http_api;
+pub mod local_cluster;
 pub mod node_cli;
 pub mod node_config;
+pub mod node_runtime;
 pub mod raft_client;

@@ -715,12 +715,16 @@ election_timeout_min_ms = 200
         raw.raft.tick_interval_ms = 0;
         assert_eq!(error_key(raw), "raft.tick_interval_ms");
 
-        let mut raw = RawConfig::default();
-        raw.peer_addr = "localhost".into();
+        let raw = RawConfig {
+            peer_addr: "localhost".into(),
+            ..RawConfig::default()
+        };
         assert_eq!(error_key(raw), "peer_addr");
 
-        let mut raw = RawConfig::default();
-        raw.id = 0;
+        let raw = RawConfig {
+            id: 0,
+            ..RawConfig::default()
+        };
         assert_eq!(error_key(raw), "id");
 
         let mut raw = RawConfig::default();
@@ -758,11 +762,13 @@ election_timeout_min_ms = 200
         let error = load(&sources(Some(&file))).expect_err("unknown key");
         assert!(error.to_string().contains("tick_interval"), "{error}");
 
-        let mut sources = ConfigSources::default();
-        sources.environment = BTreeMap::from([(
-            "RAFT_RAFT__TICK_INTERVAL_MS".to_string(),
-            "soon".to_string(),
-        )]);
+        let sources = ConfigSources {
+            environment: BTreeMap::from([(
+                "RAFT_RAFT__TICK_INTERVAL_MS".to_string(),
+                "soon".to_string(),
+            )]),
+            ..ConfigSources::default()
+        };
         let error = load(&sources).expect_err("bad env value");
         assert_eq!(error.key, "raft.tick_interval_ms", "{error}");
     }

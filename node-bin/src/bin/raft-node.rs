@@ -3,17 +3,15 @@
 use clap::Parser;
 use node_bin::node_cli::{NodeCli, NodeCommand};
 use node_bin::node_config::{self, ConfigSources};
+use node_bin::{local_cluster, node_runtime};
 
 /// Exit code for a configuration that cannot work (the same code clap uses for bad usage).
 const EXIT_BAD_CONFIGURATION: i32 = 2;
 
 fn main() -> anyhow::Result<()> {
     let cli = NodeCli::parse();
-    if let Some(NodeCommand::LocalCluster(flags)) = cli.command {
-        anyhow::bail!(
-            "local-cluster is not wired yet ({} nodes requested)",
-            flags.nodes
-        );
+    if let Some(NodeCommand::LocalCluster(flags)) = &cli.command {
+        std::process::exit(local_cluster::run(flags)?);
     }
     let sources = ConfigSources::from_process(cli.server.config.clone(), cli.server.overrides());
     let config = match node_config::load(&sources) {
@@ -23,5 +21,6 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(EXIT_BAD_CONFIGURATION);
         }
     };
-    anyhow::bail!("raft-node is not wired yet: configuration {config:?} is valid")
+    node_runtime::init_tracing(config.log_format);
+    std::process::exit(node_runtime::run(config)?);
 }

@@ -1,0 +1,205 @@
+//! `raft-node local-cluster --nodes N`: N `raft-node` child processes on loopback, each with
+//! its own ports, data directory and log file; Ctrl-C (or SIGTERM) stops them all.
+//!
+//! Node `i` (1-based) listens for peers on `127.0.0.1:<base - 1000 + i - 1>` and for clients on
+//! `127.0.0.1:<base + i - 1>` (base 8001 by default: clients 8001.., peers 7001..).
+
+use crate::node_cli::LocalClusterFlags;
+use crate::node_config::{to_toml, RawConfig, RawMember};
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long children get to stop after SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The configurations of an `nodes`-server loopback cluster.
+pub fn cluster_configs(
+    nodes: u64,
+    base_client_port: u16,
+    data_root: &Path,
+    engine: &str,
+) -> anyhow::Result<Vec<RawConfig>> {
+    anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
+    anyhow::ensure!(
+        base_client_port > 1000 && u64::from(base_client_port) + nodes <= 65_535,
+        "--base-client-port leaves no room for {nodes} nodes"
+    );
+    let member = |i: u64| RawMember {
+        id: i,
+        peer_addr: format!("127.0.0.1:{}", u64::from(base_client_port) - 1000 + i - 1),
+        client_addr: format!("127.0.0.1:{}", u64::from(base_client_port) + i - 1),
+    };
+    let members: Vec<RawMember> = (1..=nodes).map(member).collect();
+    Ok(members
+        .iter()
+        .map(|own| {
+            let mut config = RawConfig {
+                id: own.id,
+                data_dir: data_root
+                    .join(format!("node-{}", own.id))
+                    .display()
+                    .to_string(),
+                peer_addr: own.peer_addr.clone(),
+                client_addr: own.client_addr.clone(),
+                members: members.clone(),
+                ..RawConfig::default()
+            };
+            config.cluster_id = "local-cluster".to_string();
+            config.storage.engine = engine.to_string();
+            config
+        })
+        .collect())
+}
+
+/// Runs the cluster until Ctrl-C; returns the exit code.
+pub fn run(flags: &LocalClusterFlags) -> anyhow::Result<i32> {
+    let (data_root, remove_on_exit) = match &flags.data_dir {
+        Some(directory) => (directory.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("raft-local-cluster-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&data_root)
+        .with_context(|| format!("cannot create {}", data_root.display()))?;
+    let configs = cluster_configs(
+        flags.nodes,
+        flags.base_client_port,
+        &data_root,
+        &flags.engine,
+    )?;
+    let executable = std::env::current_exe().context("cannot find the raft-node executable")?;
+    let mut children = Vec::new();
+    for config in &configs {
+        match spawn_node(&executable, &data_root, config) {
+            Ok(child) => children.push((config.id, child)),
+            Err(error) => {
+                stop_all(&mut children);
+                return Err(error);
+            }
+        }
+    }
+    println!(
+        "local cluster of {} nodes (data in {}):",
+        configs.len(),
+        data_root.display()
+    );
+    for config in &configs {
+        println!(
+            "  node {}: http://{}   (log: {})",
+            config.id,
+            config.client_addr,
+            log_path(&data_root, config.id).display()
+        );
+    }
+    let endpoints: Vec<String> = configs
+        .iter()
+        .map(|config| format!("http://{}", config.client_addr))
+        .collect();
+    println!("try:  raftctl --endpoints {} put a 1", endpoints.join(","));
+    println!(
+        "      curl -X PUT --data-binary 2 {}/v1/kv/a",
+        endpoints[endpoints.len() - 1]
+    );
+    println!("Ctrl-C stops the cluster.");
+
+    let code = wait_for_signal_or_exit(&mut children)?;
+    stop_all(&mut children);
+    if remove_on_exit {
+        let _ = std::fs::remove_dir_all(&data_root);
+    }
+    Ok(code)
+}
+
+fn log_path(data_root: &Path, id: u64) -> PathBuf {
+    data_root.join(format!("node-{id}.log"))
+}
+
+fn spawn_node(executable: &Path, data_root: &Path, config: &RawConfig) -> anyhow::Result<Child> {
+    let config_path = data_root.join(format!("node-{}.toml", config.id));
+    std::fs::write(&config_path, to_toml(config))
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let log = std::fs::File::create(log_path(data_root, config.id))?;
+    Command::new(executable)
+        .arg("--config")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start node {}", config.id))
+}
+
+/// Blocks until SIGINT/SIGTERM (exit code 0) or until a child exits on its own (code 1).
+fn wait_for_signal_or_exit(children: &mut [(u64, Child)]) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => return Ok(0),
+                _ = interrupt.recv() => return Ok(0),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            for (id, child) in children.iter_mut() {
+                if let Some(status) = child.try_wait()? {
+                    eprintln!("node {id} exited ({status}); stopping the cluster");
+                    return Ok(1);
+                }
+            }
+        }
+    })
+}
+
+/// SIGTERM to every child, then SIGKILL to any still running after [`STOP_GRACE`].
+fn stop_all(children: &mut [(u64, Child)]) {
+    for (_, child) in children.iter() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    for (id, child) in children.iter_mut() {
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(None) => {
+                    eprintln!("node {id} did not stop in time; killing it");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+            }
+        }
+    }
+    println!("local cluster stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node_config::NodeConfig;
+
+    #[test]
+    fn every_generated_configuration_is_valid_and_distinct() {
+        let configs = cluster_configs(3, 8001, Path::new("/tmp/x"), "wal").expect("configs");
+        let validated: Vec<NodeConfig> = configs
+            .iter()
+            .map(|raw| NodeConfig::from_raw(raw).expect("valid"))
+            .collect();
+        assert_eq!(validated[0].client_addr.port(), 8001);
+        assert_eq!(validated[2].peer_addr.port(), 7003);
+        assert_ne!(validated[0].data_dir, validated[1].data_dir);
+        assert!(validated.iter().all(|config| config.members.len() == 3));
+    }
+}

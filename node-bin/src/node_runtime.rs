@@ -1,0 +1,319 @@
+//! Wiring: turns a [`NodeConfig`] into running actors and an HTTP server, and stops them
+//! gracefully on SIGTERM / SIGINT.
+//!
+//! ```text
+//!  storage (own Arbiter) ◀─StorageRequest── raft ──SendMessage──▶ TcpNetwork
+//!        └──StorageEvent──────────────────▶  ▲ │ ◀──ReceivedMessage───┘
+//!                                             │ └─ApplyEntries/Query─▶ applier (KvStore)
+//!  HTTP API ──Propose/Read/GetStatus─────────┘        ◀──Applied──────┘
+//!      └────Query (consistency=local)────────────────▶ applier
+//! ```
+//!
+//! To swap an actor, change the one function that starts it ([`start_storage`] picks the
+//! store from `storage.engine`; [`start_applier`] the state machine): the others only see
+//! `raft-proto` recipients.
+//!
+//! # Correctness
+//!
+//! - The consensus core restarts from exactly what the store recovered (hard state and log).
+//! - Storage runs on an Arbiter of its own: fsync blocks a thread, never the consensus actor.
+//! - Shutdown: the HTTP server stops accepting and the consensus actor is told to `Shutdown`
+//!   (no new proposals, in-flight durable work finished); the process exits once
+//!   `GetDrainState` reports everything durable and applied, or at the latest after
+//!   [`DRAIN_DEADLINE`], well within the 2 s a supervisor allows.
+
+use crate::http_api::forwarder::Forwarder;
+use crate::http_api::{app, ApiCounters, ApiPorts, ApiState};
+use crate::node_config::{LogFormat, NodeConfig, StorageEngine};
+use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
+use anyhow::Context as _;
+use applier_actor::{ApplierActor, KvStore};
+use network_actor::{NetworkConfig, StopNetwork, TcpNetwork};
+use raft_actor::{GetDrainState, RaftActor, RaftActorConfig, RaftMetrics};
+use raft_proto::applier::{ApplyEntries, Query};
+use raft_proto::client::Shutdown;
+use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
+use raft_proto::storage::{StorageEvent, StorageRequest};
+use raft_types::LogId;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor};
+
+/// How long a stopping node waits for its durable work before exiting anyway.
+pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// HTTP worker threads. The handlers only pass messages, so two are plenty.
+const HTTP_WORKERS: usize = 2;
+
+/// Installs the tracing subscriber: `RUST_LOG` filters (default `info`), `log.format` picks
+/// text or JSON lines on stderr.
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs the node until it is stopped; returns the process exit code (0 after a graceful stop,
+/// 1 after a fatal error such as a storage failure).
+pub fn run(config: NodeConfig) -> anyhow::Result<i32> {
+    let span = tracing::info_span!("node", id = %config.id);
+    let _entered = span.enter();
+    let system = actix::System::new();
+    system.block_on(start(config))?;
+    let code = system.run_with_code()?;
+    tracing::info!(code, "node stopped");
+    Ok(code)
+}
+
+/// What the running node holds on to.
+struct RunningNode {
+    raft: Addr<RaftActor>,
+    network: Addr<TcpNetwork>,
+    http: actix_web::dev::ServerHandle,
+}
+
+async fn start(config: NodeConfig) -> anyhow::Result<()> {
+    tracing::info!(
+        id = %config.id,
+        peer_addr = %config.peer_addr,
+        client_addr = %config.client_addr,
+        members = config.members.len(),
+        engine = ?config.storage_engine,
+        data_dir = %config.data_dir.display(),
+        "starting raft-node"
+    );
+    let raft_context: Context<RaftActor> = Context::new();
+    let raft_address = raft_context.address();
+
+    let (storage, recovered) = start_storage(&config, raft_address.clone().recipient())?;
+    let (apply, local_query) = start_applier(raft_address.clone().recipient());
+
+    let peers = config
+        .peers()
+        .map(|member| (member.id, member.peer_addr))
+        .collect();
+    let network_config = NetworkConfig::new(
+        config.id,
+        config.cluster_id.clone(),
+        config.peer_addr,
+        peers,
+    );
+    let network_ports = NetworkPorts {
+        received: raft_address.clone().recipient(),
+        peer_events: raft_address.clone().recipient(),
+    };
+    let network = TcpNetwork::bind(network_config, network_ports)
+        .await
+        .with_context(|| format!("cannot start the peer network on {}", config.peer_addr))?
+        .start();
+
+    let raft_ports = RaftPorts {
+        storage,
+        network: network.clone().recipient(),
+        apply,
+        query: local_query.clone(),
+    };
+    let raft = raft_core::Raft::new(core_config(&config), recovered)
+        .context("invalid consensus configuration")?;
+    let actor = RaftActor::new(
+        RaftActorConfig::new(config.tick_interval()),
+        raft,
+        raft_ports,
+    );
+    let metrics = actor.metrics();
+    let raft = raft_context.run(actor);
+
+    let api_ports = ApiPorts {
+        propose: raft.clone().recipient(),
+        read: raft.clone().recipient(),
+        status: raft.clone().recipient(),
+        local_query,
+        network_stats: Some(network.clone().recipient()),
+    };
+    let http = start_http(&config, api_ports, metrics)?;
+    let node = RunningNode {
+        raft,
+        network,
+        http,
+    };
+    actix::spawn(stop_on_signal(node));
+    tracing::info!(client_url = %format!("http://{}", config.client_addr), "raft-node is serving");
+    Ok(())
+}
+
+/// The consensus core's configuration: milliseconds become ticks of `tick_interval_ms`.
+pub fn core_config(config: &NodeConfig) -> raft_core::Config {
+    let ticks = config.timing_ticks();
+    let mut core = raft_core::Config::new(config.id, config.member_ids());
+    core.heartbeat_interval_ticks = ticks.heartbeat_interval_ticks;
+    core.election_timeout_min_ticks = ticks.election_timeout_min_ticks;
+    core.election_timeout_max_ticks = ticks.election_timeout_max_ticks;
+    core
+}
+
+/// Opens the store chosen by `storage.engine`, starts the storage actor on its own Arbiter and
+/// returns its recipient with the state the core restarts from.
+fn start_storage(
+    config: &NodeConfig,
+    events: Recipient<StorageEvent>,
+) -> anyhow::Result<(Recipient<StorageRequest>, raft_core::RecoveredState)> {
+    match config.storage_engine {
+        StorageEngine::Wal => {
+            let mut store_config = FileLogStoreConfig::new(config.data_dir.join("wal"));
+            store_config.fsync = config.fsync;
+            if !config.fsync {
+                tracing::warn!("storage.fsync = false: acknowledged writes can be lost on a crash");
+            }
+            let (store, recovered) = FileLogStore::open(store_config).with_context(|| {
+                format!(
+                    "cannot open the write-ahead log in {}",
+                    config.data_dir.display()
+                )
+            })?;
+            Ok((run_storage(store, events), core_recovered_state(recovered)?))
+        }
+        StorageEngine::Memory => {
+            tracing::warn!("storage.engine = \"memory\": nothing survives a restart");
+            let store = MemLogStore::new();
+            Ok((
+                run_storage(store, events),
+                raft_core::RecoveredState::default(),
+            ))
+        }
+    }
+}
+
+fn run_storage<S: LogStore>(
+    store: S,
+    events: Recipient<StorageEvent>,
+) -> Recipient<StorageRequest> {
+    let arbiter = Arbiter::new();
+    let storage = StorageActor::start_on_arbiter(&arbiter.handle(), store, StoragePorts { events });
+    storage.recipient()
+}
+
+/// The store's recovered log as the consensus core wants it. There are no snapshots yet, so
+/// the log must start at index 1.
+fn core_recovered_state(
+    recovered: storage_actor::RecoveredState,
+) -> anyhow::Result<raft_core::RecoveredState> {
+    anyhow::ensure!(
+        recovered.first_index.0 <= 1,
+        "the log starts at index {} but snapshots are not supported yet",
+        recovered.first_index
+    );
+    if let Some(last) = recovered.last_log_id() {
+        tracing::info!(last_log_id = %last, term = %recovered.hard_state.current_term,
+            "recovered the write-ahead log");
+    }
+    Ok(raft_core::RecoveredState {
+        hard_state: recovered.hard_state,
+        snapshot_last_log_id: LogId::ZERO,
+        entries: recovered.entries,
+    })
+}
+
+/// Starts the applier over a fresh `KvStore`; it re-applies the log once the commit index is
+/// known again. Returns where committed entries and local queries go.
+fn start_applier(
+    applied: Recipient<raft_proto::applier::Applied>,
+) -> (Recipient<ApplyEntries>, Recipient<Query>) {
+    let applier = ApplierActor::new(KvStore::new(), ApplierPorts { applied }).start();
+    (applier.clone().recipient(), applier.recipient())
+}
+
+fn start_http(
+    config: &NodeConfig,
+    ports: ApiPorts,
+    metrics: Arc<RaftMetrics>,
+) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    let client_addrs: BTreeMap<_, _> = config
+        .members
+        .iter()
+        .map(|member| (member.id, member.client_addr))
+        .collect();
+    let node_id = config.id;
+    let bind_ip = config.peer_addr.ip();
+    let request_timeout = config.request_timeout;
+    let max_value_bytes = config.max_value_bytes;
+    let counters = ApiCounters::default();
+    let server = actix_web::HttpServer::new(move || {
+        let forwarder = Forwarder::new(
+            node_id,
+            bind_ip,
+            client_addrs.clone(),
+            request_timeout + Duration::from_secs(1),
+        )
+        .expect("an HTTP client without TLS always builds");
+        app(ApiState {
+            node_id,
+            ports: ports.clone(),
+            forwarder,
+            request_timeout,
+            max_value_bytes,
+            raft_metrics: Some(Arc::clone(&metrics)),
+            counters: counters.clone(),
+        })
+    })
+    .workers(HTTP_WORKERS)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(config.client_addr)
+    .with_context(|| format!("cannot listen on client_addr {}", config.client_addr))?
+    .run();
+    let handle = server.handle();
+    actix::spawn(async move {
+        if let Err(error) = server.await {
+            tracing::error!(%error, "the HTTP server failed");
+        }
+    });
+    Ok(handle)
+}
+
+/// Waits for SIGTERM or SIGINT, then stops the node gracefully (see the module docs).
+async fn stop_on_signal(node: RunningNode) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the node with SIGKILL");
+        return;
+    };
+    let name = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    let started = Instant::now();
+    tracing::info!(
+        signal = name,
+        "stopping: no new requests, finishing durable work"
+    );
+    node.raft.do_send(Shutdown);
+    let http_stopped = node.http.stop(true);
+    actix::spawn(http_stopped);
+    loop {
+        match node.raft.send(GetDrainState).await {
+            Ok(state) if state.is_drained() => break,
+            Ok(_) if started.elapsed() < DRAIN_DEADLINE => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(state) => {
+                tracing::warn!(?state, "drain deadline passed; stopping anyway");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    node.network.do_send(StopNetwork);
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "drained");
+    actix::System::current().stop_with_code(0);
+}
