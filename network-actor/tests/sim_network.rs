@@ -10,7 +10,7 @@ use network_actor::sim::{
     GetSimStats, Heal, HealAll, Isolate, LinkFaults, Partition, SetDefaultLinkFaults,
     SetLinkFaults, SimEndpoint, SimNetwork,
 };
-use raft_proto::network::{PeerEvent, ReceivedMessage, SendMessage};
+use raft_proto::network::{GetNetworkStats, PeerEvent, ReceivedMessage, SendMessage};
 use raft_proto::ports::NetworkPorts;
 use raft_types::NodeId;
 use std::collections::BTreeMap;
@@ -383,4 +383,22 @@ async fn drop_and_duplicate_probabilities_apply_per_link() {
     assert_eq!(stats.dropped_by_chance, 10);
     assert_eq!(stats.duplicated, 10);
     assert_eq!(stats.delivered, 30);
+
+    // Each endpoint answers the port's GetNetworkStats for its own node.
+    let node_1 = cluster.endpoints[&NodeId(1)]
+        .send(GetNetworkStats)
+        .await
+        .expect("alive");
+    assert_eq!(node_1.peers[&NodeId(2)].messages_dropped, 10);
+    assert_eq!(node_1.peers[&NodeId(3)].messages_sent, 10);
+    assert_eq!(node_1.peers[&NodeId(2)].messages_received, 10);
+    let node_3 = cluster.endpoints[&NodeId(3)]
+        .send(GetNetworkStats)
+        .await
+        .expect("alive");
+    assert_eq!(
+        node_3.peers[&NodeId(1)].messages_received,
+        20,
+        "duplicates count"
+    );
 }

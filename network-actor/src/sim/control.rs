@@ -7,6 +7,7 @@
 
 use super::link_faults::LinkFaults;
 use actix::Message;
+use raft_proto::network::NetworkStats;
 use raft_proto::ports::NetworkPorts;
 use raft_types::{NodeId, RaftMessage};
 use std::collections::BTreeSet;
@@ -82,6 +83,14 @@ pub struct SetLinkFaults {
 #[rtype(result = "()")]
 pub struct SetDefaultLinkFaults {
     pub faults: LinkFaults,
+}
+
+/// Asks for one node's counters in the shape of the network port's `NetworkStats`; a node's
+/// [`super::SimEndpoint`] answers `GetNetworkStats` with it, so metrics code works unchanged.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "NetworkStats")]
+pub struct GetNodeStats {
+    pub node: NodeId,
 }
 
 /// Asks for the simulated network's counters.

@@ -28,8 +28,8 @@ pub mod sim_endpoint;
 pub mod sim_network;
 
 pub use control::{
-    Direction, GetSimStats, Heal, HealAll, Isolate, Partition, RegisterNode, SetDefaultLinkFaults,
-    SetLinkFaults, SimSend, SimStats,
+    Direction, GetNodeStats, GetSimStats, Heal, HealAll, Isolate, Partition, RegisterNode,
+    SetDefaultLinkFaults, SetLinkFaults, SimSend, SimStats,
 };
 pub use link_faults::LinkFaults;
 pub use sim_endpoint::SimEndpoint;

@@ -3,11 +3,12 @@
 //! It handles the network port's `SendMessage` and forwards it to the [`SimNetwork`] with this
 //! node's id attached, so the consensus actor is wired exactly as it is with TCP, and the
 //! sender id a receiver sees is the one fixed at wiring time, never one a message could claim.
+//! It also answers the port's `GetNetworkStats` with this node's counters from the network.
 
-use super::control::{RegisterNode, SimSend};
+use super::control::{GetNodeStats, RegisterNode, SimSend};
 use super::sim_network::SimNetwork;
-use actix::{Actor, Addr, Context, Handler};
-use raft_proto::network::SendMessage;
+use actix::{Actor, Addr, Context, Handler, ResponseFuture};
+use raft_proto::network::{GetNetworkStats, NetworkStats, SendMessage};
 use raft_proto::ports::NetworkPorts;
 use raft_types::NodeId;
 
@@ -47,5 +48,21 @@ impl Handler<SendMessage> for SimEndpoint {
             to: send.to,
             message: send.message,
         });
+    }
+}
+
+impl Handler<GetNetworkStats> for SimEndpoint {
+    type Result = ResponseFuture<NetworkStats>;
+
+    fn handle(&mut self, _: GetNetworkStats, _: &mut Context<Self>) -> Self::Result {
+        let network = self.network.clone();
+        let node = self.node;
+        Box::pin(async move {
+            // A stopped simulated network has nothing to report; empty counters say so.
+            network
+                .send(GetNodeStats { node })
+                .await
+                .unwrap_or_default()
+        })
     }
 }

@@ -7,13 +7,13 @@
 //! makes ties deterministic; tokio time makes it run on a paused clock.
 
 use super::control::{
-    directed_links, GetSimStats, Heal, HealAll, Isolate, Partition, RegisterNode,
+    directed_links, GetNodeStats, GetSimStats, Heal, HealAll, Isolate, Partition, RegisterNode,
     SetDefaultLinkFaults, SetLinkFaults, SimSend, SimStats,
 };
 use super::link_faults::LinkFaults;
 use actix::clock::Instant;
 use actix::{Actor, AsyncContext, Context, Handler, MessageResult};
-use raft_proto::network::{PeerEvent, ReceivedMessage};
+use raft_proto::network::{NetworkStats, PeerEvent, PeerStats, ReceivedMessage};
 use raft_proto::ports::NetworkPorts;
 use raft_types::{NodeId, RaftMessage};
 use rand::{Rng, SeedableRng};
@@ -41,6 +41,8 @@ pub struct SimNetwork {
     /// the link are delivered no earlier.
     link_tail: BTreeMap<(NodeId, NodeId), Instant>,
     stats: SimStats,
+    /// Per node, per peer, what `GetNetworkStats` reports. Bytes stay 0: nothing is encoded.
+    node_stats: BTreeMap<NodeId, NetworkStats>,
 }
 
 impl SimNetwork {
@@ -62,12 +64,23 @@ impl SimNetwork {
             next_sequence: 0,
             link_tail: BTreeMap::new(),
             stats: SimStats::default(),
+            node_stats: BTreeMap::new(),
         }
     }
 
     /// The seed this network was built with, for a failing test to print.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The counters node `node` keeps about `peer`.
+    fn peer_stats(&mut self, node: NodeId, peer: NodeId) -> &mut PeerStats {
+        self.node_stats
+            .entry(node)
+            .or_default()
+            .peers
+            .entry(peer)
+            .or_default()
     }
 
     fn faults(&self, from: NodeId, to: NodeId) -> &LinkFaults {
@@ -125,12 +138,14 @@ impl SimNetwork {
             self.stats.in_flight -= 1;
             if !self.faults(from, to).connected {
                 self.stats.dropped_disconnected += 1;
+                self.peer_stats(from, to).messages_dropped += 1;
                 continue;
             }
             match self.nodes.get(&to) {
                 Some(ports) => {
                     ports.received.do_send(ReceivedMessage { from, message });
                     self.stats.delivered += 1;
+                    self.peer_stats(to, from).messages_received += 1;
                 }
                 None => self.stats.dropped_unknown_node += 1,
             }
@@ -157,17 +172,24 @@ impl Handler<SimSend> for SimNetwork {
         self.stats.sent += 1;
         if !self.nodes.contains_key(&send.to) {
             self.stats.dropped_unknown_node += 1;
+            self.node_stats
+                .entry(send.from)
+                .or_default()
+                .messages_to_unknown_peer += 1;
             return;
         }
         let faults = self.faults(send.from, send.to).clone();
         if !faults.connected {
             self.stats.dropped_disconnected += 1;
+            self.peer_stats(send.from, send.to).messages_dropped += 1;
             return;
         }
         if self.rng.gen_bool(faults.drop_probability) {
             self.stats.dropped_by_chance += 1;
+            self.peer_stats(send.from, send.to).messages_dropped += 1;
             return;
         }
+        self.peer_stats(send.from, send.to).messages_sent += 1;
         if self.rng.gen_bool(faults.duplicate_probability) {
             self.stats.duplicated += 1;
             let duplicate = InFlight {
@@ -270,5 +292,13 @@ impl Handler<GetSimStats> for SimNetwork {
 
     fn handle(&mut self, _: GetSimStats, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.stats)
+    }
+}
+
+impl Handler<GetNodeStats> for SimNetwork {
+    type Result = MessageResult<GetNodeStats>;
+
+    fn handle(&mut self, get: GetNodeStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.node_stats.get(&get.node).cloned().unwrap_or_default())
     }
 }
