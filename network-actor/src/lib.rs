@@ -12,6 +12,33 @@
 //!   probability, delay range, reordering and duplication, all drawn from one seeded RNG and
 //!   timed on the tokio clock, so it runs on a paused clock and a seed replays a run.
 //!
+//! # Wiring
+//!
+//! ```no_run
+//! # async fn wire(
+//! #     config: network_actor::NetworkConfig,
+//! #     ports: raft_proto::ports::NetworkPorts,
+//! #     sim_ports: raft_proto::ports::NetworkPorts,
+//! # ) -> Result<(), network_actor::NetworkError> {
+//! use actix::{Actor, Recipient};
+//! use network_actor::sim::{Partition, SimEndpoint, SimNetwork};
+//! use network_actor::TcpNetwork;
+//! use raft_proto::network::SendMessage;
+//! use raft_types::NodeId;
+//!
+//! // A real node: hand the consensus actor the TCP actor's recipient.
+//! let tcp = TcpNetwork::bind(config, ports).await?.start();
+//! let to_peers: Recipient<SendMessage> = tcp.recipient();
+//!
+//! // An in-process cluster: one simulated network, one endpoint per node, the same port.
+//! let network = SimNetwork::new(42).start();
+//! let endpoint = SimEndpoint::start_for(&network, NodeId(1), sim_ports);
+//! let to_peers: Recipient<SendMessage> = endpoint.recipient();
+//! network.do_send(Partition::one_way([NodeId(1)], [NodeId(2)]));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Layout
 //!
 //! - [`config`]: `NetworkConfig`, what a TCP network actor needs to know.
@@ -35,4 +62,4 @@ pub mod sim;
 pub mod tcp_network;
 
 pub use config::{ConfigError, NetworkConfig};
-pub use tcp_network::{StopNetwork, TcpNetwork};
+pub use tcp_network::{NetworkError, StopNetwork, TcpNetwork};
