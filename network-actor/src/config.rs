@@ -39,6 +39,10 @@ pub struct NetworkConfig {
     pub connect_timeout: Duration,
     /// How long either side waits for the other's handshake.
     pub handshake_timeout: Duration,
+    /// A connection whose peer stops acknowledging (a firewall dropping packets, a frozen
+    /// host) is closed after about this long, by TCP keepalive and `TCP_USER_TIMEOUT`, so the
+    /// sender reconnects once the path heals instead of waiting out TCP's ~15-minute default.
+    pub dead_connection_timeout: Duration,
 }
 
 /// A configuration value that cannot work; the message names the field.
@@ -56,6 +60,8 @@ pub enum ConfigError {
     ZeroQueueCapacity,
     #[error("reconnect_backoff_min ({min:?}) must be > 0 and <= reconnect_backoff_max ({max:?})")]
     BackoffRange { min: Duration, max: Duration },
+    #[error("dead_connection_timeout must be at least 1 s, got {timeout:?}")]
+    DeadConnectionTimeoutTooShort { timeout: Duration },
 }
 
 impl NetworkConfig {
@@ -78,6 +84,7 @@ impl NetworkConfig {
             reconnect_backoff_max: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
+            dead_connection_timeout: Duration::from_secs(10),
         }
     }
 
@@ -106,6 +113,11 @@ impl NetworkConfig {
             return Err(ConfigError::BackoffRange {
                 min: self.reconnect_backoff_min,
                 max: self.reconnect_backoff_max,
+            });
+        }
+        if self.dead_connection_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::DeadConnectionTimeoutTooShort {
+                timeout: self.dead_connection_timeout,
             });
         }
         Ok(())

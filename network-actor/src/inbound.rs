@@ -9,6 +9,7 @@ use crate::config::NetworkConfig;
 use crate::counters::{add, NetworkCounters};
 use crate::frame::{read_frame, FrameError};
 use crate::handshake;
+use crate::socket_options;
 use actix::Recipient;
 use raft_proto::network::ReceivedMessage;
 use raft_types::{codec, RaftMessage};
@@ -68,6 +69,10 @@ async fn serve_connection(
     counters: Arc<NetworkCounters>,
     received: Recipient<ReceivedMessage>,
 ) {
+    if let Err(error) = socket_options::configure(&stream, config.dead_connection_timeout) {
+        warn!(%remote, %error, "cannot set socket options; closing the connection");
+        return;
+    }
     let peer = match handshake::accept(&mut stream, &config).await {
         Ok(peer) => peer,
         Err(error) => {

@@ -48,6 +48,7 @@
 //! - [`backoff`]: capped exponential reconnection delays with jitter.
 //! - [`outbound`]: the task that owns the connection for sending to one peer.
 //! - [`inbound`]: the listener and the tasks that read from connections peers opened.
+//! - [`socket_options`]: nodelay, keepalive and user timeout on every peer connection.
 //! - [`tcp_network`]: the `TcpNetwork` actor that ties them together.
 //! - [`sim`]: the simulated network.
 
@@ -59,6 +60,7 @@ pub mod handshake;
 pub mod inbound;
 pub mod outbound;
 pub mod sim;
+pub mod socket_options;
 pub mod tcp_network;
 
 pub use config::{ConfigError, NetworkConfig};

@@ -15,6 +15,7 @@ use crate::config::NetworkConfig;
 use crate::counters::{add, NetworkCounters, PeerCounters};
 use crate::frame::append_frame;
 use crate::handshake::{self, HandshakeError};
+use crate::socket_options;
 use actix::Recipient;
 use raft_proto::network::PeerEvent;
 use raft_types::{NodeId, RaftMessage};
@@ -129,9 +130,7 @@ impl OutboundPeer {
             timeout_ms: self.config.connect_timeout.as_millis(),
         })?
         .map_err(|source| ConnectError::Connect { source })?;
-        // Raft messages are latency bound (heartbeats, votes); batching is done above TCP.
-        stream
-            .set_nodelay(true)
+        socket_options::configure(&stream, self.config.dead_connection_timeout)
             .map_err(|source| ConnectError::Connect { source })?;
         handshake::dial(&mut stream, &self.config, self.peer).await?;
         Ok(stream)
