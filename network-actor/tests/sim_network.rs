@@ -242,10 +242,13 @@ async fn a_two_way_partition_splits_groups_and_heal_all_rejoins_them() {
 
     cluster.network.do_send(HealAll);
     cluster.send(1, 2, 100);
+    let healed = (NodeId(2), PeerEvent::Connected { peer: NodeId(1) });
     cluster.send(3, 1, 101);
     cluster.settle(sent + 2).await;
     assert_eq!(cluster.delivered(1, 2), vec![100]);
     assert_eq!(cluster.delivered(3, 1), vec![101]);
+    let events = cluster.events.lock().expect("no panic").clone();
+    assert!(events.contains(&healed), "{events:?}");
 }
 
 #[actix_rt::test]

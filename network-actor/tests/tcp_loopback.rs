@@ -300,3 +300,72 @@ async fn a_message_to_an_unknown_node_is_counted_and_dropped() {
     let stats = network.send(GetNetworkStats).await.expect("alive");
     assert_eq!(stats.messages_to_unknown_peer, 1);
 }
+
+#[actix_rt::test]
+async fn a_message_over_the_frame_limit_is_dropped_and_the_connection_survives() {
+    let listener_1 = bind_loopback("127.0.0.1").await;
+    let listener_2 = bind_loopback("127.0.0.2").await;
+    let peers = BTreeMap::from([
+        (NodeId(1), listener_1.local_addr().expect("bound")),
+        (NodeId(2), listener_2.local_addr().expect("bound")),
+    ]);
+    let mut config_1 = test_config(1, peers[&NodeId(1)], &peers);
+    config_1.max_frame_bytes = 1024;
+    let (ports_1, inbox_1, _collector_1) = collector();
+    let network_1 = actix::Actor::start(
+        TcpNetwork::with_listener(config_1, listener_1, ports_1).expect("valid config"),
+    );
+    let (ports_2, inbox_2, _collector_2) = collector();
+    let _network_2 = actix::Actor::start(
+        TcpNetwork::with_listener(
+            test_config(2, peers[&NodeId(2)], &peers),
+            listener_2,
+            ports_2,
+        )
+        .expect("valid config"),
+    );
+    wait_connected(&inbox_1, &[2]).await;
+    let oversized = raft_types::RaftMessage::AppendEntries(raft_types::AppendEntriesRequest {
+        term: raft_types::Term(1),
+        leader_id: NodeId(1),
+        prev_log_id: raft_types::LogId::ZERO,
+        entries: vec![raft_types::Entry::new(
+            raft_types::Term(1),
+            raft_types::LogIndex(1),
+            raft_types::EntryPayload::Command(vec![1; 4096]),
+        )],
+        leader_commit: raft_types::LogIndex::ZERO,
+        sequence: 1,
+    });
+    network_1.do_send(SendMessage {
+        to: NodeId(2),
+        message: oversized,
+    });
+    network_1.do_send(SendMessage {
+        to: NodeId(2),
+        message: numbered_message(2),
+    });
+    wait_until(
+        "the small message after the oversized one",
+        PATIENCE,
+        || inbox_2.received_count() == 1,
+    )
+    .await;
+    assert_eq!(message_number(&inbox_2.received()[0].1), 2);
+    let stats = network_1.send(GetNetworkStats).await.expect("alive");
+    assert_eq!(stats.peers[&NodeId(2)].messages_dropped, 1);
+    assert_eq!(stats.peers[&NodeId(2)].connections_established, 1);
+}
+
+#[actix_rt::test]
+async fn an_invalid_configuration_is_refused_before_binding() {
+    let address: SocketAddr = "127.0.0.1:0".parse().expect("valid literal");
+    let mut config = test_config(1, address, &BTreeMap::new());
+    config.cluster_id.clear();
+    let (ports, _inbox, _collector) = collector();
+    let error = match TcpNetwork::bind(config, ports).await {
+        Ok(_) => panic!("an empty cluster_id must be refused"),
+        Err(error) => error,
+    };
+    assert!(error.to_string().contains("cluster_id"), "{error}");
+}
