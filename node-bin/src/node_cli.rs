@@ -1,8 +1,43 @@
 //! The `raft-node` command line. Flags are the highest configuration layer; each flag names the
 //! configuration key it sets, so `--peer-addr` and `peer_addr` / `RAFT_PEER_ADDR` are one thing.
 
+use crate::node_config::{self, ConfigSources};
+use crate::{local_cluster, node_runtime};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+/// Exit code for a configuration that cannot work (the same code clap uses for bad usage).
+pub const EXIT_BAD_CONFIGURATION: i32 = 2;
+
+/// Exit code when the node fails to start or stops on a fatal error.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// The whole of `raft-node`: parses the command line, runs the server or the local cluster,
+/// and returns the process exit code (0 after a graceful stop, 1 on a fatal error, 2 for a bad
+/// configuration, printed as one line naming the key).
+pub fn raft_node_main() -> i32 {
+    let cli = NodeCli::parse();
+    if let Some(NodeCommand::LocalCluster(flags)) = &cli.command {
+        return local_cluster::run(flags).unwrap_or_else(|error| {
+            eprintln!("raft-node local-cluster: {error:#}");
+            EXIT_FAILURE
+        });
+    }
+    let sources = ConfigSources::from_process(cli.server.config.clone(), cli.server.overrides());
+    let config = match node_config::load(&sources) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("raft-node: {error}");
+            return EXIT_BAD_CONFIGURATION;
+        }
+    };
+    node_runtime::init_tracing(config.log_format);
+    node_runtime::run(config).unwrap_or_else(|error| {
+        tracing::error!("{error:#}");
+        eprintln!("raft-node: {error:#}");
+        EXIT_FAILURE
+    })
+}
 
 /// Runs one Raft server (a replicated key-value store with an HTTP API).
 ///

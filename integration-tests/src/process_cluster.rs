@@ -1,0 +1,381 @@
+//! `ProcessCluster`: real `raft-node` processes on 127.0.0.x addresses, with the faults a test
+//! needs: `kill -9`, restart on the same data, `SIGSTOP`/`SIGCONT`, `SIGTERM`, and (inside a
+//! private network namespace) link cuts.
+//!
+//! Node `i` listens on IP `127.0.0.<10 + i>`, with ports picked free at start, so tests in one
+//! binary can run in parallel and a firewall rule between two node IPs cuts exactly one link.
+//! The harness's own HTTP client connects from 127.0.0.1, which no rule touches. Each node's
+//! stdout and stderr go to `node-<id>.log` in the cluster's temporary directory (appended
+//! across restarts); when a test panics the logs' tails are printed.
+
+use node_bin::node_config::{to_toml, RawConfig, RawMember};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// One server of the cluster.
+pub struct ProcessNode {
+    pub id: u64,
+    pub ip: IpAddr,
+    pub peer_addr: SocketAddr,
+    pub client_addr: SocketAddr,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+    child: Option<Child>,
+}
+
+/// An HTTP answer: status code and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub struct ProcessCluster {
+    /// The `raft-node` program: tests pass `env!("CARGO_BIN_EXE_raft-node-under-test")`.
+    binary: PathBuf,
+    pub nodes: BTreeMap<u64, ProcessNode>,
+    directory: tempfile::TempDir,
+    http: reqwest::blocking::Client,
+}
+
+/// A free TCP port on `ip` (bound and released; the node binds it again a moment later).
+fn free_port(ip: IpAddr) -> u16 {
+    TcpListener::bind((ip, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|error| panic!("cannot find a free port on {ip}: {error}"))
+}
+
+pub fn node_ip(id: u64) -> IpAddr {
+    let last = u8::try_from(10 + id).expect("at most 245 nodes");
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+impl ProcessCluster {
+    /// Writes the configurations of `count` nodes (ids 1..=count) and starts every node.
+    pub fn start(binary: impl Into<PathBuf>, count: u64) -> ProcessCluster {
+        let cluster = ProcessCluster::configure(binary, count, |_| {});
+        let mut cluster = cluster;
+        for id in 1..=count {
+            cluster.start_node(id);
+        }
+        cluster
+    }
+
+    /// Writes configurations (adjusted by `adjust`) without starting anything.
+    pub fn configure(
+        binary: impl Into<PathBuf>,
+        count: u64,
+        adjust: impl Fn(&mut RawConfig),
+    ) -> ProcessCluster {
+        let directory = tempfile::Builder::new()
+            .prefix("raft-process-cluster-")
+            .tempdir()
+            .expect("temp dir");
+        let members: Vec<RawMember> = (1..=count)
+            .map(|id| {
+                let ip = node_ip(id);
+                RawMember {
+                    id,
+                    peer_addr: SocketAddr::new(ip, free_port(ip)).to_string(),
+                    client_addr: SocketAddr::new(ip, free_port(ip)).to_string(),
+                }
+            })
+            .collect();
+        let mut nodes = BTreeMap::new();
+        for member in &members {
+            let mut config = RawConfig {
+                id: member.id,
+                cluster_id: "process-test".to_string(),
+                data_dir: directory
+                    .path()
+                    .join(format!("node-{}", member.id))
+                    .display()
+                    .to_string(),
+                peer_addr: member.peer_addr.clone(),
+                client_addr: member.client_addr.clone(),
+                members: members.clone(),
+                ..RawConfig::default()
+            };
+            adjust(&mut config);
+            let config_path = directory.path().join(format!("node-{}.toml", member.id));
+            std::fs::write(&config_path, to_toml(&config)).expect("write config");
+            let peer_addr: SocketAddr = member.peer_addr.parse().expect("generated address");
+            nodes.insert(
+                member.id,
+                ProcessNode {
+                    id: member.id,
+                    ip: peer_addr.ip(),
+                    peer_addr,
+                    client_addr: member.client_addr.parse().expect("generated address"),
+                    config_path,
+                    log_path: directory.path().join(format!("node-{}.log", member.id)),
+                    child: None,
+                },
+            );
+        }
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("HTTP client");
+        ProcessCluster {
+            binary: binary.into(),
+            nodes,
+            directory,
+            http,
+        }
+    }
+
+    pub fn directory(&self) -> &Path {
+        self.directory.path()
+    }
+
+    fn node(&self, id: u64) -> &ProcessNode {
+        self.nodes
+            .get(&id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut ProcessNode {
+        self.nodes
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    /// Starts (or restarts) node `id` on its configuration and data, and waits until its
+    /// client API answers.
+    pub fn start_node(&mut self, id: u64) {
+        let binary = self.binary.clone();
+        let node = self.node_mut(id);
+        assert!(node.child.is_none(), "node {id} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log_path)
+            .expect("open node log");
+        let child = Command::new(binary)
+            .arg("--config")
+            .arg(&node.config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn raft-node");
+        node.child = Some(child);
+        self.wait_until(
+            &format!("node {id} serves HTTP"),
+            Duration::from_secs(10),
+            |cluster| {
+                cluster
+                    .try_request(id, reqwest::Method::GET, "/v1/status", Vec::new())
+                    .is_ok()
+            },
+        );
+    }
+
+    pub fn is_running(&self, id: u64) -> bool {
+        self.node(id).child.is_some()
+    }
+
+    pub fn pid(&self, id: u64) -> u32 {
+        self.node(id)
+            .child
+            .as_ref()
+            .unwrap_or_else(|| panic!("node {id} is not running"))
+            .id()
+    }
+
+    /// `kill -9`: the process dies at once, with whatever was not yet fsync'd.
+    pub fn kill(&mut self, id: u64) {
+        let node = self.node_mut(id);
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self, id: u64) {
+        self.kill(id);
+        self.start_node(id);
+    }
+
+    fn signal(&self, id: u64, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid(id).to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} node {id}: {status}");
+    }
+
+    /// `SIGSTOP`: the process freezes (a long GC pause, a stuck VM).
+    pub fn pause(&self, id: u64) {
+        self.signal(id, "STOP");
+    }
+
+    pub fn resume(&self, id: u64) {
+        self.signal(id, "CONT");
+    }
+
+    /// `SIGTERM`, then waits up to `deadline` for the exit. Returns the exit status and how long
+    /// the node took, or `None` if it was still running at the deadline (it is then killed).
+    pub fn terminate(&mut self, id: u64, deadline: Duration) -> Option<(ExitStatus, Duration)> {
+        self.signal(id, "TERM");
+        let started = Instant::now();
+        let node = self.node_mut(id);
+        let mut child = node.child.take().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return Some((status, started.elapsed()));
+            }
+            if started.elapsed() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn url(&self, id: u64, path: &str) -> String {
+        format!("http://{}{path}", self.node(id).client_addr)
+    }
+
+    /// One HTTP request to node `id`; `Err` when no answer arrived (refused, timeout, reset).
+    pub fn try_request(
+        &self,
+        id: u64,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<HttpReply, String> {
+        let response = self
+            .http
+            .request(method, self.url(id, path))
+            .body(body)
+            .send()
+            .map_err(|error| error.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.bytes().map_err(|error| error.to_string())?;
+        Ok(HttpReply {
+            status,
+            body: body.to_vec(),
+        })
+    }
+
+    pub fn request(&self, id: u64, method: reqwest::Method, path: &str, body: &[u8]) -> HttpReply {
+        self.try_request(id, method.clone(), path, body.to_vec())
+            .unwrap_or_else(|error| panic!("{method} {path} on node {id}: {error}"))
+    }
+
+    pub fn put(&self, id: u64, key: &str, value: &[u8]) -> HttpReply {
+        self.request(id, reqwest::Method::PUT, &format!("/v1/kv/{key}"), value)
+    }
+
+    pub fn get(&self, id: u64, key: &str) -> HttpReply {
+        self.request(id, reqwest::Method::GET, &format!("/v1/kv/{key}"), b"")
+    }
+
+    pub fn get_local(&self, id: u64, key: &str) -> HttpReply {
+        self.request(
+            id,
+            reqwest::Method::GET,
+            &format!("/v1/kv/{key}?consistency=local"),
+            b"",
+        )
+    }
+
+    pub fn status(&self, id: u64) -> Option<Value> {
+        self.try_request(id, reqwest::Method::GET, "/v1/status", Vec::new())
+            .ok()
+            .filter(|reply| reply.status == 200)
+            .map(|reply| reply.json())
+    }
+
+    /// The leader every running node in `among` agrees on, if they agree and it is among them.
+    pub fn agreed_leader(&self, among: &[u64]) -> Option<u64> {
+        let mut leader = None;
+        for id in among {
+            let status = self.status(*id)?;
+            let this = status["leader_id"].as_u64()?;
+            if leader.is_some_and(|known| known != this) {
+                return None;
+            }
+            leader = Some(this);
+        }
+        leader.filter(|leader| among.contains(leader))
+    }
+
+    /// Waits until the nodes in `among` agree on a leader among them; returns it.
+    pub fn wait_for_leader(&self, among: &[u64], deadline: Duration) -> u64 {
+        let mut found = None;
+        self.wait_until("a leader", deadline, |cluster| {
+            found = cluster.agreed_leader(among);
+            found.is_some()
+        });
+        found.expect("set when the wait succeeds")
+    }
+
+    /// Polls `condition` every 10 ms until it holds; panics (printing node logs) at `deadline`.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        deadline: Duration,
+        mut condition: impl FnMut(&ProcessCluster) -> bool,
+    ) {
+        let started = Instant::now();
+        while !condition(self) {
+            if started.elapsed() > deadline {
+                self.print_logs();
+                panic!("timed out after {deadline:?} waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The text of node `id`'s log (every incarnation).
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(&self.node(id).log_path).unwrap_or_default()
+    }
+
+    pub fn print_logs(&self) {
+        for id in self.nodes.keys() {
+            let log = self.log(*id);
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            eprintln!("---- node {id} log (last {} lines) ----", tail.len());
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.kill(id);
+        }
+    }
+}

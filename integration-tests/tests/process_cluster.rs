@@ -1,0 +1,381 @@
+//! Process tests on real `raft-node` binaries (issue 5, acceptance 2-4): forwarding, leader
+//! failover after `kill -9`, whole-cluster crash and restart, an isolated node under iptables,
+//! bad input, bad configuration, and SIGTERM under write load.
+
+use integration_tests::private_network::{self, PrivateNetwork};
+use integration_tests::process_cluster::{ProcessCluster, ProcessNode};
+use integration_tests::write_history::{WriteHistory, WriteOutcome};
+use reqwest::Method;
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_raft-node-under-test");
+
+/// Generous bound for a first election on a loaded machine (the contract's 2 s is checked
+/// where it applies: failover).
+const STARTUP: Duration = Duration::from_secs(10);
+
+fn three_nodes() -> (ProcessCluster, u64) {
+    let cluster = ProcessCluster::start(BINARY, 3);
+    let leader = cluster.wait_for_leader(&[1, 2, 3], STARTUP);
+    (cluster, leader)
+}
+
+fn followers(leader: u64, among: &[u64]) -> Vec<u64> {
+    among.iter().copied().filter(|id| *id != leader).collect()
+}
+
+#[test]
+fn a_write_through_a_follower_is_forwarded_to_the_leader() {
+    let (cluster, leader) = three_nodes();
+    let followers = followers(leader, &[1, 2, 3]);
+    let reply = cluster.put(followers[0], "app/config/x", b"hello");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.json()["index"].as_u64().is_some(), "{}", reply.text());
+    for id in [1, 2, 3] {
+        let reply = cluster.get(id, "app/config/x");
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (200, "hello"),
+            "node {id}"
+        );
+    }
+    // A local read on the other follower sees it once applied there.
+    cluster.wait_until("follower applies", STARTUP, |cluster| {
+        cluster.get_local(followers[1], "app/config/x").body == b"hello"
+    });
+    let reply = cluster.request(
+        followers[1],
+        Method::POST,
+        "/v1/cas/app/config/x",
+        br#"{"expect":"hello","value":"bye"}"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["swapped"], true);
+}
+
+#[test]
+fn after_kill_9_of_the_leader_a_new_leader_takes_writes_within_2_seconds() {
+    let (mut cluster, leader) = three_nodes();
+    assert_eq!(cluster.put(leader, "before", b"1").status, 200);
+    let survivors = followers(leader, &[1, 2, 3]);
+    cluster.kill(leader);
+    let killed_at = Instant::now();
+    let mut new_leader = None;
+    cluster.wait_until(
+        "a write after failover",
+        Duration::from_secs(10),
+        |cluster| {
+            let Some(candidate) = cluster.agreed_leader(&survivors) else {
+                return false;
+            };
+            let ok = cluster
+                .try_request(candidate, Method::PUT, "/v1/kv/after", b"2".to_vec())
+                .is_ok_and(|reply| reply.status == 200);
+            if ok {
+                new_leader = Some(candidate);
+            }
+            ok
+        },
+    );
+    let failover = killed_at.elapsed();
+    println!("failover: new leader {new_leader:?}, first write after {failover:?}");
+    assert!(
+        failover <= Duration::from_secs(2),
+        "a new leader took {failover:?} to accept writes (contract: within 2 s)"
+    );
+    let new_leader = new_leader.expect("set with the write");
+    assert_ne!(new_leader, leader);
+    for key in ["before", "after"] {
+        assert_eq!(cluster.get(survivors[0], key).status, 200, "{key}");
+    }
+    // The old leader comes back as a follower and catches up.
+    cluster.start_node(leader);
+    cluster.wait_until("the old leader catches up", STARTUP, |cluster| {
+        cluster.get_local(leader, "after").body == b"2"
+    });
+}
+
+/// Writes unique keys from `threads` threads until `stop` is set, recording every outcome.
+fn write_load(
+    cluster: &ProcessCluster,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+    history: WriteHistory,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let urls: Vec<String> = cluster
+        .nodes
+        .values()
+        .map(|node: &ProcessNode| format!("http://{}", node.client_addr))
+        .collect();
+    (0..threads)
+        .map(|thread| {
+            let urls = urls.clone();
+            let stop = Arc::clone(&stop);
+            let history = history.clone();
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(3))
+                    .build()
+                    .expect("client");
+                let mut sequence = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    sequence += 1;
+                    let key = format!("load-{thread}-{sequence}");
+                    let value = format!("value-{thread}-{sequence}").into_bytes();
+                    let url = &urls[sequence % urls.len()];
+                    let outcome = match http
+                        .put(format!("{url}/v1/kv/{key}"))
+                        .body(value.clone())
+                        .send()
+                    {
+                        Ok(response) if response.status().as_u16() == 200 => {
+                            WriteOutcome::Acknowledged(value)
+                        }
+                        Ok(response) if response.status().as_u16() == 503 => WriteOutcome::Refused,
+                        Err(error) if error.is_connect() => WriteOutcome::Refused,
+                        _ => WriteOutcome::Unknown(value),
+                    };
+                    if outcome == WriteOutcome::Refused {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    history.record(&key, outcome);
+                }
+            })
+        })
+        .collect()
+}
+
+fn check_every_acknowledged_write(cluster: &ProcessCluster, history: &WriteHistory) {
+    let acknowledged = history.acknowledged();
+    assert!(!acknowledged.is_empty(), "the load acknowledged nothing");
+    let leader = cluster.wait_for_leader(&[1, 2, 3], STARTUP);
+    for (key, value) in &acknowledged {
+        let reply = cluster.get(leader, key);
+        assert_eq!(
+            (reply.status, reply.body.as_slice()),
+            (200, value.as_slice()),
+            "acknowledged write {key} lost"
+        );
+    }
+    println!(
+        "{} acknowledged writes of {} attempted are all there",
+        acknowledged.len(),
+        history.count()
+    );
+}
+
+#[test]
+fn every_acknowledged_write_survives_killing_and_restarting_every_node() {
+    let (mut cluster, _) = three_nodes();
+    let history = WriteHistory::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = write_load(&cluster, 4, Arc::clone(&stop), history.clone());
+    std::thread::sleep(Duration::from_millis(1500));
+    // kill -9 all three while writes are in flight.
+    for id in [1, 2, 3] {
+        cluster.kill(id);
+    }
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.join().expect("writer");
+    }
+    for id in [1, 2, 3] {
+        cluster.start_node(id);
+    }
+    check_every_acknowledged_write(&cluster, &history);
+}
+
+#[test]
+fn sigterm_under_write_load_exits_within_2_seconds_and_loses_nothing() {
+    let (mut cluster, _) = three_nodes();
+    let history = WriteHistory::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = write_load(&cluster, 4, Arc::clone(&stop), history.clone());
+    std::thread::sleep(Duration::from_millis(1500));
+    for id in [1, 2, 3] {
+        let (status, took) = cluster
+            .terminate(id, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("node {id} still running 5 s after SIGTERM"));
+        println!("node {id}: {status} after {took:?}");
+        assert_eq!(status.code(), Some(0), "node {id} exit status");
+        assert!(
+            took <= Duration::from_secs(2),
+            "node {id} took {took:?} to stop"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.join().expect("writer");
+    }
+    let logs_before: Vec<usize> = [1, 2, 3].iter().map(|id| cluster.log(*id).len()).collect();
+    for id in [1, 2, 3] {
+        cluster.start_node(id);
+    }
+    check_every_acknowledged_write(&cluster, &history);
+    // A clean stop means a clean start: no torn tail to repair, no recovery warning, no error.
+    // (Peers that are not up yet are reported by the network; that is not about recovery.)
+    for (position, id) in [1u64, 2, 3].iter().enumerate() {
+        let restart_log = cluster.log(*id)[logs_before[position]..].to_string();
+        let complaints: Vec<&str> = restart_log
+            .lines()
+            .filter(|line| line.contains("ERROR") || line.contains("WARN"))
+            .filter(|line| !line.contains("network_actor"))
+            .collect();
+        assert!(
+            complaints.is_empty(),
+            "node {id} restarted with warnings:\n{}",
+            complaints.join("\n")
+        );
+    }
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_rejoins_as_follower() {
+    let (cluster, leader) = three_nodes();
+    let survivors = followers(leader, &[1, 2, 3]);
+    cluster.pause(leader);
+    let new_leader = cluster.wait_for_leader(&survivors, Duration::from_secs(5));
+    assert_eq!(cluster.put(new_leader, "during-pause", b"1").status, 200);
+    cluster.resume(leader);
+    cluster.wait_until(
+        "the paused node follows the new leader",
+        STARTUP,
+        |cluster| {
+            cluster
+                .status(leader)
+                .is_some_and(|status| status["role"] == "follower")
+                && cluster.get_local(leader, "during-pause").body == b"1"
+        },
+    );
+}
+
+#[test]
+fn an_isolated_leader_never_serves_a_linearizable_read_and_catches_up_after_healing() {
+    let test_name =
+        "an_isolated_leader_never_serves_a_linearizable_read_and_catches_up_after_healing";
+    if private_network::enter_private_network(test_name) == PrivateNetwork::Done {
+        return;
+    }
+    let (cluster, leader) = three_nodes();
+    assert_eq!(cluster.put(leader, "k", b"old").status, 200);
+    let majority = followers(leader, &[1, 2, 3]);
+    let isolated_ip = cluster.nodes[&leader].ip;
+    for id in &majority {
+        private_network::cut(isolated_ip, cluster.nodes[id].ip);
+    }
+    // The majority elects a new leader and keeps serving.
+    let new_leader = cluster.wait_for_leader(&majority, Duration::from_secs(5));
+    let reply = cluster.put(majority[0], "k", b"new");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // The isolated node must never answer a linearizable read with 200: it cannot confirm
+    // its leadership, and its value is stale.
+    let started = Instant::now();
+    let mut statuses = std::collections::BTreeMap::new();
+    while started.elapsed() < Duration::from_secs(2) {
+        let reply = cluster
+            .try_request(leader, Method::GET, "/v1/kv/k", Vec::new())
+            .expect("the isolated node still answers its clients");
+        assert_ne!(
+            reply.status,
+            200,
+            "isolated node served a read: {}",
+            reply.text()
+        );
+        *statuses.entry(reply.status).or_insert(0) += 1;
+        let reply = cluster.put(new_leader, "k2", b"x");
+        assert_eq!(reply.status, 200, "majority write: {}", reply.text());
+    }
+    println!("isolated node answered linearizable reads with {statuses:?}");
+    private_network::heal_all();
+    cluster.wait_until("the isolated node catches up", STARTUP, |cluster| {
+        cluster.get_local(leader, "k").body == b"new"
+    });
+    let reply = cluster.get(leader, "k");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "new"));
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_the_node_stays_up() {
+    let cluster = ProcessCluster::start(BINARY, 1);
+    cluster.wait_for_leader(&[1], STARTUP);
+    let too_big = vec![b'x'; 1024 * 1024 + 1];
+    let cases: Vec<(Method, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            Method::POST,
+            "/v1/cas/k",
+            b"{not json".to_vec(),
+            400,
+            "bad_json",
+        ),
+        (Method::PUT, "/v1/kv/big", too_big, 413, "value_too_large"),
+        (Method::PUT, "/v1/kv/", b"v".to_vec(), 400, "bad_key"),
+        (Method::GET, "/no/such/route", Vec::new(), 404, "not_found"),
+        (Method::PUT, "/v1/kv/%FF%FE", b"v".to_vec(), 400, "bad_key"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let reply = cluster
+            .try_request(1, method.clone(), path, body)
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text());
+        assert_eq!(reply.json()["error"]["code"], code, "{method} {path}");
+    }
+    // Garbage on the peer port: the connection is closed, the node carries on.
+    let peer_addr = cluster.nodes[&1].peer_addr;
+    for garbage in [
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        &[0xff; 64][..],
+        &[0, 0, 0, 0][..],
+    ] {
+        if let Ok(mut stream) = TcpStream::connect(peer_addr) {
+            let _ = stream.write_all(garbage);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let reply = cluster.put(1, "still-up", b"yes");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(cluster.get(1, "still-up").body, b"yes");
+}
+
+#[test]
+fn a_bad_configuration_exits_2_with_one_line_naming_the_key() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        ("[storage]\nengine = \"rocks\"\n", "storage.engine"),
+        (
+            "[raft]\nelection_timeout_min_ms = 300\nelection_timeout_max_ms = 300\n",
+            "raft.election_timeout_min_ms",
+        ),
+        (
+            "id = 1\n[[members]]\nid = 2\npeer_addr = \"127.0.0.1:7002\"\nclient_addr = \"127.0.0.1:8002\"\n",
+            "members",
+        ),
+        (
+            "[[members]]\nid = 1\npeer_addr = \"127.0.0.1:7001\"\nclient_addr = \"127.0.0.1:8001\"\n\
+             [[members]]\nid = 1\npeer_addr = \"127.0.0.1:7002\"\nclient_addr = \"127.0.0.1:8002\"\n",
+            "members[1].id",
+        ),
+        ("peer_addr = \"nowhere\"\n", "peer_addr"),
+    ];
+    for (text, key) in cases {
+        let path = directory.path().join("node.toml");
+        std::fs::write(&path, text).expect("write config");
+        let output = std::process::Command::new(BINARY)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("run raft-node");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{key}: {stderr}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{key}: one line expected:\n{stderr}"
+        );
+        assert!(stderr.contains(key), "{key} not named in: {stderr}");
+    }
+}
