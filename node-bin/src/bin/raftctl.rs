@@ -35,7 +35,7 @@ struct Cli {
     #[arg(
         long,
         env = "RAFTCTL_ENDPOINTS",
-        default_value = "http://127.0.0.1:8001",
+        default_value = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003",
         value_delimiter = ','
     )]
     endpoints: Vec<String>,
