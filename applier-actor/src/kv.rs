@@ -13,13 +13,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvCommand {
     /// Set `key` to `value`, creating or replacing it.
-    Put { key: String, value: Vec<u8> },
+    Put {
+        key: String,
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
     /// Remove `key` if present.
     Delete { key: String },
     /// Set `key` to `value` only if its current value is `expect` (`None`: only if absent).
     CompareAndSwap {
         key: String,
+        #[serde(with = "serde_bytes")]
         expect: Option<Vec<u8>>,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
 }
@@ -43,9 +49,12 @@ pub enum KvOutput {
     /// `CompareAndSwap` matched and wrote its value at `index`.
     Swapped { index: LogIndex },
     /// `CompareAndSwap` did not match; nothing changed. `current` is the value it found.
-    CasFailed { current: Option<Vec<u8>> },
+    CasFailed {
+        #[serde(with = "serde_bytes")]
+        current: Option<Vec<u8>>,
+    },
     /// The answer to `Get`.
-    Value(Option<Vec<u8>>),
+    Value(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     /// The command or query bytes could not be decoded; nothing changed. Every replica
     /// produces the same output for the same bytes.
     Invalid { reason: String },

@@ -88,3 +88,25 @@ mod tests {
         assert!(decode::<RaftMessage>(&[WIRE_FORMAT_VERSION, 0xc1, 0xff]).is_err());
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use crate::{Entry, EntryPayload, LogIndex, Term};
+
+    #[test]
+    fn command_bytes_are_encoded_as_one_binary_blob() {
+        let entry = Entry::new(
+            Term(1),
+            LogIndex(1),
+            EntryPayload::Command(vec![0xff; 65_536]),
+        );
+        let encoded = encode(&entry).expect("encodable");
+        // 0xff as a MessagePack integer would take two bytes each.
+        assert!(
+            encoded.len() < 65_536 + 64,
+            "encoded to {} bytes",
+            encoded.len()
+        );
+    }
+}

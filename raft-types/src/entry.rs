@@ -18,8 +18,9 @@ pub enum EntryPayload {
     /// The no-op a new leader appends at the start of its term, so that entries of earlier
     /// terms become committed through it (§5.4.2, §8) and ReadIndex has a current-term commit.
     Blank,
-    /// An opaque client command for the state machine.
-    Command(Vec<u8>),
+    /// An opaque client command for the state machine. Encoded as one MessagePack binary
+    /// (not an array of integers), so large values cost a copy, not a per-byte loop.
+    Command(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 impl Entry {
