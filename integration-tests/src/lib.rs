@@ -11,7 +11,9 @@
 //! - [`private_network`]: runs a test inside its own network namespace (`unshare -n`) where
 //!   it may cut links with iptables, or skips it with a printed reason.
 //! - [`write_history`]: records acknowledged writes and checks them after faults.
+//! - [`linearizability`]: a linearizability checker for a read/write register history.
 
+pub mod linearizability;
 pub mod private_network;
 pub mod process_cluster;
 pub mod write_history;

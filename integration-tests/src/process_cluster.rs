@@ -254,6 +254,21 @@ impl ProcessCluster {
         }
     }
 
+    /// Cuts node `id` off from every other node (both directions, Raft and forwarded client
+    /// traffic alike; the harness's own client still reaches it). Only inside a private
+    /// network namespace: see [`crate::private_network`].
+    pub fn isolate(&self, id: u64) {
+        let isolated = self.node(id).ip;
+        for other in self.nodes.values().filter(|node| node.id != id) {
+            crate::private_network::cut(isolated, other.ip);
+        }
+    }
+
+    /// Removes every cut.
+    pub fn heal(&self) {
+        crate::private_network::heal_all();
+    }
+
     pub fn url(&self, id: u64, path: &str) -> String {
         format!("http://{}{path}", self.node(id).client_addr)
     }

@@ -2,6 +2,7 @@
 //! failover after `kill -9`, whole-cluster crash and restart, an isolated node under iptables,
 //! bad input, bad configuration, and SIGTERM under write load.
 
+use integration_tests::linearizability::{check_register, RegisterOperation, TimedOperation};
 use integration_tests::private_network::{self, PrivateNetwork};
 use integration_tests::process_cluster::{ProcessCluster, ProcessNode};
 use integration_tests::write_history::{WriteHistory, WriteOutcome};
@@ -281,10 +282,7 @@ fn an_isolated_leader_never_serves_a_linearizable_read_and_catches_up_after_heal
     let (cluster, leader) = three_nodes();
     assert_eq!(cluster.put(leader, "k", b"old").status, 200);
     let majority = followers(leader, &[1, 2, 3]);
-    let isolated_ip = cluster.nodes[&leader].ip;
-    for id in &majority {
-        private_network::cut(isolated_ip, cluster.nodes[id].ip);
-    }
+    cluster.isolate(leader);
     // The majority elects a new leader and keeps serving.
     let new_leader = cluster.wait_for_leader(&majority, Duration::from_secs(5));
     let reply = cluster.put(majority[0], "k", b"new");
@@ -308,7 +306,7 @@ fn an_isolated_leader_never_serves_a_linearizable_read_and_catches_up_after_heal
         assert_eq!(reply.status, 200, "majority write: {}", reply.text());
     }
     println!("isolated node answered linearizable reads with {statuses:?}");
-    private_network::heal_all();
+    cluster.heal();
     cluster.wait_until("the isolated node catches up", STARTUP, |cluster| {
         cluster.get_local(leader, "k").body == b"new"
     });
@@ -397,4 +395,102 @@ fn a_bad_configuration_exits_2_with_one_line_naming_the_key() {
         );
         assert!(stderr.contains(key), "{key} not named in: {stderr}");
     }
+}
+
+/// Clients read and write one key through random nodes while the leader is killed (`-9`) and
+/// restarted; what they saw must be linearizable.
+#[test]
+fn register_history_is_linearizable_across_a_leader_crash() {
+    let _exclusive = exclusive();
+    let (mut cluster, leader) = three_nodes();
+    let urls: Vec<String> = cluster
+        .nodes
+        .values()
+        .map(|node| format!("http://{}", node.client_addr))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            let urls = urls.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || register_client(client, &urls, &stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    cluster.kill(leader);
+    std::thread::sleep(Duration::from_millis(1200));
+    cluster.start_node(leader);
+    std::thread::sleep(Duration::from_millis(800));
+    stop.store(true, Ordering::SeqCst);
+    let history: Vec<TimedOperation> = clients
+        .into_iter()
+        .flat_map(|client| client.join().expect("client thread"))
+        .collect();
+    let reads = history
+        .iter()
+        .filter(|op| matches!(op.operation, RegisterOperation::Read { .. }))
+        .count();
+    println!("history: {} operations, {reads} reads", history.len());
+    assert!(
+        reads > 10 && history.len() - reads > 10,
+        "too little happened"
+    );
+    if let Err(error) = check_register(&history) {
+        panic!("{error}\nhistory: {history:#?}");
+    }
+}
+
+/// One client of the register test: alternates reads and writes of unique values on key `r`,
+/// through a random node, and records what it saw.
+fn register_client(client: usize, urls: &[String], stop: &AtomicBool) -> Vec<TimedOperation> {
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let mut history = Vec::new();
+    let mut sequence = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        sequence += 1;
+        let url = &urls[(client + sequence) % urls.len()];
+        let invoked = Instant::now();
+        if sequence % 2 == 1 {
+            let value = format!("{client}-{sequence}").into_bytes();
+            let sent = http
+                .put(format!("{url}/v1/kv/r"))
+                .body(value.clone())
+                .send();
+            let answered = match sent.map(|response| response.status().as_u16()) {
+                Ok(200) => Some(Instant::now()),
+                Ok(503) => continue,
+                Err(error) if error.is_connect() => continue,
+                _ => None,
+            };
+            history.push(TimedOperation {
+                client,
+                operation: RegisterOperation::Write { value },
+                invoked,
+                answered,
+            });
+        } else {
+            let Ok(response) = http.get(format!("{url}/v1/kv/r")).send() else {
+                continue;
+            };
+            let value = match response.status().as_u16() {
+                200 => Some(response.bytes().map(|b| b.to_vec()).unwrap_or_default()),
+                404 => None,
+                _ => continue,
+            };
+            history.push(TimedOperation {
+                client,
+                operation: RegisterOperation::Read { value },
+                invoked,
+                answered: Some(Instant::now()),
+            });
+        }
+        if sequence % 7 == 6 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    history
 }
