@@ -105,7 +105,7 @@ pub fn run(flags: &LocalClusterFlags) -> anyhow::Result<i32> {
     );
     println!("Ctrl-C stops the cluster.");
 
-    let code = wait_for_signal_or_exit(&mut children)?;
+    let code = wait_for_signal_or_exit(&mut children, &data_root)?;
     stop_all(&mut children);
     if remove_on_exit {
         let _ = std::fs::remove_dir_all(&data_root);
@@ -133,7 +133,7 @@ fn spawn_node(executable: &Path, data_root: &Path, config: &RawConfig) -> anyhow
 }
 
 /// Blocks until SIGINT/SIGTERM (exit code 0) or until a child exits on its own (code 1).
-fn wait_for_signal_or_exit(children: &mut [(u64, Child)]) -> anyhow::Result<i32> {
+fn wait_for_signal_or_exit(children: &mut [(u64, Child)], data_root: &Path) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -149,7 +149,14 @@ fn wait_for_signal_or_exit(children: &mut [(u64, Child)]) -> anyhow::Result<i32>
             }
             for (id, child) in children.iter_mut() {
                 if let Some(status) = child.try_wait()? {
-                    eprintln!("node {id} exited ({status}); stopping the cluster");
+                    eprintln!(
+                        "node {id} exited ({status}); stopping the cluster. Its log ends with:"
+                    );
+                    let log = std::fs::read_to_string(log_path(data_root, *id)).unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    for line in &lines[lines.len().saturating_sub(10)..] {
+                        eprintln!("    {line}");
+                    }
                     return Ok(1);
                 }
             }

@@ -1,0 +1,131 @@
+//! Acceptance 1 on the real binaries: `raft-node local-cluster --nodes 3` starts a cluster,
+//! `raftctl put a 1` then `raftctl get a` prints 1, a PUT sent to a follower works, and
+//! SIGINT stops every node.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
+const RAFTCTL: &str = env!("CARGO_BIN_EXE_raftctl");
+
+/// A client port base such that the three client ports and the three peer ports are free.
+fn free_base_port() -> u16 {
+    for attempt in 0..200u16 {
+        let base = 20_000 + (std::process::id() as u16 % 500) * 20 + attempt * 7;
+        let ports = [
+            base,
+            base + 1,
+            base + 2,
+            base - 1000,
+            base - 999,
+            base - 998,
+        ];
+        if ports
+            .iter()
+            .all(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("no free port range found");
+}
+
+fn raftctl(endpoints: &str, arguments: &[&str]) -> (i32, String) {
+    let output = Command::new(RAFTCTL)
+        .arg("--endpoints")
+        .arg(endpoints)
+        .args(arguments)
+        .output()
+        .expect("run raftctl");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let base = free_base_port();
+    let mut cluster = Command::new(RAFT_NODE)
+        .args(["local-cluster", "--nodes", "3", "--base-client-port"])
+        .arg(base.to_string())
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start local-cluster");
+    let mut stdout = BufReader::new(cluster.stdout.take().expect("piped"));
+    let mut urls = Vec::new();
+    let mut line = String::new();
+    while urls.len() < 3 {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).expect("read") > 0,
+            "local-cluster exited early"
+        );
+        if let Some(url) = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+        {
+            urls.push(url.to_string());
+        }
+    }
+    assert_eq!(urls[0], format!("http://127.0.0.1:{base}"));
+    let endpoints = urls.join(",");
+
+    let (code, out) = raftctl(&endpoints, &["put", "a", "1"]);
+    assert_eq!(code, 0, "raftctl put: {out}");
+    let (code, out) = raftctl(&endpoints, &["get", "a"]);
+    assert_eq!((code, out.as_str()), (0, "1\n"));
+    let (code, _) = raftctl(&endpoints, &["get", "missing"]);
+    assert_eq!(code, 1, "a missing key exits 1");
+
+    // A PUT to every node, followers included, is accepted (followers forward).
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    for (position, url) in urls.iter().enumerate() {
+        let response = http
+            .put(format!("{url}/v1/kv/from-{position}"))
+            .body("x")
+            .send()
+            .expect("PUT");
+        assert_eq!(response.status().as_u16(), 200, "PUT via {url}");
+    }
+    let (code, out) = raftctl(&endpoints, &["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.matches("leader").count(),
+        1 + 1,
+        "one leader row plus the header: {out}"
+    );
+
+    let status = Command::new("kill")
+        .arg("-INT")
+        .arg(cluster.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = cluster.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "local-cluster did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(0));
+    for url in &urls {
+        assert!(
+            http.get(format!("{url}/health")).send().is_err(),
+            "{url} still answers after Ctrl-C"
+        );
+    }
+}
