@@ -272,10 +272,10 @@ fn a_paused_leader_is_replaced_and_rejoins_as_follower() {
 }
 
 #[test]
-fn an_isolated_leader_never_serves_a_linearizable_read_and_catches_up_after_healing() {
+fn an_isolated_node_never_serves_a_linearizable_read_and_catches_up_after_healing() {
     let _exclusive = exclusive();
     let test_name =
-        "an_isolated_leader_never_serves_a_linearizable_read_and_catches_up_after_healing";
+        "an_isolated_node_never_serves_a_linearizable_read_and_catches_up_after_healing";
     if private_network::enter_private_network(test_name) == PrivateNetwork::Done {
         return;
     }
@@ -306,12 +306,45 @@ fn an_isolated_leader_never_serves_a_linearizable_read_and_catches_up_after_heal
         assert_eq!(reply.status, 200, "majority write: {}", reply.text());
     }
     println!("isolated node answered linearizable reads with {statuses:?}");
+    // A local read is served, and is stale: that is what `consistency=local` promises.
+    let reply = cluster.get_local(leader, "k");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "old"));
+    // A write sent to it is refused or times out; it is never acknowledged.
+    let reply = cluster.put(leader, "from-isolated", b"x");
+    assert!(
+        matches!(reply.status, 503 | 504),
+        "{} {}",
+        reply.status,
+        reply.text()
+    );
     cluster.heal();
     cluster.wait_until("the isolated node catches up", STARTUP, |cluster| {
         cluster.get_local(leader, "k").body == b"new"
     });
     let reply = cluster.get(leader, "k");
     assert_eq!((reply.status, reply.text().as_str()), (200, "new"));
+
+    // An isolated follower: no linearizable read either, and it catches up after healing.
+    let leader = cluster.wait_for_leader(&[1, 2, 3], STARTUP);
+    let follower = followers(leader, &[1, 2, 3])[0];
+    cluster.isolate(follower);
+    assert_eq!(cluster.put(leader, "k", b"newer").status, 200);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        let reply = cluster
+            .try_request(follower, Method::GET, "/v1/kv/k", Vec::new())
+            .expect("the isolated follower still answers its clients");
+        assert_ne!(
+            reply.status,
+            200,
+            "isolated follower served a read: {}",
+            reply.text()
+        );
+    }
+    cluster.heal();
+    cluster.wait_until("the isolated follower catches up", STARTUP, |cluster| {
+        cluster.get_local(follower, "k").body == b"newer"
+    });
 }
 
 #[test]

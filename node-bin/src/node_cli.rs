@@ -33,8 +33,7 @@ pub fn raft_node_main() -> i32 {
     };
     node_runtime::init_tracing(config.log_format);
     node_runtime::run(config).unwrap_or_else(|error| {
-        tracing::error!("{error:#}");
-        eprintln!("raft-node: {error:#}");
+        tracing::error!("cannot run the node: {error:#}");
         EXIT_FAILURE
     })
 }

@@ -82,6 +82,24 @@ fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
     assert_eq!((code, out.as_str()), (0, "1\n"));
     let (code, _) = raftctl(&endpoints, &["get", "missing"]);
     assert_eq!(code, 1, "a missing key exits 1");
+    // A dead endpoint first in the list: raftctl moves on to the next one.
+    let with_dead_endpoint = format!("http://127.0.0.1:1,{endpoints}");
+    let (code, out) = raftctl(&with_dead_endpoint, &["put", "b", "2"]);
+    assert_eq!(code, 0, "raftctl put past a dead endpoint: {out}");
+    // Nothing reachable at all: exit 3, "definitely not applied".
+    let output = Command::new(RAFTCTL)
+        .args([
+            "--endpoints",
+            "http://127.0.0.1:1",
+            "--deadline-ms",
+            "300",
+            "put",
+            "c",
+            "3",
+        ])
+        .output()
+        .expect("run raftctl");
+    assert_eq!(output.status.code(), Some(3));
 
     // A PUT to every node, followers included, is accepted (followers forward).
     let http = reqwest::blocking::Client::builder()
