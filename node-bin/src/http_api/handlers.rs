@@ -46,6 +46,7 @@ pub async fn put(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_from_path(request.uri().path(), KV_PREFIX)?;
+    refuse_declared_oversize(&request, state.max_value_bytes, state.max_value_bytes)?;
     let body = read_body(payload, state.max_value_bytes, state.max_value_bytes).await?;
     let command = KvCommand::Put {
         key,
@@ -81,6 +82,7 @@ pub async fn compare_and_swap(
         .max_value_bytes
         .saturating_mul(2)
         .saturating_add(CAS_BODY_OVERHEAD_BYTES);
+    refuse_declared_oversize(&request, body_limit, state.max_value_bytes)?;
     let body = read_body(payload, body_limit, state.max_value_bytes).await?;
     let parsed = parse_cas_body(&body)?;
     if parsed.value.len() > state.max_value_bytes {
@@ -351,6 +353,26 @@ async fn fetch_status(state: &ApiState) -> Result<RaftStatus, ApiError> {
         Ok(Ok(status)) => Ok(status),
         Ok(Err(_)) => Err(ApiError::unavailable("the consensus actor is gone")),
         Err(_) => Err(ApiError::unavailable("the consensus actor did not answer")),
+    }
+}
+
+/// Refuses a body whose declared `Content-Length` is over `limit` before reading any of it,
+/// so the client gets its `413` instead of a connection closed mid-upload.
+fn refuse_declared_oversize(
+    request: &HttpRequest,
+    limit: usize,
+    max_value_bytes: usize,
+) -> Result<(), ApiError> {
+    let declared = request
+        .headers()
+        .get("content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(ApiError::PayloadTooLarge {
+            limit_bytes: max_value_bytes,
+        }),
+        _ => Ok(()),
     }
 }
 
