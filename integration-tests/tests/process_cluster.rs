@@ -68,6 +68,24 @@ fn a_write_through_a_follower_is_forwarded_to_the_leader() {
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["swapped"], true);
+
+    let metrics = cluster.request(leader, Method::GET, "/metrics", b"").text();
+    for name in [
+        "raft_term ",
+        "raft_role 2",
+        "raft_commit_index ",
+        "raft_last_applied ",
+        "raft_proposals_total ",
+        "raft_elections_started_total ",
+        "raft_leader_changes_total ",
+        "raft_append_durable_latency_seconds_bucket{le=\"+Inf\"} ",
+        "raft_peer_messages_dropped_total{peer=",
+        "http_responses_total{code=\"200\"} ",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+    let health = cluster.request(followers[0], Method::GET, "/health", b"");
+    assert_eq!(health.status, 200, "{}", health.text());
 }
 
 #[test]
