@@ -25,6 +25,7 @@ pub use api_state::{ApiCounters, ApiPorts, ApiState};
 
 use actix_web::dev::Service;
 use actix_web::web;
+use tracing::Instrument;
 
 /// Registers every route of the client API on an actix-web `App`.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -72,16 +73,36 @@ pub fn app(
     >,
 > {
     let counters = state.counters.clone();
+    let node_id = state.node_id;
+    let raft_metrics = state.raft_metrics.clone();
     actix_web::App::new()
         .app_data(web::Data::new(state))
         .configure(configure)
         .wrap_fn(move |request, service| {
             let counters = counters.clone();
+            let term = raft_metrics
+                .as_ref()
+                .map(|metrics| metrics.snapshot().current_term.0);
+            let span = tracing::debug_span!(
+                "request",
+                node = %node_id,
+                term,
+                method = %request.method(),
+                path = %request.path(),
+            );
+            let started = std::time::Instant::now();
             let response = service.call(request);
             async move {
                 let response = response.await?;
-                counters.count_response(response.status().as_u16());
+                let status = response.status().as_u16();
+                counters.count_response(status);
+                tracing::debug!(
+                    status,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "answered"
+                );
                 Ok(response)
             }
+            .instrument(span)
         })
 }
