@@ -545,3 +545,55 @@ fn register_client(client: usize, urls: &[String], stop: &AtomicBool) -> Vec<Tim
     }
     history
 }
+
+/// Clients read and write one key through every node while first the leader, then a
+/// follower, is cut off by iptables and healed; what they saw must be linearizable (a stale
+/// leader serving a read would show up here as a read of an overwritten value).
+#[test]
+fn register_history_is_linearizable_across_partitions() {
+    let _exclusive = exclusive();
+    if private_network::enter_private_network("register_history_is_linearizable_across_partitions")
+        == PrivateNetwork::Done
+    {
+        return;
+    }
+    let (cluster, leader) = three_nodes();
+    let urls: Vec<String> = cluster
+        .nodes
+        .values()
+        .map(|node| format!("http://{}", node.client_addr))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            let urls = urls.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || register_client(client, &urls, &stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    cluster.isolate(leader);
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.heal();
+    let leader = cluster.wait_for_leader(&[1, 2, 3], STARTUP);
+    let follower = followers(leader, &[1, 2, 3])[0];
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.isolate(follower);
+    std::thread::sleep(Duration::from_millis(1000));
+    cluster.heal();
+    std::thread::sleep(Duration::from_millis(700));
+    stop.store(true, Ordering::SeqCst);
+    let history: Vec<TimedOperation> = clients
+        .into_iter()
+        .flat_map(|client| client.join().expect("client thread"))
+        .collect();
+    let unknown = history.iter().filter(|op| op.answered.is_none()).count();
+    println!(
+        "history: {} operations, {unknown} with unknown outcome",
+        history.len()
+    );
+    assert!(history.len() > 50, "too little happened");
+    if let Err(error) = check_register(&history) {
+        panic!("{error}\nhistory: {history:#?}");
+    }
+}
