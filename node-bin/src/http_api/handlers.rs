@@ -244,7 +244,8 @@ async fn write(
     }
 }
 
-/// Hands `message` to an actor. A full or closed mailbox means it never got there: `503`.
+/// Hands `message` to an actor. A stopped actor never got it: `503`. (`do_send` does not wait
+/// on a full mailbox: the consensus actor bounds its own queues and answers `Unavailable`.)
 fn send<M>(recipient: &Recipient<M>, message: M) -> Result<(), ApiError>
 where
     M: actix::Message + Send + 'static,
