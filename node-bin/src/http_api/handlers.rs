@@ -245,7 +245,8 @@ async fn write(
 }
 
 /// Hands `message` to an actor. A stopped actor never got it: `503`. (`do_send` does not wait
-/// on a full mailbox: the consensus actor bounds its own queues and answers `Unavailable`.)
+/// on a full mailbox; an overloaded node answers late, and the request timeout turns that into
+/// `504`, the conservative answer for a write that may still be queued.)
 fn send<M>(recipient: &Recipient<M>, message: M) -> Result<(), ApiError>
 where
     M: actix::Message + Send + 'static,
