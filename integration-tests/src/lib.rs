@@ -6,6 +6,9 @@
 //!
 //! # Layout
 //!
+//! - [`in_process`]: `InProcessCluster`: every actor of N nodes in one actix System on the
+//!   tokio clock (paused in tests), over a seeded simulated network and in-memory disks;
+//!   partitions, link faults, crashes and restarts in virtual time.
 //! - [`process_cluster`]: `ProcessCluster`: writes TOML configs, starts, kills (`-9`),
 //!   restarts, pauses (`SIGSTOP`/`SIGCONT`) and stops (`SIGTERM`) nodes; an HTTP client.
 //! - [`private_network`]: runs a test inside its own network namespace (`unshare -n`) where
@@ -13,6 +16,7 @@
 //! - [`write_history`]: records acknowledged writes and checks them after faults.
 //! - [`linearizability`]: a linearizability checker for a read/write register history.
 
+pub mod in_process;
 pub mod linearizability;
 pub mod private_network;
 pub mod process_cluster;

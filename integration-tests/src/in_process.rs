@@ -1,0 +1,719 @@
+//! `InProcessCluster`: every actor of N nodes in the current actix System, on the tokio clock,
+//! so a whole-node test runs in virtual time when the test calls `tokio::time::pause()`.
+//!
+//! Each node is wired as `node-bin` wires a real node (`node_runtime.rs`), with two swaps:
+//!
+//! ```text
+//!  MemLogStore on a MemDisk ◀─ StorageActor ◀─StorageRequest── RaftActor ──SendMessage──▶ SimEndpoint
+//!                                   └──StorageEvent────────────▶  ▲ │                        │ SimSend
+//!                                                                 │ └─ApplyEntries/Query─▶ ApplierActor<KvStore>
+//!  SimNetwork (one per cluster, seeded) ──ReceivedMessage/PeerEvent─┘
+//! ```
+//!
+//! - The network is one [`SimNetwork`] seeded from the cluster seed; each node sends through its
+//!   own [`SimEndpoint`]. Partitions, isolation and per-link faults are its control messages.
+//! - Storage is a [`StorageActor`] over a [`MemLogStore`], started on the *current* arbiter
+//!   (not a thread of its own, unlike `node-bin`), so the paused clock governs every actor and
+//!   nothing runs behind the test's back.
+//! - The state machine is a fresh [`KvStore`] in an [`ApplierActor`].
+//!
+//! # Crash and restart
+//!
+//! Every actor of a node except its `SimEndpoint` (which stops by itself once the consensus
+//! actor that holds it is gone) runs as a tokio task of its own. [`InProcessCluster::crash`]
+//! aborts those tasks: nothing of the node runs again. Dropping an actix context runs its
+//! `stopping`/`stopped` hooks once, so the storage actor writes the batch it had already taken
+//! from its mailbox (as the real one's `stopping` does) while requests still queued in its
+//! mailbox are lost, like writes that never reached the disk; and the consensus actor answers
+//! the clients it held with `OutcomeUnknown` / `Unavailable`. What reached the node's
+//! [`MemDisk`] stays there. [`InProcessCluster::restart`] opens a new store on that disk and
+//! builds the consensus core with `Raft::new(config, recovered)` and fresh actors; the
+//! applier starts empty and re-applies the log from index 1 once the commit index is known.
+//!
+//! # Determinism
+//!
+//! One thread, one seed: the network's RNG and every node's election-timeout RNG derive from
+//! the cluster seed, and every timer is a tokio timer. On a paused clock a seed replays the
+//! same run as long as the test issues the same inputs; tests print the seed when they fail
+//! (see [`SeedReport`]) and `RAFT_TEST_SEED` replays it.
+//!
+//! # Waiting
+//!
+//! Every wait is bounded in virtual time and polls; a client request that gets no answer
+//! within [`REQUEST_TIMEOUT`] ends with [`RequestError::TimedOut`], as the HTTP API's timeout
+//! would answer 504.
+
+use actix::{Actor, Addr, AsyncContext, Context};
+use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
+use network_actor::sim::{
+    GetSimStats, HealAll, Isolate, LinkFaults, Partition, SetDefaultLinkFaults, SetLinkFaults,
+    SimEndpoint, SimNetwork, SimStats,
+};
+use raft_actor::{RaftActor, RaftActorConfig};
+use raft_proto::applier::Query;
+use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
+use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
+use raft_types::{LogId, LogIndex, NodeId};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+use storage_actor::{MemDisk, MemLogStore, StorageActor};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How often every node's consensus core ticks: the core's default timings then mean a 50 ms
+/// heartbeat and a 150..300 ms election timeout.
+pub const TICK_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long a client request waits for its answer before giving up, in virtual time.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the `wait_for_*` helpers re-check their condition, in virtual time.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Why a client request through the harness did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The node answered with an error (see `ClientError` for what each one promises).
+    #[error("node {node} answered: {error}")]
+    Client { node: NodeId, error: ClientError },
+    /// The node is crashed; nothing was sent.
+    #[error("node {node} is crashed")]
+    Crashed { node: NodeId },
+    /// The node crashed while holding the request: its outcome is unknown.
+    #[error("node {node} crashed before answering")]
+    Dropped { node: NodeId },
+    /// No answer within [`REQUEST_TIMEOUT`]: the outcome is unknown.
+    #[error("node {node} did not answer within {REQUEST_TIMEOUT:?}")]
+    TimedOut { node: NodeId },
+    /// The state machine answered with an output that does not fit the request.
+    #[error("node {node} answered a {request} with {output:?}")]
+    UnexpectedOutput {
+        node: NodeId,
+        request: &'static str,
+        output: KvOutput,
+    },
+}
+
+impl RequestError {
+    /// True when the request was definitely not applied (the node refused it or never got it).
+    pub fn definitely_not_applied(&self) -> bool {
+        match self {
+            RequestError::Crashed { .. } => true,
+            RequestError::Client { error, .. } => matches!(
+                error,
+                ClientError::NotLeader { .. } | ClientError::Unavailable { .. }
+            ),
+            RequestError::Dropped { .. }
+            | RequestError::TimedOut { .. }
+            | RequestError::UnexpectedOutput { .. } => false,
+        }
+    }
+}
+
+/// A condition that did not hold within its virtual-time bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("timed out after {within:?} of virtual time waiting for {what}; last seen: {last_seen}")]
+pub struct WaitTimedOut {
+    pub what: String,
+    pub within: Duration,
+    /// What the condition last observed, for the failure message.
+    pub last_seen: String,
+}
+
+/// The actors of a running node. Each task is the actor's actix context; aborting it is a crash.
+struct RunningNode {
+    raft: Addr<RaftActor>,
+    applier: Addr<ApplierActor<KvStore>>,
+    /// Consensus actor first: it must never run again once its storage or applier is gone
+    /// (it would take that as fatal and stop the whole System).
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// One member: its disk survives crashes; `running` is `None` while it is crashed.
+struct NodeSlot {
+    disk: MemDisk,
+    running: Option<RunningNode>,
+    /// How many times the node was started, mixed into its election-timeout seed so that a
+    /// restarted node does not replay its first life's timeouts.
+    incarnation: u64,
+}
+
+/// An in-process cluster; see the module documentation. Methods take `&self` so a test can
+/// run a stream of writes and a fault script concurrently (`tokio::join!`) on one cluster.
+pub struct InProcessCluster {
+    seed: u64,
+    members: Vec<NodeId>,
+    network: Addr<SimNetwork>,
+    nodes: RefCell<BTreeMap<NodeId, NodeSlot>>,
+}
+
+impl InProcessCluster {
+    /// Starts `size` nodes with ids `1..=size` in the current actix System, on one simulated
+    /// network seeded with `seed`. Must be called inside a System (`#[actix_rt::test]`); call
+    /// `tokio::time::pause()` first to run in virtual time.
+    pub fn start(size: usize, seed: u64) -> InProcessCluster {
+        assert!(size >= 1, "a cluster has at least one node");
+        let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
+        let network = SimNetwork::new(seed).start();
+        let nodes = members
+            .iter()
+            .map(|id| {
+                let slot = NodeSlot {
+                    disk: MemDisk::default(),
+                    running: None,
+                    incarnation: 0,
+                };
+                (*id, slot)
+            })
+            .collect();
+        let cluster = InProcessCluster {
+            seed,
+            members,
+            network,
+            nodes: RefCell::new(nodes),
+        };
+        for id in cluster.members.clone() {
+            cluster.boot(id);
+        }
+        cluster
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
+    }
+
+    /// The members that are not crashed.
+    pub fn running_members(&self) -> Vec<NodeId> {
+        let nodes = self.nodes.borrow();
+        self.members
+            .iter()
+            .copied()
+            .filter(|id| nodes[id].running.is_some())
+            .collect()
+    }
+
+    pub fn is_running(&self, node: NodeId) -> bool {
+        self.slot_running(node, |running| running.raft.clone())
+            .is_some()
+    }
+
+    /// Opens a store on the node's disk and starts its actors; see the module documentation.
+    fn boot(&self, id: NodeId) {
+        let mut nodes = self.nodes.borrow_mut();
+        let slot = nodes.get_mut(&id).expect("boot is only called for members");
+        assert!(slot.running.is_none(), "node {id} is already running");
+        slot.incarnation += 1;
+
+        let (store, recovered) = MemLogStore::open(slot.disk.clone());
+        assert!(
+            recovered.first_index.0 <= 1,
+            "node {id}: nothing purges a MemDisk in these tests, so its log starts at index 1"
+        );
+        let recovered = raft_core::RecoveredState {
+            hard_state: recovered.hard_state,
+            snapshot_last_log_id: LogId::ZERO,
+            entries: recovered.entries,
+        };
+
+        let raft_context: Context<RaftActor> = Context::new();
+        let raft_address = raft_context.address();
+
+        let storage = StorageActor::new(
+            store,
+            StoragePorts {
+                events: raft_address.clone().recipient(),
+            },
+        );
+        let (storage_address, storage_task) = spawn_actor(Context::new(), storage);
+
+        let applier = ApplierActor::new(
+            KvStore::new(),
+            ApplierPorts {
+                applied: raft_address.clone().recipient(),
+            },
+        );
+        let (applier_address, applier_task) = spawn_actor(Context::new(), applier);
+
+        let endpoint = SimEndpoint::start_for(
+            &self.network,
+            id,
+            NetworkPorts {
+                received: raft_address.clone().recipient(),
+                peer_events: raft_address.clone().recipient(),
+            },
+        );
+
+        let ports = RaftPorts {
+            storage: storage_address.recipient(),
+            network: endpoint.recipient(),
+            apply: applier_address.clone().recipient(),
+            query: applier_address.clone().recipient(),
+        };
+        let core = raft_core::Raft::new(
+            core_config(id, &self.members, self.seed, slot.incarnation),
+            recovered,
+        )
+        .expect("the harness's consensus configuration is valid");
+        let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
+        actor_config.check_invariants = true;
+        let (raft, raft_task) =
+            spawn_actor(raft_context, RaftActor::new(actor_config, core, ports));
+
+        slot.running = Some(RunningNode {
+            raft,
+            applier: applier_address,
+            tasks: vec![raft_task, applier_task, storage_task],
+        });
+    }
+
+    /// Stops every actor of `node` at once, as `kill -9` would; its disk stays. Returns once
+    /// none of them can run again. Crashing a crashed node does nothing.
+    pub async fn crash(&self, node: NodeId) {
+        let running = {
+            let mut nodes = self.nodes.borrow_mut();
+            let slot = nodes.get_mut(&node).expect("crash: not a member");
+            slot.running.take()
+        };
+        let Some(running) = running else {
+            return;
+        };
+        for task in &running.tasks {
+            task.abort();
+        }
+        for task in running.tasks {
+            // An aborted task resolves once its future is dropped; a task that already ended
+            // resolves at once. Either way nothing of it runs after this.
+            let _ = task.await;
+        }
+        tracing::info!(%node, "in-process cluster: node crashed");
+    }
+
+    /// Restarts a crashed `node` from what its disk holds, with fresh actors.
+    pub fn restart(&self, node: NodeId) {
+        self.boot(node);
+        tracing::info!(%node, "in-process cluster: node restarted");
+    }
+
+    /// Cuts every link between the two groups, both ways.
+    pub async fn partition(&self, group: &[NodeId], other: &[NodeId]) {
+        self.control(Partition::both_ways(
+            group.iter().copied(),
+            other.iter().copied(),
+        ))
+        .await;
+    }
+
+    /// Cuts `node` off from every other node, both ways.
+    pub async fn isolate(&self, node: NodeId) {
+        self.control(Isolate { node }).await;
+    }
+
+    /// Reconnects every link; loss, delay and reordering settings stay.
+    pub async fn heal(&self) {
+        self.control(HealAll).await;
+    }
+
+    /// Gives every link (existing and future) the fault model `faults`, keeping which links are
+    /// cut; `LinkFaults::reliable()` turns faults off again.
+    pub async fn set_all_link_faults(&self, faults: LinkFaults) {
+        self.control(SetDefaultLinkFaults { faults }).await;
+    }
+
+    /// Gives the one directed link `from -> to` the fault model `faults`.
+    pub async fn set_link_faults(&self, from: NodeId, to: NodeId, faults: LinkFaults) {
+        self.control(SetLinkFaults { from, to, faults }).await;
+    }
+
+    pub async fn network_stats(&self) -> SimStats {
+        self.network
+            .send(GetSimStats)
+            .await
+            .expect("the simulated network lives as long as the cluster")
+    }
+
+    async fn control<M>(&self, message: M)
+    where
+        M: actix::Message<Result = ()> + Send + 'static,
+        SimNetwork: actix::Handler<M>,
+    {
+        self.network
+            .send(message)
+            .await
+            .expect("the simulated network lives as long as the cluster");
+    }
+
+    fn slot_running<T>(&self, node: NodeId, get: impl FnOnce(&RunningNode) -> T) -> Option<T> {
+        let nodes = self.nodes.borrow();
+        let slot = nodes.get(&node).expect("not a member of the cluster");
+        slot.running.as_ref().map(get)
+    }
+
+    /// The node's status, or `None` while it is crashed.
+    pub async fn status(&self, node: NodeId) -> Option<RaftStatus> {
+        let raft = self.slot_running(node, |running| running.raft.clone())?;
+        raft.send(GetStatus).await.ok()
+    }
+
+    /// The status of every running node, by id.
+    pub async fn statuses(&self) -> BTreeMap<NodeId, RaftStatus> {
+        let mut statuses = BTreeMap::new();
+        for node in self.members.clone() {
+            if let Some(status) = self.status(node).await {
+                statuses.insert(node, status);
+            }
+        }
+        statuses
+    }
+
+    /// The running node that believes it is leader with the highest term, if any. A stale
+    /// leader cut off in an older term may still believe it leads; the highest term wins.
+    pub async fn leader(&self) -> Option<NodeId> {
+        leader_of(self.statuses().await.values()).ok()
+    }
+
+    /// Waits until some running node is leader, for at most `within` of virtual time.
+    pub async fn wait_for_leader(&self, within: Duration) -> Result<NodeId, WaitTimedOut> {
+        let members = self.members.clone();
+        self.wait_for_leader_among(&members, within).await
+    }
+
+    /// Waits until one of `candidates` is the highest-term leader among `candidates`, for at most
+    /// `within` of virtual time. For the majority side of a partition.
+    pub async fn wait_for_leader_among(
+        &self,
+        candidates: &[NodeId],
+        within: Duration,
+    ) -> Result<NodeId, WaitTimedOut> {
+        wait_for("a leader", within, || async {
+            let mut statuses = Vec::new();
+            for node in candidates {
+                if let Some(status) = self.status(*node).await {
+                    statuses.push(status);
+                }
+            }
+            leader_of(statuses.iter()).map_err(|()| format!("{:?}", summarize(statuses.iter())))
+        })
+        .await
+    }
+
+    /// Proposes `Put { key, value }` through `node` and waits for the answer (at most
+    /// [`REQUEST_TIMEOUT`] of virtual time). `Ok` carries the index the write was applied at.
+    pub async fn put(
+        &self,
+        node: NodeId,
+        key: &str,
+        value: &[u8],
+    ) -> Result<LogIndex, RequestError> {
+        let raft = self
+            .slot_running(node, |running| running.raft.clone())
+            .ok_or(RequestError::Crashed { node })?;
+        let command = KvCommand::Put {
+            key: key.to_string(),
+            value: value.to_vec(),
+        }
+        .encode();
+        let (responder, receiver) = oneshot::channel();
+        raft.do_send(Propose { command, responder });
+        match await_answer(node, receiver).await? {
+            KvOutput::Put { index } => Ok(index),
+            output => Err(RequestError::UnexpectedOutput {
+                node,
+                request: "put",
+                output,
+            }),
+        }
+    }
+
+    /// A linearizable read of `key` through `node` (ReadIndex): only a leader that confirms
+    /// its leadership answers `Ok`.
+    pub async fn get(&self, node: NodeId, key: &str) -> Result<Option<Vec<u8>>, RequestError> {
+        let raft = self
+            .slot_running(node, |running| running.raft.clone())
+            .ok_or(RequestError::Crashed { node })?;
+        let (responder, receiver) = oneshot::channel();
+        raft.do_send(Read {
+            query: get_query(key),
+            responder,
+        });
+        value_of(node, await_answer(node, receiver).await?)
+    }
+
+    /// What `node`'s state machine holds for `key` right now (a local, possibly stale read,
+    /// straight from its applier).
+    pub async fn local_get(
+        &self,
+        node: NodeId,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, RequestError> {
+        let applier = self
+            .slot_running(node, |running| running.applier.clone())
+            .ok_or(RequestError::Crashed { node })?;
+        let (responder, receiver) = oneshot::channel();
+        applier.do_send(Query {
+            query: get_query(key),
+            responder,
+        });
+        value_of(node, await_answer(node, receiver).await?)
+    }
+
+    /// Puts through whichever node is leader, following `NotLeader` answers and waiting out
+    /// elections, until `within` of virtual time has passed. Only an `Ok` is an acknowledged
+    /// write; an `Err` is the last failure seen (the write may or may not have been applied
+    /// unless [`RequestError::definitely_not_applied`]).
+    pub async fn put_through_leader(
+        &self,
+        key: &str,
+        value: &[u8],
+        within: Duration,
+    ) -> Result<LogIndex, RequestError> {
+        let deadline = Instant::now() + within;
+        let mut last_error = RequestError::TimedOut {
+            node: self.members[0],
+        };
+        while Instant::now() < deadline {
+            let Some(leader) = self.leader().await else {
+                tokio::time::sleep(POLL_INTERVAL).await;
+                continue;
+            };
+            match self.put(leader, key, value).await {
+                Ok(index) => return Ok(index),
+                Err(error) => {
+                    // Retrying the same key and value is harmless even when the failed
+                    // attempt was applied after all: a put is idempotent.
+                    last_error = error;
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+            }
+        }
+        Err(last_error)
+    }
+
+    /// A linearizable read through whichever node is leader, retried until `within` of
+    /// virtual time has passed.
+    pub async fn get_through_leader(
+        &self,
+        key: &str,
+        within: Duration,
+    ) -> Result<Option<Vec<u8>>, RequestError> {
+        let deadline = Instant::now() + within;
+        let mut last_error = RequestError::TimedOut {
+            node: self.members[0],
+        };
+        while Instant::now() < deadline {
+            if let Some(leader) = self.leader().await {
+                match self.get(leader, key).await {
+                    Ok(value) => return Ok(value),
+                    Err(error) => last_error = error,
+                }
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        Err(last_error)
+    }
+
+    /// Waits until `node` has applied at least through `index`.
+    pub async fn wait_for_applied(
+        &self,
+        node: NodeId,
+        index: LogIndex,
+        within: Duration,
+    ) -> Result<(), WaitTimedOut> {
+        wait_for(
+            &format!("node {node} to apply index {index}"),
+            within,
+            || async {
+                match self.status(node).await {
+                    Some(status) if status.last_applied >= index => Ok(()),
+                    Some(status) => Err(format!("last_applied {}", status.last_applied)),
+                    None => Err("crashed".to_string()),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Waits until every running node has applied everything the highest-term leader
+    /// committed and holds no uncommitted entries: the cluster is quiet and in agreement.
+    /// Returns the common applied index.
+    pub async fn wait_for_convergence(&self, within: Duration) -> Result<LogIndex, WaitTimedOut> {
+        wait_for(
+            "every running node to apply the same log",
+            within,
+            || async {
+                let statuses = self.statuses().await;
+                let leader = leader_of(statuses.values()).map_err(|()| "no leader".to_string());
+                let summary = format!("{:?}", summarize(statuses.values()));
+                let leader = leader.map_err(|reason| format!("{reason}: {summary}"))?;
+                let commit_index = statuses[&leader].commit_index;
+                let agreed = statuses.values().all(|status| {
+                    status.last_applied == commit_index
+                        && status.commit_index == commit_index
+                        && status.last_log_index == commit_index
+                });
+                if agreed && commit_index > LogIndex::ZERO {
+                    Ok(commit_index)
+                } else {
+                    Err(summary)
+                }
+            },
+        )
+        .await
+    }
+}
+
+/// Polls `condition` every [`POLL_INTERVAL`] until it returns `Ok`, for at most `within` of
+/// virtual time. `Err` carries what the condition saw, for the failure message.
+pub async fn wait_for<T, F, Fut>(
+    what: &str,
+    within: Duration,
+    mut condition: F,
+) -> Result<T, WaitTimedOut>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match condition().await {
+            Ok(value) => return Ok(value),
+            Err(last_seen) if Instant::now() >= deadline => {
+                return Err(WaitTimedOut {
+                    what: what.to_string(),
+                    within,
+                    last_seen,
+                })
+            }
+            Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+        }
+    }
+}
+
+/// Reads the seed of a randomized test: `RAFT_TEST_SEED` if set (to replay a failure), else
+/// `default`.
+pub fn test_seed(default: u64) -> u64 {
+    match std::env::var("RAFT_TEST_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("RAFT_TEST_SEED must be an unsigned integer, got {text:?}")),
+        Err(_) => default,
+    }
+}
+
+/// Prints the seed and how to replay the test when it is dropped during a panic (a failed
+/// assertion); keep one alive for the whole test: `let _report = SeedReport::new(name, seed);`.
+pub struct SeedReport {
+    test_name: &'static str,
+    seed: u64,
+}
+
+impl SeedReport {
+    pub fn new(test_name: &'static str, seed: u64) -> SeedReport {
+        SeedReport { test_name, seed }
+    }
+}
+
+impl Drop for SeedReport {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "{} failed with seed {}; replay with: RAFT_TEST_SEED={} cargo test -p \
+                 integration-tests --test in_process_cluster {} -- --exact",
+                self.test_name, self.seed, self.seed, self.test_name
+            );
+        }
+    }
+}
+
+/// The consensus core's configuration for one node: default timings (in ticks of
+/// [`TICK_INTERVAL`]), election timeouts seeded from the cluster seed, the node and its life.
+fn core_config(id: NodeId, members: &[NodeId], seed: u64, incarnation: u64) -> raft_core::Config {
+    let mut config = raft_core::Config::new(id, members.iter().copied());
+    config.random_seed = mix(mix(seed ^ id.0) ^ incarnation);
+    config
+}
+
+/// SplitMix64's finalizer: nearby inputs (seeds, node ids) give unrelated outputs.
+fn mix(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs `actor` in `context` as a task of the current arbiter, returning a handle whose abort
+/// is a crash (what `Context::run` does, minus the lost handle).
+fn spawn_actor<A>(context: Context<A>, actor: A) -> (Addr<A>, JoinHandle<()>)
+where
+    A: Actor<Context = Context<A>>,
+{
+    let address = context.address();
+    let task = actix_rt::spawn(context.into_future(actor));
+    (address, task)
+}
+
+/// The highest-term leader among `statuses`.
+fn leader_of<'a>(statuses: impl Iterator<Item = &'a RaftStatus>) -> Result<NodeId, ()> {
+    statuses
+        .filter(|status| status.role == Role::Leader)
+        .max_by_key(|status| status.term)
+        .map(|status| status.id)
+        .ok_or(())
+}
+
+/// `(id, role, term, commit_index, last_applied, last_log_index)` per node, for messages.
+fn summarize<'a>(
+    statuses: impl Iterator<Item = &'a RaftStatus>,
+) -> Vec<(u64, Role, u64, u64, u64, u64)> {
+    statuses
+        .map(|status| {
+            (
+                status.id.0,
+                status.role,
+                status.term.0,
+                status.commit_index.0,
+                status.last_applied.0,
+                status.last_log_index.0,
+            )
+        })
+        .collect()
+}
+
+fn get_query(key: &str) -> Vec<u8> {
+    KvQuery::Get {
+        key: key.to_string(),
+    }
+    .encode()
+}
+
+fn value_of(node: NodeId, output: KvOutput) -> Result<Option<Vec<u8>>, RequestError> {
+    match output {
+        KvOutput::Value(value) => Ok(value),
+        output => Err(RequestError::UnexpectedOutput {
+            node,
+            request: "get",
+            output,
+        }),
+    }
+}
+
+/// Waits for a client answer from `node` for at most [`REQUEST_TIMEOUT`] of virtual time.
+async fn await_answer(
+    node: NodeId,
+    receiver: oneshot::Receiver<Result<Vec<u8>, ClientError>>,
+) -> Result<KvOutput, RequestError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, receiver).await {
+        Err(_elapsed) => Err(RequestError::TimedOut { node }),
+        Ok(Err(_dropped)) => Err(RequestError::Dropped { node }),
+        Ok(Ok(Err(error))) => Err(RequestError::Client { node, error }),
+        Ok(Ok(Ok(bytes))) => Ok(KvOutput::decode(&bytes)
+            .expect("the KvStore answers every request with an encoded KvOutput")),
+    }
+}
