@@ -4,7 +4,13 @@
 //! Every bound below is virtual time; each test takes a second or two of real time. A failing
 //! test prints its seed; `RAFT_TEST_SEED=<seed>` replays it.
 
-use integration_tests::in_process::{test_seed, InProcessCluster, SeedReport, REQUEST_TIMEOUT};
+use integration_tests::in_process::{
+    test_seed, InProcessCluster, RequestError, SeedReport, POLL_INTERVAL,
+};
+use integration_tests::write_history::{WriteHistory, WriteOutcome};
+use network_actor::sim::LinkFaults;
+use raft_types::NodeId;
+use std::cell::Cell;
 use std::time::Duration;
 
 /// A leader is elected (or re-elected after a fault) within this much virtual time.
@@ -66,5 +72,264 @@ async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
             );
         }
     }
-    let _ = REQUEST_TIMEOUT;
+}
+
+/// §5.2, §6.2 (check quorum), thesis §6.4 (ReadIndex): an isolated leader is replaced by the
+/// majority, which keeps accepting writes; the old leader cannot serve a linearizable read;
+/// after the heal it catches up.
+#[actix_rt::test]
+async fn isolated_leader_of_five_is_replaced_and_catches_up_after_heal() {
+    tokio::time::pause();
+    init_tracing();
+    let seed = test_seed(2);
+    let _report = SeedReport::new(
+        "isolated_leader_of_five_is_replaced_and_catches_up_after_heal",
+        seed,
+    );
+    let cluster = InProcessCluster::start(5, seed);
+    let old_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+    expect(cluster.put(old_leader, "before", b"1").await);
+
+    cluster.isolate(old_leader).await;
+    let majority: Vec<NodeId> = cluster
+        .members()
+        .iter()
+        .copied()
+        .filter(|node| *node != old_leader)
+        .collect();
+    let new_leader = expect(
+        cluster
+            .wait_for_leader_among(&majority, ELECTION_BOUND)
+            .await,
+    );
+    let mut last_index = Default::default();
+    for round in 0..10 {
+        let key = format!("during-{round}");
+        last_index = cluster
+            .put(new_leader, &key, key.as_bytes())
+            .await
+            .unwrap_or_else(|error| panic!("majority leader {new_leader} refused {key}: {error}"));
+    }
+    match cluster.get(old_leader, "before").await {
+        Ok(value) => {
+            panic!("isolated old leader {old_leader} answered a linearizable read with {value:?}")
+        }
+        Err(error) => assert!(
+            matches!(
+                error,
+                RequestError::Client { .. } | RequestError::TimedOut { .. }
+            ),
+            "unexpected failure of the isolated leader's read: {error}"
+        ),
+    }
+    let old_status = cluster.status(old_leader).await.expect("not crashed");
+    assert!(
+        old_status.commit_index < last_index,
+        "the isolated node cannot have committed the majority's writes: {old_status:?}"
+    );
+
+    cluster.heal().await;
+    expect(
+        cluster
+            .wait_for_applied(old_leader, last_index, CATCH_UP_BOUND)
+            .await,
+    );
+    for round in 0..10 {
+        let key = format!("during-{round}");
+        assert_eq!(
+            cluster.local_get(old_leader, &key).await,
+            Ok(Some(key.clone().into_bytes())),
+            "old leader {old_leader} after the heal"
+        );
+    }
+    let leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+    assert_eq!(
+        cluster.get(leader, "during-9").await,
+        Ok(Some(b"during-9".to_vec()))
+    );
+}
+
+/// Durability across crashes (Figure 2's persistent state; ARCHITECTURE.md ordering rules):
+/// a follower and then the leader crash and restart under a stream of writes; every
+/// acknowledged write is readable at the end, on every node.
+#[actix_rt::test]
+async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write() {
+    tokio::time::pause();
+    init_tracing();
+    let seed = test_seed(3);
+    let _report = SeedReport::new(
+        "crash_and_restart_follower_then_leader_keeps_every_acknowledged_write",
+        seed,
+    );
+    let cluster = InProcessCluster::start(3, seed);
+    let first_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+    let history = WriteHistory::default();
+    let stop = Cell::new(false);
+
+    let faults = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let follower = *cluster
+            .members()
+            .iter()
+            .find(|node| **node != first_leader)
+            .expect("three members");
+        cluster.crash(follower).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cluster.restart(follower);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+        cluster.crash(leader).await;
+        let survivors: Vec<NodeId> = cluster.running_members();
+        expect(
+            cluster
+                .wait_for_leader_among(&survivors, ELECTION_BOUND)
+                .await,
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cluster.restart(leader);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.set(true);
+    };
+    tokio::join!(write_stream(&cluster, "crash", &history, &stop), faults);
+
+    check_every_acknowledged_write(&cluster, "crash", &history).await;
+}
+
+/// Raft over a lossy network (§5.3: AppendEntries is retried until it gets through): with
+/// drops, delays and reordering on every link, acknowledged writes survive and every node
+/// ends with the same applied state.
+#[actix_rt::test]
+async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
+    tokio::time::pause();
+    init_tracing();
+    let seed = test_seed(4);
+    let _report = SeedReport::new(
+        "lossy_links_keep_acknowledged_writes_and_replicas_identical",
+        seed,
+    );
+    let cluster = InProcessCluster::start(5, seed);
+    expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+    cluster
+        .set_all_link_faults(LinkFaults {
+            drop_probability: 0.1,
+            reorder_probability: 0.2,
+            ..LinkFaults::delayed(Duration::from_millis(1), Duration::from_millis(30))
+        })
+        .await;
+    let history = WriteHistory::default();
+    let stop = Cell::new(false);
+    let lossy_period = async {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        stop.set(true);
+    };
+    tokio::join!(
+        write_stream(&cluster, "lossy", &history, &stop),
+        lossy_period
+    );
+    let stats = cluster.network_stats().await;
+    assert!(
+        stats.dropped_by_chance > 0,
+        "the links were lossy: {stats:?}"
+    );
+    cluster.set_all_link_faults(LinkFaults::reliable()).await;
+
+    check_every_acknowledged_write(&cluster, "lossy", &history).await;
+}
+
+/// Writes unique keys `{prefix}-{n}` one after another through whichever node leads, until
+/// `stop` is set, recording what each client was told.
+async fn write_stream(
+    cluster: &InProcessCluster,
+    prefix: &str,
+    history: &WriteHistory,
+    stop: &Cell<bool>,
+) {
+    let mut sequence = 0u64;
+    while !stop.get() {
+        let Some(leader) = cluster.leader().await else {
+            tokio::time::sleep(POLL_INTERVAL).await;
+            continue;
+        };
+        let key = format!("{prefix}-{sequence}");
+        let value = format!("value-{sequence}").into_bytes();
+        sequence += 1;
+        let outcome = match cluster.put(leader, &key, &value).await {
+            Ok(_index) => WriteOutcome::Acknowledged(value),
+            Err(error) if error.definitely_not_applied() => WriteOutcome::Refused,
+            Err(_) => WriteOutcome::Unknown(value),
+        };
+        let failed = !matches!(outcome, WriteOutcome::Acknowledged(_));
+        history.record(&key, outcome);
+        if failed {
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+}
+
+/// Waits for the cluster to agree, then checks that every acknowledged write is there: through
+/// a linearizable read on the leader and in every node's state machine; and that every node
+/// holds the same value for every key ever written (acknowledged or not).
+async fn check_every_acknowledged_write(
+    cluster: &InProcessCluster,
+    prefix: &str,
+    history: &WriteHistory,
+) {
+    let acknowledged = history.acknowledged();
+    assert!(
+        acknowledged.len() >= 10,
+        "too few writes were acknowledged to prove anything: {} of {}",
+        acknowledged.len(),
+        history.count()
+    );
+    let applied = expect(cluster.wait_for_convergence(CATCH_UP_BOUND).await);
+    eprintln!(
+        "{prefix}: {} writes tried, {} acknowledged, every node applied through {applied}; \
+         network: {:?}",
+        history.count(),
+        acknowledged.len(),
+        cluster.network_stats().await
+    );
+    let leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+    for (key, value) in &acknowledged {
+        assert_eq!(
+            cluster.get(leader, key).await,
+            Ok(Some(value.clone())),
+            "acknowledged write {key} through leader {leader}"
+        );
+    }
+    // `write_stream` records every key it tries, acknowledged or not.
+    let every_key: Vec<String> = (0..history.count())
+        .map(|sequence| format!("{prefix}-{sequence}"))
+        .collect();
+    let mut reference: Option<(NodeId, Vec<Option<Vec<u8>>>)> = None;
+    for node in cluster.members().to_vec() {
+        let mut values = Vec::new();
+        for key in &every_key {
+            values.push(expect(cluster.local_get(node, key).await));
+        }
+        match &reference {
+            None => reference = Some((node, values)),
+            Some((first, first_values)) => assert!(
+                *first_values == values,
+                "nodes {first} and {node} applied different states"
+            ),
+        }
+        let status = cluster
+            .status(node)
+            .await
+            .expect("every node runs at the end");
+        assert_eq!(status.last_applied, applied, "node {node} applied through");
+        for (key, value) in &acknowledged {
+            assert_eq!(
+                cluster.local_get(node, key).await,
+                Ok(Some(value.clone())),
+                "acknowledged write {key} on node {node}"
+            );
+        }
+    }
+}
+
+fn expect<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
+    result.unwrap_or_else(|error| panic!("{error}"))
 }
