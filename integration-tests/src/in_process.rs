@@ -568,6 +568,20 @@ impl InProcessCluster {
     }
 }
 
+impl Drop for InProcessCluster {
+    /// Crashes every node: the actors hold each other's addresses, so without this they would
+    /// keep ticking in the System after the test is done with the cluster.
+    fn drop(&mut self) {
+        for slot in self.nodes.get_mut().values_mut() {
+            if let Some(running) = slot.running.take() {
+                for task in running.tasks {
+                    task.abort();
+                }
+            }
+        }
+    }
+}
+
 /// Polls `condition` every [`POLL_INTERVAL`] until it returns `Ok`, for at most `within` of
 /// virtual time. `Err` carries what the condition saw, for the failure message.
 pub async fn wait_for<T, F, Fut>(
