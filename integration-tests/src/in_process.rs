@@ -85,9 +85,9 @@ pub enum RequestError {
     /// The node crashed while holding the request: its outcome is unknown.
     #[error("node {node} crashed before answering")]
     Dropped { node: NodeId },
-    /// No answer within [`REQUEST_TIMEOUT`]: the outcome is unknown.
-    #[error("node {node} did not answer within {REQUEST_TIMEOUT:?}")]
-    TimedOut { node: NodeId },
+    /// No answer within `within` of virtual time: the outcome is unknown.
+    #[error("node {node} did not answer within {within:?}")]
+    TimedOut { node: NodeId, within: Duration },
     /// The state machine answered with an output that does not fit the request.
     #[error("node {node} answered a {request} with {output:?}")]
     UnexpectedOutput {
@@ -127,8 +127,8 @@ pub struct WaitTimedOut {
 struct RunningNode {
     raft: Addr<RaftActor>,
     applier: Addr<ApplierActor<KvStore>>,
-    /// Consensus actor first: it must never run again once its storage or applier is gone
-    /// (it would take that as fatal and stop the whole System).
+    /// Aborted all together, before any of them can run again: a consensus actor that saw its
+    /// storage or applier gone would take it as fatal and stop the whole System.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -200,8 +200,7 @@ impl InProcessCluster {
     }
 
     pub fn is_running(&self, node: NodeId) -> bool {
-        self.slot_running(node, |running| running.raft.clone())
-            .is_some()
+        self.slot_running(node, |_| ()).is_some()
     }
 
     /// Opens a store on the node's disk and starts its actors; see the module documentation.
@@ -411,6 +410,17 @@ impl InProcessCluster {
         key: &str,
         value: &[u8],
     ) -> Result<LogIndex, RequestError> {
+        self.put_within(node, key, value, REQUEST_TIMEOUT).await
+    }
+
+    /// [`Self::put`] with its own bound on the wait, for a client that waits out a fault.
+    pub async fn put_within(
+        &self,
+        node: NodeId,
+        key: &str,
+        value: &[u8],
+        within: Duration,
+    ) -> Result<LogIndex, RequestError> {
         let raft = self
             .slot_running(node, |running| running.raft.clone())
             .ok_or(RequestError::Crashed { node })?;
@@ -421,7 +431,7 @@ impl InProcessCluster {
         .encode();
         let (responder, receiver) = oneshot::channel();
         raft.do_send(Propose { command, responder });
-        match await_answer(node, receiver).await? {
+        match await_answer(node, receiver, within).await? {
             KvOutput::Put { index } => Ok(index),
             output => Err(RequestError::UnexpectedOutput {
                 node,
@@ -442,7 +452,7 @@ impl InProcessCluster {
             query: get_query(key),
             responder,
         });
-        value_of(node, await_answer(node, receiver).await?)
+        value_of(node, await_answer(node, receiver, REQUEST_TIMEOUT).await?)
     }
 
     /// What `node`'s state machine holds for `key` right now (a local, possibly stale read,
@@ -460,62 +470,7 @@ impl InProcessCluster {
             query: get_query(key),
             responder,
         });
-        value_of(node, await_answer(node, receiver).await?)
-    }
-
-    /// Puts through whichever node is leader, following `NotLeader` answers and waiting out
-    /// elections, until `within` of virtual time has passed. Only an `Ok` is an acknowledged
-    /// write; an `Err` is the last failure seen (the write may or may not have been applied
-    /// unless [`RequestError::definitely_not_applied`]).
-    pub async fn put_through_leader(
-        &self,
-        key: &str,
-        value: &[u8],
-        within: Duration,
-    ) -> Result<LogIndex, RequestError> {
-        let deadline = Instant::now() + within;
-        let mut last_error = RequestError::TimedOut {
-            node: self.members[0],
-        };
-        while Instant::now() < deadline {
-            let Some(leader) = self.leader().await else {
-                tokio::time::sleep(POLL_INTERVAL).await;
-                continue;
-            };
-            match self.put(leader, key, value).await {
-                Ok(index) => return Ok(index),
-                Err(error) => {
-                    // Retrying the same key and value is harmless even when the failed
-                    // attempt was applied after all: a put is idempotent.
-                    last_error = error;
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                }
-            }
-        }
-        Err(last_error)
-    }
-
-    /// A linearizable read through whichever node is leader, retried until `within` of
-    /// virtual time has passed.
-    pub async fn get_through_leader(
-        &self,
-        key: &str,
-        within: Duration,
-    ) -> Result<Option<Vec<u8>>, RequestError> {
-        let deadline = Instant::now() + within;
-        let mut last_error = RequestError::TimedOut {
-            node: self.members[0],
-        };
-        while Instant::now() < deadline {
-            if let Some(leader) = self.leader().await {
-                match self.get(leader, key).await {
-                    Ok(value) => return Ok(value),
-                    Err(error) => last_error = error,
-                }
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-        Err(last_error)
+        value_of(node, await_answer(node, receiver, REQUEST_TIMEOUT).await?)
     }
 
     /// Waits until `node` has applied at least through `index`.
@@ -718,13 +673,14 @@ fn value_of(node: NodeId, output: KvOutput) -> Result<Option<Vec<u8>>, RequestEr
     }
 }
 
-/// Waits for a client answer from `node` for at most [`REQUEST_TIMEOUT`] of virtual time.
+/// Waits for a client answer from `node` for at most `within` of virtual time.
 async fn await_answer(
     node: NodeId,
     receiver: oneshot::Receiver<Result<Vec<u8>, ClientError>>,
+    within: Duration,
 ) -> Result<KvOutput, RequestError> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, receiver).await {
-        Err(_elapsed) => Err(RequestError::TimedOut { node }),
+    match tokio::time::timeout(within, receiver).await {
+        Err(_elapsed) => Err(RequestError::TimedOut { node, within }),
         Ok(Err(_dropped)) => Err(RequestError::Dropped { node }),
         Ok(Ok(Err(error))) => Err(RequestError::Client { node, error }),
         Ok(Ok(Ok(bytes))) => Ok(KvOutput::decode(&bytes)

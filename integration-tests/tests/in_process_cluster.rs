@@ -149,6 +149,66 @@ async fn isolated_leader_of_five_is_replaced_and_catches_up_after_heal() {
     );
 }
 
+/// §5.3, §5.4 (Figure 8's lesson): a leader cut off with a minority cannot commit; a write it
+/// took during the partition is never applied once the majority's new leader has written over
+/// that part of its log, and its client is told it was not applied.
+#[actix_rt::test]
+async fn write_to_a_minority_leader_is_refused_and_never_applied() {
+    tokio::time::pause();
+    init_tracing();
+    let seed = test_seed(6);
+    let _report = SeedReport::new(
+        "write_to_a_minority_leader_is_refused_and_never_applied",
+        seed,
+    );
+    let cluster = InProcessCluster::start(5, seed);
+    let old_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+    expect(cluster.put(old_leader, "before", b"1").await);
+    let (minority, majority): (Vec<NodeId>, Vec<NodeId>) = {
+        let followers: Vec<NodeId> = cluster
+            .members()
+            .iter()
+            .copied()
+            .filter(|node| *node != old_leader)
+            .collect();
+        (vec![old_leader, followers[0]], followers[1..].to_vec())
+    };
+    cluster.partition(&minority, &majority).await;
+
+    let minority_write = cluster.put_within(old_leader, "minority", b"lost", CATCH_UP_BOUND * 2);
+    let majority_side = async {
+        let new_leader = expect(
+            cluster
+                .wait_for_leader_among(&majority, ELECTION_BOUND)
+                .await,
+        );
+        for round in 0..5 {
+            let key = format!("majority-{round}");
+            expect(cluster.put(new_leader, &key, key.as_bytes()).await);
+        }
+        cluster.heal().await;
+        expect(cluster.wait_for_convergence(CATCH_UP_BOUND).await)
+    };
+    let (minority_answer, _) = tokio::join!(minority_write, majority_side);
+
+    match minority_answer {
+        Err(error) if error.definitely_not_applied() => eprintln!("minority write: {error}"),
+        other => panic!("the minority leader's write must be refused, got {other:?}"),
+    }
+    for node in cluster.members().to_vec() {
+        assert_eq!(
+            cluster.local_get(node, "minority").await,
+            Ok(None),
+            "node {node} applied the minority leader's write"
+        );
+        assert_eq!(
+            cluster.local_get(node, "majority-4").await,
+            Ok(Some(b"majority-4".to_vec())),
+            "node {node}"
+        );
+    }
+}
+
 /// Durability across crashes (Figure 2's persistent state; ARCHITECTURE.md ordering rules):
 /// a follower and then the leader crash and restart under a stream of writes; every
 /// acknowledged write is readable at the end, on every node.
