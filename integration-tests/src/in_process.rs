@@ -4,31 +4,36 @@
 //! Each node is wired as `node-bin` wires a real node (`node_runtime.rs`), with two swaps:
 //!
 //! ```text
-//!  MemLogStore on a MemDisk ◀─ StorageActor ◀─StorageRequest── RaftActor ──SendMessage──▶ SimEndpoint
-//!                                   └──StorageEvent────────────▶  ▲ │                        │ SimSend
-//!                                                                 │ └─ApplyEntries/Query─▶ ApplierActor<KvStore>
-//!  SimNetwork (one per cluster, seeded) ──ReceivedMessage/PeerEvent─┘
+//!  MemDisk ◀─ StorageActor ◀─ DiskLatency ◀─StorageRequest── RaftActor ──SendMessage──▶ SimEndpoint
+//!  (MemLogStore)   └──StorageEvent─────────────────────────▶  ▲ │                           │
+//!                                                              │ └─ApplyEntries/Query─▶ Applier
+//!  SimNetwork (one per cluster, seeded) ◀──SimSend──────────────┼───────────────────────────┘
+//!       └──────────────ReceivedMessage/PeerEvent────────────────┘
 //! ```
 //!
 //! - The network is one [`SimNetwork`] seeded from the cluster seed; each node sends through its
 //!   own [`SimEndpoint`]. Partitions, isolation and per-link faults are its control messages.
 //! - Storage is a [`StorageActor`] over a [`MemLogStore`], started on the *current* arbiter
 //!   (not a thread of its own, unlike `node-bin`), so the paused clock governs every actor and
-//!   nothing runs behind the test's back.
+//!   nothing runs behind the test's back. A `DiskLatency` actor in front of it delays each
+//!   request by a seeded 0..=[`DISK_LATENCY_MAX`] (in order), standing in for write-and-sync
+//!   time, so a crash can catch requests not yet durable.
 //! - The state machine is a fresh [`KvStore`] in an [`ApplierActor`].
 //!
 //! # Crash and restart
 //!
 //! Every actor of a node except its `SimEndpoint` (which stops by itself once the consensus
 //! actor that holds it is gone) runs as a tokio task of its own. [`InProcessCluster::crash`]
-//! aborts those tasks: nothing of the node runs again. Dropping an actix context runs its
-//! `stopping`/`stopped` hooks once, so the storage actor writes the batch it had already taken
-//! from its mailbox (as the real one's `stopping` does) while requests still queued in its
-//! mailbox are lost, like writes that never reached the disk; and the consensus actor answers
-//! the clients it held with `OutcomeUnknown` / `Unavailable`. What reached the node's
-//! [`MemDisk`] stays there. [`InProcessCluster::restart`] opens a new store on that disk and
-//! builds the consensus core with `Raft::new(config, recovered)` and fresh actors; the
-//! applier starts empty and re-applies the log from index 1 once the commit index is known.
+//! aborts those tasks: nothing of the node runs again. The node's [`MemDisk`] keeps exactly
+//! what its storage actor had flushed when the crash came (`MemLogStore` writes through, so a
+//! flush is a sync); requests still in the storage actor's mailbox or batch are lost, as
+//! unsynced writes are lost by a real crash. Nothing acknowledged depends on them: storage
+//! reports `Persisted` only after a flush. Clients waiting on the node are answered by the
+//! consensus actor's `stopped` hook (`OutcomeUnknown` / `Unavailable`), which actix runs when
+//! the aborted context is dropped. [`InProcessCluster::restart`] opens a new store on the
+//! disk and builds the consensus core with `Raft::new(config, recovered)` and fresh actors;
+//! the applier starts empty and re-applies the log from index 1 once the commit index is
+//! known.
 //!
 //! # Determinism
 //!
@@ -43,22 +48,24 @@
 //! within [`REQUEST_TIMEOUT`] ends with [`RequestError::TimedOut`], as the HTTP API's timeout
 //! would answer 504.
 
-use actix::{Actor, Addr, AsyncContext, Context};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient};
 use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
 use network_actor::sim::{
     GetSimStats, HealAll, Isolate, LinkFaults, Partition, SetDefaultLinkFaults, SetLinkFaults,
     SimEndpoint, SimNetwork, SimStats,
 };
-use raft_actor::{RaftActor, RaftActorConfig};
+use raft_actor::{RaftActor, RaftActorConfig, RaftMetrics};
 use raft_proto::applier::Query;
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
 use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
+use raft_proto::storage::StorageRequest;
 use raft_types::{LogId, LogIndex, NodeId};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
-use storage_actor::{MemDisk, MemLogStore, StorageActor};
+use storage_actor::{LogStore, MemDisk, MemLogStore, StorageActor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -69,6 +76,10 @@ pub const TICK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// How long a client request waits for its answer before giving up, in virtual time.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest a storage request waits before it reaches the storage actor (see
+/// `DiskLatency`): the simulated time to write and sync.
+pub const DISK_LATENCY_MAX: Duration = Duration::from_millis(2);
 
 /// How often the `wait_for_*` helpers re-check their condition, in virtual time.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -127,6 +138,7 @@ pub struct WaitTimedOut {
 struct RunningNode {
     raft: Addr<RaftActor>,
     applier: Addr<ApplierActor<KvStore>>,
+    metrics: Arc<RaftMetrics>,
     /// Aborted all together, before any of them can run again: a consensus actor that saw its
     /// storage or applier gone would take it as fatal and stop the whole System.
     tasks: Vec<JoinHandle<()>>,
@@ -231,6 +243,11 @@ impl InProcessCluster {
             },
         );
         let (storage_address, storage_task) = spawn_actor(Context::new(), storage);
+        let disk_latency = DiskLatency::new(
+            storage_address.recipient(),
+            mix(self.seed ^ mix(id.0) ^ slot.incarnation),
+        );
+        let (disk_latency_address, disk_latency_task) = spawn_actor(Context::new(), disk_latency);
 
         let applier = ApplierActor::new(
             KvStore::new(),
@@ -250,7 +267,7 @@ impl InProcessCluster {
         );
 
         let ports = RaftPorts {
-            storage: storage_address.recipient(),
+            storage: disk_latency_address.recipient(),
             network: endpoint.recipient(),
             apply: applier_address.clone().recipient(),
             query: applier_address.clone().recipient(),
@@ -262,27 +279,36 @@ impl InProcessCluster {
         .expect("the harness's consensus configuration is valid");
         let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
         actor_config.check_invariants = true;
-        let (raft, raft_task) =
-            spawn_actor(raft_context, RaftActor::new(actor_config, core, ports));
+        let actor = RaftActor::new(actor_config, core, ports);
+        let metrics = actor.metrics();
+        let (raft, raft_task) = spawn_actor(raft_context, actor);
 
         slot.running = Some(RunningNode {
             raft,
             applier: applier_address,
-            tasks: vec![raft_task, applier_task, storage_task],
+            metrics,
+            tasks: vec![raft_task, applier_task, disk_latency_task, storage_task],
         });
     }
 
-    /// Stops every actor of `node` at once, as `kill -9` would; its disk stays. Returns once
-    /// none of them can run again. Crashing a crashed node does nothing.
+    /// Stops every actor of `node` at once, as `kill -9` would. Its disk keeps what the storage
+    /// actor had flushed; requests it had not flushed yet (never reported durable) are lost.
+    /// Returns once none of its actors can run again. Crashing a crashed node does nothing.
     pub async fn crash(&self, node: NodeId) {
-        let running = {
+        let (running, disk) = {
             let mut nodes = self.nodes.borrow_mut();
             let slot = nodes.get_mut(&node).expect("crash: not a member");
-            slot.running.take()
+            (slot.running.take(), slot.disk.clone())
         };
         let Some(running) = running else {
             return;
         };
+        // Taken before the actors are dropped: dropping an actix context lets it handle what
+        // is still in its mailbox and run `stopping`, so the dying storage actor would write
+        // requests it never reported durable. Those land on the old disk, which is discarded.
+        let (_, flushed) = MemLogStore::open(disk);
+        let flushed_last = flushed.last_log_id().unwrap_or_default();
+        let survivor = disk_holding(flushed);
         for task in &running.tasks {
             task.abort();
         }
@@ -291,7 +317,14 @@ impl InProcessCluster {
             // resolves at once. Either way nothing of it runs after this.
             let _ = task.await;
         }
-        tracing::info!(%node, "in-process cluster: node crashed");
+        self.nodes
+            .borrow_mut()
+            .get_mut(&node)
+            .expect("crash: not a member")
+            .disk = survivor;
+        let log_in_memory = running.metrics.snapshot().last_log_index;
+        tracing::info!(%node, %flushed_last, %log_in_memory,
+            "in-process cluster: node crashed; its disk keeps the log through flushed_last");
     }
 
     /// Restarts a crashed `node` from what its disk holds, with fresh actors.
@@ -537,6 +570,61 @@ impl Drop for InProcessCluster {
     }
 }
 
+/// Stands between a node's consensus actor and its storage actor and hands each request on
+/// after a simulated write-and-sync latency in `[0, DISK_LATENCY_MAX]`, in order. It opens
+/// the window a real disk has: a request sent but not yet durable, lost if the node crashes.
+struct DiskLatency {
+    storage: Recipient<StorageRequest>,
+    /// Requests with the time they reach the storage actor, in sending order.
+    queue: VecDeque<(Instant, StorageRequest)>,
+    /// State of the SplitMix64 sequence the latencies are drawn from.
+    rng_state: u64,
+}
+
+impl DiskLatency {
+    fn new(storage: Recipient<StorageRequest>, seed: u64) -> DiskLatency {
+        DiskLatency {
+            storage,
+            queue: VecDeque::new(),
+            rng_state: seed,
+        }
+    }
+
+    fn next_latency(&mut self) -> Duration {
+        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let micros = DISK_LATENCY_MAX.as_micros() as u64;
+        Duration::from_micros(mix(self.rng_state) % (micros + 1))
+    }
+
+    fn forward_due(&mut self) {
+        let now = Instant::now();
+        while let Some((due, _)) = self.queue.front() {
+            if *due > now {
+                break;
+            }
+            let (_, request) = self.queue.pop_front().expect("front was just seen");
+            self.storage.do_send(request);
+        }
+    }
+}
+
+impl Actor for DiskLatency {
+    type Context = Context<Self>;
+}
+
+impl Handler<StorageRequest> for DiskLatency {
+    type Result = ();
+
+    fn handle(&mut self, request: StorageRequest, context: &mut Context<Self>) {
+        let now = Instant::now();
+        // Never before an earlier request: the storage port is one ordered path to disk.
+        let earliest = self.queue.back().map_or(now, |(due, _)| *due);
+        let due = (now + self.next_latency()).max(earliest);
+        self.queue.push_back((due, request));
+        context.run_later(due - now, |latency, _| latency.forward_due());
+    }
+}
+
 /// Polls `condition` every [`POLL_INTERVAL`] until it returns `Ok`, for at most `within` of
 /// virtual time. `Err` carries what the condition saw, for the failure message.
 pub async fn wait_for<T, F, Fut>(
@@ -599,6 +687,22 @@ impl Drop for SeedReport {
             );
         }
     }
+}
+
+/// A fresh disk holding exactly `state`: what survives a crash.
+fn disk_holding(state: storage_actor::RecoveredState) -> MemDisk {
+    assert!(
+        state.first_index.0 <= 1,
+        "nothing purges a MemDisk in these tests, so its log starts at index 1"
+    );
+    let disk = MemDisk::default();
+    let (mut store, _) = MemLogStore::open(disk.clone());
+    let written = store
+        .save_hard_state(&state.hard_state)
+        .and_then(|()| store.append(&state.entries))
+        .and_then(|()| store.sync());
+    written.expect("an empty in-memory store accepts a contiguous log from index 1");
+    disk
 }
 
 /// The consensus core's configuration for one node: default timings (in ticks of
