@@ -1,5 +1,5 @@
 //! `InProcessCluster`: every actor of N nodes in the current actix System, on the tokio clock,
-//! so a whole-node test runs in virtual time when the test calls `tokio::time::pause()`.
+//! so a whole-node test runs in virtual time when that clock is paused (see [`PausedSystem`]).
 //!
 //! Each node is wired as `node-bin` wires a real node (`node_runtime.rs`), with two swaps:
 //!
@@ -37,10 +37,11 @@
 //!
 //! # Determinism
 //!
-//! One thread, one seed: the network's RNG and every node's election-timeout RNG derive from
-//! the cluster seed, and every timer is a tokio timer. On a paused clock a seed replays the
-//! same run as long as the test issues the same inputs; tests print the seed when they fail
-//! (see [`SeedReport`]) and `RAFT_TEST_SEED` replays it.
+//! One thread, one seed: the network's RNG, every node's election-timeout RNG and its disk
+//! latencies derive from the cluster seed, and every timer is a tokio timer. On a clock
+//! paused from the start (run the test in a [`PausedSystem`]) a seed replays the same run as
+//! long as the test issues the same inputs; tests print the seed when they fail (see
+//! [`SeedReport`]) and `RAFT_TEST_SEED` replays it.
 //!
 //! # Waiting
 //!
@@ -164,8 +165,8 @@ pub struct InProcessCluster {
 
 impl InProcessCluster {
     /// Starts `size` nodes with ids `1..=size` in the current actix System, on one simulated
-    /// network seeded with `seed`. Must be called inside a System (`#[actix_rt::test]`); call
-    /// `tokio::time::pause()` first to run in virtual time.
+    /// network seeded with `seed`. Must be called inside a System; in a [`PausedSystem`] it
+    /// runs in virtual time, replayably.
     pub fn start(size: usize, seed: u64) -> InProcessCluster {
         assert!(size >= 1, "a cluster has at least one node");
         let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
@@ -649,6 +650,33 @@ where
             }
             Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
         }
+    }
+}
+
+/// The actix System for in-process cluster tests: a current-thread tokio runtime whose clock
+/// starts paused. Use it as `#[actix_rt::test(system =
+/// "integration_tests::in_process::PausedSystem")]` instead of calling `tokio::time::pause()`
+/// in the test.
+///
+/// Why not `pause()`: tokio rounds timer deadlines up to whole milliseconds counted from the
+/// moment the runtime was built, while a clock paused later sits a random fraction of a
+/// millisecond past that grid. Two timers a fraction of a millisecond apart (simulated network
+/// delays are drawn in nanoseconds) then fire in the same tick in one run and in different
+/// ticks in the next, and the same seed no longer replays the same run. A clock paused from
+/// the start has no such fraction.
+pub struct PausedSystem;
+
+impl PausedSystem {
+    // The shape `#[actix_rt::test(system = ..)]` calls: `<system>::new().block_on(..)`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> actix_rt::SystemRunner {
+        actix_rt::System::with_tokio_rt(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .expect("a current-thread tokio runtime builds")
+        })
     }
 }
 

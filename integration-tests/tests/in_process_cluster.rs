@@ -1,5 +1,6 @@
 //! Whole-node behaviour of in-process clusters (`integration_tests::in_process`): every actor of
-//! every node in one actix System, on a paused tokio clock, over the seeded simulated network.
+//! every node in one actix System, on a tokio clock paused from the start (`PausedSystem`), over
+//! the seeded simulated network.
 //!
 //! Every bound below is virtual time; each test takes a second or two of real time. A failing
 //! test prints its seed; `RAFT_TEST_SEED=<seed>` replays it.
@@ -7,10 +8,11 @@
 use integration_tests::in_process::{
     test_seed, InProcessCluster, RequestError, SeedReport, POLL_INTERVAL,
 };
-use integration_tests::write_history::{WriteHistory, WriteOutcome};
+use integration_tests::write_history::WriteOutcome;
 use network_actor::sim::LinkFaults;
 use raft_types::NodeId;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A leader is elected (or re-elected after a fault) within this much virtual time.
@@ -29,9 +31,10 @@ fn init_tracing() {
         .try_init();
 }
 
-#[actix_rt::test]
+/// §5.2 (election), §5.3 (replication), thesis §6.4 (ReadIndex): a leader is elected, a write
+/// through it is readable through it at once and, once applied, on every node.
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
-    tokio::time::pause();
     init_tracing();
     let seed = test_seed(1);
     let _report = SeedReport::new(
@@ -40,14 +43,8 @@ async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
     );
     let cluster = InProcessCluster::start(3, seed);
 
-    let leader = cluster
-        .wait_for_leader(ELECTION_BOUND)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    let index = cluster
-        .put(leader, "greeting", b"hello")
-        .await
-        .unwrap_or_else(|error| panic!("put through leader {leader}: {error}"));
+    let leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+    let index = expect(cluster.put(leader, "greeting", b"hello").await);
 
     assert_eq!(
         cluster.get(leader, "greeting").await,
@@ -55,10 +52,7 @@ async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
         "linearizable read through the leader"
     );
     for node in cluster.members().to_vec() {
-        cluster
-            .wait_for_applied(node, index, CATCH_UP_BOUND)
-            .await
-            .unwrap_or_else(|error| panic!("{error}"));
+        expect(cluster.wait_for_applied(node, index, CATCH_UP_BOUND).await);
         assert_eq!(
             cluster.local_get(node, "greeting").await,
             Ok(Some(b"hello".to_vec())),
@@ -77,9 +71,8 @@ async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
 /// §5.2, §6.2 (check quorum), thesis §6.4 (ReadIndex): an isolated leader is replaced by the
 /// majority, which keeps accepting writes; the old leader cannot serve a linearizable read;
 /// after the heal it catches up.
-#[actix_rt::test]
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn isolated_leader_of_five_is_replaced_and_catches_up_after_heal() {
-    tokio::time::pause();
     init_tracing();
     let seed = test_seed(2);
     let _report = SeedReport::new(
@@ -152,9 +145,8 @@ async fn isolated_leader_of_five_is_replaced_and_catches_up_after_heal() {
 /// §5.3, §5.4 (Figure 8's lesson): a leader cut off with a minority cannot commit; a write it
 /// took during the partition is never applied once the majority's new leader has written over
 /// that part of its log, and its client is told it was not applied.
-#[actix_rt::test]
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn write_to_a_minority_leader_is_refused_and_never_applied() {
-    tokio::time::pause();
     init_tracing();
     let seed = test_seed(6);
     let _report = SeedReport::new(
@@ -212,9 +204,8 @@ async fn write_to_a_minority_leader_is_refused_and_never_applied() {
 /// Durability across crashes (Figure 2's persistent state; ARCHITECTURE.md ordering rules):
 /// a follower and then the leader crash and restart under a stream of writes; every
 /// acknowledged write is readable at the end, on every node.
-#[actix_rt::test]
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write() {
-    tokio::time::pause();
     init_tracing();
     let seed = test_seed(3);
     let _report = SeedReport::new(
@@ -223,7 +214,7 @@ async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write()
     );
     let cluster = InProcessCluster::start(3, seed);
     let first_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
-    let history = WriteHistory::default();
+    let history = WriteLog::default();
     let stop = Cell::new(false);
 
     let faults = async {
@@ -259,9 +250,8 @@ async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write()
 /// Raft over a lossy network (§5.3: AppendEntries is retried until it gets through): with
 /// drops, delays and reordering on every link, acknowledged writes survive and every node
 /// ends with the same applied state.
-#[actix_rt::test]
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
-    tokio::time::pause();
     init_tracing();
     let seed = test_seed(4);
     let _report = SeedReport::new(
@@ -277,7 +267,7 @@ async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
             ..LinkFaults::delayed(Duration::from_millis(1), Duration::from_millis(30))
         })
         .await;
-    let history = WriteHistory::default();
+    let history = WriteLog::default();
     let stop = Cell::new(false);
     let lossy_period = async {
         tokio::time::sleep(Duration::from_secs(4)).await;
@@ -300,9 +290,8 @@ async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
 /// The harness's promise: on a paused clock a seed replays a run. The same faulty scenario
 /// (lossy, duplicating, reordering links; a crash and a restart under writes) run twice with
 /// one seed ends in the same place, message for message.
-#[actix_rt::test]
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn same_seed_replays_the_same_run() {
-    tokio::time::pause();
     init_tracing();
     let seed = test_seed(5);
     let _report = SeedReport::new("same_seed_replays_the_same_run", seed);
@@ -324,7 +313,7 @@ async fn faulty_run_fingerprint(seed: u64) -> String {
             ..LinkFaults::delayed(Duration::ZERO, Duration::from_millis(20))
         })
         .await;
-    let history = WriteHistory::default();
+    let history = WriteLog::default();
     let stop = Cell::new(false);
     let faults = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -338,12 +327,33 @@ async fn faulty_run_fingerprint(seed: u64) -> String {
     tokio::join!(write_stream(&cluster, "replay", &history, &stop), faults);
     cluster.set_all_link_faults(LinkFaults::reliable()).await;
     expect(cluster.wait_for_convergence(CATCH_UP_BOUND).await);
+    let statuses = cluster.statuses().await;
+    let network = cluster.network_stats().await;
     format!(
-        "acknowledged: {:?}\nstatuses: {:?}\nnetwork: {:?}",
-        history.acknowledged().keys().collect::<Vec<_>>(),
-        cluster.statuses().await,
-        cluster.network_stats().await
+        "outcomes: {:?}\nstatuses: {statuses:?}\nnetwork: {network:?}",
+        history.outcomes.borrow()
     )
+}
+
+/// What the clients of `write_stream` were told, per key (each key is written once).
+#[derive(Default)]
+struct WriteLog {
+    outcomes: RefCell<BTreeMap<String, WriteOutcome>>,
+}
+
+impl WriteLog {
+    fn record(&self, key: String, outcome: WriteOutcome) {
+        let previous = self.outcomes.borrow_mut().insert(key, outcome);
+        assert!(previous.is_none(), "write_stream writes each key once");
+    }
+
+    fn acknowledged_count(&self) -> usize {
+        self.outcomes
+            .borrow()
+            .values()
+            .filter(|outcome| matches!(outcome, WriteOutcome::Acknowledged(_)))
+            .count()
+    }
 }
 
 /// Writes unique keys `{prefix}-{n}` one after another through whichever node leads, until
@@ -351,7 +361,7 @@ async fn faulty_run_fingerprint(seed: u64) -> String {
 async fn write_stream(
     cluster: &InProcessCluster,
     prefix: &str,
-    history: &WriteHistory,
+    history: &WriteLog,
     stop: &Cell<bool>,
 ) {
     let mut sequence = 0u64;
@@ -369,53 +379,71 @@ async fn write_stream(
             Err(_) => WriteOutcome::Unknown(value),
         };
         let failed = !matches!(outcome, WriteOutcome::Acknowledged(_));
-        history.record(&key, outcome);
+        history.record(key, outcome);
         if failed {
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 }
 
-/// Waits for the cluster to agree, then checks that every acknowledged write is there: through
-/// a linearizable read on the leader and in every node's state machine; and that every node
-/// holds the same value for every key ever written (acknowledged or not).
+/// Waits for the cluster to agree, then checks every key the stream tried on every node: an
+/// acknowledged write holds its value, a refused one is absent, one with an unknown outcome
+/// is either; every node holds the same; and a linearizable read through the leader sees
+/// every acknowledged write.
 async fn check_every_acknowledged_write(
     cluster: &InProcessCluster,
     prefix: &str,
-    history: &WriteHistory,
+    history: &WriteLog,
 ) {
-    let acknowledged = history.acknowledged();
+    let outcomes = history.outcomes.borrow().clone();
+    let acknowledged = history.acknowledged_count();
     assert!(
-        acknowledged.len() >= 10,
-        "too few writes were acknowledged to prove anything: {} of {}",
-        acknowledged.len(),
-        history.count()
+        acknowledged >= 10,
+        "too few writes were acknowledged to prove anything: {acknowledged} of {}",
+        outcomes.len()
     );
     let applied = expect(cluster.wait_for_convergence(CATCH_UP_BOUND).await);
     eprintln!(
-        "{prefix}: {} writes tried, {} acknowledged, every node applied through {applied}; \
-         network: {:?}",
-        history.count(),
-        acknowledged.len(),
+        "{prefix}: {} writes tried, {acknowledged} acknowledged, every node applied through \
+         {applied}; network: {:?}",
+        outcomes.len(),
         cluster.network_stats().await
     );
     let leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
-    for (key, value) in &acknowledged {
-        assert_eq!(
-            cluster.get(leader, key).await,
-            Ok(Some(value.clone())),
-            "acknowledged write {key} through leader {leader}"
-        );
+    for (key, outcome) in &outcomes {
+        if let WriteOutcome::Acknowledged(value) = outcome {
+            assert_eq!(
+                cluster.get(leader, key).await,
+                Ok(Some(value.clone())),
+                "acknowledged write {key} through leader {leader}"
+            );
+        }
     }
-    // `write_stream` records every key it tries, acknowledged or not.
-    let every_key: Vec<String> = (0..history.count())
-        .map(|sequence| format!("{prefix}-{sequence}"))
-        .collect();
     let mut reference: Option<(NodeId, Vec<Option<Vec<u8>>>)> = None;
     for node in cluster.members().to_vec() {
+        let status = cluster
+            .status(node)
+            .await
+            .expect("every node runs at the end");
+        assert_eq!(status.last_applied, applied, "node {node} applied through");
         let mut values = Vec::new();
-        for key in &every_key {
-            values.push(expect(cluster.local_get(node, key).await));
+        for (key, outcome) in &outcomes {
+            let value = expect(cluster.local_get(node, key).await);
+            match outcome {
+                WriteOutcome::Acknowledged(written) => assert_eq!(
+                    value.as_ref(),
+                    Some(written),
+                    "acknowledged write {key} on node {node}"
+                ),
+                WriteOutcome::Refused => {
+                    assert_eq!(value, None, "refused write {key} applied on node {node}")
+                }
+                WriteOutcome::Unknown(written) => assert!(
+                    value.is_none() || value.as_ref() == Some(written),
+                    "write {key} of unknown outcome holds {value:?} on node {node}"
+                ),
+            }
+            values.push(value);
         }
         match &reference {
             None => reference = Some((node, values)),
@@ -423,18 +451,6 @@ async fn check_every_acknowledged_write(
                 *first_values == values,
                 "nodes {first} and {node} applied different states"
             ),
-        }
-        let status = cluster
-            .status(node)
-            .await
-            .expect("every node runs at the end");
-        assert_eq!(status.last_applied, applied, "node {node} applied through");
-        for (key, value) in &acknowledged {
-            assert_eq!(
-                cluster.local_get(node, key).await,
-                Ok(Some(value.clone())),
-                "acknowledged write {key} on node {node}"
-            );
         }
     }
 }
