@@ -142,7 +142,7 @@ struct RunningNode {
     metrics: Arc<RaftMetrics>,
     /// Aborted all together, before any of them can run again: a consensus actor that saw its
     /// storage or applier gone would take it as fatal and stop the whole System.
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 /// One member: its disk survives crashes; `running` is `None` while it is crashed.
@@ -288,7 +288,12 @@ impl InProcessCluster {
             raft,
             applier: applier_address,
             metrics,
-            tasks: vec![raft_task, applier_task, disk_latency_task, storage_task],
+            tasks: vec![
+                ("consensus", raft_task),
+                ("applier", applier_task),
+                ("disk latency", disk_latency_task),
+                ("storage", storage_task),
+            ],
         });
     }
 
@@ -310,10 +315,10 @@ impl InProcessCluster {
         let (_, flushed) = MemLogStore::open(disk);
         let flushed_last = flushed.last_log_id().unwrap_or_default();
         let survivor = disk_holding(flushed);
-        for task in &running.tasks {
+        for (_, task) in &running.tasks {
             task.abort();
         }
-        for task in running.tasks {
+        for (_, task) in running.tasks {
             // An aborted task resolves once its future is dropped; a task that already ended
             // resolves at once. Either way nothing of it runs after this.
             let _ = task.await;
@@ -382,13 +387,35 @@ impl InProcessCluster {
             .expect("the simulated network lives as long as the cluster");
     }
 
+    /// The running node's `get`, or `None` while it is crashed. Panics when an actor of a
+    /// node that was not crashed has stopped: it panicked (a failed invariant check, say; its
+    /// message is printed above) and the test must not go on as if the node were merely slow.
     fn slot_running<T>(&self, node: NodeId, get: impl FnOnce(&RunningNode) -> T) -> Option<T> {
+        self.assert_no_actor_died();
         let nodes = self.nodes.borrow();
         let slot = nodes.get(&node).expect("not a member of the cluster");
         slot.running.as_ref().map(get)
     }
 
-    /// The node's status, or `None` while it is crashed.
+    /// Panics if an actor of a node that is not crashed has stopped; see [`Self::status`].
+    pub fn assert_no_actor_died(&self) {
+        for (node, slot) in self.nodes.borrow().iter() {
+            let Some(running) = &slot.running else {
+                continue;
+            };
+            for (actor, task) in &running.tasks {
+                assert!(
+                    !task.is_finished(),
+                    "the {actor} actor of node {node} stopped without being crashed (seed {}); \
+                     look for its panic above",
+                    self.seed
+                );
+            }
+        }
+    }
+
+    /// The node's status, or `None` while it is crashed. Like every request method, it panics
+    /// if an actor of a node that is not crashed has died (see [`Self::assert_no_actor_died`]).
     pub async fn status(&self, node: NodeId) -> Option<RaftStatus> {
         let raft = self.slot_running(node, |running| running.raft.clone())?;
         raft.send(GetStatus).await.ok()
@@ -563,7 +590,7 @@ impl Drop for InProcessCluster {
     fn drop(&mut self) {
         for slot in self.nodes.get_mut().values_mut() {
             if let Some(running) = slot.running.take() {
-                for task in running.tasks {
+                for (_, task) in running.tasks {
                     task.abort();
                 }
             }
