@@ -67,6 +67,11 @@ fn run_child(directory: &Path, seed: u64) {
             first -= random.gen_range(1..=3);
         }
         writeln!(out, "{LINE_PREFIX} begin {first}").expect("stdout is open");
+        // The parent must see `begin` before the store is touched: a batch whose lines were
+        // still buffered when the kill came would otherwise rewrite entries unannounced.
+        // (`Stdout` is line-buffered, so this only makes that independent of its buffering;
+        // the parent must also find the report mid-line: see `report_in`.)
+        out.flush().expect("stdout is open");
         if hard_state_term < term {
             store
                 .save_hard_state(&HardState::new(Term(term), Some(NodeId(1))))
@@ -94,6 +99,7 @@ fn run_child(directory: &Path, seed: u64) {
             first + count - 1
         )
         .expect("stdout is open");
+        out.flush().expect("stdout is open");
         if random.gen_ratio(1, 16) {
             term += 1;
         }
@@ -114,17 +120,15 @@ impl DurableModel {
         self.terms.keys().next_back().map_or(1, |last| last + 1)
     }
 
-    fn apply_line(&mut self, line: &str) {
-        let fields: Vec<u64> = line
-            .split_whitespace()
-            .skip(2)
-            .map(|field| field.parse().expect("the child prints numbers"))
-            .collect();
-        match line.split_whitespace().nth(1) {
-            Some("begin") => self.pending_first = Some(fields[0]),
-            Some("synced") => {
-                let (first, last, term, hard_state_term) =
-                    (fields[0], fields[1], fields[2], fields[3]);
+    fn apply(&mut self, report: Report) {
+        match report {
+            Report::Begin { first } => self.pending_first = Some(first),
+            Report::Synced {
+                first,
+                last,
+                term,
+                hard_state_term,
+            } => {
                 self.terms.split_off(&first);
                 for index in first..=last {
                     self.terms.insert(index, term);
@@ -132,12 +136,25 @@ impl DurableModel {
                 self.hard_state_term = hard_state_term;
                 self.pending_first = None;
             }
-            _ => panic!("unexpected child line {line:?}"),
         }
     }
 }
 
-fn crash_once(directory: &Path, child_seed: u64, kill_after: Duration) -> Vec<String> {
+/// What one child wrote to stdout before the kill: every line (the test harness's own output
+/// included, for diagnostics) and the child's reports, in order.
+struct ChildOutput {
+    lines: Vec<String>,
+    reports: Vec<Report>,
+}
+
+/// The child's report in `line`, if it holds one. The report need not start the line: libtest
+/// prints `test crash_child_process ... ` (flushed, no newline) before it runs the child's test
+/// function, so the child's first report shares a line with it.
+fn report_in(line: &str) -> Option<&str> {
+    line.find(LINE_PREFIX).map(|start| &line[start..])
+}
+
+fn crash_once(directory: &Path, child_seed: u64, kill_after: Duration) -> ChildOutput {
     let mut child = Command::new(std::env::current_exe().expect("the test binary knows its path"))
         .args([
             "--exact",
@@ -152,27 +169,148 @@ fn crash_once(directory: &Path, child_seed: u64, kill_after: Duration) -> Vec<St
         .spawn()
         .expect("the child process starts");
     let stdout = child.stdout.take().expect("stdout was piped");
+    // Each line with whether it ended in a newline: only the last one can lack it.
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .filter(|line| line.starts_with(LINE_PREFIX))
-            .collect::<Vec<String>>()
+        let mut stdout = BufReader::new(stdout);
+        let mut lines = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            match stdout.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break lines,
+                Ok(_) => {
+                    let complete = line.last() == Some(&b'\n');
+                    let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                    lines.push((text, complete));
+                }
+            }
+        }
     });
     std::thread::sleep(kill_after);
     child.kill().expect("SIGKILL is delivered"); // Child::kill sends SIGKILL on Unix.
     child.wait().expect("the killed child is reaped");
-    // A line cut short by the kill has no newline and fails to parse, so drop any such line:
-    // `lines()` returns it without telling, hence the field-count check.
-    reader
-        .join()
-        .expect("the reader thread does not panic")
-        .into_iter()
-        .filter(|line| {
-            let fields = line.split_whitespace().count();
-            (line.contains(" begin ") && fields == 3) || (line.contains(" synced ") && fields == 6)
+    let received = reader.join().expect("the reader thread does not panic");
+    // A report cut short by the kill has no newline: the child was killed inside the write of
+    // that line, before it touched the store for that batch (a `begin`) or after its sync (a
+    // `synced`), so dropping it is safe. Every complete report must parse: a report dropped
+    // silently would make the model wrong (a lost `begin` makes it expect entries the child
+    // was rewriting when it died).
+    let mut reports = Vec::new();
+    for (line, complete) in &received {
+        match report_in(line) {
+            Some(report) if *complete => reports.push(parse_report(report).unwrap_or_else(|| {
+                panic!("the child printed a report the parent cannot parse: {line:?}")
+            })),
+            Some(_) | None => {}
+        }
+    }
+    // The child prints `begin` then `synced` for each batch, with the same first index: a
+    // report the parent missed shows as a break in that alternation.
+    let mut in_flight = None;
+    for report in &reports {
+        in_flight = match (in_flight, *report) {
+            (None, Report::Begin { first }) => Some(first),
+            (Some(begun), Report::Synced { first, .. }) if first == begun => None,
+            _ => panic!(
+                "the child's reports do not alternate begin/synced at {report:?}, so the \
+                 parent missed one; all lines: {received:#?}"
+            ),
+        };
+    }
+    ChildOutput {
+        lines: received.into_iter().map(|(line, _)| line).collect(),
+        reports,
+    }
+}
+
+/// A child report, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Report {
+    Begin {
+        first: u64,
+    },
+    Synced {
+        first: u64,
+        last: u64,
+        term: u64,
+        hard_state_term: u64,
+    },
+}
+
+fn parse_report(report: &str) -> Option<Report> {
+    let mut words = report.split_whitespace();
+    if words.next() != Some(LINE_PREFIX) {
+        return None;
+    }
+    let kind = words.next()?;
+    let fields: Vec<u64> = words.map(|word| word.parse().ok()).collect::<Option<_>>()?;
+    match (kind, fields.as_slice()) {
+        ("begin", &[first]) => Some(Report::Begin { first }),
+        ("synced", &[first, last, term, hard_state_term]) if first <= last => {
+            Some(Report::Synced {
+                first,
+                last,
+                term,
+                hard_state_term,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// What a failed check shows besides its message: the child's last lines, the model's and the
+/// recovered terms around the index in question, and the segment files.
+fn diagnostics(
+    directory: &Path,
+    output: &ChildOutput,
+    model: &DurableModel,
+    recovered: &[Entry],
+    around: u64,
+) -> String {
+    let mut text = String::new();
+    let from = output.lines.len().saturating_sub(12);
+    text.push_str(&format!(
+        "last {} of {} lines from the child:\n",
+        output.lines.len() - from,
+        output.lines.len()
+    ));
+    for line in &output.lines[from..] {
+        text.push_str(&format!("  {line:?}\n"));
+    }
+    text.push_str(&format!(
+        "model: next index {}, pending batch from {:?}, hard state term {}\n",
+        model.next_index(),
+        model.pending_first,
+        model.hard_state_term
+    ));
+    let window = around.saturating_sub(5).max(1)..around + 6;
+    let model_terms: Vec<String> = window
+        .clone()
+        .map(|index| format!("{index}:{:?}", model.terms.get(&index)))
+        .collect();
+    let recovered_terms: Vec<String> = window
+        .map(|index| {
+            let term = recovered
+                .get((index - 1) as usize)
+                .map(|entry| entry.term().0);
+            format!("{index}:{term:?}")
         })
-        .collect()
+        .collect();
+    text.push_str(&format!("model terms:     {}\n", model_terms.join(" ")));
+    text.push_str(&format!("recovered terms: {}\n", recovered_terms.join(" ")));
+    let mut segments: Vec<String> = std::fs::read_dir(directory)
+        .map(|listing| {
+            listing
+                .filter_map(Result::ok)
+                .map(|item| {
+                    let length = item.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+                    format!("{} ({length} B)", item.file_name().to_string_lossy())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    segments.sort();
+    text.push_str(&format!("files: {}", segments.join(", ")));
+    text
 }
 
 /// Counts across all runs, printed at the end so a run that never killed mid-write shows.
@@ -188,55 +326,91 @@ fn run_seed(seed: u64, statistics: &mut CrashStatistics) {
     let mut model = DurableModel::default();
     for crash in 0..CRASHES_PER_RUN {
         let kill_after = Duration::from_micros(random.gen_range(0..80_000));
-        let lines = crash_once(directory.path(), seed * 16 + crash, kill_after);
-        for line in &lines {
-            model.apply_line(line);
+        let output = crash_once(directory.path(), seed * 16 + crash, kill_after);
+        for &report in &output.reports {
+            model.apply(report);
         }
-        statistics.batches_reported += lines
+        statistics.batches_reported += output
+            .reports
             .iter()
-            .filter(|line| line.contains(" synced "))
+            .filter(|report| matches!(report, Report::Synced { .. }))
             .count();
         statistics.kills_with_a_batch_in_flight += usize::from(model.pending_first.is_some());
         let (store, recovered) = FileLogStore::open(child_config(directory.path()))
             .unwrap_or_else(|error| panic!("reopen after SIGKILL #{crash} failed: {error}"));
-        assert_eq!(recovered.first_index, LogIndex(1));
+        let fail = |message: String, around: u64| -> ! {
+            panic!(
+                "after SIGKILL #{crash}: {message}\n{}",
+                diagnostics(
+                    directory.path(),
+                    &output,
+                    &model,
+                    &recovered.entries,
+                    around
+                )
+            )
+        };
+        if recovered.first_index != LogIndex(1) {
+            fail(
+                format!("the log starts at {}, not 1", recovered.first_index),
+                1,
+            );
+        }
         for entry in &recovered.entries {
             // The child saves the hard state of a new term before that term's first entries,
             // in the same stream: an entry can never survive without it.
-            assert!(
-                entry.term() <= recovered.hard_state.current_term,
-                "entry {} survived but the hard state of its term did not: {:?}",
-                entry.log_id,
-                recovered.hard_state
-            );
-            assert_eq!(
-                entry.payload,
-                EntryPayload::Command(payload(entry.term().0, entry.index().0)),
-                "entry {} is intact",
-                entry.log_id
-            );
+            if entry.term() > recovered.hard_state.current_term {
+                fail(
+                    format!(
+                        "entry {} survived but the hard state of its term did not: {:?}",
+                        entry.log_id, recovered.hard_state
+                    ),
+                    entry.index().0,
+                );
+            }
+            if entry.payload != EntryPayload::Command(payload(entry.term().0, entry.index().0)) {
+                fail(
+                    format!("entry {} is damaged: its payload differs", entry.log_id),
+                    entry.index().0,
+                );
+            }
         }
         let cut = model.pending_first.unwrap_or(model.next_index());
         for (&index, &term) in model.terms.range(..cut) {
-            let held = recovered
-                .entries
-                .get((index - 1) as usize)
-                .unwrap_or_else(|| panic!("entry {index} was reported persisted but is missing"));
-            assert_eq!(
-                held.term(),
-                Term(term),
-                "entry {index} has its persisted term"
+            match recovered.entries.get((index - 1) as usize) {
+                None => fail(
+                    format!("entry {index} was reported persisted but is missing"),
+                    index,
+                ),
+                Some(held) if held.term() != Term(term) => fail(
+                    format!(
+                        "entry {index} has term {} after recovery, but the child reported it \
+                         persisted with term {term}",
+                        held.term()
+                    ),
+                    index,
+                ),
+                Some(_) => {}
+            }
+        }
+        if model.pending_first.is_none() && recovered.next_index().0 < model.next_index() {
+            fail(
+                format!(
+                    "the log ends before {} though no batch was in flight",
+                    model.next_index()
+                ),
+                recovered.next_index().0,
             );
         }
-        if model.pending_first.is_none() {
-            assert!(recovered.next_index().0 >= model.next_index());
+        if recovered.hard_state.current_term.0 < model.hard_state_term {
+            fail(
+                format!(
+                    "the hard state reported saved did not survive: {:?} < term {}",
+                    recovered.hard_state, model.hard_state_term
+                ),
+                model.next_index(),
+            );
         }
-        assert!(
-            recovered.hard_state.current_term.0 >= model.hard_state_term,
-            "the hard state reported saved survives: {:?} < term {}",
-            recovered.hard_state,
-            model.hard_state_term
-        );
         assert_eq!(
             recovered.entries,
             store
@@ -287,4 +461,26 @@ fn every_entry_reported_persisted_survives_sigkill() {
         runs * CRASHES_PER_RUN,
         started.elapsed()
     );
+}
+
+/// libtest prints `test crash_child_process ... ` without a newline before the child's test
+/// function runs, so the child's first report shares that line: it must still be read.
+#[test]
+fn reports_are_read_even_after_the_harness_test_name() {
+    let glued = "test crash_child_process ... crash-child begin 124";
+    assert_eq!(
+        report_in(glued).and_then(parse_report),
+        Some(Report::Begin { first: 124 })
+    );
+    assert_eq!(
+        report_in("crash-child synced 124 126 3 3").and_then(parse_report),
+        Some(Report::Synced {
+            first: 124,
+            last: 126,
+            term: 3,
+            hard_state_term: 3
+        })
+    );
+    assert_eq!(report_in("running 1 test"), None);
+    assert_eq!(parse_report("crash-child synced 124 126 3"), None);
 }
