@@ -247,6 +247,37 @@ async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write()
     check_every_acknowledged_write(&cluster, "crash", &history).await;
 }
 
+/// ARCHITECTURE.md rule 2 (nothing is said that depends on data not yet durable): every node
+/// crashes at the same instant under a stream of writes, losing whatever its disk had not yet
+/// synced; after all restart, every acknowledged write is still there.
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
+async fn whole_cluster_crash_loses_no_acknowledged_write() {
+    init_tracing();
+    let seed = test_seed(7);
+    let _report = SeedReport::new("whole_cluster_crash_loses_no_acknowledged_write", seed);
+    let cluster = InProcessCluster::start(3, seed);
+    expect(cluster.wait_for_leader(ELECTION_BOUND).await);
+    let history = WriteLog::default();
+    let stop = Cell::new(false);
+    let faults = async {
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            for node in cluster.members().to_vec() {
+                cluster.crash(node).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            for node in cluster.members().to_vec() {
+                cluster.restart(node);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        stop.set(true);
+    };
+    tokio::join!(write_stream(&cluster, "outage", &history, &stop), faults);
+
+    check_every_acknowledged_write(&cluster, "outage", &history).await;
+}
+
 /// Raft over a lossy network (§5.3: AppendEntries is retried until it gets through): with
 /// drops, delays and reordering on every link, acknowledged writes survive and every node
 /// ends with the same applied state.
