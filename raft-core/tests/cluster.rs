@@ -238,9 +238,10 @@ fn divergent_logs_are_repaired_in_few_round_trips() {
                 .copied()
                 .unwrap_or(0)
                 - appends_before.get(&(leader, id)).copied().unwrap_or(0);
+            eprintln!("seed {seed}: server {id} repaired with {sent} AppendEntries from {leader}");
             // Round trips to repair (the rest are heartbeats: 30 ticks / 5 = 6, plus a few).
             assert!(
-                sent <= 14,
+                sent <= 10,
                 "{id} needed {sent} AppendEntries to repair 50 conflicting entries"
             );
         }
