@@ -307,10 +307,12 @@ fn twelve_proposals_cost_at_most_42_messages() {
     cluster.settle();
     let before = cluster.stats.clone();
     // Clients propose in four bursts of three, each burst handled in one step.
-    for _ in 0..4 {
-        for _ in 0..3 {
-            cluster.propose(leader).expect("leader accepts");
-        }
+    for burst in 0..4u8 {
+        cluster.with_server(leader, |raft| {
+            for proposal in 0..3u8 {
+                raft.propose(vec![burst, proposal]).expect("leader accepts");
+            }
+        });
         cluster.settle();
     }
     // One heartbeat round tells followers the final commit index.
@@ -323,7 +325,7 @@ fn twelve_proposals_cost_at_most_42_messages() {
             "{id} knows all 12 committed"
         );
     }
-    eprintln!("12 proposals in four bursts cost {sent} messages");
+    eprintln!("12 proposals in four bursts of three cost {sent} messages");
     assert!(sent <= 42, "12 proposals cost {sent} messages");
 }
 
@@ -367,4 +369,29 @@ fn rejoining_server_does_not_disrupt_a_stable_leader() {
         assert_eq!(cluster.raft(leader).current_term(), term);
         assert_eq!(cluster.raft(follower).leader_id(), Some(leader));
     });
+}
+
+/// The same budget holds when every proposal is flushed on its own (no batching at all):
+/// acknowledgements that become durable together still share one message.
+#[test]
+fn twelve_unbatched_proposals_cost_at_most_42_messages() {
+    let mut cluster = Cluster::new(3, 11);
+    let leader = cluster.elect(100);
+    cluster.settle();
+    let before = cluster.stats.clone();
+    for _ in 0..12 {
+        cluster.propose(leader).expect("leader accepts");
+    }
+    cluster.settle();
+    cluster.run_ticks(cluster.raft(leader).config().heartbeat_interval_ticks);
+    let sent = cluster.stats.total() - before.total();
+    for id in cluster.ids() {
+        assert_eq!(
+            cluster.raft(id).commit_index(),
+            LogIndex(13),
+            "{id} knows all 12 committed"
+        );
+    }
+    eprintln!("12 proposals flushed one by one cost {sent} messages");
+    assert!(sent <= 42, "12 proposals cost {sent} messages");
 }
