@@ -82,6 +82,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// `DiskLatency`): the simulated time to write and sync.
 pub const DISK_LATENCY_MAX: Duration = Duration::from_millis(2);
 
+/// The delay range of a healthy simulated link (see [`healthy_links`]).
+pub const NETWORK_DELAY_MIN: Duration = Duration::from_micros(500);
+pub const NETWORK_DELAY_MAX: Duration = Duration::from_millis(2);
+
 /// How often the `wait_for_*` helpers re-check their condition, in virtual time.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -170,7 +174,7 @@ impl InProcessCluster {
     pub fn start(size: usize, seed: u64) -> InProcessCluster {
         assert!(size >= 1, "a cluster has at least one node");
         let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
-        let network = SimNetwork::new(seed).start();
+        let network = SimNetwork::with_default_faults(seed, healthy_links()).start();
         let nodes = members
             .iter()
             .map(|id| {
@@ -359,7 +363,7 @@ impl InProcessCluster {
     }
 
     /// Gives every link (existing and future) the fault model `faults`, keeping which links are
-    /// cut; `LinkFaults::reliable()` turns faults off again.
+    /// cut; [`healthy_links`] turns faults off again.
     pub async fn set_all_link_faults(&self, faults: LinkFaults) {
         self.control(SetDefaultLinkFaults { faults }).await;
     }
@@ -653,6 +657,15 @@ impl Handler<StorageRequest> for DiskLatency {
     }
 }
 
+/// The fault model of a healthy link: connected, no loss, FIFO, and a delay of
+/// [`NETWORK_DELAY_MIN`]..=[`NETWORK_DELAY_MAX`]. Never zero: on a paused clock time only
+/// advances when every task is idle, so messages that bounce between nodes without delay
+/// (a bug, or a node whose disk was wiped) would spin forever at one instant and no deadline
+/// would ever fire; with a delay, such a loop uses up virtual time and the test fails.
+pub fn healthy_links() -> LinkFaults {
+    LinkFaults::delayed(NETWORK_DELAY_MIN, NETWORK_DELAY_MAX)
+}
+
 /// Polls `condition` every [`POLL_INTERVAL`] until it returns `Ok`, for at most `within` of
 /// virtual time. `Err` carries what the condition saw, for the failure message.
 pub async fn wait_for<T, F, Fut>(
@@ -719,16 +732,44 @@ pub fn test_seed(default: u64) -> u64 {
     }
 }
 
+/// How much real time a test guarded by a [`SeedReport`] may take before the watchdog aborts
+/// the test process. Tests take well under a second; only a livelock gets near this.
+pub const REAL_TIME_LIMIT: Duration = Duration::from_secs(120);
+
 /// Prints the seed and how to replay the test when it is dropped during a panic (a failed
 /// assertion); keep one alive for the whole test: `let _report = SeedReport::new(name, seed);`.
+///
+/// It also runs a watchdog: virtual-time bounds cannot catch a livelock in which tasks stay
+/// busy at one instant (time never advances, so no deadline fires), so after
+/// [`REAL_TIME_LIMIT`] of real time the watchdog prints the seed and aborts the process
+/// rather than let the test hang.
 pub struct SeedReport {
     test_name: &'static str,
     seed: u64,
+    /// Dropping it tells the watchdog the test is over.
+    _watchdog: std::sync::mpsc::Sender<()>,
 }
 
 impl SeedReport {
     pub fn new(test_name: &'static str, seed: u64) -> SeedReport {
-        SeedReport { test_name, seed }
+        let (done, watched) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                watched.recv_timeout(REAL_TIME_LIMIT)
+            {
+                eprintln!(
+                    "{test_name} is still running after {REAL_TIME_LIMIT:?} of real time: a \
+                     livelock at one virtual instant? Aborting. {}",
+                    replay_hint(test_name, seed)
+                );
+                std::process::abort();
+            }
+        });
+        SeedReport {
+            test_name,
+            seed,
+            _watchdog: done,
+        }
     }
 }
 
@@ -736,12 +777,20 @@ impl Drop for SeedReport {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "{} failed with seed {}; replay with: RAFT_TEST_SEED={} cargo test -p \
-                 integration-tests --test in_process_cluster {} -- --exact",
-                self.test_name, self.seed, self.seed, self.test_name
+                "{} failed with seed {}. {}",
+                self.test_name,
+                self.seed,
+                replay_hint(self.test_name, self.seed)
             );
         }
     }
+}
+
+fn replay_hint(test_name: &str, seed: u64) -> String {
+    format!(
+        "Replay with: RAFT_TEST_SEED={seed} cargo test -p integration-tests --test \
+         in_process_cluster {test_name} -- --exact"
+    )
 }
 
 /// A fresh disk holding exactly `state`: what survives a crash.

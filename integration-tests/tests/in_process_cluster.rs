@@ -6,7 +6,8 @@
 //! test prints its seed; `RAFT_TEST_SEED=<seed>` replays it.
 
 use integration_tests::in_process::{
-    test_seed, InProcessCluster, RequestError, SeedReport, POLL_INTERVAL,
+    healthy_links, test_seed, InProcessCluster, RequestError, SeedReport, NETWORK_DELAY_MIN,
+    POLL_INTERVAL,
 };
 use integration_tests::write_history::WriteOutcome;
 use network_actor::sim::LinkFaults;
@@ -295,7 +296,7 @@ async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
         .set_all_link_faults(LinkFaults {
             drop_probability: 0.1,
             reorder_probability: 0.2,
-            ..LinkFaults::delayed(Duration::from_millis(1), Duration::from_millis(30))
+            ..LinkFaults::delayed(NETWORK_DELAY_MIN, Duration::from_millis(30))
         })
         .await;
     let history = WriteLog::default();
@@ -313,7 +314,7 @@ async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
         stats.dropped_by_chance > 0,
         "the links were lossy: {stats:?}"
     );
-    cluster.set_all_link_faults(LinkFaults::reliable()).await;
+    cluster.set_all_link_faults(healthy_links()).await;
 
     check_every_acknowledged_write(&cluster, "lossy", &history).await;
 }
@@ -341,7 +342,7 @@ async fn faulty_run_fingerprint(seed: u64) -> String {
             drop_probability: 0.05,
             reorder_probability: 0.2,
             duplicate_probability: 0.05,
-            ..LinkFaults::delayed(Duration::ZERO, Duration::from_millis(20))
+            ..LinkFaults::delayed(NETWORK_DELAY_MIN, Duration::from_millis(20))
         })
         .await;
     let history = WriteLog::default();
@@ -356,7 +357,7 @@ async fn faulty_run_fingerprint(seed: u64) -> String {
         stop.set(true);
     };
     tokio::join!(write_stream(&cluster, "replay", &history, &stop), faults);
-    cluster.set_all_link_faults(LinkFaults::reliable()).await;
+    cluster.set_all_link_faults(healthy_links()).await;
     expect(cluster.wait_for_convergence(CATCH_UP_BOUND).await);
     let statuses = cluster.statuses().await;
     let network = cluster.network_stats().await;
