@@ -79,6 +79,8 @@ fn a_write_through_a_follower_is_forwarded_to_the_leader() {
         "raft_elections_started_total ",
         "raft_leader_changes_total ",
         "raft_append_durable_latency_seconds_bucket{le=\"+Inf\"} ",
+        "raft_storage_fsync_latency_seconds_bucket{le=\"+Inf\"} ",
+        "raft_storage_batches_total ",
         "raft_peer_messages_dropped_total{peer=",
         "http_responses_total{code=\"200\"} ",
     ] {

@@ -38,7 +38,9 @@ use raft_types::LogId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor};
+use storage_actor::{
+    FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor, StorageMetrics,
+};
 
 /// How long a stopping node waits for its durable work before exiting anyway.
 pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
@@ -93,7 +95,8 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
     let raft_context: Context<RaftActor> = Context::new();
     let raft_address = raft_context.address();
 
-    let (storage, recovered) = start_storage(&config, raft_address.clone().recipient())?;
+    let (storage, storage_metrics, recovered) =
+        start_storage(&config, raft_address.clone().recipient())?;
     let (apply, local_query) = start_applier(raft_address.clone().recipient());
 
     let peers = config
@@ -138,7 +141,7 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         local_query,
         network_stats: Some(network.clone().recipient()),
     };
-    let http = start_http(&config, api_ports, metrics)?;
+    let http = start_http(&config, api_ports, metrics, storage_metrics)?;
     let node = RunningNode {
         raft,
         network,
@@ -160,11 +163,15 @@ pub fn core_config(config: &NodeConfig) -> raft_core::Config {
 }
 
 /// Opens the store chosen by `storage.engine`, starts the storage actor on its own Arbiter and
-/// returns its recipient with the state the core restarts from.
+/// returns its recipient and metrics with the state the core restarts from.
 fn start_storage(
     config: &NodeConfig,
     events: Recipient<StorageEvent>,
-) -> anyhow::Result<(Recipient<StorageRequest>, raft_core::RecoveredState)> {
+) -> anyhow::Result<(
+    Recipient<StorageRequest>,
+    Arc<StorageMetrics>,
+    raft_core::RecoveredState,
+)> {
     match config.storage_engine {
         StorageEngine::Wal => {
             let mut store_config = FileLogStoreConfig::new(config.data_dir.join("wal"));
@@ -178,15 +185,14 @@ fn start_storage(
                     config.data_dir.display()
                 )
             })?;
-            Ok((run_storage(store, events), core_recovered_state(recovered)?))
+            let (storage, metrics) = run_storage(store, events);
+            Ok((storage, metrics, core_recovered_state(recovered)?))
         }
         StorageEngine::Memory => {
             tracing::warn!("storage.engine = \"memory\": nothing survives a restart");
             let store = MemLogStore::new();
-            Ok((
-                run_storage(store, events),
-                raft_core::RecoveredState::default(),
-            ))
+            let (storage, metrics) = run_storage(store, events);
+            Ok((storage, metrics, raft_core::RecoveredState::default()))
         }
     }
 }
@@ -194,10 +200,14 @@ fn start_storage(
 fn run_storage<S: LogStore>(
     store: S,
     events: Recipient<StorageEvent>,
-) -> Recipient<StorageRequest> {
+) -> (Recipient<StorageRequest>, Arc<StorageMetrics>) {
     let arbiter = Arbiter::new();
-    let storage = StorageActor::start_on_arbiter(&arbiter.handle(), store, StoragePorts { events });
-    storage.recipient()
+    let (storage, metrics) = StorageActor::start_on_arbiter_with_metrics(
+        &arbiter.handle(),
+        store,
+        StoragePorts { events },
+    );
+    (storage.recipient(), metrics)
 }
 
 /// The store's recovered log as the consensus core wants it. There are no snapshots yet, so
@@ -234,6 +244,7 @@ fn start_http(
     config: &NodeConfig,
     ports: ApiPorts,
     metrics: Arc<RaftMetrics>,
+    storage_metrics: Arc<StorageMetrics>,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let client_addrs: BTreeMap<_, _> = config
         .members
@@ -260,6 +271,7 @@ fn start_http(
             request_timeout,
             max_value_bytes,
             raft_metrics: Some(Arc::clone(&metrics)),
+            storage_metrics: Some(Arc::clone(&storage_metrics)),
             counters: counters.clone(),
         })
     })

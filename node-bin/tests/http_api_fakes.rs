@@ -166,6 +166,7 @@ fn start(nodes: &[(u64, Behaviour)], request_timeout: Duration) -> TestCluster {
                 request_timeout,
                 max_value_bytes: MAX_VALUE_BYTES,
                 raft_metrics: None,
+                storage_metrics: None,
                 counters: counters.clone(),
             })
         })

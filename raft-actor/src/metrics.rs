@@ -9,15 +9,12 @@
 //! Counters (`*_total`) only grow; gauges are the latest value.
 
 use raft_proto::client::Role;
+pub use raft_proto::metrics::{
+    HistogramSnapshot, LatencyHistogram, LATENCY_BUCKET_BOUNDS_MICROSECONDS,
+};
 use raft_types::{LogIndex, NodeId, Term};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// Upper bounds of the latency histogram buckets, in microseconds (the last bucket, `+Inf`,
-/// is implicit). From 100 µs (page-cache write) to 1 s (a badly stalled fsync).
-pub const LATENCY_BUCKET_BOUNDS_MICROSECONDS: [u64; 12] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
-];
 
 /// The live metrics of one consensus actor.
 #[derive(Debug, Default)]
@@ -78,56 +75,6 @@ pub struct RaftMetricsSnapshot {
     /// Time from sending an `Append` to storage to the `Persisted` event covering it: the
     /// storage mailbox wait, the write and the fsync together.
     pub append_latency: HistogramSnapshot,
-}
-
-/// A latency histogram with fixed buckets ([`LATENCY_BUCKET_BOUNDS_MICROSECONDS`]).
-#[derive(Debug, Default)]
-pub struct LatencyHistogram {
-    /// Per-bucket (not cumulative) counts; the last one is `+Inf`.
-    buckets: [AtomicU64; LATENCY_BUCKET_BOUNDS_MICROSECONDS.len() + 1],
-    sum_microseconds: AtomicU64,
-    count: AtomicU64,
-}
-
-/// A copy of a histogram in the shape Prometheus wants.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HistogramSnapshot {
-    /// `(upper bound in microseconds, cumulative count)` for each finite bucket; the `+Inf`
-    /// bucket's cumulative count is `count`.
-    pub cumulative_buckets: Vec<(u64, u64)>,
-    pub sum_microseconds: u64,
-    pub count: u64,
-}
-
-impl LatencyHistogram {
-    pub fn observe(&self, latency: Duration) {
-        let microseconds = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        let bucket = LATENCY_BUCKET_BOUNDS_MICROSECONDS
-            .iter()
-            .position(|bound| microseconds <= *bound)
-            .unwrap_or(LATENCY_BUCKET_BOUNDS_MICROSECONDS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_microseconds
-            .fetch_add(microseconds, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut cumulative = 0;
-        let cumulative_buckets = LATENCY_BUCKET_BOUNDS_MICROSECONDS
-            .iter()
-            .zip(&self.buckets)
-            .map(|(bound, bucket)| {
-                cumulative += bucket.load(Ordering::Relaxed);
-                (*bound, cumulative)
-            })
-            .collect();
-        HistogramSnapshot {
-            cumulative_buckets,
-            sum_microseconds: self.sum_microseconds.load(Ordering::Relaxed),
-            count: self.count.load(Ordering::Relaxed),
-        }
-    }
 }
 
 fn role_code(role: Role) -> u64 {

@@ -24,10 +24,12 @@
 //! - [`network`]: the peer network's port.
 //! - [`applier`]: the state-machine applier's port.
 //! - [`client`]: requests from the client API to the consensus actor, and their errors.
+//! - [`metrics`]: the latency histogram every actor reports with.
 //! - [`ports`]: the `Recipient` bundles handed to each actor at wiring time.
 
 pub mod applier;
 pub mod client;
+pub mod metrics;
 pub mod network;
 pub mod ports;
 pub mod storage;

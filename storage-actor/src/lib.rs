@@ -30,5 +30,5 @@ pub mod wal_segment;
 pub use file_log_store::{FileLogStore, FileLogStoreConfig};
 pub use log_store::{LogStore, RecoveredState};
 pub use mem_log_store::{MemDisk, MemLogStore};
-pub use storage_actor::StorageActor;
+pub use storage_actor::{StorageActor, StorageMetrics, StorageMetricsSnapshot};
 pub use storage_error::StorageError;

@@ -46,9 +46,47 @@
 use crate::log_store::LogStore;
 use crate::storage_error::StorageError;
 use actix::{Actor, Addr, ArbiterHandle, AsyncContext, Context, Handler, Message, Recipient};
+use raft_proto::metrics::{HistogramSnapshot, LatencyHistogram};
 use raft_proto::ports::StoragePorts;
 use raft_proto::storage::{StorageEvent, StorageRequest};
 use raft_types::HardState;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the storage actor measures, readable from any thread through the `Arc` returned by
+/// [`StorageActor::metrics`] (the node serves it on `/metrics`).
+#[derive(Debug, Default)]
+pub struct StorageMetrics {
+    /// Duration of each `sync` (fdatasync of the batch), the cost group commit amortizes.
+    sync_latency: LatencyHistogram,
+    /// Batches written (one sync each).
+    batches_total: AtomicU64,
+    /// Requests covered by those batches: `requests_total / batches_total` is the group size.
+    requests_total: AtomicU64,
+    /// Entries appended.
+    entries_total: AtomicU64,
+}
+
+/// A plain copy of [`StorageMetrics`] at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorageMetricsSnapshot {
+    pub sync_latency: HistogramSnapshot,
+    pub batches_total: u64,
+    pub requests_total: u64,
+    pub entries_total: u64,
+}
+
+impl StorageMetrics {
+    pub fn snapshot(&self) -> StorageMetricsSnapshot {
+        StorageMetricsSnapshot {
+            sync_latency: self.sync_latency.snapshot(),
+            batches_total: self.batches_total.load(Ordering::Relaxed),
+            requests_total: self.requests_total.load(Ordering::Relaxed),
+            entries_total: self.entries_total.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// The storage actor; see the module documentation.
 pub struct StorageActor<S: LogStore> {
@@ -61,6 +99,7 @@ pub struct StorageActor<S: LogStore> {
     flush_scheduled: bool,
     /// The store failed and `Failed` was sent: refuse everything from now on.
     failed: bool,
+    metrics: Arc<StorageMetrics>,
 }
 
 /// Sent by the actor to itself: write and sync the pending batch.
@@ -76,12 +115,32 @@ impl<S: LogStore> StorageActor<S> {
             pending: Vec::new(),
             flush_scheduled: false,
             failed: false,
+            metrics: Arc::new(StorageMetrics::default()),
         }
+    }
+
+    /// The live metrics; take the `Arc` before starting the actor.
+    pub fn metrics(&self) -> Arc<StorageMetrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// Starts the actor on `arbiter`'s thread, which it should have to itself.
     pub fn start_on_arbiter(arbiter: &ArbiterHandle, store: S, ports: StoragePorts) -> Addr<Self> {
         StorageActor::start_in_arbiter(arbiter, move |_| StorageActor::new(store, ports))
+    }
+
+    /// Like [`StorageActor::start_on_arbiter`], also returning the actor's metrics.
+    pub fn start_on_arbiter_with_metrics(
+        arbiter: &ArbiterHandle,
+        store: S,
+        ports: StoragePorts,
+    ) -> (Addr<Self>, Arc<StorageMetrics>) {
+        let actor = StorageActor::new(store, ports);
+        let metrics = actor.metrics();
+        (
+            StorageActor::start_in_arbiter(arbiter, move |_| actor),
+            metrics,
+        )
     }
 
     fn flush(&mut self) {
@@ -102,10 +161,17 @@ impl<S: LogStore> StorageActor<S> {
     /// Writes every request of the batch in order, then syncs once.
     fn write_batch(&mut self, batch: Vec<StorageRequest>) -> Result<BatchOutcome, StorageError> {
         let mut outcome = BatchOutcome::default();
+        self.metrics.batches_total.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .requests_total
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         for request in batch {
             match request {
                 StorageRequest::Append { entries } => {
                     outcome.appended |= !entries.is_empty();
+                    self.metrics
+                        .entries_total
+                        .fetch_add(entries.len() as u64, Ordering::Relaxed);
                     self.store.append(&entries)?;
                 }
                 StorageRequest::Truncate { since } => self.store.truncate(since)?,
@@ -116,7 +182,9 @@ impl<S: LogStore> StorageActor<S> {
                 StorageRequest::Purge { before } => self.store.purge(before)?,
             }
         }
+        let sync_started = Instant::now();
         self.store.sync()?;
+        self.metrics.sync_latency.observe(sync_started.elapsed());
         Ok(outcome)
     }
 

@@ -122,7 +122,9 @@ fn one_sync_covers_every_request_already_in_the_mailbox() {
             syncs: syncs.clone(),
             sync_delay: Duration::ZERO,
         };
-        let storage = StorageActor::new(store, ports).start();
+        let actor = StorageActor::new(store, ports);
+        let metrics = actor.metrics();
+        let storage = actor.start();
         let voted = HardState::new(Term(2), Some(NodeId(1)));
         // Sent without yielding: all of it is in the mailbox when the actor first runs.
         for index in 1..=50 {
@@ -154,6 +156,17 @@ fn one_sync_covers_every_request_already_in_the_mailbox() {
                 },
             ],
             "one HardStateSaved and one Persisted for the whole batch"
+        );
+        let snapshot = metrics.snapshot();
+        assert_eq!(
+            (
+                snapshot.batches_total,
+                snapshot.requests_total,
+                snapshot.entries_total,
+                snapshot.sync_latency.count
+            ),
+            (1, 101, 100, 1),
+            "the metrics count one batch of 101 requests and one timed sync"
         );
     });
 }

@@ -62,5 +62,7 @@ pub struct ApiState {
     pub max_value_bytes: usize,
     /// The consensus actor's live metrics, when wired to a real `RaftActor`.
     pub raft_metrics: Option<Arc<RaftMetrics>>,
+    /// The storage actor's live metrics (fsync latency, group sizes), when wired.
+    pub storage_metrics: Option<Arc<storage_actor::StorageMetrics>>,
     pub counters: ApiCounters,
 }

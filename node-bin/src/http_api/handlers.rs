@@ -194,6 +194,9 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     if let Some(raft_metrics) = &state.raft_metrics {
         text.raft(&raft_metrics.snapshot());
     }
+    if let Some(storage_metrics) = &state.storage_metrics {
+        text.storage(&storage_metrics.snapshot());
+    }
     if let Some(network) = &state.ports.network_stats {
         if let Ok(Ok(stats)) =
             tokio::time::timeout(Duration::from_secs(1), network.send(GetNetworkStats)).await

@@ -1,14 +1,17 @@
 //! Renders `/metrics` in the Prometheus text exposition format (version 0.0.4).
 //!
 //! Sources: the consensus actor's `RaftMetrics` (term, role, indexes, proposals, elections,
-//! leader changes, append-to-durable latency), the network actor's `NetworkStats` (per-peer
+//! leader changes, append-to-durable latency), the storage actor's `StorageMetrics` (fsync
+//! latency, batches, entries), the network actor's `NetworkStats` (per-peer
 //! traffic and dropped messages) and the API's own request counters.
 
 use raft_actor::RaftMetricsSnapshot;
 use raft_proto::client::Role;
+use raft_proto::metrics::HistogramSnapshot;
 use raft_proto::network::NetworkStats;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use storage_actor::StorageMetricsSnapshot;
 
 /// Prometheus text being built; each metric family gets its HELP and TYPE lines once.
 #[derive(Default)]
@@ -149,13 +152,46 @@ impl MetricsText {
             "Peers with an established outgoing connection.",
             snapshot.peers_connected,
         );
-        let name = "raft_append_durable_latency_seconds";
-        self.family(
-            name,
-            "histogram",
+        self.histogram(
+            "raft_append_durable_latency_seconds",
             "Time from an append sent to storage until it is durable (queue, write, fsync).",
-        );
-        let histogram = &snapshot.append_latency;
+            &snapshot.append_latency,
+        )
+    }
+
+    pub fn storage(&mut self, snapshot: &StorageMetricsSnapshot) -> &mut MetricsText {
+        self.single(
+            "raft_storage_batches_total",
+            "counter",
+            "Storage batches written, one fsync each (group commit).",
+            snapshot.batches_total,
+        )
+        .single(
+            "raft_storage_requests_total",
+            "counter",
+            "Storage requests covered by those batches.",
+            snapshot.requests_total,
+        )
+        .single(
+            "raft_storage_entries_total",
+            "counter",
+            "Log entries written.",
+            snapshot.entries_total,
+        )
+        .histogram(
+            "raft_storage_fsync_latency_seconds",
+            "Duration of each fdatasync of a storage batch.",
+            &snapshot.sync_latency,
+        )
+    }
+
+    fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        histogram: &HistogramSnapshot,
+    ) -> &mut MetricsText {
+        self.family(name, "histogram", help);
         for (bound_microseconds, cumulative) in &histogram.cumulative_buckets {
             let bound_seconds = *bound_microseconds as f64 / 1e6;
             let _ = writeln!(
