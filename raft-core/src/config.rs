@@ -110,6 +110,15 @@ impl Config {
         self.members.len() / 2 + 1
     }
 
+    /// The highest value reached by a quorum, given one value per member (this server's
+    /// included): the commit index from match indexes, the confirmed sequence from
+    /// acknowledged sequences.
+    pub(crate) fn highest_reached_by_quorum<T: Ord + Copy>(&self, mut values: Vec<T>) -> T {
+        assert_eq!(values.len(), self.members.len(), "one value per member");
+        values.sort_unstable_by(|left, right| right.cmp(left));
+        values[self.quorum() - 1]
+    }
+
     /// Every member except this server.
     pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.members

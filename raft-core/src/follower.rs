@@ -134,34 +134,40 @@ impl Raft {
     /// covering all of them (the highest match index and the newest sequence).
     pub(crate) fn release_acknowledgements(&mut self) {
         let persisted_index = self.persisted_index;
-        let (ready, waiting): (Vec<_>, Vec<_>) = self
-            .pending_acknowledgements
-            .drain(..)
-            .partition(|acknowledgement| acknowledgement.match_index <= persisted_index);
-        self.pending_acknowledgements = waiting;
-        let Some(first) = ready.first().copied() else {
+        let mut released: Option<PendingAcknowledgement> = None;
+        self.pending_acknowledgements.retain(|acknowledgement| {
+            if acknowledgement.match_index > persisted_index {
+                return true;
+            }
+            released = Some(match released {
+                None => *acknowledgement,
+                Some(merged) => {
+                    assert_eq!(
+                        merged.leader, acknowledgement.leader,
+                        "acknowledgements pending for two leaders of one term"
+                    );
+                    PendingAcknowledgement {
+                        leader: merged.leader,
+                        sequence: merged.sequence.max(acknowledgement.sequence),
+                        match_index: merged.match_index.max(acknowledgement.match_index),
+                    }
+                }
+            });
+            false
+        });
+        let Some(released) = released else {
             return;
         };
-        let leader = first.leader;
-        let match_index = ready
-            .iter()
-            .map(|ack| ack.match_index)
-            .max()
-            .unwrap_or(first.match_index);
-        let sequence = ready
-            .iter()
-            .map(|ack| ack.sequence)
-            .max()
-            .unwrap_or(first.sequence);
-        assert!(
-            ready.iter().all(|ack| ack.leader == leader),
-            "acknowledgements pending for two leaders of one term"
-        );
         let response = AppendEntriesResponse {
             term: self.current_term,
-            sequence,
-            outcome: AppendOutcome::Success { match_index },
+            sequence: released.sequence,
+            outcome: AppendOutcome::Success {
+                match_index: released.match_index,
+            },
         };
-        self.send(leader, RaftMessage::AppendEntriesResponse(response));
+        self.send(
+            released.leader,
+            RaftMessage::AppendEntriesResponse(response),
+        );
     }
 }

@@ -392,11 +392,12 @@ impl Raft {
             tracing::debug!(id = %self.config.id, %term, "becoming follower");
         }
         if let Some(leader_state) = self.leader_state.take() {
-            let leader_hint = leader.or(if term_changed { None } else { self.leader_id });
+            // A leader stepping down only knows of a new leader when one told it so; its own
+            // `leader_id` still names itself.
             for read in leader_state.pending_reads {
                 self.commands.push(Command::RejectRead {
                     request_id: read.request_id,
-                    leader_hint,
+                    leader_hint: leader,
                 });
             }
         }

@@ -63,7 +63,6 @@ impl Raft {
     /// Emits `ReadReady` for every read whose leadership round is confirmed and whose read
     /// index is applied, in arrival order.
     pub(crate) fn serve_ready_reads(&mut self) {
-        let quorum = self.config.quorum();
         let last_applied = self.last_applied;
         let Some(leader_state) = self.leader_state.as_mut() else {
             return;
@@ -79,8 +78,7 @@ impl Raft {
             .map(|progress| progress.acknowledged_sequence)
             .collect();
         acknowledged.push(u64::MAX);
-        acknowledged.sort_unstable_by(|left, right| right.cmp(left));
-        let majority_sequence = acknowledged[quorum - 1];
+        let majority_sequence = self.config.highest_reached_by_quorum(acknowledged);
         let mut ready = Vec::new();
         leader_state.pending_reads.retain(|read| {
             let serve = read.required_sequence <= majority_sequence

@@ -73,7 +73,8 @@ impl Raft {
     fn replicate_to(&mut self, peer: NodeId, force: bool) {
         let last_index = self.log.last_index();
         let max_inflight = self.config.max_inflight_appends;
-        let progress = self.progress(peer).clone();
+        let progress = self.progress(peer);
+        let next_index = progress.next_index;
         let mut sent_any = false;
         match progress.mode {
             ReplicationMode::Probe {
@@ -86,20 +87,20 @@ impl Raft {
                     let to = if outstanding_sequence.is_none() {
                         last_index
                     } else {
-                        progress.next_index.previous()
+                        next_index.previous()
                     };
-                    let sequence = self.send_append_entries(peer, progress.next_index, to);
+                    let (sequence, _) = self.send_append_entries(peer, next_index, to);
                     self.progress_mut(peer).mode = ReplicationMode::Probe {
                         outstanding_sequence: Some(sequence),
                     };
                     sent_any = true;
                 }
             }
-            ReplicationMode::Replicate { inflight } => {
+            ReplicationMode::Replicate { ref inflight } => {
                 let mut inflight_count = inflight.len();
-                let mut next_index = progress.next_index;
+                let mut next_index = next_index;
                 while inflight_count < max_inflight && next_index <= last_index {
-                    let sent_last = self.send_append_entries_bounded(peer, next_index, last_index);
+                    let (_, sent_last) = self.send_append_entries(peer, next_index, last_index);
                     let progress = self.progress_mut(peer);
                     if let ReplicationMode::Replicate { inflight } = &mut progress.mode {
                         inflight.push_back(sent_last);
@@ -117,25 +118,14 @@ impl Raft {
         }
     }
 
-    /// Sends entries `from ..= to` (bounded by the batch limits) after `from - 1`; returns the
-    /// request's sequence.
-    fn send_append_entries(&mut self, peer: NodeId, from: LogIndex, to: LogIndex) -> u64 {
-        let (sequence, _) = self.build_and_send(peer, from, to);
-        sequence
-    }
-
-    /// Like `send_append_entries`, returning the last index actually sent.
-    fn send_append_entries_bounded(
+    /// Sends entries `from ..= to` (bounded by the batch limits) after `from - 1`, or a
+    /// heartbeat when `to < from`; returns the request's sequence and the last index sent.
+    fn send_append_entries(
         &mut self,
         peer: NodeId,
         from: LogIndex,
         to: LogIndex,
-    ) -> LogIndex {
-        let (_, last_sent) = self.build_and_send(peer, from, to);
-        last_sent
-    }
-
-    fn build_and_send(&mut self, peer: NodeId, from: LogIndex, to: LogIndex) -> (u64, LogIndex) {
+    ) -> (u64, LogIndex) {
         let prev_log_id = self
             .log
             .log_id_at(from.previous())
@@ -213,7 +203,7 @@ impl Raft {
         conflict_term: Option<raft_types::Term>,
         conflict_index: LogIndex,
     ) {
-        let progress = self.progress(from).clone();
+        let progress = self.progress(from);
         if let ReplicationMode::Probe {
             outstanding_sequence: Some(outstanding),
         } = progress.mode
@@ -247,8 +237,7 @@ impl Raft {
             .map(|progress| progress.match_index)
             .collect();
         match_indexes.push(self.persisted_index);
-        match_indexes.sort_unstable_by(|left, right| right.cmp(left));
-        let majority_index = match_indexes[self.config.quorum() - 1];
+        let majority_index = self.config.highest_reached_by_quorum(match_indexes);
         if majority_index > self.commit_index
             && self.log.term_at(majority_index) == Some(self.current_term)
         {

@@ -11,7 +11,7 @@ pub struct HardState {
     pub current_term: Term,
     /// The candidate this server voted for in `current_term`, if any. Persisted so that a
     /// restarted server cannot vote twice in one term (§5.2, Election Safety).
-    pub voted_for: Option<crate::ids::NodeId>,
+    pub voted_for: Option<NodeId>,
 }
 
 impl HardState {

@@ -19,27 +19,6 @@ pub fn config(id: u64, cluster_size: u64) -> Config {
     config
 }
 
-/// Like `server`, with pre-vote and leader stickiness on (the default configuration).
-pub fn server_with_pre_vote(
-    id: u64,
-    cluster_size: u64,
-    current_term: u64,
-    voted_for: Option<u64>,
-    log_terms: &[u64],
-) -> Raft {
-    let mut config = config(id, cluster_size);
-    config.pre_vote = true;
-    Raft::new(
-        config,
-        RecoveredState {
-            hard_state: HardState::new(Term(current_term), voted_for.map(NodeId)),
-            snapshot_last_log_id: LogId::ZERO,
-            entries: entries_with_terms(log_terms),
-        },
-    )
-    .expect("valid config")
-}
-
 /// Entries at indexes 1.. with the given terms; the payload names the index.
 pub fn entries_with_terms(terms: &[u64]) -> Vec<Entry> {
     terms
@@ -61,7 +40,8 @@ pub fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(Term(term), LogIndex(index))
 }
 
-/// A follower restarted with `current_term`, `voted_for` and a log with `log_terms`.
+/// A follower restarted with `current_term`, `voted_for` and a log with `log_terms`
+/// (pre-vote off, so elections follow §5 as written).
 pub fn server(
     id: u64,
     cluster_size: u64,
@@ -69,8 +49,25 @@ pub fn server(
     voted_for: Option<u64>,
     log_terms: &[u64],
 ) -> Raft {
+    restarted(config(id, cluster_size), current_term, voted_for, log_terms)
+}
+
+/// Like `server`, with pre-vote and leader stickiness on (the default configuration).
+pub fn server_with_pre_vote(
+    id: u64,
+    cluster_size: u64,
+    current_term: u64,
+    voted_for: Option<u64>,
+    log_terms: &[u64],
+) -> Raft {
+    let mut config = config(id, cluster_size);
+    config.pre_vote = true;
+    restarted(config, current_term, voted_for, log_terms)
+}
+
+fn restarted(config: Config, current_term: u64, voted_for: Option<u64>, log_terms: &[u64]) -> Raft {
     Raft::new(
-        config(id, cluster_size),
+        config,
         RecoveredState {
             hard_state: HardState::new(Term(current_term), voted_for.map(NodeId)),
             snapshot_last_log_id: LogId::ZERO,
