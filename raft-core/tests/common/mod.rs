@@ -797,36 +797,24 @@ impl Cluster {
         self.heal();
         self.faults = Faults::default();
         self.settle();
-        let leader = self.elect(500);
-        let log_id = self.propose(leader).expect("leader accepts a proposal");
-        for _ in 0..200 {
-            self.run_ticks(1);
-            let done = self.servers.values().all(|server| {
-                server.applied.len() as u64 >= log_id.index.0
-                    && server.applied.get(log_id.index.0 as usize - 1) == Some(&log_id)
-            });
-            if done {
-                return;
-            }
-            if self.leader().is_none() {
-                // The proposal may be lost with its leader; propose again under the next one.
-                let leader = self.elect(500);
-                return self.converge_from(leader);
-            }
-        }
-        panic!("seed {}: cluster did not converge", self.seed);
-    }
-
-    fn converge_from(&mut self, leader: NodeId) {
-        let log_id = self.propose(leader).expect("leader accepts a proposal");
-        for _ in 0..400 {
-            self.run_ticks(1);
-            let done = self
-                .servers
-                .values()
-                .all(|server| server.applied.get(log_id.index.0 as usize - 1) == Some(&log_id));
-            if done {
-                return;
+        for _attempt in 0..5 {
+            let leader = self.elect(500);
+            let Some(log_id) = self.propose(leader) else {
+                continue;
+            };
+            for _ in 0..400 {
+                self.run_ticks(1);
+                let applied_everywhere = self
+                    .servers
+                    .values()
+                    .all(|server| server.applied.get(log_id.index.0 as usize - 1) == Some(&log_id));
+                if applied_everywhere {
+                    return;
+                }
+                if self.leader().is_none() {
+                    // The proposal may be lost with its leader: propose again under the next.
+                    break;
+                }
             }
         }
         panic!("seed {}: cluster did not converge", self.seed);
