@@ -38,23 +38,28 @@ pub enum Direction {
     BothWays,
 }
 
-/// Disconnects the links from every node of `from` to every node of `to` (and back, when
-/// `direction` is `BothWays`).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct Partition {
+/// The directed links between two groups of nodes that a [`Partition`] or [`Heal`] acts on:
+/// from every node of `from` to every node of `to` (and back, when `direction` is
+/// `BothWays`). A node is never linked to itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSet {
     pub from: BTreeSet<NodeId>,
     pub to: BTreeSet<NodeId>,
     pub direction: Direction,
 }
 
-/// Reconnects the links a [`Partition`] with the same fields would cut; other faults stay.
+/// Disconnects the links of `links`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Partition {
+    pub links: LinkSet,
+}
+
+/// Reconnects the links a [`Partition`] with the same link set would cut; other faults stay.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct Heal {
-    pub from: BTreeSet<NodeId>,
-    pub to: BTreeSet<NodeId>,
-    pub direction: Direction,
+    pub links: LinkSet,
 }
 
 /// Reconnects every link; other faults stay.
@@ -117,15 +122,41 @@ pub struct SimStats {
     pub in_flight: u64,
 }
 
+impl LinkSet {
+    pub fn new(
+        from: impl IntoIterator<Item = NodeId>,
+        to: impl IntoIterator<Item = NodeId>,
+        direction: Direction,
+    ) -> LinkSet {
+        LinkSet {
+            from: from.into_iter().collect(),
+            to: to.into_iter().collect(),
+            direction,
+        }
+    }
+
+    /// The directed links of this set, in a deterministic order.
+    pub(crate) fn directed_links(&self) -> Vec<(NodeId, NodeId)> {
+        let mut links = Vec::new();
+        for source in &self.from {
+            for destination in self.to.iter().filter(|destination| *destination != source) {
+                links.push((*source, *destination));
+                if self.direction == Direction::BothWays {
+                    links.push((*destination, *source));
+                }
+            }
+        }
+        links
+    }
+}
+
 impl Partition {
     pub fn one_way(
         from: impl IntoIterator<Item = NodeId>,
         to: impl IntoIterator<Item = NodeId>,
     ) -> Partition {
         Partition {
-            from: from.into_iter().collect(),
-            to: to.into_iter().collect(),
-            direction: Direction::OneWay,
+            links: LinkSet::new(from, to, Direction::OneWay),
         }
     }
 
@@ -134,8 +165,7 @@ impl Partition {
         to: impl IntoIterator<Item = NodeId>,
     ) -> Partition {
         Partition {
-            direction: Direction::BothWays,
-            ..Partition::one_way(from, to)
+            links: LinkSet::new(from, to, Direction::BothWays),
         }
     }
 }
@@ -146,9 +176,7 @@ impl Heal {
         to: impl IntoIterator<Item = NodeId>,
     ) -> Heal {
         Heal {
-            from: from.into_iter().collect(),
-            to: to.into_iter().collect(),
-            direction: Direction::OneWay,
+            links: LinkSet::new(from, to, Direction::OneWay),
         }
     }
 
@@ -157,26 +185,7 @@ impl Heal {
         to: impl IntoIterator<Item = NodeId>,
     ) -> Heal {
         Heal {
-            direction: Direction::BothWays,
-            ..Heal::one_way(from, to)
+            links: LinkSet::new(from, to, Direction::BothWays),
         }
     }
-}
-
-/// The directed links a partition or heal names, in a deterministic order.
-pub(crate) fn directed_links(
-    from: &BTreeSet<NodeId>,
-    to: &BTreeSet<NodeId>,
-    direction: Direction,
-) -> Vec<(NodeId, NodeId)> {
-    let mut links = Vec::new();
-    for source in from {
-        for destination in to.iter().filter(|destination| *destination != source) {
-            links.push((*source, *destination));
-            if direction == Direction::BothWays {
-                links.push((*destination, *source));
-            }
-        }
-    }
-    links
 }

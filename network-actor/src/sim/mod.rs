@@ -28,7 +28,7 @@ pub mod sim_endpoint;
 pub mod sim_network;
 
 pub use control::{
-    Direction, GetNodeStats, GetSimStats, Heal, HealAll, Isolate, Partition, RegisterNode,
+    Direction, GetNodeStats, GetSimStats, Heal, HealAll, Isolate, LinkSet, Partition, RegisterNode,
     SetDefaultLinkFaults, SetLinkFaults, SimSend, SimStats,
 };
 pub use link_faults::LinkFaults;

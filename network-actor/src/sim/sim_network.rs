@@ -7,7 +7,7 @@
 //! makes ties deterministic; tokio time makes it run on a paused clock.
 
 use super::control::{
-    directed_links, GetNodeStats, GetSimStats, Heal, HealAll, Isolate, Partition, RegisterNode,
+    GetNodeStats, GetSimStats, Heal, HealAll, Isolate, Partition, RegisterNode,
     SetDefaultLinkFaults, SetLinkFaults, SimSend, SimStats,
 };
 use super::link_faults::LinkFaults;
@@ -212,7 +212,7 @@ impl Handler<Partition> for SimNetwork {
     type Result = ();
 
     fn handle(&mut self, partition: Partition, _: &mut Context<Self>) {
-        for (from, to) in directed_links(&partition.from, &partition.to, partition.direction) {
+        for (from, to) in partition.links.directed_links() {
             self.set_connected(from, to, false);
         }
     }
@@ -222,7 +222,7 @@ impl Handler<Heal> for SimNetwork {
     type Result = ();
 
     fn handle(&mut self, heal: Heal, _: &mut Context<Self>) {
-        for (from, to) in directed_links(&heal.from, &heal.to, heal.direction) {
+        for (from, to) in heal.links.directed_links() {
             self.set_connected(from, to, true);
         }
     }
