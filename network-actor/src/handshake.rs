@@ -199,28 +199,33 @@ mod tests {
         NetworkConfig::new(NodeId(node), cluster_id, address, peers)
     }
 
+    /// Runs both sides of one handshake over an in-memory pipe: (dialer's, listener's) result.
+    async fn handshake(
+        dialer_config: &NetworkConfig,
+        listener_config: &NetworkConfig,
+        expected_peer: NodeId,
+    ) -> (Result<(), HandshakeError>, Result<NodeId, HandshakeError>) {
+        let (mut dialer, mut listener) = tokio::io::duplex(1024);
+        tokio::join!(
+            dial(&mut dialer, dialer_config, expected_peer),
+            accept(&mut listener, listener_config)
+        )
+    }
+
     #[tokio::test]
     async fn matching_peers_complete_the_handshake() {
-        let (mut dialer, mut listener) = tokio::io::duplex(1024);
         let dialer_config = config(1, "alpha");
         let listener_config = config(2, "alpha");
-        let (dialed, accepted) = tokio::join!(
-            dial(&mut dialer, &dialer_config, NodeId(2)),
-            accept(&mut listener, &listener_config)
-        );
+        let (dialed, accepted) = handshake(&dialer_config, &listener_config, NodeId(2)).await;
         dialed.expect("listener accepts a member of its cluster");
         assert_eq!(accepted.expect("dialer is a member"), NodeId(1));
     }
 
     #[tokio::test]
     async fn another_cluster_is_refused_on_both_sides() {
-        let (mut dialer, mut listener) = tokio::io::duplex(1024);
         let dialer_config = config(1, "beta");
         let listener_config = config(2, "alpha");
-        let (dialed, accepted) = tokio::join!(
-            dial(&mut dialer, &dialer_config, NodeId(2)),
-            accept(&mut listener, &listener_config)
-        );
+        let (dialed, accepted) = handshake(&dialer_config, &listener_config, NodeId(2)).await;
         assert!(matches!(accepted, Err(HandshakeError::ClusterId { .. })));
         assert!(matches!(dialed, Err(HandshakeError::RefusedByPeer { .. })));
     }
@@ -229,21 +234,13 @@ mod tests {
     async fn unknown_own_and_wrong_node_ids_are_refused() {
         let listener_config = config(2, "alpha");
         for (dialer_node, expected) in [(9, "UnknownNode"), (2, "OwnId")] {
-            let (mut dialer, mut listener) = tokio::io::duplex(1024);
             let dialer_config = config(dialer_node, "alpha");
-            let (_, accepted) = tokio::join!(
-                dial(&mut dialer, &dialer_config, NodeId(2)),
-                accept(&mut listener, &listener_config)
-            );
+            let (_, accepted) = handshake(&dialer_config, &listener_config, NodeId(2)).await;
             let error = accepted.expect_err("must be refused");
             assert!(format!("{error:?}").starts_with(expected), "{error:?}");
         }
-        let (mut dialer, mut listener) = tokio::io::duplex(1024);
         let dialer_config = config(1, "alpha");
-        let (dialed, _) = tokio::join!(
-            dial(&mut dialer, &dialer_config, NodeId(3)),
-            accept(&mut listener, &listener_config)
-        );
+        let (dialed, _) = handshake(&dialer_config, &listener_config, NodeId(3)).await;
         assert!(matches!(dialed, Err(HandshakeError::WrongNode { .. })));
     }
 }

@@ -21,18 +21,21 @@ use tokio::net::TcpStream;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Node 1 under attack, node 2 its good peer, and node 3 a configured member that the raw
-/// test socket pretends to be.
+/// test socket pretends to be. The test thread's log lines are captured while it lives.
 struct Cluster {
     address_1: SocketAddr,
     network_1: Addr<TcpNetwork>,
     inbox_1: Inbox,
     network_2: Addr<TcpNetwork>,
     next_number: u64,
-    _collectors: Vec<Addr<Collector>>,
+    logs: CapturedLogs,
+    _log_guard: tracing::subscriber::DefaultGuard,
 }
 
 impl Cluster {
     async fn start() -> Cluster {
+        let logs = CapturedLogs::default();
+        let log_guard = logs.install();
         let listener_1 = bind_loopback("127.0.0.1").await;
         let listener_2 = bind_loopback("127.0.0.2").await;
         let unused_3 = std::net::TcpListener::bind("127.0.0.3:0").expect("bindable");
@@ -45,19 +48,9 @@ impl Cluster {
         let mut config_1 = test_config(1, peers[&NodeId(1)], &peers);
         config_1.max_frame_bytes = 1024 * 1024;
         config_1.handshake_timeout = Duration::from_secs(1);
-        let (ports_1, inbox_1, collector_1) = collector();
-        let network_1 = actix::Actor::start(
-            TcpNetwork::with_listener(config_1, listener_1, ports_1).expect("valid config"),
-        );
-        let (ports_2, inbox_2, collector_2) = collector();
-        let network_2 = actix::Actor::start(
-            TcpNetwork::with_listener(
-                test_config(2, peers[&NodeId(2)], &peers),
-                listener_2,
-                ports_2,
-            )
-            .expect("valid config"),
-        );
+        let (network_1, inbox_1) = start_tcp_network(config_1, listener_1);
+        let (network_2, inbox_2) =
+            start_tcp_network(test_config(2, peers[&NodeId(2)], &peers), listener_2);
         let connected = PeerEvent::Connected { peer: NodeId(1) };
         wait_until("node 2 connected to node 1", PATIENCE, || {
             inbox_2.saw_event(connected)
@@ -69,7 +62,8 @@ impl Cluster {
             inbox_1,
             network_2,
             next_number: 0,
-            _collectors: vec![collector_1, collector_2],
+            logs,
+            _log_guard: log_guard,
         }
     }
 
@@ -85,7 +79,7 @@ impl Cluster {
             to: NodeId(1),
             message: numbered_message(number),
         });
-        let inbox = self.inbox_1.clone();
+        let inbox = &self.inbox_1;
         wait_until("node 1 to keep receiving from node 2", PATIENCE, || {
             inbox
                 .received_from(NodeId(2))
@@ -115,34 +109,30 @@ impl Cluster {
                 .expect("a reply before any close");
         (stream, reply)
     }
-}
 
-/// Reads until the node closes the connection (end of stream or reset), with a deadline.
-async fn assert_closed_by_node(stream: &mut TcpStream) {
-    let mut sink = [0u8; 1024];
-    let closed = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => continue,
+    /// Node 1 closes `stream` (end of stream or reset, within the deadline) and logs a line
+    /// with every one of `fragments` saying why.
+    async fn assert_closed_with_log(&self, stream: &mut TcpStream, fragments: &[&str]) {
+        let mut sink = [0u8; 1024];
+        let closed = tokio::time::timeout(PATIENCE, async {
+            loop {
+                match stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
             }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the node did not close the connection");
-}
-
-async fn wait_for_log(logs: &CapturedLogs, fragments: &[&str]) {
-    wait_until(&format!("a log line with {fragments:?}"), PATIENCE, || {
-        logs.contains_line_with(fragments)
-    })
-    .await;
+        })
+        .await;
+        assert!(closed.is_ok(), "the node did not close the connection");
+        wait_until(&format!("a log line with {fragments:?}"), PATIENCE, || {
+            self.logs.contains_line_with(fragments)
+        })
+        .await;
+    }
 }
 
 #[actix_rt::test]
 async fn garbage_instead_of_a_handshake_is_refused() {
-    let logs = CapturedLogs::default();
-    let _guard = logs.install();
     let mut cluster = Cluster::start().await;
     let mut stream = TcpStream::connect(cluster.address_1)
         .await
@@ -151,44 +141,47 @@ async fn garbage_instead_of_a_handshake_is_refused() {
         .write_all(b"GET / HTTP/1.1\r\nHost: raft\r\n\r\n")
         .await
         .expect("writable");
-    assert_closed_by_node(&mut stream).await;
-    wait_for_log(&logs, &["refused inbound connection", "exceeds the limit"]).await;
+    cluster
+        .assert_closed_with_log(
+            &mut stream,
+            &["refused inbound connection", "exceeds the limit"],
+        )
+        .await;
     assert_eq!(cluster.stats().await.connections_rejected, 1);
     cluster.assert_good_peer_still_served().await;
 }
 
 #[actix_rt::test]
 async fn a_handshake_from_another_cluster_is_refused() {
-    let logs = CapturedLogs::default();
-    let _guard = logs.install();
     let mut cluster = Cluster::start().await;
     let (mut stream, reply) = cluster.raw_peer(3, "some-other-cluster").await;
     assert!(
         matches!(&reply, HandshakeReply::Refused { reason } if reason.contains("cluster_id")),
         "{reply:?}"
     );
-    assert_closed_by_node(&mut stream).await;
-    wait_for_log(&logs, &["refused inbound connection", "some-other-cluster"]).await;
+    cluster
+        .assert_closed_with_log(
+            &mut stream,
+            &["refused inbound connection", "some-other-cluster"],
+        )
+        .await;
     assert_eq!(cluster.stats().await.connections_rejected, 1);
     cluster.assert_good_peer_still_served().await;
 }
 
 #[actix_rt::test]
 async fn a_handshake_from_an_unknown_node_is_refused() {
-    let logs = CapturedLogs::default();
-    let _guard = logs.install();
     let mut cluster = Cluster::start().await;
     let (mut stream, reply) = cluster.raw_peer(42, CLUSTER_ID).await;
     assert!(matches!(reply, HandshakeReply::Refused { .. }), "{reply:?}");
-    assert_closed_by_node(&mut stream).await;
-    wait_for_log(&logs, &["refused inbound connection", "node 42"]).await;
+    cluster
+        .assert_closed_with_log(&mut stream, &["refused inbound connection", "node 42"])
+        .await;
     cluster.assert_good_peer_still_served().await;
 }
 
 #[actix_rt::test]
 async fn garbage_frame_after_the_handshake_closes_the_connection() {
-    let logs = CapturedLogs::default();
-    let _guard = logs.install();
     let mut cluster = Cluster::start().await;
     let (mut stream, reply) = cluster.raw_peer(3, CLUSTER_ID).await;
     assert!(matches!(reply, HandshakeReply::Accepted(_)), "{reply:?}");
@@ -204,32 +197,33 @@ async fn garbage_frame_after_the_handshake_closes_the_connection() {
         4,
     ]);
     stream.write_all(&frame).await.expect("writable");
-    assert_closed_by_node(&mut stream).await;
-    wait_for_log(&logs, &["bad frame", "undecodable", "peer=3"]).await;
+    cluster
+        .assert_closed_with_log(&mut stream, &["bad frame", "undecodable", "peer=3"])
+        .await;
     assert_eq!(cluster.stats().await.connections_closed_on_bad_frame, 1);
     cluster.assert_good_peer_still_served().await;
 }
 
 #[actix_rt::test]
 async fn a_four_gibibyte_length_prefix_closes_the_connection() {
-    let logs = CapturedLogs::default();
-    let _guard = logs.install();
     let mut cluster = Cluster::start().await;
     let (mut stream, _) = cluster.raw_peer(3, CLUSTER_ID).await;
     stream
         .write_all(&u32::MAX.to_be_bytes())
         .await
         .expect("writable");
-    assert_closed_by_node(&mut stream).await;
-    wait_for_log(&logs, &["bad frame", "4294967295 bytes exceeds the limit"]).await;
+    cluster
+        .assert_closed_with_log(
+            &mut stream,
+            &["bad frame", "4294967295 bytes exceeds the limit"],
+        )
+        .await;
     assert_eq!(cluster.stats().await.connections_closed_on_bad_frame, 1);
     cluster.assert_good_peer_still_served().await;
 }
 
 #[actix_rt::test]
 async fn a_truncated_frame_closes_the_connection() {
-    let logs = CapturedLogs::default();
-    let _guard = logs.install();
     let mut cluster = Cluster::start().await;
     let (mut stream, _) = cluster.raw_peer(3, CLUSTER_ID).await;
     let mut frame = Vec::new();
@@ -237,28 +231,27 @@ async fn a_truncated_frame_closes_the_connection() {
     frame.truncate(frame.len() - 3);
     stream.write_all(&frame).await.expect("writable");
     stream.shutdown().await.expect("half-close");
-    assert_closed_by_node(&mut stream).await;
-    wait_for_log(&logs, &["bad frame", "closed inside a frame"]).await;
+    cluster
+        .assert_closed_with_log(&mut stream, &["bad frame", "closed inside a frame"])
+        .await;
     assert_eq!(cluster.stats().await.connections_closed_on_bad_frame, 1);
     cluster.assert_good_peer_still_served().await;
 }
 
 #[actix_rt::test]
 async fn a_silent_connection_is_refused_at_the_handshake_timeout() {
-    let logs = CapturedLogs::default();
-    let _guard = logs.install();
     let mut cluster = Cluster::start().await;
     // Node 1's handshake timeout is one second; this connection says nothing at all.
     let mut stream = TcpStream::connect(cluster.address_1)
         .await
         .expect("listens");
     cluster.assert_good_peer_still_served().await;
-    assert_closed_by_node(&mut stream).await;
-    wait_for_log(
-        &logs,
-        &["refused inbound connection", "no handshake within 1000 ms"],
-    )
-    .await;
+    cluster
+        .assert_closed_with_log(
+            &mut stream,
+            &["refused inbound connection", "no handshake within 1000 ms"],
+        )
+        .await;
 }
 
 #[actix_rt::test]
@@ -271,7 +264,7 @@ async fn a_valid_raw_peer_is_delivered_with_its_handshaken_id() {
         append_frame(&mut frames, &numbered_message(number), 1024).expect("small");
     }
     stream.write_all(&frames).await.expect("writable");
-    let inbox = cluster.inbox_1.clone();
+    let inbox = &cluster.inbox_1;
     wait_until("both frames from the raw peer", PATIENCE, || {
         inbox.received_from(NodeId(3)).len() == 2
     })

@@ -41,9 +41,8 @@ async fn three_networks_exchange_messages_in_every_direction() {
     for (index, listener) in listeners.into_iter().enumerate() {
         let node = index as u64 + 1;
         let config = test_config(node, peers[&NodeId(node)], &peers);
-        let (ports, inbox, _collector) = collector();
-        let network = TcpNetwork::with_listener(config, listener, ports).expect("valid config");
-        networks.push(actix::Actor::start(network));
+        let (network, inbox) = start_tcp_network(config, listener);
+        networks.push(network);
         inboxes.push(inbox);
     }
     for (index, inbox) in inboxes.iter().enumerate() {
@@ -101,20 +100,9 @@ async fn a_restarted_peer_is_reconnected_and_traffic_resumes() {
         (NodeId(1), listener_1.local_addr().expect("bound")),
         (NodeId(2), address_2),
     ]);
-    let (ports_1, inbox_1, _collector_1) = collector();
-    let network_1 = actix::Actor::start(
-        TcpNetwork::with_listener(
-            test_config(1, peers[&NodeId(1)], &peers),
-            listener_1,
-            ports_1,
-        )
-        .expect("valid config"),
-    );
-    let (ports_2, inbox_2, _collector_2) = collector();
-    let network_2 = actix::Actor::start(
-        TcpNetwork::with_listener(test_config(2, address_2, &peers), listener_2, ports_2)
-            .expect("valid config"),
-    );
+    let (network_1, inbox_1) =
+        start_tcp_network(test_config(1, peers[&NodeId(1)], &peers), listener_1);
+    let (network_2, inbox_2) = start_tcp_network(test_config(2, address_2, &peers), listener_2);
     wait_connected(&inbox_1, &[2]).await;
     network_1.do_send(SendMessage {
         to: NodeId(2),
@@ -147,11 +135,7 @@ async fn a_restarted_peer_is_reconnected_and_traffic_resumes() {
     .await;
     let listener_2 =
         tokio::net::TcpListener::from_std(rebound.expect("bound above")).expect("inside a runtime");
-    let (ports_2, inbox_2, _collector_2) = collector();
-    let network_2 = actix::Actor::start(
-        TcpNetwork::with_listener(test_config(2, address_2, &peers), listener_2, ports_2)
-            .expect("valid config"),
-    );
+    let (network_2, inbox_2) = start_tcp_network(test_config(2, address_2, &peers), listener_2);
 
     // Messages sent while the link is down may be dropped (Raft re-sends), so keep sending.
     let mut number = 100;
@@ -201,19 +185,9 @@ async fn a_dead_peer_does_not_delay_messages_to_live_ones() {
     let mut config_1 = test_config(1, peers[&NodeId(1)], &peers);
     config_1.peer_queue_capacity = 16;
     config_1.handshake_timeout = Duration::from_secs(30);
-    let (ports_1, inbox_1, _collector_1) = collector();
-    let network_1 = actix::Actor::start(
-        TcpNetwork::with_listener(config_1, listener_1, ports_1).expect("valid config"),
-    );
-    let (ports_2, inbox_2, _collector_2) = collector();
-    let _network_2 = actix::Actor::start(
-        TcpNetwork::with_listener(
-            test_config(2, peers[&NodeId(2)], &peers),
-            listener_2,
-            ports_2,
-        )
-        .expect("valid config"),
-    );
+    let (network_1, inbox_1) = start_tcp_network(config_1, listener_1);
+    let (_network_2, inbox_2) =
+        start_tcp_network(test_config(2, peers[&NodeId(2)], &peers), listener_2);
 
     wait_connected(&inbox_1, &[2]).await;
     // Rounds of ten messages to each peer: every round must reach the live peer promptly even
@@ -272,11 +246,8 @@ async fn outbound_connections_come_from_the_nodes_own_ip() {
         (NodeId(1), listener_1.local_addr().expect("bound")),
         (NodeId(2), fake_peer.local_addr().expect("bound")),
     ]);
-    let (ports, _inbox, _collector) = collector();
-    let _network = actix::Actor::start(
-        TcpNetwork::with_listener(test_config(1, peers[&NodeId(1)], &peers), listener_1, ports)
-            .expect("valid config"),
-    );
+    let (_network, _inbox) =
+        start_tcp_network(test_config(1, peers[&NodeId(1)], &peers), listener_1);
     let (_stream, remote) = tokio::time::timeout(PATIENCE, fake_peer.accept())
         .await
         .expect("node 1 dials its peer")
@@ -288,11 +259,7 @@ async fn outbound_connections_come_from_the_nodes_own_ip() {
 async fn a_message_to_an_unknown_node_is_counted_and_dropped() {
     let listener = bind_loopback("127.0.0.1").await;
     let peers = BTreeMap::from([(NodeId(1), listener.local_addr().expect("bound"))]);
-    let (ports, _inbox, _collector) = collector();
-    let network = actix::Actor::start(
-        TcpNetwork::with_listener(test_config(1, peers[&NodeId(1)], &peers), listener, ports)
-            .expect("valid config"),
-    );
+    let (network, _inbox) = start_tcp_network(test_config(1, peers[&NodeId(1)], &peers), listener);
     network.do_send(SendMessage {
         to: NodeId(9),
         message: numbered_message(1),
@@ -311,19 +278,9 @@ async fn a_message_over_the_frame_limit_is_dropped_and_the_connection_survives()
     ]);
     let mut config_1 = test_config(1, peers[&NodeId(1)], &peers);
     config_1.max_frame_bytes = 1024;
-    let (ports_1, inbox_1, _collector_1) = collector();
-    let network_1 = actix::Actor::start(
-        TcpNetwork::with_listener(config_1, listener_1, ports_1).expect("valid config"),
-    );
-    let (ports_2, inbox_2, _collector_2) = collector();
-    let _network_2 = actix::Actor::start(
-        TcpNetwork::with_listener(
-            test_config(2, peers[&NodeId(2)], &peers),
-            listener_2,
-            ports_2,
-        )
-        .expect("valid config"),
-    );
+    let (network_1, inbox_1) = start_tcp_network(config_1, listener_1);
+    let (_network_2, inbox_2) =
+        start_tcp_network(test_config(2, peers[&NodeId(2)], &peers), listener_2);
     wait_connected(&inbox_1, &[2]).await;
     let oversized = raft_types::RaftMessage::AppendEntries(raft_types::AppendEntriesRequest {
         term: raft_types::Term(1),

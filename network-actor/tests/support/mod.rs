@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use actix::{Actor, Addr, Context, Handler};
-use network_actor::NetworkConfig;
+use network_actor::{NetworkConfig, TcpNetwork};
 use raft_proto::network::{PeerEvent, ReceivedMessage};
 use raft_proto::ports::NetworkPorts;
 use raft_types::{NodeId, RaftMessage, RequestVoteResponse, Term};
@@ -155,6 +155,17 @@ pub fn test_config(
     config.reconnect_backoff_min = Duration::from_millis(10);
     config.reconnect_backoff_max = Duration::from_millis(200);
     config
+}
+
+/// Starts a TCP network actor on `listener` with a collector standing in for its consensus
+/// actor; the network's ports keep the collector alive.
+pub fn start_tcp_network(
+    config: NetworkConfig,
+    listener: TcpListener,
+) -> (Addr<TcpNetwork>, Inbox) {
+    let (ports, inbox, _collector) = collector();
+    let network = TcpNetwork::with_listener(config, listener, ports).expect("valid config");
+    (network.start(), inbox)
 }
 
 /// Collects formatted log lines so a test can assert that a rejection was explained.
