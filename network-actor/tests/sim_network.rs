@@ -405,3 +405,31 @@ async fn drop_and_duplicate_probabilities_apply_per_link() {
         "duplicates count"
     );
 }
+
+#[actix_rt::test]
+async fn default_link_faults_keep_every_links_connected_state() {
+    tokio::time::pause();
+    let cluster = SimCluster::start(3, SimNetwork::new(3));
+    cluster
+        .network
+        .do_send(Partition::one_way([NodeId(1)], [NodeId(2)]));
+    cluster.network.do_send(SetDefaultLinkFaults {
+        faults: LinkFaults {
+            connected: false,
+            ..LinkFaults::reliable()
+        },
+    });
+    cluster.send(1, 2, 1);
+    cluster.send(1, 3, 2);
+    cluster.settle(2).await;
+    assert_eq!(
+        cluster.delivered(1, 2),
+        Vec::<u64>::new(),
+        "1 -> 2 stays cut"
+    );
+    assert_eq!(
+        cluster.delivered(1, 3),
+        vec![2],
+        "1 -> 3, never cut, stays connected"
+    );
+}

@@ -276,13 +276,16 @@ impl Handler<SetDefaultLinkFaults> for SimNetwork {
 
     fn handle(&mut self, set: SetDefaultLinkFaults, _: &mut Context<Self>) {
         set.faults.assert_valid();
-        self.default_faults = set.faults.clone();
+        // Connectivity changes only through `set_connected`, which tells the sender; links
+        // without an entry of their own take their connected state from the default, so the
+        // default keeps its connected state as every other link does.
+        let keeping_connected = |connected| LinkFaults {
+            connected,
+            ..set.faults.clone()
+        };
+        self.default_faults = keeping_connected(self.default_faults.connected);
         for faults in self.links.values_mut() {
-            let connected = faults.connected;
-            *faults = LinkFaults {
-                connected,
-                ..set.faults.clone()
-            };
+            *faults = keeping_connected(faults.connected);
         }
     }
 }
