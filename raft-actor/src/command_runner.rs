@@ -45,14 +45,12 @@ impl RaftActor {
     }
 
     fn run_persist_hard_state(&mut self, hard_state: HardState, ctx: &mut Context<Self>) {
-        self.durable.hard_state_requested = Some(hard_state);
         self.send_to_storage(StorageRequest::SaveHardState(hard_state), ctx);
     }
 
     fn run_truncate_log(&mut self, since: LogIndex, ctx: &mut Context<Self>) {
         // Appends reaching past `since` will be reported only up to the replacement entries.
-        self.durable
-            .append_started
+        self.appends_in_flight
             .retain(|(last_index, _)| *last_index < since);
         self.send_to_storage(StorageRequest::Truncate { since }, ctx);
     }
@@ -61,9 +59,7 @@ impl RaftActor {
         let Some(last) = entries.last() else {
             return;
         };
-        self.durable.last_append_requested = last.log_id;
-        self.durable
-            .append_started
+        self.appends_in_flight
             .push_back((last.index(), Instant::now()));
         self.metrics.increment(Counter::StorageAppends);
         self.send_to_storage(StorageRequest::Append { entries }, ctx);
@@ -79,12 +75,13 @@ impl RaftActor {
         let Some(last) = entries.last() else {
             return;
         };
+        // The core hands over everything committed in one batch per flush, so after this the
+        // applier has been asked for exactly `commit_index` (`GetDrainState` relies on it).
         assert_eq!(
-            entries[0].index(),
-            self.apply_requested_index.next(),
-            "Apply batches are contiguous"
+            last.index(),
+            self.raft.commit_index(),
+            "an Apply batch ends at the commit index"
         );
-        self.apply_requested_index = last.index();
         let due = self.waiting_proposals.take_due(&entries);
         for (log_id, responder) in due.overwritten {
             let _ = responder.send(Err(ClientError::Unavailable {

@@ -31,7 +31,7 @@ use raft_proto::client::{
 use raft_proto::network::{PeerEvent, ReceivedMessage};
 use raft_proto::ports::RaftPorts;
 use raft_proto::storage::StorageEvent;
-use raft_types::{HardState, LogId, LogIndex, NodeId, Term};
+use raft_types::{HardState, LogIndex, NodeId, Term};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,24 +75,6 @@ pub(crate) struct WaitingRead {
     pub responder: ClientResponder,
 }
 
-/// What storage has been asked to make durable, and what it has reported durable.
-#[derive(Debug, Default)]
-pub(crate) struct DurableProgress {
-    pub last_append_requested: LogId,
-    pub last_persisted: LogId,
-    pub hard_state_requested: Option<HardState>,
-    pub hard_state_saved: Option<HardState>,
-    /// When each outstanding `Append` was sent, by its last index, for the latency histogram.
-    pub append_started: VecDeque<(LogIndex, Instant)>,
-}
-
-impl DurableProgress {
-    fn storage_idle(&self) -> bool {
-        self.last_persisted == self.last_append_requested
-            && self.hard_state_saved == self.hard_state_requested
-    }
-}
-
 /// What the actor last told the metrics, to count transitions.
 #[derive(Debug, Clone, Copy)]
 struct ObservedState {
@@ -111,9 +93,9 @@ pub struct GetDrainState;
 pub struct DrainState {
     /// `Shutdown` was received: no new requests, no ticks, peer messages ignored.
     pub shutting_down: bool,
-    /// Every append and hard state sent to storage has been reported durable.
+    /// The whole in-memory log and the current hard state have been reported durable.
     pub storage_idle: bool,
-    /// Every committed entry handed to the applier has been reported applied.
+    /// Every committed entry has been handed to the applier and reported applied.
     pub applier_idle: bool,
 }
 
@@ -138,9 +120,12 @@ pub struct RaftActor {
     /// Reads keyed by the id the core echoes in `ReadReady` / `RejectRead`.
     pub(crate) waiting_reads: BTreeMap<ReadRequestId, WaitingRead>,
     next_read_request_id: ReadRequestId,
-    pub(crate) durable: DurableProgress,
-    /// Highest index handed to the applier.
-    pub(crate) apply_requested_index: LogIndex,
+    /// When each outstanding `Append` was sent, by its last index, for the latency histogram.
+    pub(crate) appends_in_flight: VecDeque<(LogIndex, Instant)>,
+    /// The latest hard state storage reported durable. What was requested is not kept: the
+    /// core asks to persist every change of its hard state, so storage is idle for hard state
+    /// once this equals `raft.hard_state()`.
+    hard_state_saved: HardState,
     flush_scheduled: bool,
     inputs_since_flush: usize,
     shutting_down: bool,
@@ -160,8 +145,8 @@ impl RaftActor {
             !config.tick_interval.is_zero(),
             "tick_interval must be positive: the core's clock would spin"
         );
-        // Entries through the snapshot are already in the state machine.
-        let apply_requested_index = raft.last_applied();
+        // The recovered hard state was read from disk, so it is durable.
+        let hard_state_saved = raft.hard_state();
         let observed = ObservedState {
             role: Role::Follower,
             term: raft.current_term(),
@@ -175,8 +160,8 @@ impl RaftActor {
             waiting_proposals: WaitingProposals::default(),
             waiting_reads: BTreeMap::new(),
             next_read_request_id: 1,
-            durable: DurableProgress::default(),
-            apply_requested_index,
+            appends_in_flight: VecDeque::new(),
+            hard_state_saved,
             flush_scheduled: false,
             inputs_since_flush: 0,
             shutting_down: false,
@@ -288,6 +273,16 @@ impl RaftActor {
         }
     }
 
+    /// Answers every waiting read `Unavailable`: a read changes nothing, so this is exact.
+    fn refuse_waiting_reads(&mut self, reason: &str) {
+        for (_, read) in std::mem::take(&mut self.waiting_reads) {
+            self.metrics.increment(Counter::ReadsRejected);
+            let _ = read.responder.send(Err(ClientError::Unavailable {
+                reason: reason.to_string(),
+            }));
+        }
+    }
+
     fn refuse_when_shutting_down(&self, responder: ClientResponder) -> Option<ClientResponder> {
         if !self.shutting_down {
             return Some(responder);
@@ -326,11 +321,7 @@ impl Actor for RaftActor {
             .answer_all(ClientError::OutcomeUnknown {
                 reason: "the node stopped before the entry was applied".to_string(),
             });
-        for (_, read) in std::mem::take(&mut self.waiting_reads) {
-            let _ = read.responder.send(Err(ClientError::Unavailable {
-                reason: "the node stopped before the read was served".to_string(),
-            }));
-        }
+        self.refuse_waiting_reads("the node stopped before the read was served");
         tracing::info!(id = %self.raft.id(), "consensus actor stopped");
     }
 }
@@ -367,19 +358,18 @@ impl Handler<StorageEvent> for RaftActor {
         match event {
             StorageEvent::Persisted { last } => {
                 let now = Instant::now();
-                while let Some((index, started)) = self.durable.append_started.front().copied() {
+                while let Some((index, started)) = self.appends_in_flight.front().copied() {
                     if index > last.index {
                         break;
                     }
                     self.metrics
                         .observe_append_latency(now.duration_since(started));
-                    self.durable.append_started.pop_front();
+                    self.appends_in_flight.pop_front();
                 }
-                self.durable.last_persisted = last;
                 self.raft.persisted(last);
             }
             StorageEvent::HardStateSaved(hard_state) => {
-                self.durable.hard_state_saved = Some(hard_state);
+                self.hard_state_saved = hard_state;
                 self.raft.hard_state_saved(hard_state);
             }
             StorageEvent::Failed { error } => {
@@ -490,12 +480,7 @@ impl Handler<Shutdown> for RaftActor {
             ctx.cancel_future(handle);
         }
         // Reads change nothing, so refusing them now is exact: "definitely not applied".
-        for (_, read) in std::mem::take(&mut self.waiting_reads) {
-            self.metrics.increment(Counter::ReadsRejected);
-            let _ = read.responder.send(Err(ClientError::Unavailable {
-                reason: "the node is shutting down".to_string(),
-            }));
-        }
+        self.refuse_waiting_reads("the node is shutting down");
         self.flush(ctx);
     }
 }
@@ -504,10 +489,14 @@ impl Handler<GetDrainState> for RaftActor {
     type Result = MessageResult<GetDrainState>;
 
     fn handle(&mut self, _message: GetDrainState, _ctx: &mut Context<Self>) -> Self::Result {
+        // Derived from the core rather than mirrored: every flush hands storage the whole
+        // log and the applier every committed entry, so idle means "caught up with the core".
+        // Between an input and its flush this reads "not idle", which only delays the drain.
         MessageResult(DrainState {
             shutting_down: self.shutting_down,
-            storage_idle: self.durable.storage_idle(),
-            applier_idle: self.raft.last_applied() >= self.apply_requested_index,
+            storage_idle: self.raft.persisted_index() == self.raft.last_log_id().index
+                && self.hard_state_saved == self.raft.hard_state(),
+            applier_idle: self.raft.last_applied() >= self.raft.commit_index(),
         })
     }
 }
