@@ -40,6 +40,7 @@ pub struct SimNetwork {
     /// The latest delivery time given to a FIFO message on each link; later FIFO messages on
     /// the link are delivered no earlier.
     link_tail: BTreeMap<(NodeId, NodeId), Instant>,
+    /// Every counter but `in_flight`, which is read off the `in_flight` queue when asked.
     stats: SimStats,
     /// Per node, per peer, what `GetNetworkStats` reports. Bytes stay 0: nothing is encoded.
     node_stats: BTreeMap<NodeId, NetworkStats>,
@@ -123,7 +124,6 @@ impl SimNetwork {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.in_flight.insert((due, sequence), copy);
-        self.stats.in_flight += 1;
         context.run_later(due - now, |network, _| network.deliver_due());
     }
 
@@ -135,7 +135,6 @@ impl SimNetwork {
                 break;
             }
             let InFlight { from, to, message } = entry.remove();
-            self.stats.in_flight -= 1;
             if !self.faults(from, to).connected {
                 self.stats.dropped_disconnected += 1;
                 self.peer_stats(from, to).messages_dropped += 1;
@@ -294,7 +293,10 @@ impl Handler<GetSimStats> for SimNetwork {
     type Result = MessageResult<GetSimStats>;
 
     fn handle(&mut self, _: GetSimStats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.stats)
+        MessageResult(SimStats {
+            in_flight: self.in_flight.len() as u64,
+            ..self.stats
+        })
     }
 }
 
