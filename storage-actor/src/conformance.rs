@@ -46,6 +46,20 @@ pub fn sample_entries(term: u64, first: u64, last: u64) -> Vec<Entry> {
         .collect()
 }
 
+/// Saves `hard_state`, appends entries `1..=last` of its term, `per_append` at a time (a
+/// divisor of `last`), and syncs.
+fn fill_log<S: LogStore>(store: &mut S, hard_state: &HardState, last: u64, per_append: u64) {
+    assert_eq!(last % per_append, 0, "the appends cover 1..=last exactly");
+    let term = hard_state.current_term.0;
+    store.save_hard_state(hard_state).expect("save succeeds");
+    for first in (1..=last).step_by(per_append as usize) {
+        store
+            .append(&sample_entries(term, first, first + per_append - 1))
+            .expect("append succeeds");
+    }
+    store.sync().expect("sync succeeds");
+}
+
 fn read_all<S: LogStore>(store: &S) -> Vec<Entry> {
     store
         .entries(store.first_index()..store.next_index())
@@ -214,13 +228,7 @@ pub fn hard_state_and_appends_keep_their_order<H: StoreHarness>(harness: &mut H)
 pub fn reopen_restores_everything_and_continues<H: StoreHarness>(harness: &mut H) {
     let hard_state = HardState::new(Term(4), Some(NodeId(1)));
     let (mut store, _) = harness.open();
-    store.save_hard_state(&hard_state).expect("save succeeds");
-    for first in (1..=200).step_by(20) {
-        store
-            .append(&sample_entries(4, first, first + 19))
-            .expect("append succeeds");
-    }
-    store.sync().expect("sync succeeds");
+    fill_log(&mut store, &hard_state, 200, 20);
     drop(store);
 
     let (mut store, recovered) = harness.open();
@@ -252,13 +260,7 @@ pub fn reopen_restores_everything_and_continues<H: StoreHarness>(harness: &mut H
 pub fn purge_keeps_everything_from_before<H: StoreHarness>(harness: &mut H) {
     let hard_state = HardState::new(Term(7), Some(NodeId(3)));
     let (mut store, _) = harness.open();
-    store.save_hard_state(&hard_state).expect("save succeeds");
-    for first in (1..=400).step_by(10) {
-        store
-            .append(&sample_entries(7, first, first + 9))
-            .expect("append succeeds");
-    }
-    store.sync().expect("sync succeeds");
+    fill_log(&mut store, &hard_state, 400, 10);
     let before = LogIndex(250);
     store.purge(before).expect("purge succeeds");
     store.sync().expect("sync succeeds");

@@ -227,15 +227,16 @@ impl FileLogStore {
         self.first_index.plus(self.locations.len() as u64)
     }
 
-    fn check_writable(&self) -> Result<(), StorageError> {
+    /// Runs one write unless the store is poisoned, and poisons it if the write fails: after a
+    /// failed write the file's contents are unknown (see `LogStore`'s `# Correctness`).
+    fn guarded_write<T>(
+        &mut self,
+        write: impl FnOnce(&mut FileLogStore) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         if self.poisoned {
-            Err(StorageError::Poisoned)
-        } else {
-            Ok(())
+            return Err(StorageError::Poisoned);
         }
-    }
-
-    fn poison_on_error<T>(&mut self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        let result = write(self);
         if result.is_err() {
             self.poisoned = true;
         }
@@ -244,11 +245,10 @@ impl FileLogStore {
 
     /// Writes `write_buffer` at the end of the active segment in one call and clears it.
     fn write_buffered(&mut self) -> Result<(), StorageError> {
-        let path = self.active_segment().path.clone();
         let written = self.write_buffer.len() as u64;
-        self.active_file
+        (&self.active_file)
             .write_all(&self.write_buffer)
-            .map_err(io_error("write segment", &path))?;
+            .map_err(io_error("write segment", &self.active_segment().path))?;
         self.write_buffer.clear();
         self.active_segment_mut().length_bytes += written;
         Ok(())
@@ -266,10 +266,7 @@ impl FileLogStore {
             return Ok(());
         }
         if self.config.fsync {
-            let path = self.active_segment().path.clone();
-            self.active_file
-                .sync_data()
-                .map_err(io_error("fdatasync segment", &path))?;
+            self.sync_active_segment()?;
         }
         let sequence = self.active_segment().sequence + 1;
         let (summary, file) =
@@ -379,15 +376,18 @@ impl FileLogStore {
         if !self.config.fsync {
             return Ok(());
         }
-        let path = self.active_segment().path.clone();
-        self.active_file
-            .sync_data()
-            .map_err(io_error("fdatasync segment", &path))?;
+        self.sync_active_segment()?;
         if self.directory_sync_pending {
             sync_directory(&self.config.directory)?;
             self.directory_sync_pending = false;
         }
         Ok(())
+    }
+
+    fn sync_active_segment(&self) -> Result<(), StorageError> {
+        self.active_file
+            .sync_data()
+            .map_err(io_error("fdatasync segment", &self.active_segment().path))
     }
 
     fn read_entry(
@@ -422,33 +422,23 @@ impl FileLogStore {
 
 impl LogStore for FileLogStore {
     fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
-        self.check_writable()?;
-        let result = self.append_entries(entries);
-        self.poison_on_error(result)
+        self.guarded_write(|store| store.append_entries(entries))
     }
 
     fn truncate(&mut self, since: LogIndex) -> Result<(), StorageError> {
-        self.check_writable()?;
-        let result = self.truncate_entries(since);
-        self.poison_on_error(result)
+        self.guarded_write(|store| store.truncate_entries(since))
     }
 
     fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
-        self.check_writable()?;
-        let result = self.store_hard_state(hard_state);
-        self.poison_on_error(result)
+        self.guarded_write(|store| store.store_hard_state(hard_state))
     }
 
     fn purge(&mut self, before: LogIndex) -> Result<(), StorageError> {
-        self.check_writable()?;
-        let result = self.purge_segments(before);
-        self.poison_on_error(result)
+        self.guarded_write(|store| store.purge_segments(before))
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {
-        self.check_writable()?;
-        let result = self.sync_to_disk();
-        self.poison_on_error(result)
+        self.guarded_write(|store| store.sync_to_disk())
     }
 
     fn hard_state(&self) -> HardState {
@@ -623,11 +613,15 @@ fn sync_directory(directory: &Path) -> Result<(), StorageError> {
         .map_err(io_error("fsync directory", directory))
 }
 
-fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StorageError {
-    let path = path.to_path_buf();
+/// Names the failed operation and file. The path is copied only when there is an error: the
+/// write and sync of every batch pass through here.
+fn io_error<'path>(
+    operation: &'static str,
+    path: &'path Path,
+) -> impl FnOnce(io::Error) -> StorageError + 'path {
     move |source| StorageError::Io {
         operation,
-        path,
+        path: path.to_path_buf(),
         source,
     }
 }

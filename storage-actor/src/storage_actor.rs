@@ -147,9 +147,13 @@ impl<S: LogStore> StorageActor<S> {
         if self.failed {
             return;
         }
-        let batch = std::mem::take(&mut self.pending);
+        // Taken out so the store can be borrowed while the batch drains, then put back empty:
+        // its capacity is reused by the next batch.
+        let mut batch = std::mem::take(&mut self.pending);
         let request_count = batch.len();
-        match self.write_batch(batch) {
+        let written = self.write_batch(&mut batch);
+        self.pending = batch;
+        match written {
             Ok(outcome) => {
                 tracing::trace!(request_count, "storage: batch written with one sync");
                 self.report(outcome);
@@ -159,13 +163,16 @@ impl<S: LogStore> StorageActor<S> {
     }
 
     /// Writes every request of the batch in order, then syncs once.
-    fn write_batch(&mut self, batch: Vec<StorageRequest>) -> Result<BatchOutcome, StorageError> {
+    fn write_batch(
+        &mut self,
+        batch: &mut Vec<StorageRequest>,
+    ) -> Result<BatchOutcome, StorageError> {
         let mut outcome = BatchOutcome::default();
         self.metrics.batches_total.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .requests_total
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        for request in batch {
+        for request in batch.drain(..) {
             match request {
                 StorageRequest::Append { entries } => {
                     outcome.appended |= !entries.is_empty();

@@ -116,20 +116,11 @@ pub fn read_record(segment: &[u8], offset: usize, max_record_bytes: u32) -> Reco
             reason: format!("record header cut short: {} of 8 bytes", remaining.len()),
         };
     }
-    let length_bytes: [u8; 4] = remaining[0..4]
-        .try_into()
-        .expect("slice of 4 bytes converts to [u8; 4]");
-    let stored_length_checksum = u32::from_le_bytes(
-        remaining[4..8]
-            .try_into()
-            .expect("slice of 4 bytes converts to [u8; 4]"),
-    );
-    if crc32c::crc32c(&length_bytes) != stored_length_checksum {
+    let Some(payload_length) = checked_payload_length(&remaining[..RECORD_HEADER_BYTES]) else {
         return RecordRead::Invalid {
             reason: "record length fails its checksum".to_string(),
         };
-    }
-    let payload_length = u32::from_le_bytes(length_bytes);
+    };
     if payload_length == 0 || payload_length > max_record_bytes {
         return RecordRead::Invalid {
             reason: format!(
@@ -167,6 +158,22 @@ pub fn read_record(segment: &[u8], offset: usize, max_record_bytes: u32) -> Reco
     }
 }
 
+/// The payload length a record header (`RECORD_HEADER_BYTES` long) holds, if the length passes
+/// its own checksum.
+fn checked_payload_length(header: &[u8]) -> Option<u32> {
+    let (length_bytes, checksum_bytes) = header.split_at(4);
+    let length_bytes: [u8; 4] = length_bytes
+        .try_into()
+        .expect("a record header holds a 4-byte length");
+    let stored_length_checksum = u32::from_le_bytes(
+        checksum_bytes
+            .try_into()
+            .expect("a record header holds a 4-byte length checksum"),
+    );
+    (crc32c::crc32c(&length_bytes) == stored_length_checksum)
+        .then(|| u32::from_le_bytes(length_bytes))
+}
+
 fn decode_payload(payload: &[u8]) -> Result<WalRecord, String> {
     let (&record_type, body) = payload
         .split_first()
@@ -188,18 +195,7 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord, String> {
 /// the record is complete or valid), so recovery can look at what follows a failed record.
 pub fn framed_end_if_length_valid(segment: &[u8], offset: usize) -> Option<usize> {
     let header = segment.get(offset..offset + RECORD_HEADER_BYTES)?;
-    let length_bytes: [u8; 4] = header[0..4]
-        .try_into()
-        .expect("slice of 4 bytes converts to [u8; 4]");
-    let stored_length_checksum = u32::from_le_bytes(
-        header[4..8]
-            .try_into()
-            .expect("slice of 4 bytes converts to [u8; 4]"),
-    );
-    if crc32c::crc32c(&length_bytes) != stored_length_checksum {
-        return None;
-    }
-    let payload_length = usize::try_from(u32::from_le_bytes(length_bytes)).ok()?;
+    let payload_length = usize::try_from(checked_payload_length(header)?).ok()?;
     offset
         .checked_add(RECORD_HEADER_BYTES + RECORD_TRAILER_BYTES)?
         .checked_add(payload_length)

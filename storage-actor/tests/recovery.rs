@@ -43,12 +43,7 @@ fn write_log() -> WrittenLog {
 }
 
 fn only_segment(directory: &Path) -> PathBuf {
-    let mut segments: Vec<PathBuf> = fs::read_dir(directory)
-        .expect("directory is readable")
-        .map(|item| item.expect("directory entry is readable").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
-        .collect();
-    segments.sort();
+    let mut segments = segment_paths(directory);
     assert_eq!(segments.len(), 1, "one segment expected: {segments:?}");
     segments.remove(0)
 }
@@ -61,6 +56,33 @@ fn reopen_record_length() -> u64 {
         &mut record,
     )
     .expect("a hard state encodes") as u64
+}
+
+/// Writes 60 one-entry appends into segments of 1 KiB, so the log spans at least three.
+fn write_log_over_several_segments() -> (tempfile::TempDir, FileLogStoreConfig) {
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    let mut config = FileLogStoreConfig::new(directory.path());
+    config.segment_size_bytes = 1024;
+    let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
+    for index in 1..=60 {
+        store
+            .append(&sample_entries(1, index, index))
+            .expect("append succeeds");
+    }
+    store.sync().expect("sync succeeds");
+    assert!(store.segment_count() >= 3);
+    (directory, config)
+}
+
+/// The segment files in `directory`, oldest first.
+fn segment_paths(directory: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = fs::read_dir(directory)
+        .expect("directory is readable")
+        .map(|item| item.expect("directory entry is readable").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
+        .collect();
+    segments.sort();
+    segments
 }
 
 fn file_length(path: &Path) -> u64 {
@@ -222,24 +244,8 @@ fn garbage_length_is_refused() {
 
 #[test]
 fn corruption_at_the_end_of_an_older_segment_is_refused() {
-    let directory = tempfile::tempdir().expect("a temporary directory can be created");
-    let mut config = FileLogStoreConfig::new(directory.path());
-    config.segment_size_bytes = 1024;
-    let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
-    for index in 1..=60 {
-        store
-            .append(&sample_entries(1, index, index))
-            .expect("append succeeds");
-    }
-    store.sync().expect("sync succeeds");
-    assert!(store.segment_count() >= 3);
-    drop(store);
-    let mut segments: Vec<PathBuf> = fs::read_dir(directory.path())
-        .expect("directory is readable")
-        .map(|item| item.expect("directory entry is readable").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
-        .collect();
-    segments.sort();
+    let (directory, config) = write_log_over_several_segments();
+    let segments = segment_paths(directory.path());
     let first = &segments[0];
     let length = file_length(first);
     let file = fs::OpenOptions::new()
@@ -258,23 +264,8 @@ fn corruption_at_the_end_of_an_older_segment_is_refused() {
 
 #[test]
 fn a_missing_middle_segment_is_refused() {
-    let directory = tempfile::tempdir().expect("a temporary directory can be created");
-    let mut config = FileLogStoreConfig::new(directory.path());
-    config.segment_size_bytes = 1024;
-    let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
-    for index in 1..=60 {
-        store
-            .append(&sample_entries(1, index, index))
-            .expect("append succeeds");
-    }
-    store.sync().expect("sync succeeds");
-    drop(store);
-    let mut segments: Vec<PathBuf> = fs::read_dir(directory.path())
-        .expect("directory is readable")
-        .map(|item| item.expect("directory entry is readable").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
-        .collect();
-    segments.sort();
+    let (directory, config) = write_log_over_several_segments();
+    let segments = segment_paths(directory.path());
     fs::remove_file(&segments[1]).expect("segment can be removed");
     let error = FileLogStore::open(config)
         .map(|_| ())

@@ -21,6 +21,19 @@ struct CountingStore<S: LogStore> {
     sync_delay: Duration,
 }
 
+impl CountingStore<MemLogStore> {
+    /// An empty in-memory store, and the count of its syncs.
+    fn new(sync_delay: Duration) -> (CountingStore<MemLogStore>, Arc<AtomicU64>) {
+        let syncs = Arc::new(AtomicU64::new(0));
+        let store = CountingStore {
+            inner: MemLogStore::new(),
+            syncs: Arc::clone(&syncs),
+            sync_delay,
+        };
+        (store, syncs)
+    }
+}
+
 impl<S: LogStore> LogStore for CountingStore<S> {
     fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
         self.inner.append(entries)
@@ -116,12 +129,7 @@ fn persisted_up_to(events: &[StorageEvent], index: u64) -> bool {
 fn one_sync_covers_every_request_already_in_the_mailbox() {
     System::new().block_on(async {
         let (ports, events) = start_collector();
-        let syncs = Arc::new(AtomicU64::new(0));
-        let store = CountingStore {
-            inner: MemLogStore::new(),
-            syncs: syncs.clone(),
-            sync_delay: Duration::ZERO,
-        };
+        let (store, syncs) = CountingStore::new(Duration::ZERO);
         let actor = StorageActor::new(store, ports);
         let metrics = actor.metrics();
         let storage = actor.start();
@@ -175,12 +183,7 @@ fn one_sync_covers_every_request_already_in_the_mailbox() {
 fn requests_arriving_during_a_sync_share_the_next_one() {
     System::new().block_on(async {
         let (ports, events) = start_collector();
-        let syncs = Arc::new(AtomicU64::new(0));
-        let store = CountingStore {
-            inner: MemLogStore::new(),
-            syncs: syncs.clone(),
-            sync_delay: Duration::from_millis(2),
-        };
+        let (store, syncs) = CountingStore::new(Duration::from_millis(2));
         let storage_arbiter = Arbiter::new();
         let storage = StorageActor::start_on_arbiter(&storage_arbiter.handle(), store, ports);
         let request_count: u64 = 2000;
