@@ -11,9 +11,15 @@ use raft_types::{NodeId, RaftMessage, RequestVoteResponse, Term};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// Locks a mutex shared with actors of the same test; a poisoned one means the test already
+/// failed elsewhere.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().expect("no test thread panicked")
+}
 
 /// What a stand-in consensus actor saw, shared with the test body.
 #[derive(Clone, Default)]
@@ -24,14 +30,11 @@ pub struct Inbox {
 
 impl Inbox {
     pub fn received(&self) -> Vec<(NodeId, RaftMessage)> {
-        self.received
-            .lock()
-            .expect("no test thread panicked")
-            .clone()
+        locked(&self.received).clone()
     }
 
     pub fn received_count(&self) -> usize {
-        self.received.lock().expect("no test thread panicked").len()
+        locked(&self.received).len()
     }
 
     pub fn received_from(&self, from: NodeId) -> Vec<RaftMessage> {
@@ -43,10 +46,7 @@ impl Inbox {
     }
 
     pub fn saw_event(&self, event: PeerEvent) -> bool {
-        self.peer_events
-            .lock()
-            .expect("no test thread panicked")
-            .contains(&event)
+        locked(&self.peer_events).contains(&event)
     }
 }
 
@@ -62,22 +62,14 @@ impl Actor for Collector {
 impl Handler<ReceivedMessage> for Collector {
     type Result = ();
     fn handle(&mut self, received: ReceivedMessage, _: &mut Context<Self>) {
-        self.inbox
-            .received
-            .lock()
-            .expect("no test thread panicked")
-            .push((received.from, received.message));
+        locked(&self.inbox.received).push((received.from, received.message));
     }
 }
 
 impl Handler<PeerEvent> for Collector {
     type Result = ();
     fn handle(&mut self, event: PeerEvent, _: &mut Context<Self>) {
-        self.inbox
-            .peer_events
-            .lock()
-            .expect("no test thread panicked")
-            .push(event);
+        locked(&self.inbox.peer_events).push(event);
     }
 }
 
@@ -176,7 +168,7 @@ pub struct CapturedLogs {
 
 impl CapturedLogs {
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes.lock().expect("no test thread panicked")).into_owned()
+        String::from_utf8_lossy(&locked(&self.bytes)).into_owned()
     }
 
     pub fn contains_line_with(&self, fragments: &[&str]) -> bool {
@@ -200,10 +192,7 @@ impl CapturedLogs {
 
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
-        self.bytes
-            .lock()
-            .expect("no test thread panicked")
-            .extend_from_slice(buffer);
+        locked(&self.bytes).extend_from_slice(buffer);
         // Through the test harness's capture: shown only when the test fails.
         eprint!("{}", String::from_utf8_lossy(buffer));
         Ok(buffer.len())
