@@ -124,16 +124,6 @@ async fn client_answers_match_the_final_state_under_partitions() {
     );
 }
 
-/// The node that leads now, waiting through elections.
-async fn cluster_leader(nodes: &[TestNode]) -> &TestNode {
-    let all: Vec<&TestNode> = nodes.iter().collect();
-    let leader = wait_for_leader(&all).await;
-    nodes
-        .iter()
-        .find(|node| node.id == leader)
-        .expect("a member")
-}
-
 /// A linearizable read from whichever node leads, retried while leadership moves.
 async fn cluster_get(nodes: &[TestNode], key: &str) -> KvOutput {
     let deadline = tokio::time::Instant::now() + DEADLINE;

@@ -7,22 +7,13 @@ mod common;
 use applier_actor::KvOutput;
 use common::*;
 use raft_proto::client::{ClientError, Role};
-use raft_types::NodeId;
 use std::sync::atomic::Ordering;
-
-fn node(nodes: &[TestNode], id: NodeId) -> &TestNode {
-    nodes
-        .iter()
-        .find(|node| node.id == id)
-        .expect("a cluster member")
-}
 
 #[actix::test]
 async fn three_nodes_elect_a_leader_replicate_a_write_and_serve_a_read() {
     let (nodes, _switches) = start_cluster(3).await;
-    let all: Vec<&TestNode> = nodes.iter().collect();
-    let leader_id = wait_for_leader(&all).await;
-    let leader = node(&nodes, leader_id);
+    let leader = cluster_leader(&nodes).await;
+    let leader_id = leader.id;
 
     let output = put(&leader.raft, "x", b"42")
         .await
@@ -69,8 +60,7 @@ async fn three_nodes_elect_a_leader_replicate_a_write_and_serve_a_read() {
 #[actix::test]
 async fn proposals_arriving_together_share_one_append_entries_per_follower() {
     let (nodes, switches) = start_cluster(3).await;
-    let all: Vec<&TestNode> = nodes.iter().collect();
-    let leader = node(&nodes, wait_for_leader(&all).await);
+    let leader = cluster_leader(&nodes).await;
     put(&leader.raft, "warm-up", b"0").await.expect("accepted");
     let appends_before = leader.storage_probe.appends.load(Ordering::SeqCst);
     let sent_before = switches.appends_with_entries.load(Ordering::SeqCst);
@@ -95,9 +85,8 @@ async fn proposals_arriving_together_share_one_append_entries_per_follower() {
 #[actix::test]
 async fn an_isolated_leader_loses_its_uncommitted_write_and_serves_no_reads() {
     let (nodes, switches) = start_cluster(3).await;
-    let all: Vec<&TestNode> = nodes.iter().collect();
-    let old_leader_id = wait_for_leader(&all).await;
-    let old_leader = node(&nodes, old_leader_id);
+    let old_leader = cluster_leader(&nodes).await;
+    let old_leader_id = old_leader.id;
     put(&old_leader.raft, "k", b"before")
         .await
         .expect("accepted");
@@ -123,7 +112,7 @@ async fn an_isolated_leader_loses_its_uncommitted_write_and_serves_no_reads() {
         .collect();
     let new_leader_id = wait_for_leader(&others).await;
     assert_ne!(new_leader_id, old_leader_id);
-    let new_leader = node(&nodes, new_leader_id);
+    let new_leader = member(&nodes, new_leader_id);
     let KvOutput::Put { index } = put(&new_leader.raft, "k", b"after")
         .await
         .expect("accepted")

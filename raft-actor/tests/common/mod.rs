@@ -324,6 +324,21 @@ pub async fn wait_for_leader(nodes: &[&TestNode]) -> NodeId {
     }
 }
 
+/// The node that leads now among `nodes`, waiting through elections.
+pub async fn cluster_leader(nodes: &[TestNode]) -> &TestNode {
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    let leader = wait_for_leader(&all).await;
+    member(nodes, leader)
+}
+
+/// The node of `nodes` with `id`.
+pub fn member(nodes: &[TestNode], id: NodeId) -> &TestNode {
+    nodes
+        .iter()
+        .find(|node| node.id == id)
+        .expect("a cluster member")
+}
+
 pub fn put_command(key: &str, value: &[u8]) -> Vec<u8> {
     KvCommand::Put {
         key: key.to_string(),
