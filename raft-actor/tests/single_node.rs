@@ -3,14 +3,13 @@
 
 mod common;
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, System};
-use applier_actor::{ApplierActor, KvOutput, KvStore};
+use actix::{Actor, ActorContext, Context, Handler, System};
+use applier_actor::KvOutput;
 use common::*;
-use raft_actor::{GetDrainState, RaftActor, RaftActorConfig};
+use raft_actor::GetDrainState;
 use raft_core::{Raft, RecoveredState};
 use raft_proto::client::{ClientError, Role, Shutdown};
 use raft_proto::network::PeerEvent;
-use raft_proto::ports::{ApplierPorts, RaftPorts};
 use raft_proto::storage::StorageRequest;
 use raft_types::{LogIndex, NodeId, Term};
 use std::sync::atomic::Ordering;
@@ -202,31 +201,18 @@ fn a_lost_storage_actor_stops_the_system_with_exit_code_one() {
             async move { !connected }
         })
         .await;
-        let raft_context: Context<RaftActor> = Context::new();
-        let applier = ApplierActor::new(
-            KvStore::new(),
-            ApplierPorts {
-                applied: raft_context.address().recipient(),
-            },
-        )
-        .start();
-        let ports = RaftPorts {
-            storage: storage.recipient(),
-            network: NullNetwork.start().recipient(),
-            apply: applier.clone().recipient(),
-            query: applier.recipient(),
-        };
         let raft = Raft::new(
             core_config(NodeId(1), &[NodeId(1)]),
             RecoveredState::default(),
         )
         .expect("valid");
         // Its first election needs a hard state save, which finds storage gone.
-        raft_context.run(RaftActor::new(
-            RaftActorConfig::new(TICK_INTERVAL),
+        run_raft_with_applier(
+            Context::new(),
             raft,
-            ports,
-        ));
+            storage.recipient(),
+            NullNetwork.start().recipient(),
+        );
     });
     assert_eq!(system.run_with_code().expect("the system runs"), 1);
 }

@@ -218,25 +218,9 @@ pub fn start_recovered_node(
         probe: Arc::clone(&storage_probe),
     }
     .start();
-    let applier = ApplierActor::new(
-        KvStore::new(),
-        ApplierPorts {
-            applied: raft_address.clone().recipient(),
-        },
-    )
-    .start();
-    let ports = RaftPorts {
-        storage: storage.clone().recipient(),
-        network,
-        apply: applier.clone().recipient(),
-        query: applier.clone().recipient(),
-    };
     let raft = Raft::new(core_config(id, members), recovered).expect("test configuration is valid");
-    let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
-    actor_config.check_invariants = true;
-    let actor = RaftActor::new(actor_config, raft, ports);
-    let metrics = actor.metrics();
-    let raft = raft_context.run(actor);
+    let (raft, applier, metrics) =
+        run_raft_with_applier(raft_context, raft, storage.clone().recipient(), network);
     TestNode {
         id,
         raft,
@@ -245,6 +229,38 @@ pub fn start_recovered_node(
         storage_probe,
         metrics,
     }
+}
+
+/// Starts a real applier and runs the consensus actor for `raft` in `raft_context` (whose
+/// address the storage already reports to), checking invariants after every flush.
+pub fn run_raft_with_applier(
+    raft_context: Context<RaftActor>,
+    raft: Raft,
+    storage: Recipient<StorageRequest>,
+    network: Recipient<SendMessage>,
+) -> (
+    Addr<RaftActor>,
+    Addr<ApplierActor<KvStore>>,
+    Arc<raft_actor::RaftMetrics>,
+) {
+    let applier = ApplierActor::new(
+        KvStore::new(),
+        ApplierPorts {
+            applied: raft_context.address().recipient(),
+        },
+    )
+    .start();
+    let ports = RaftPorts {
+        storage,
+        network,
+        apply: applier.clone().recipient(),
+        query: applier.clone().recipient(),
+    };
+    let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
+    actor_config.check_invariants = true;
+    let actor = RaftActor::new(actor_config, raft, ports);
+    let metrics = actor.metrics();
+    (raft_context.run(actor), applier, metrics)
 }
 
 pub fn start_single_node() -> TestNode {
