@@ -164,10 +164,6 @@ impl RaftMetrics {
     }
 
     pub(crate) fn increment(&self, counter: Counter) {
-        self.add(counter, 1);
-    }
-
-    pub(crate) fn add(&self, counter: Counter, amount: u64) {
         let target = match counter {
             Counter::Proposals => &self.proposals_total,
             Counter::ProposalsRejected => &self.proposals_rejected_total,
@@ -179,7 +175,7 @@ impl RaftMetrics {
             Counter::MessagesReceived => &self.messages_received_total,
             Counter::StorageAppends => &self.storage_appends_total,
         };
-        target.fetch_add(amount, Ordering::Relaxed);
+        target.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn observe_append_latency(&self, latency: Duration) {
