@@ -366,6 +366,27 @@ fn at_least_one(key: &str, value: u64) -> Result<u64, ConfigError> {
     Ok(value)
 }
 
+/// The choice named by `text` among two `choices`; anything else names `key`, what the value
+/// is (`noun`) and both accepted spellings.
+fn one_of<T: Copy>(
+    key: &str,
+    noun: &str,
+    text: &str,
+    choices: [(&str, T); 2],
+) -> Result<T, ConfigError> {
+    let [(first, _), (second, _)] = choices;
+    choices
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, choice)| *choice)
+        .ok_or_else(|| {
+            ConfigError::new(
+                key,
+                format!("unknown {noun} {text:?} (expected {first:?} or {second:?})"),
+            )
+        })
+}
+
 impl NodeConfig {
     /// Checks every value of `raw` and converts it to its typed form.
     pub fn from_raw(raw: &RawConfig) -> Result<NodeConfig, ConfigError> {
@@ -389,16 +410,15 @@ impl NodeConfig {
         }
         let members = validate_members(raw, id, peer_addr, client_addr)?;
         let raft = validate_timings(&raw.raft)?;
-        let storage_engine = match raw.storage.engine.as_str() {
-            "wal" => StorageEngine::Wal,
-            "memory" => StorageEngine::Memory,
-            other => {
-                return Err(ConfigError::new(
-                    "storage.engine",
-                    format!("unknown engine {other:?} (expected \"wal\" or \"memory\")"),
-                ))
-            }
-        };
+        let storage_engine = one_of(
+            "storage.engine",
+            "engine",
+            &raw.storage.engine,
+            [
+                ("wal", StorageEngine::Wal),
+                ("memory", StorageEngine::Memory),
+            ],
+        )?;
         let request_timeout_ms =
             at_least_one("client.request_timeout_ms", raw.client.request_timeout_ms)?;
         let max_value_bytes = at_least_one("client.max_value_bytes", raw.client.max_value_bytes)?;
@@ -408,16 +428,12 @@ impl NodeConfig {
             at_least_one("snapshot.threshold_entries", raw.snapshot.threshold_entries)?;
         let snapshot_chunk_size_bytes =
             at_least_one("snapshot.chunk_size_bytes", raw.snapshot.chunk_size_bytes)?;
-        let log_format = match raw.log.format.as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(ConfigError::new(
-                    "log.format",
-                    format!("unknown format {other:?} (expected \"text\" or \"json\")"),
-                ))
-            }
-        };
+        let log_format = one_of(
+            "log.format",
+            "format",
+            &raw.log.format,
+            [("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?;
         let config = NodeConfig {
             id,
             cluster_id: raw.cluster_id.clone(),

@@ -141,13 +141,12 @@ impl RaftClient {
                 }
             };
             let url = format!("{endpoint}{path}");
-            let last_error;
             let sent = self
                 .http
                 .request(method.reqwest(), &url)
                 .body(body.clone())
                 .send();
-            match sent {
+            let last_error = match sent {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let bytes = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
@@ -159,24 +158,23 @@ impl RaftClient {
                     if status != 503 {
                         return Ok(reply);
                     }
-                    last_error = Some(format!("{endpoint}: {}", reply.text()));
                     if let Some(leader) = reply.json()["error"]["leader_client_addr"].as_str() {
                         let leader = normalize_endpoint(leader);
                         if leader != endpoint {
                             leader_hint = Some(leader);
                         }
                     }
+                    format!("{endpoint}: {}", reply.text())
                 }
                 Err(error) if error.is_connect() || !method.is_write() => {
-                    last_error = Some(format!("{endpoint}: {error}"));
+                    format!("{endpoint}: {error}")
                 }
                 Err(error) => {
                     return Err(ClientFailure::Unknown {
                         reason: format!("{endpoint}: {error}"),
                     })
                 }
-            }
-            let last_error = last_error.expect("every failed attempt records its error");
+            };
             if started.elapsed() >= self.deadline {
                 return Err(ClientFailure::Unavailable { last_error });
             }

@@ -1,5 +1,6 @@
 //! `ApiState`: what every request handler holds.
 
+use crate::http_api::api_error::ApiError;
 use crate::http_api::forwarder::Forwarder;
 use actix::Recipient;
 use raft_actor::RaftMetrics;
@@ -65,4 +66,13 @@ pub struct ApiState {
     /// The storage actor's live metrics (fsync latency, group sizes), when wired.
     pub storage_metrics: Option<Arc<storage_actor::StorageMetrics>>,
     pub counters: ApiCounters,
+}
+
+impl ApiState {
+    /// The `413` for a value (or a body holding one) over `max_value_bytes`.
+    pub fn payload_too_large(&self) -> ApiError {
+        ApiError::PayloadTooLarge {
+            limit_bytes: self.max_value_bytes,
+        }
+    }
 }

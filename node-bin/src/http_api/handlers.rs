@@ -46,8 +46,7 @@ pub async fn put(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_from_path(request.uri().path(), KV_PREFIX)?;
-    refuse_declared_oversize(&request, state.max_value_bytes, state.max_value_bytes)?;
-    let body = read_body(payload, state.max_value_bytes, state.max_value_bytes).await?;
+    let body = read_body(&request, payload, state.max_value_bytes, &state).await?;
     let command = KvCommand::Put {
         key,
         value: body.to_vec(),
@@ -82,13 +81,10 @@ pub async fn compare_and_swap(
         .max_value_bytes
         .saturating_mul(2)
         .saturating_add(CAS_BODY_OVERHEAD_BYTES);
-    refuse_declared_oversize(&request, body_limit, state.max_value_bytes)?;
-    let body = read_body(payload, body_limit, state.max_value_bytes).await?;
+    let body = read_body(&request, payload, body_limit, &state).await?;
     let parsed = parse_cas_body(&body)?;
     if parsed.value.len() > state.max_value_bytes {
-        return Err(ApiError::PayloadTooLarge {
-            limit_bytes: state.max_value_bytes,
-        });
+        return Err(state.payload_too_large());
     }
     let command = KvCommand::CompareAndSwap {
         key,
@@ -361,43 +357,31 @@ async fn fetch_status(state: &ApiState) -> Result<RaftStatus, ApiError> {
     }
 }
 
-/// Refuses a body whose declared `Content-Length` is over `limit` before reading any of it,
-/// so the client gets its `413` instead of a connection closed mid-upload.
-fn refuse_declared_oversize(
+/// Reads the whole body, at most `limit` bytes; more is `413` naming `max_value_bytes`.
+/// A declared `Content-Length` over the limit is refused before reading any of it, so the
+/// client gets its `413` instead of a connection closed mid-upload; otherwise reading stops at
+/// the first chunk past the limit, so an oversized upload is never buffered whole.
+async fn read_body(
     request: &HttpRequest,
+    mut payload: web::Payload,
     limit: usize,
-    max_value_bytes: usize,
-) -> Result<(), ApiError> {
+    state: &ApiState,
+) -> Result<Bytes, ApiError> {
     let declared = request
         .headers()
         .get("content-length")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > limit as u64 => Err(ApiError::PayloadTooLarge {
-            limit_bytes: max_value_bytes,
-        }),
-        _ => Ok(()),
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(state.payload_too_large());
     }
-}
-
-/// Reads the whole body. Over `limit` bytes is `413` naming `max_value_bytes`; reading stops
-/// at the first chunk past the limit, so an oversized upload is never buffered whole.
-async fn read_body(
-    mut payload: web::Payload,
-    limit: usize,
-    max_value_bytes: usize,
-) -> Result<Bytes, ApiError> {
-    let too_large = ApiError::PayloadTooLarge {
-        limit_bytes: max_value_bytes,
-    };
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| {
             ApiError::bad_request("bad_body", format!("cannot read the body: {error}"))
         })?;
         if body.len() + chunk.len() > limit {
-            return Err(too_large);
+            return Err(state.payload_too_large());
         }
         body.extend_from_slice(&chunk);
     }

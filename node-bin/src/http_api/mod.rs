@@ -31,33 +31,21 @@ use tracing::Instrument;
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
-            web::resource("/v1/kv/{key:.*}")
+            resource("/v1/kv/{key:.*}")
                 .route(web::put().to(handlers::put))
                 .route(web::get().to(handlers::get))
-                .route(web::delete().to(handlers::delete))
-                .default_service(web::to(handlers::method_not_allowed)),
+                .route(web::delete().to(handlers::delete)),
         )
-        .service(
-            web::resource("/v1/cas/{key:.*}")
-                .route(web::post().to(handlers::compare_and_swap))
-                .default_service(web::to(handlers::method_not_allowed)),
-        )
-        .service(
-            web::resource("/v1/status")
-                .route(web::get().to(handlers::status))
-                .default_service(web::to(handlers::method_not_allowed)),
-        )
-        .service(
-            web::resource("/health")
-                .route(web::get().to(handlers::health))
-                .default_service(web::to(handlers::method_not_allowed)),
-        )
-        .service(
-            web::resource("/metrics")
-                .route(web::get().to(handlers::metrics))
-                .default_service(web::to(handlers::method_not_allowed)),
-        )
+        .service(resource("/v1/cas/{key:.*}").route(web::post().to(handlers::compare_and_swap)))
+        .service(resource("/v1/status").route(web::get().to(handlers::status)))
+        .service(resource("/health").route(web::get().to(handlers::health)))
+        .service(resource("/metrics").route(web::get().to(handlers::metrics)))
         .default_service(web::to(handlers::not_found));
+}
+
+/// A route's resource: a method it has no route for is `405`, not the `404` of an unknown path.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(handlers::method_not_allowed))
 }
 
 /// Builds the complete `App` for one worker: state, routes and the response counter.
@@ -80,16 +68,18 @@ pub fn app(
         .configure(configure)
         .wrap_fn(move |request, service| {
             let counters = counters.clone();
-            let term = raft_metrics
-                .as_ref()
-                .map(|metrics| metrics.snapshot().current_term.0);
             let span = tracing::debug_span!(
                 "request",
                 node = %node_id,
-                term,
+                term = tracing::field::Empty,
                 method = %request.method(),
                 path = %request.path(),
             );
+            // A metrics snapshot copies every counter and the latency histogram: only worth it
+            // when the span is recorded at all.
+            if let Some(metrics) = raft_metrics.as_ref().filter(|_| !span.is_disabled()) {
+                span.record("term", metrics.snapshot().current_term.0);
+            }
             let started = std::time::Instant::now();
             let response = service.call(request);
             async move {
