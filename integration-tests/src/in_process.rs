@@ -55,12 +55,13 @@ use network_actor::sim::{
     GetSimStats, HealAll, Isolate, LinkFaults, Partition, SetDefaultLinkFaults, SetLinkFaults,
     SimEndpoint, SimNetwork, SimStats,
 };
+use node_bin::node_runtime::core_recovered_state;
 use raft_actor::{RaftActor, RaftActorConfig, RaftMetrics};
 use raft_proto::applier::Query;
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
 use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
 use raft_proto::storage::StorageRequest;
-use raft_types::{LogId, LogIndex, NodeId};
+use raft_types::{LogIndex, NodeId};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -228,15 +229,9 @@ impl InProcessCluster {
         slot.incarnation += 1;
 
         let (store, recovered) = MemLogStore::open(slot.disk.clone());
-        assert!(
-            recovered.first_index.0 <= 1,
-            "node {id}: nothing purges a MemDisk in these tests, so its log starts at index 1"
-        );
-        let recovered = raft_core::RecoveredState {
-            hard_state: recovered.hard_state,
-            snapshot_last_log_id: LogId::ZERO,
-            entries: recovered.entries,
-        };
+        // Nothing purges a MemDisk in these tests, so its log starts at index 1.
+        let recovered =
+            core_recovered_state(recovered).unwrap_or_else(|error| panic!("node {id}: {error:#}"));
 
         let raft_context: Context<RaftActor> = Context::new();
         let raft_address = raft_context.address();

@@ -273,6 +273,14 @@ impl ProcessCluster {
         format!("http://{}{path}", self.node(id).client_addr)
     }
 
+    /// Every node's client API base URL (`http://ip:port`), for load that spreads over nodes.
+    pub fn base_urls(&self) -> Vec<String> {
+        self.nodes
+            .values()
+            .map(|node| format!("http://{}", node.client_addr))
+            .collect()
+    }
+
     /// One HTTP request to node `id`; `Err` when no answer arrived (refused, timeout, reset).
     pub fn try_request(
         &self,

@@ -22,6 +22,26 @@ const ELECTION_BOUND: Duration = Duration::from_secs(5);
 /// A lagging or restarted node catches up within this much virtual time.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(10);
 
+/// What every test here starts with: tracing, its seed (`RAFT_TEST_SEED`, else `default_seed`),
+/// the report that prints the seed if the test fails, and a cluster of `size` nodes. The report
+/// comes first so that it outlives the cluster.
+fn start_cluster(
+    test_name: &'static str,
+    default_seed: u64,
+    size: usize,
+) -> (SeedReport, InProcessCluster) {
+    init_tracing();
+    let seed = test_seed(default_seed);
+    let report = SeedReport::new(test_name, seed);
+    (report, InProcessCluster::start(size, seed))
+}
+
+/// Every member of `cluster` but `node`, in id order.
+fn members_except(cluster: &InProcessCluster, node: NodeId) -> Vec<NodeId> {
+    let members = cluster.members().iter().copied();
+    members.filter(|member| *member != node).collect()
+}
+
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -36,13 +56,11 @@ fn init_tracing() {
 /// through it is readable through it at once and, once applied, on every node.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
-    init_tracing();
-    let seed = test_seed(1);
-    let _report = SeedReport::new(
+    let (_report, cluster) = start_cluster(
         "three_nodes_elect_a_leader_and_serve_a_put_from_every_node",
-        seed,
+        1,
+        3,
     );
-    let cluster = InProcessCluster::start(3, seed);
 
     let leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     let index = expect(cluster.put(leader, "greeting", b"hello").await);
@@ -74,23 +92,16 @@ async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
 /// after the heal it catches up.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn isolated_leader_of_five_is_replaced_and_catches_up_after_heal() {
-    init_tracing();
-    let seed = test_seed(2);
-    let _report = SeedReport::new(
+    let (_report, cluster) = start_cluster(
         "isolated_leader_of_five_is_replaced_and_catches_up_after_heal",
-        seed,
+        2,
+        5,
     );
-    let cluster = InProcessCluster::start(5, seed);
     let old_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     expect(cluster.put(old_leader, "before", b"1").await);
 
     cluster.isolate(old_leader).await;
-    let majority: Vec<NodeId> = cluster
-        .members()
-        .iter()
-        .copied()
-        .filter(|node| *node != old_leader)
-        .collect();
+    let majority = members_except(&cluster, old_leader);
     let new_leader = expect(
         cluster
             .wait_for_leader_among(&majority, ELECTION_BOUND)
@@ -148,22 +159,15 @@ async fn isolated_leader_of_five_is_replaced_and_catches_up_after_heal() {
 /// that part of its log, and its client is told it was not applied.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn write_to_a_minority_leader_is_refused_and_never_applied() {
-    init_tracing();
-    let seed = test_seed(6);
-    let _report = SeedReport::new(
+    let (_report, cluster) = start_cluster(
         "write_to_a_minority_leader_is_refused_and_never_applied",
-        seed,
+        6,
+        5,
     );
-    let cluster = InProcessCluster::start(5, seed);
     let old_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     expect(cluster.put(old_leader, "before", b"1").await);
     let (minority, majority): (Vec<NodeId>, Vec<NodeId>) = {
-        let followers: Vec<NodeId> = cluster
-            .members()
-            .iter()
-            .copied()
-            .filter(|node| *node != old_leader)
-            .collect();
+        let followers = members_except(&cluster, old_leader);
         (vec![old_leader, followers[0]], followers[1..].to_vec())
     };
     cluster.partition(&minority, &majority).await;
@@ -207,13 +211,11 @@ async fn write_to_a_minority_leader_is_refused_and_never_applied() {
 /// acknowledged write is readable at the end, on every node.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write() {
-    init_tracing();
-    let seed = test_seed(3);
-    let _report = SeedReport::new(
+    let (_report, cluster) = start_cluster(
         "crash_and_restart_follower_then_leader_keeps_every_acknowledged_write",
-        seed,
+        3,
+        3,
     );
-    let cluster = InProcessCluster::start(3, seed);
     let first_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     let history = WriteLog::default();
     let stop = Cell::new(false);
@@ -253,10 +255,7 @@ async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write()
 /// synced; after all restart, every acknowledged write is still there.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn whole_cluster_crash_loses_no_acknowledged_write() {
-    init_tracing();
-    let seed = test_seed(7);
-    let _report = SeedReport::new("whole_cluster_crash_loses_no_acknowledged_write", seed);
-    let cluster = InProcessCluster::start(3, seed);
+    let (_report, cluster) = start_cluster("whole_cluster_crash_loses_no_acknowledged_write", 7, 3);
     expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     let history = WriteLog::default();
     let stop = Cell::new(false);
@@ -284,13 +283,11 @@ async fn whole_cluster_crash_loses_no_acknowledged_write() {
 /// ends with the same applied state.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
-    init_tracing();
-    let seed = test_seed(4);
-    let _report = SeedReport::new(
+    let (_report, cluster) = start_cluster(
         "lossy_links_keep_acknowledged_writes_and_replicas_identical",
-        seed,
+        4,
+        5,
     );
-    let cluster = InProcessCluster::start(5, seed);
     expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     cluster
         .set_all_link_faults(LinkFaults {

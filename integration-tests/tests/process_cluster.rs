@@ -4,7 +4,7 @@
 
 use integration_tests::linearizability::{check_register, RegisterOperation, TimedOperation};
 use integration_tests::private_network::{self, PrivateNetwork};
-use integration_tests::process_cluster::{ProcessCluster, ProcessNode};
+use integration_tests::process_cluster::ProcessCluster;
 use integration_tests::write_history::{WriteHistory, WriteOutcome};
 use reqwest::Method;
 use std::io::Write;
@@ -140,11 +140,7 @@ fn write_load(
     stop: Arc<AtomicBool>,
     history: WriteHistory,
 ) -> Vec<std::thread::JoinHandle<()>> {
-    let urls: Vec<String> = cluster
-        .nodes
-        .values()
-        .map(|node: &ProcessNode| format!("http://{}", node.client_addr))
-        .collect();
+    let urls = cluster.base_urls();
     (0..threads)
         .map(|thread| {
             let urls = urls.clone();
@@ -456,29 +452,13 @@ fn a_bad_configuration_exits_2_with_one_line_naming_the_key() {
 fn register_history_is_linearizable_across_a_leader_crash() {
     let _exclusive = exclusive();
     let (mut cluster, leader) = three_nodes();
-    let urls: Vec<String> = cluster
-        .nodes
-        .values()
-        .map(|node| format!("http://{}", node.client_addr))
-        .collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|client| {
-            let urls = urls.clone();
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || register_client(client, &urls, &stop))
-        })
-        .collect();
+    let clients = RegisterClients::start(&cluster);
     std::thread::sleep(Duration::from_millis(800));
     cluster.kill(leader);
     std::thread::sleep(Duration::from_millis(1200));
     cluster.start_node(leader);
     std::thread::sleep(Duration::from_millis(800));
-    stop.store(true, Ordering::SeqCst);
-    let history: Vec<TimedOperation> = clients
-        .into_iter()
-        .flat_map(|client| client.join().expect("client thread"))
-        .collect();
+    let history = clients.finish();
     let reads = history
         .iter()
         .filter(|op| matches!(op.operation, RegisterOperation::Read { .. }))
@@ -488,7 +468,41 @@ fn register_history_is_linearizable_across_a_leader_crash() {
         reads > 10 && history.len() - reads > 10,
         "too little happened"
     );
-    if let Err(error) = check_register(&history) {
+    assert_linearizable(&history);
+}
+
+/// The register tests' clients: four `register_client` threads spread over every node.
+struct RegisterClients {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Vec<TimedOperation>>>,
+}
+
+impl RegisterClients {
+    fn start(cluster: &ProcessCluster) -> RegisterClients {
+        let urls = cluster.base_urls();
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..4)
+            .map(|client| {
+                let urls = urls.clone();
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || register_client(client, &urls, &stop))
+            })
+            .collect();
+        RegisterClients { stop, threads }
+    }
+
+    /// Stops the clients and returns what all of them saw.
+    fn finish(self) -> Vec<TimedOperation> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.threads
+            .into_iter()
+            .flat_map(|client| client.join().expect("client thread"))
+            .collect()
+    }
+}
+
+fn assert_linearizable(history: &[TimedOperation]) {
+    if let Err(error) = check_register(history) {
         panic!("{error}\nhistory: {history:#?}");
     }
 }
@@ -560,19 +574,7 @@ fn register_history_is_linearizable_across_partitions() {
         return;
     }
     let (cluster, leader) = three_nodes();
-    let urls: Vec<String> = cluster
-        .nodes
-        .values()
-        .map(|node| format!("http://{}", node.client_addr))
-        .collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|client| {
-            let urls = urls.clone();
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || register_client(client, &urls, &stop))
-        })
-        .collect();
+    let clients = RegisterClients::start(&cluster);
     std::thread::sleep(Duration::from_millis(700));
     cluster.isolate(leader);
     std::thread::sleep(Duration::from_millis(1500));
@@ -584,18 +586,12 @@ fn register_history_is_linearizable_across_partitions() {
     std::thread::sleep(Duration::from_millis(1000));
     cluster.heal();
     std::thread::sleep(Duration::from_millis(700));
-    stop.store(true, Ordering::SeqCst);
-    let history: Vec<TimedOperation> = clients
-        .into_iter()
-        .flat_map(|client| client.join().expect("client thread"))
-        .collect();
+    let history = clients.finish();
     let unknown = history.iter().filter(|op| op.answered.is_none()).count();
     println!(
         "history: {} operations, {unknown} with unknown outcome",
         history.len()
     );
     assert!(history.len() > 50, "too little happened");
-    if let Err(error) = check_register(&history) {
-        panic!("{error}\nhistory: {history:#?}");
-    }
+    assert_linearizable(&history);
 }

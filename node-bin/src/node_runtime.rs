@@ -211,8 +211,9 @@ fn run_storage<S: LogStore>(
 }
 
 /// The store's recovered log as the consensus core wants it. There are no snapshots yet, so
-/// the log must start at index 1.
-fn core_recovered_state(
+/// the log must start at index 1; a log that starts later is an error naming its first index.
+/// Public so the in-process test cluster boots its nodes exactly as a real node does.
+pub fn core_recovered_state(
     recovered: storage_actor::RecoveredState,
 ) -> anyhow::Result<raft_core::RecoveredState> {
     anyhow::ensure!(
