@@ -11,7 +11,7 @@
 //! garbage or hostile length (say 4 GiB) costs nothing but the connection. A stream that ends
 //! between frames is a normal close; one that ends inside a frame is a truncated frame.
 
-use raft_types::codec::{self, CodecError, WIRE_FORMAT_VERSION};
+use raft_types::codec::{self, CodecError};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -42,9 +42,8 @@ pub enum FrameError {
 /// Refuses (leaving `buffer` as it was) a value whose encoding is over `max_frame_bytes`: the
 /// peer would close the connection on it.
 ///
-/// The payload is written straight into `buffer` rather than through `codec::encode`, which
-/// would allocate and grow a vector per message (the largest cost of small messages); the
-/// bytes are identical, as `payload_is_exactly_the_codec_encoding` checks.
+/// The payload is encoded straight into `buffer` with `codec::encode_into`, not through a
+/// vector per message (the largest cost of small messages).
 pub fn append_frame<T: Serialize>(
     buffer: &mut Vec<u8>,
     value: &T,
@@ -52,12 +51,9 @@ pub fn append_frame<T: Serialize>(
 ) -> Result<usize, FrameError> {
     let frame_start = buffer.len();
     buffer.extend_from_slice(&[0; LENGTH_PREFIX_BYTES]);
-    buffer.push(WIRE_FORMAT_VERSION);
-    if let Err(error) = rmp_serde::encode::write_named(buffer, value) {
+    if let Err(source) = codec::encode_into(buffer, value) {
         buffer.truncate(frame_start);
-        return Err(FrameError::Undecodable {
-            source: CodecError::Encode(error),
-        });
+        return Err(FrameError::Undecodable { source });
     }
     let payload_bytes = buffer.len() - frame_start - LENGTH_PREFIX_BYTES;
     let Some(length) = u32::try_from(payload_bytes)

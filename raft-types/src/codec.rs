@@ -24,9 +24,22 @@ pub enum CodecError {
 
 /// Encodes `value` behind the version byte.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut buffer = vec![WIRE_FORMAT_VERSION];
-    rmp_serde::encode::write_named(&mut buffer, value)?;
+    let mut buffer = Vec::new();
+    encode_into(&mut buffer, value)?;
     Ok(buffer)
+}
+
+/// Appends the encoding of `value` to `buffer`, so a caller that frames many values (the
+/// network's write batches, the WAL's record buffer) encodes in place instead of allocating a
+/// vector per value and copying it. On error `buffer` is left as it was.
+pub fn encode_into<T: Serialize>(buffer: &mut Vec<u8>, value: &T) -> Result<(), CodecError> {
+    let start = buffer.len();
+    buffer.push(WIRE_FORMAT_VERSION);
+    if let Err(error) = rmp_serde::encode::write_named(buffer, value) {
+        buffer.truncate(start);
+        return Err(error.into());
+    }
+    Ok(())
 }
 
 /// Decodes bytes written by [`encode`], refusing unknown versions before parsing anything.

@@ -31,6 +31,7 @@
 //! never loses it.
 
 use raft_types::{codec, Entry, HardState, LogIndex};
+use serde::Serialize;
 
 /// Bytes before the payload: length and its checksum.
 pub const RECORD_HEADER_BYTES: usize = 8;
@@ -51,8 +52,7 @@ pub enum WalRecord {
 
 /// Appends the framed record for `entry` to `buffer`; returns the framed length.
 pub fn encode_entry(entry: &Entry, buffer: &mut Vec<u8>) -> Result<usize, codec::CodecError> {
-    let body = codec::encode(entry)?;
-    Ok(frame(RECORD_TYPE_ENTRY, &body, buffer))
+    append_record(RECORD_TYPE_ENTRY, entry, buffer)
 }
 
 /// Appends the framed record for `hard_state` to `buffer`; returns the framed length.
@@ -60,30 +60,38 @@ pub fn encode_hard_state(
     hard_state: &HardState,
     buffer: &mut Vec<u8>,
 ) -> Result<usize, codec::CodecError> {
-    let body = codec::encode(hard_state)?;
-    Ok(frame(RECORD_TYPE_HARD_STATE, &body, buffer))
+    append_record(RECORD_TYPE_HARD_STATE, hard_state, buffer)
 }
 
 /// Appends the framed record for a truncation at `since` to `buffer`; returns its length.
 pub fn encode_truncate(since: LogIndex, buffer: &mut Vec<u8>) -> Result<usize, codec::CodecError> {
-    let body = codec::encode(&since)?;
-    Ok(frame(RECORD_TYPE_TRUNCATE, &body, buffer))
+    append_record(RECORD_TYPE_TRUNCATE, &since, buffer)
 }
 
-fn frame(record_type: u8, body: &[u8], buffer: &mut Vec<u8>) -> usize {
-    let payload_length = 1 + body.len();
-    let payload_length_field =
-        u32::try_from(payload_length).expect("a record payload fits in u32: entries are bounded");
-    let length_bytes = payload_length_field.to_le_bytes();
+/// Appends `[length][length checksum][record type][body][payload checksum]`, encoding the
+/// body in place; the header is filled in once the body's length is known. On error `buffer`
+/// is left as it was.
+fn append_record<T: Serialize>(
+    record_type: u8,
+    body: &T,
+    buffer: &mut Vec<u8>,
+) -> Result<usize, codec::CodecError> {
     let start = buffer.len();
-    buffer.extend_from_slice(&length_bytes);
-    buffer.extend_from_slice(&crc32c::crc32c(&length_bytes).to_le_bytes());
+    buffer.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
     let payload_start = buffer.len();
     buffer.push(record_type);
-    buffer.extend_from_slice(body);
+    if let Err(error) = codec::encode_into(buffer, body) {
+        buffer.truncate(start);
+        return Err(error);
+    }
+    let payload_length = u32::try_from(buffer.len() - payload_start)
+        .expect("a record payload fits in u32: entries are bounded");
+    let length_bytes = payload_length.to_le_bytes();
+    buffer[start..start + 4].copy_from_slice(&length_bytes);
+    buffer[start + 4..payload_start].copy_from_slice(&crc32c::crc32c(&length_bytes).to_le_bytes());
     let payload_checksum = crc32c::crc32c(&buffer[payload_start..]);
     buffer.extend_from_slice(&payload_checksum.to_le_bytes());
-    buffer.len() - start
+    Ok(buffer.len() - start)
 }
 
 /// What the reader found at one offset of a segment.
