@@ -19,7 +19,6 @@ use futures::StreamExt;
 use raft_proto::applier::Query;
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read};
 use raft_proto::network::GetNetworkStats;
-use raft_types::NodeId;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -30,15 +29,6 @@ const CAS_PREFIX: &str = "/v1/cas/";
 
 /// Room for the JSON syntax and the `expect` value around a CAS value.
 const CAS_BODY_OVERHEAD_BYTES: usize = 4096;
-
-/// What became of a request handed to the consensus actor.
-enum Outcome {
-    Answered(KvOutput),
-    /// This node is not the leader; `leader` is.
-    GoTo {
-        leader: NodeId,
-    },
-}
 
 pub async fn put(
     request: HttpRequest,
@@ -124,15 +114,7 @@ pub async fn get(
         Consistency::Linearizable => {
             let (responder, answer) = oneshot::channel();
             send(&state.ports.read, Read { query, responder })?;
-            match outcome(answer, &state, Effect::Read).await? {
-                Outcome::Answered(output) => respond(output),
-                Outcome::GoTo { leader } => {
-                    state
-                        .forwarder
-                        .forward(&request, Bytes::new(), leader, Effect::Read)
-                        .await
-                }
-            }
+            answer_or_forward(&request, Bytes::new(), answer, &state, Effect::Read).await
         }
     }
 }
@@ -232,15 +214,7 @@ async fn write(
         responder,
     };
     send(&state.ports.propose, message)?;
-    match outcome(answer, state, Effect::Write).await? {
-        Outcome::Answered(output) => respond(output),
-        Outcome::GoTo { leader } => {
-            state
-                .forwarder
-                .forward(request, body, leader, Effect::Write)
-                .await
-        }
-    }
+    answer_or_forward(request, body, answer, state, Effect::Write).await
 }
 
 /// Hands `message` to an actor. A stopped actor never got it: `503`. (`do_send` does not wait
@@ -260,14 +234,25 @@ where
 
 type Answer = oneshot::Receiver<Result<Vec<u8>, ClientError>>;
 
-async fn outcome(answer: Answer, state: &ApiState, effect: Effect) -> Result<Outcome, ApiError> {
+/// The HTTP answer for the consensus actor's `answer` to `request`. When this node is not the
+/// leader but knows another node that is, the request (with `body`) goes there instead
+/// (`Forwarder::forward` refuses a hint naming this node itself).
+async fn answer_or_forward(
+    request: &HttpRequest,
+    body: Bytes,
+    answer: Answer,
+    state: &ApiState,
+    effect: Effect,
+) -> Result<HttpResponse, ApiError> {
     match await_answer(answer, state.request_timeout, effect).await {
-        Ok(bytes) => Ok(Outcome::Answered(decode_output(&bytes)?)),
+        Ok(bytes) => respond(decode_output(&bytes)?),
         Err(ApiError::NotLeader {
             leader_id: Some(leader),
             ..
-        }) if leader != state.node_id => Ok(Outcome::GoTo { leader }),
-        Err(ApiError::NotLeader { leader_id, .. }) => Err(state.forwarder.not_leader(leader_id)),
+        }) => state.forwarder.forward(request, body, leader, effect).await,
+        Err(ApiError::NotLeader {
+            leader_id: None, ..
+        }) => Err(state.forwarder.not_leader(None)),
         Err(error) => Err(error),
     }
 }
