@@ -193,7 +193,7 @@ impl InProcessCluster {
             network,
             nodes: RefCell::new(nodes),
         };
-        for id in cluster.members.clone() {
+        for &id in &cluster.members {
             cluster.boot(id);
         }
         cluster
@@ -422,8 +422,13 @@ impl InProcessCluster {
 
     /// The status of every running node, by id.
     pub async fn statuses(&self) -> BTreeMap<NodeId, RaftStatus> {
+        self.statuses_of(&self.members).await
+    }
+
+    /// The status of every running node among `nodes`, by id.
+    async fn statuses_of(&self, nodes: &[NodeId]) -> BTreeMap<NodeId, RaftStatus> {
         let mut statuses = BTreeMap::new();
-        for node in self.members.clone() {
+        for &node in nodes {
             if let Some(status) = self.status(node).await {
                 statuses.insert(node, status);
             }
@@ -439,8 +444,7 @@ impl InProcessCluster {
 
     /// Waits until some running node is leader, for at most `within` of virtual time.
     pub async fn wait_for_leader(&self, within: Duration) -> Result<NodeId, WaitTimedOut> {
-        let members = self.members.clone();
-        self.wait_for_leader_among(&members, within).await
+        self.wait_for_leader_among(&self.members, within).await
     }
 
     /// Waits until one of `candidates` is the highest-term leader among `candidates`, for at most
@@ -451,13 +455,8 @@ impl InProcessCluster {
         within: Duration,
     ) -> Result<NodeId, WaitTimedOut> {
         wait_for("a leader", within, || async {
-            let mut statuses = Vec::new();
-            for node in candidates {
-                if let Some(status) = self.status(*node).await {
-                    statuses.push(status);
-                }
-            }
-            leader_of(statuses.iter()).map_err(|()| format!("{:?}", summarize(statuses.iter())))
+            let statuses = self.statuses_of(candidates).await;
+            leader_of(statuses.values()).map_err(|()| format!("{:?}", summarize(statuses.values())))
         })
         .await
     }
