@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// One server of the cluster.
 pub struct ProcessNode {
     pub id: u64,
-    pub ip: IpAddr,
+    /// Its IP (`node_ip(id)`) is what a firewall rule names to cut it off.
     pub peer_addr: SocketAddr,
     pub client_addr: SocketAddr,
     pub config_path: PathBuf,
@@ -68,8 +68,7 @@ pub fn node_ip(id: u64) -> IpAddr {
 impl ProcessCluster {
     /// Writes the configurations of `count` nodes (ids 1..=count) and starts every node.
     pub fn start(binary: impl Into<PathBuf>, count: u64) -> ProcessCluster {
-        let cluster = ProcessCluster::configure(binary, count, |_| {});
-        let mut cluster = cluster;
+        let mut cluster = ProcessCluster::configure(binary, count, |_| {});
         for id in 1..=count {
             cluster.start_node(id);
         }
@@ -119,7 +118,6 @@ impl ProcessCluster {
                 member.id,
                 ProcessNode {
                     id: member.id,
-                    ip: peer_addr.ip(),
                     peer_addr,
                     client_addr: member.client_addr.parse().expect("generated address"),
                     config_path,
@@ -258,9 +256,9 @@ impl ProcessCluster {
     /// traffic alike; the harness's own client still reaches it). Only inside a private
     /// network namespace: see [`crate::private_network`].
     pub fn isolate(&self, id: u64) {
-        let isolated = self.node(id).ip;
+        let isolated = self.node(id).peer_addr.ip();
         for other in self.nodes.values().filter(|node| node.id != id) {
-            crate::private_network::cut(isolated, other.ip);
+            crate::private_network::cut(isolated, other.peer_addr.ip());
         }
     }
 
