@@ -133,51 +133,80 @@ fn after_kill_9_of_the_leader_a_new_leader_takes_writes_within_2_seconds() {
     });
 }
 
-/// Writes unique keys from `threads` threads until `stop` is set, recording every outcome.
+/// Writes unique keys from `threads` threads until `finish`, recording every outcome.
 fn write_load(
     cluster: &ProcessCluster,
     threads: usize,
-    stop: Arc<AtomicBool>,
     history: WriteHistory,
-) -> Vec<std::thread::JoinHandle<()>> {
+) -> ClientThreads<()> {
     let urls = cluster.base_urls();
-    (0..threads)
-        .map(|thread| {
-            let urls = urls.clone();
-            let stop = Arc::clone(&stop);
-            let history = history.clone();
-            std::thread::spawn(move || {
-                let http = reqwest::blocking::Client::builder()
-                    .no_proxy()
-                    .timeout(Duration::from_secs(3))
-                    .build()
-                    .expect("client");
-                let mut sequence = 0usize;
-                while !stop.load(Ordering::SeqCst) {
-                    sequence += 1;
-                    let key = format!("load-{thread}-{sequence}");
-                    let value = format!("value-{thread}-{sequence}").into_bytes();
-                    let url = &urls[sequence % urls.len()];
-                    let outcome = match http
-                        .put(format!("{url}/v1/kv/{key}"))
-                        .body(value.clone())
-                        .send()
-                    {
-                        Ok(response) if response.status().as_u16() == 200 => {
-                            WriteOutcome::Acknowledged(value)
-                        }
-                        Ok(response) if response.status().as_u16() == 503 => WriteOutcome::Refused,
-                        Err(error) if error.is_connect() => WriteOutcome::Refused,
-                        _ => WriteOutcome::Unknown(value),
-                    };
-                    if outcome == WriteOutcome::Refused {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    history.record(&key, outcome);
-                }
+    ClientThreads::spawn(threads, move |thread, stop| {
+        write_client(thread, &urls, stop, &history)
+    })
+}
+
+/// One thread of `write_load`: puts `load-{thread}-{n}` through the nodes in turn.
+fn write_client(thread: usize, urls: &[String], stop: &AtomicBool, history: &WriteHistory) {
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("client");
+    let mut sequence = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        sequence += 1;
+        let key = format!("load-{thread}-{sequence}");
+        let value = format!("value-{thread}-{sequence}").into_bytes();
+        let url = &urls[sequence % urls.len()];
+        let outcome = match http
+            .put(format!("{url}/v1/kv/{key}"))
+            .body(value.clone())
+            .send()
+        {
+            Ok(response) if response.status().as_u16() == 200 => WriteOutcome::Acknowledged(value),
+            Ok(response) if response.status().as_u16() == 503 => WriteOutcome::Refused,
+            Err(error) if error.is_connect() => WriteOutcome::Refused,
+            _ => WriteOutcome::Unknown(value),
+        };
+        if outcome == WriteOutcome::Refused {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        history.record(&key, outcome);
+    }
+}
+
+/// Client threads that run until `finish`: the load the process tests keep up while they
+/// break things.
+struct ClientThreads<T> {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> ClientThreads<T> {
+    /// Runs `client(number, stop)` on `count` threads; each returns once `stop` is set.
+    fn spawn<F>(count: usize, client: F) -> ClientThreads<T>
+    where
+        F: Fn(usize, &AtomicBool) -> T + Clone + Send + 'static,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..count)
+            .map(|number| {
+                let client = client.clone();
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || client(number, &stop))
             })
-        })
-        .collect()
+            .collect();
+        ClientThreads { stop, threads }
+    }
+
+    /// Stops every client and returns what each returned.
+    fn finish(self) -> Vec<T> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.threads
+            .into_iter()
+            .map(|thread| thread.join().expect("client thread"))
+            .collect()
+    }
 }
 
 fn check_every_acknowledged_write(cluster: &ProcessCluster, history: &WriteHistory) {
@@ -204,17 +233,13 @@ fn every_acknowledged_write_survives_killing_and_restarting_every_node() {
     let _exclusive = exclusive();
     let (mut cluster, _) = three_nodes();
     let history = WriteHistory::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers = write_load(&cluster, 4, Arc::clone(&stop), history.clone());
+    let writers = write_load(&cluster, 4, history.clone());
     std::thread::sleep(Duration::from_millis(1500));
     // kill -9 all three while writes are in flight.
     for id in [1, 2, 3] {
         cluster.kill(id);
     }
-    stop.store(true, Ordering::SeqCst);
-    for writer in writers {
-        writer.join().expect("writer");
-    }
+    writers.finish();
     for id in [1, 2, 3] {
         cluster.start_node(id);
     }
@@ -226,8 +251,7 @@ fn sigterm_under_write_load_exits_within_2_seconds_and_loses_nothing() {
     let _exclusive = exclusive();
     let (mut cluster, _) = three_nodes();
     let history = WriteHistory::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers = write_load(&cluster, 4, Arc::clone(&stop), history.clone());
+    let writers = write_load(&cluster, 4, history.clone());
     std::thread::sleep(Duration::from_millis(1500));
     for id in [1, 2, 3] {
         let (status, took) = cluster
@@ -240,10 +264,7 @@ fn sigterm_under_write_load_exits_within_2_seconds_and_loses_nothing() {
             "node {id} took {took:?} to stop"
         );
     }
-    stop.store(true, Ordering::SeqCst);
-    for writer in writers {
-        writer.join().expect("writer");
-    }
+    writers.finish();
     let logs_before: Vec<usize> = [1, 2, 3].iter().map(|id| cluster.log(*id).len()).collect();
     for id in [1, 2, 3] {
         cluster.start_node(id);
@@ -452,13 +473,13 @@ fn a_bad_configuration_exits_2_with_one_line_naming_the_key() {
 fn register_history_is_linearizable_across_a_leader_crash() {
     let _exclusive = exclusive();
     let (mut cluster, leader) = three_nodes();
-    let clients = RegisterClients::start(&cluster);
+    let clients = register_clients(&cluster);
     std::thread::sleep(Duration::from_millis(800));
     cluster.kill(leader);
     std::thread::sleep(Duration::from_millis(1200));
     cluster.start_node(leader);
     std::thread::sleep(Duration::from_millis(800));
-    let history = clients.finish();
+    let history: Vec<TimedOperation> = clients.finish().into_iter().flatten().collect();
     let reads = history
         .iter()
         .filter(|op| matches!(op.operation, RegisterOperation::Read { .. }))
@@ -471,40 +492,16 @@ fn register_history_is_linearizable_across_a_leader_crash() {
     assert_linearizable(&history);
 }
 
-/// The register tests' clients: four `register_client` threads spread over every node.
-struct RegisterClients {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<Vec<TimedOperation>>>,
-}
-
-impl RegisterClients {
-    fn start(cluster: &ProcessCluster) -> RegisterClients {
-        let urls = cluster.base_urls();
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..4)
-            .map(|client| {
-                let urls = urls.clone();
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || register_client(client, &urls, &stop))
-            })
-            .collect();
-        RegisterClients { stop, threads }
-    }
-
-    /// Stops the clients and returns what all of them saw.
-    fn finish(self) -> Vec<TimedOperation> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.threads
-            .into_iter()
-            .flat_map(|client| client.join().expect("client thread"))
-            .collect()
-    }
-}
-
 fn assert_linearizable(history: &[TimedOperation]) {
     if let Err(error) = check_register(history) {
         panic!("{error}\nhistory: {history:#?}");
     }
+}
+
+/// The register tests' clients: four `register_client` threads spread over every node.
+fn register_clients(cluster: &ProcessCluster) -> ClientThreads<Vec<TimedOperation>> {
+    let urls = cluster.base_urls();
+    ClientThreads::spawn(4, move |client, stop| register_client(client, &urls, stop))
 }
 
 /// One client of the register test: alternates reads and writes of unique values on key `r`,
@@ -574,7 +571,7 @@ fn register_history_is_linearizable_across_partitions() {
         return;
     }
     let (cluster, leader) = three_nodes();
-    let clients = RegisterClients::start(&cluster);
+    let clients = register_clients(&cluster);
     std::thread::sleep(Duration::from_millis(700));
     cluster.isolate(leader);
     std::thread::sleep(Duration::from_millis(1500));
@@ -586,7 +583,7 @@ fn register_history_is_linearizable_across_partitions() {
     std::thread::sleep(Duration::from_millis(1000));
     cluster.heal();
     std::thread::sleep(Duration::from_millis(700));
-    let history = clients.finish();
+    let history: Vec<TimedOperation> = clients.finish().into_iter().flatten().collect();
     let unknown = history.iter().filter(|op| op.answered.is_none()).count();
     println!(
         "history: {} operations, {unknown} with unknown outcome",
