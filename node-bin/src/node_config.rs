@@ -535,23 +535,16 @@ fn validate_members(
             format!("own id {id} is not among the members (add a [[members]] table for it)"),
         )
     })?;
-    if own.peer_addr != peer_addr {
-        return Err(ConfigError::new(
-            "peer_addr",
-            format!(
-                "{peer_addr} differs from this server's [[members]] entry ({})",
-                own.peer_addr
-            ),
-        ));
-    }
-    if own.client_addr != client_addr {
-        return Err(ConfigError::new(
-            "client_addr",
-            format!(
-                "{client_addr} differs from this server's [[members]] entry ({})",
-                own.client_addr
-            ),
-        ));
+    for (key, configured, listed) in [
+        ("peer_addr", peer_addr, own.peer_addr),
+        ("client_addr", client_addr, own.client_addr),
+    ] {
+        if configured != listed {
+            return Err(ConfigError::new(
+                key,
+                format!("{configured} differs from this server's [[members]] entry ({listed})"),
+            ));
+        }
     }
     Ok(members.into_values().collect())
 }
