@@ -191,7 +191,7 @@ mod tests {
         Entry::new(
             Term(term),
             LogIndex(index),
-            EntryPayload::Command(command.encode()),
+            EntryPayload::command(command.encode()),
         )
     }
 
@@ -258,7 +258,7 @@ mod tests {
         applier.do_send(ApplyEntries {
             entries: vec![Entry {
                 log_id,
-                payload: EntryPayload::Command(b"not a command".to_vec()),
+                payload: EntryPayload::command(b"not a command".to_vec()),
             }],
             responders: vec![(log_id, responder)],
         });

@@ -8,7 +8,7 @@
 //!  (MemLogStore)   └──StorageEvent─────────────────────────▶  ▲ │                           │
 //!                                                              │ └─ApplyEntries/Query─▶ Applier
 //!  SimNetwork (one per cluster, seeded) ◀──SimSend──────────────┼───────────────────────────┘
-//!       └──────────────ReceivedMessage/PeerEvent────────────────┘
+//!       └──────────────ReceivedMessages/PeerEvent───────────────┘
 //! ```
 //!
 //! - The network is one [`SimNetwork`] seeded from the cluster seed; each node sends through its

@@ -28,7 +28,11 @@ pub struct NetworkConfig {
     /// Messages queued per peer while its connection is busy or being re-established. When
     /// the queue is full further messages are dropped (Raft re-sends).
     pub peer_queue_capacity: usize,
-    /// Queued messages are coalesced into one write of up to about this many bytes.
+    /// Encoded bytes queued per peer, the second bound on the same queue: a peer that stops
+    /// reading costs at most this much memory (or one frame, which always fits when the queue
+    /// is empty).
+    pub peer_queue_bytes: usize,
+    /// Queued messages are coalesced into writes of up to about this many bytes.
     pub write_batch_bytes: usize,
     /// The first delay before reconnecting to a peer; it doubles on each failure.
     pub reconnect_backoff_min: Duration,
@@ -79,6 +83,7 @@ impl NetworkConfig {
             peers,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             peer_queue_capacity: 4096,
+            peer_queue_bytes: 64 * 1024 * 1024,
             write_batch_bytes: 256 * 1024,
             reconnect_backoff_min: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(2),

@@ -11,9 +11,18 @@
 //! garbage or hostile length (say 4 GiB) costs nothing but the connection. A stream that ends
 //! between frames is a normal close; one that ends inside a frame is a truncated frame.
 
+use bytes::BufMut;
 use raft_types::codec::{self, CodecError};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// How much room [`FrameReader`] makes for each read when no larger frame is pending: many
+/// small frames arrive per system call.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A [`FrameReader`] buffer larger than this is given back to the allocator once it is empty,
+/// so one large frame does not pin its memory for the life of the connection.
+const RETAINED_READ_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Bytes of the length prefix in front of every payload.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -119,6 +128,136 @@ pub async fn read_value<R: AsyncRead + Unpin, T: DeserializeOwned>(
     }
 }
 
+/// Reads a stream of frames in batches: every read goes straight into one buffer (no
+/// intermediate copy), and every frame it completes is decoded in place.
+///
+/// A large frame's length is known from its prefix, so room for the whole frame is made before
+/// reading it, and reads stop at its end: the kernel copies its bytes once, into the buffer they
+/// are decoded from, and the buffer is empty again once it is decoded (no partial frame to
+/// move to the front, which for frames of tens of kilobytes would be a second copy).
+#[derive(Debug)]
+pub struct FrameReader {
+    buffer: Vec<u8>,
+    /// `buffer[..decoded]` holds frames already decoded; the rest is a partial frame.
+    decoded: usize,
+    max_frame_bytes: u32,
+}
+
+impl FrameReader {
+    pub fn new(max_frame_bytes: u32) -> FrameReader {
+        FrameReader {
+            buffer: Vec::new(),
+            decoded: 0,
+            max_frame_bytes,
+        }
+    }
+
+    /// Reads until at least one frame is complete, appends every complete frame's value to
+    /// `values`, and returns the size in bytes (prefixes included) of those frames; `None` when
+    /// the stream ended cleanly between frames.
+    ///
+    /// On an error, the values of the frames before the bad one are in `values` already: the
+    /// caller may deliver them before it closes the connection.
+    pub async fn read_batch<R: AsyncRead + Unpin, T: DeserializeOwned>(
+        &mut self,
+        reader: &mut R,
+        values: &mut Vec<T>,
+    ) -> Result<Option<usize>, FrameError> {
+        loop {
+            let frame_bytes = self.decode_buffered(values)?;
+            if frame_bytes > 0 {
+                return Ok(Some(frame_bytes));
+            }
+            let read_limit = self.make_room()?;
+            if reader
+                .read_buf(&mut (&mut self.buffer).limit(read_limit))
+                .await?
+                == 0
+            {
+                let partial = self.buffer.len() - self.decoded;
+                if partial == 0 {
+                    return Ok(None);
+                }
+                return Err(FrameError::Truncated {
+                    expected: self
+                        .pending_frame_length()?
+                        .map_or(LENGTH_PREFIX_BYTES, |length| LENGTH_PREFIX_BYTES + length)
+                        as u64,
+                    received: partial as u64,
+                });
+            }
+        }
+    }
+
+    /// Decodes every complete frame after `decoded`, returning their total size.
+    fn decode_buffered<T: DeserializeOwned>(
+        &mut self,
+        values: &mut Vec<T>,
+    ) -> Result<usize, FrameError> {
+        let mut frame_bytes = 0;
+        while let Some(length) = self.pending_frame_length()? {
+            let start = self.decoded + LENGTH_PREFIX_BYTES;
+            let Some(payload) = self.buffer.get(start..start + length) else {
+                break;
+            };
+            values.push(codec::decode(payload)?);
+            self.decoded = start + length;
+            frame_bytes += LENGTH_PREFIX_BYTES + length;
+        }
+        Ok(frame_bytes)
+    }
+
+    /// The payload length of the frame starting at `decoded`, once its prefix is buffered,
+    /// checked against the limit before anything is allocated for it.
+    fn pending_frame_length(&self) -> Result<Option<usize>, FrameError> {
+        let Some(prefix) = self
+            .buffer
+            .get(self.decoded..self.decoded + LENGTH_PREFIX_BYTES)
+        else {
+            return Ok(None);
+        };
+        let length = u32::from_be_bytes(prefix.try_into().expect("a 4-byte slice"));
+        if length > self.max_frame_bytes {
+            return Err(FrameError::TooLarge {
+                length: u64::from(length),
+                max_frame_bytes: self.max_frame_bytes,
+            });
+        }
+        Ok(Some(length as usize))
+    }
+
+    /// Drops decoded frames from the buffer and makes room for the rest of the pending frame
+    /// (or for a read's worth of small ones); returns how many bytes the next read may take.
+    fn make_room(&mut self) -> Result<usize, FrameError> {
+        let pending_frame_bytes = self
+            .pending_frame_length()?
+            .map_or(0, |length| LENGTH_PREFIX_BYTES + length);
+        let partial = self.buffer.len() - self.decoded;
+        let rest_of_frame = pending_frame_bytes.saturating_sub(partial);
+        let wanted = rest_of_frame.max(READ_CHUNK_BYTES);
+        if partial == 0 {
+            self.buffer.clear();
+            self.decoded = 0;
+            if self.buffer.capacity() > RETAINED_READ_BUFFER_BYTES.max(pending_frame_bytes) {
+                self.buffer.shrink_to(READ_CHUNK_BYTES);
+            }
+        } else if self.buffer.capacity() - self.buffer.len() < wanted {
+            // Moving the partial frame to the front costs at most one frame's bytes, and only
+            // when the tail has no room for what is still to come.
+            self.buffer.drain(..self.decoded);
+            self.decoded = 0;
+        }
+        self.buffer.reserve(wanted);
+        // Small frames: read as much as fits, many frames per system call. A large frame: read
+        // to its end and no further.
+        Ok(if rest_of_frame >= READ_CHUNK_BYTES {
+            rest_of_frame
+        } else {
+            wanted
+        })
+    }
+}
+
 /// Fills `buffer` unless the stream ends first; returns how many bytes were read.
 async fn read_until_full_or_end<R: AsyncRead + Unpin>(
     reader: &mut R,
@@ -213,6 +352,89 @@ mod tests {
         assert_eq!(&buffer[..2], &[9, 9]);
         assert_eq!(&buffer[2..6], &(payload.len() as u32).to_be_bytes());
         assert_eq!(&buffer[6..], payload.as_slice());
+    }
+
+    /// Hands out its bytes a few at a time, as a socket may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buffer: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let count = self.step.min(self.bytes.len()).min(buffer.remaining());
+            buffer.put_slice(&self.bytes[..count]);
+            self.bytes = &self.bytes[count..];
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn frame_reader_decodes_batches_whatever_the_read_sizes() {
+        let mut bytes = Vec::new();
+        let values: Vec<Vec<u8>> = (0..50usize)
+            .map(|size| vec![size as u8; size * 97])
+            .collect();
+        for value in &values {
+            append_frame(&mut bytes, value, 1 << 20).expect("fits");
+        }
+        for step in [1, 3, 4, 5, 4096, 1 << 20] {
+            let mut reader = Trickle {
+                bytes: &bytes,
+                step,
+            };
+            let mut frames = FrameReader::new(1 << 20);
+            let mut decoded: Vec<Vec<u8>> = Vec::new();
+            let mut total = 0;
+            while let Some(frame_bytes) = frames
+                .read_batch(&mut reader, &mut decoded)
+                .await
+                .expect("valid frames")
+            {
+                total += frame_bytes;
+            }
+            assert_eq!(decoded, values, "read step {step}");
+            assert_eq!(total, bytes.len(), "read step {step}");
+        }
+    }
+
+    #[tokio::test]
+    async fn frame_reader_refuses_bad_input_after_delivering_the_good_frames() {
+        let mut good = Vec::new();
+        append_frame(&mut good, &message(), 1024).expect("fits");
+
+        let mut over_limit = good.clone();
+        over_limit.extend_from_slice(&u32::MAX.to_be_bytes());
+        let mut truncated = good.clone();
+        truncated.extend_from_slice(&good[..good.len() - 1]);
+        let mut undecodable = good.clone();
+        undecodable.extend_from_slice(&3u32.to_be_bytes());
+        undecodable.extend_from_slice(&[raft_types::WIRE_FORMAT_VERSION, 0xc1, 0xff]);
+
+        for (name, bytes) in [
+            ("over limit", over_limit),
+            ("truncated", truncated),
+            ("undecodable", undecodable),
+        ] {
+            let mut reader = bytes.as_slice();
+            let mut frames = FrameReader::new(1024);
+            let mut decoded: Vec<RaftMessage> = Vec::new();
+            let mut outcome = Ok(Some(0));
+            while let Ok(Some(_)) = outcome {
+                outcome = frames.read_batch(&mut reader, &mut decoded).await;
+            }
+            assert_eq!(decoded, vec![message()], "{name}");
+            let error = outcome.expect_err(name);
+            match name {
+                "over limit" => assert!(matches!(error, FrameError::TooLarge { .. })),
+                "truncated" => assert!(matches!(error, FrameError::Truncated { .. })),
+                _ => assert!(matches!(error, FrameError::Undecodable { .. })),
+            }
+        }
     }
 
     #[test]

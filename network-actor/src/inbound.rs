@@ -1,53 +1,53 @@
 //! The receiving side: the listener on `peer_addr` and one task per connection a peer opened.
 //!
 //! Each connection first completes the handshake (which names the peer), then only receives:
-//! every frame is decoded and delivered as `ReceivedMessage { from: <handshaken id> }`. Bad
-//! input closes that one connection with a warning naming the remote address and the reason,
-//! and bumps a counter; the listener and every other connection carry on.
+//! every read's complete frames are decoded and delivered together as
+//! `ReceivedMessages { from: <handshaken id>, .. }`. Bad input closes that one connection with
+//! a warning naming the remote address and the reason, and bumps a counter; the listener and
+//! every other connection carry on.
 
 use crate::config::NetworkConfig;
 use crate::counters::{add, NetworkCounters};
-use crate::frame::{read_frame, FrameError};
+use crate::frame::{FrameError, FrameReader};
 use crate::handshake;
 use crate::socket_options;
 use actix::Recipient;
-use raft_proto::network::ReceivedMessage;
-use raft_types::{codec, RaftMessage};
+use raft_proto::network::ReceivedMessages;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::instrument::WithSubscriber;
+use tracing::{info, warn, Instrument};
 
-/// Read buffer per connection: many small frames are parsed from one system call.
-const READ_BUFFER_BYTES: usize = 64 * 1024;
-
-/// The listener and where it delivers.
+/// What the listener's task needs besides the listener: where it delivers, and its limits.
 pub struct InboundListener {
-    pub listener: TcpListener,
     pub config: Arc<NetworkConfig>,
     pub counters: Arc<NetworkCounters>,
-    pub received: Recipient<ReceivedMessage>,
+    pub received: Recipient<ReceivedMessages>,
 }
 
 impl InboundListener {
     /// Accepts until aborted; aborting it also aborts every connection task it started (they
     /// live in its `JoinSet`), so stopping the actor closes every inbound connection.
-    pub async fn run(self) {
+    pub async fn run(self, listener: TcpListener) {
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => match accepted {
+                accepted = listener.accept() => match accepted {
                     Ok((stream, remote)) => {
-                        connections.spawn_local(serve_connection(
+                        // Spawned tasks do not inherit the subscriber or span: pass both on.
+                        let connection = serve_connection(
                             stream,
                             remote,
                             self.config.clone(),
                             self.counters.clone(),
                             self.received.clone(),
-                        ));
+                        )
+                        .in_current_span()
+                        .with_current_subscriber();
+                        connections.spawn_local(connection);
                     }
                     Err(error) => {
                         // Usually out of file descriptors; pausing lets connections close.
@@ -67,7 +67,7 @@ async fn serve_connection(
     remote: SocketAddr,
     config: Arc<NetworkConfig>,
     counters: Arc<NetworkCounters>,
-    received: Recipient<ReceivedMessage>,
+    received: Recipient<ReceivedMessages>,
 ) {
     if let Err(error) = socket_options::configure(&stream, config.dead_connection_timeout) {
         warn!(%remote, %error, "cannot set socket options; closing the connection");
@@ -85,12 +85,23 @@ async fn serve_connection(
     let peer_counters = counters
         .peer(peer)
         .expect("the handshake admits only configured peers, which all have counters");
-    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
-    let mut payload = Vec::new();
+    let mut frames = FrameReader::new(config.max_frame_bytes);
     loop {
-        let frame_bytes = match read_frame(&mut reader, config.max_frame_bytes, &mut payload).await
-        {
-            Ok(Some(frame_bytes)) => frame_bytes,
+        let mut messages = Vec::new();
+        let outcome = frames.read_batch(&mut stream, &mut messages).await;
+        if let Ok(Some(frame_bytes)) = outcome {
+            add(&peer_counters.bytes_received, frame_bytes as u64);
+        }
+        // On a bad frame, the good frames before it in the same read are still delivered.
+        if !messages.is_empty() {
+            add(&peer_counters.messages_received, messages.len() as u64);
+            received.do_send(ReceivedMessages {
+                from: peer,
+                messages,
+            });
+        }
+        match outcome {
+            Ok(Some(_)) => {}
             Ok(None) => {
                 info!(%peer, %remote, "peer closed its connection");
                 return;
@@ -101,22 +112,6 @@ async fn serve_connection(
             }
             Err(error) => {
                 add(&counters.connections_closed_on_bad_frame, 1);
-                warn!(%peer, %remote, %error, "closed connection from peer: bad frame");
-                return;
-            }
-        };
-        match codec::decode::<RaftMessage>(&payload) {
-            Ok(message) => {
-                add(&peer_counters.messages_received, 1);
-                add(&peer_counters.bytes_received, frame_bytes as u64);
-                received.do_send(ReceivedMessage {
-                    from: peer,
-                    message,
-                });
-            }
-            Err(source) => {
-                add(&counters.connections_closed_on_bad_frame, 1);
-                let error = FrameError::Undecodable { source };
                 warn!(%peer, %remote, %error, "closed connection from peer: bad frame");
                 return;
             }

@@ -1,7 +1,7 @@
 //! The peer network: the actors behind the network port of `raft_proto::network`.
 //!
-//! Two interchangeable implementations handle the same port messages (`SendMessage` in,
-//! `ReceivedMessage` and `PeerEvent` out), so the wiring code picks one and the consensus actor
+//! Two interchangeable implementations handle the same port messages (`SendMessage(s)` in,
+//! `ReceivedMessages` and `PeerEvent` out), so the wiring code picks one and the consensus actor
 //! never knows which:
 //!
 //! - [`TcpNetwork`]: real nodes. A listener on `peer_addr`, one outbound connection per peer
@@ -23,17 +23,17 @@
 //! use actix::{Actor, Recipient};
 //! use network_actor::sim::{Partition, SimEndpoint, SimNetwork};
 //! use network_actor::TcpNetwork;
-//! use raft_proto::network::SendMessage;
+//! use raft_proto::network::SendMessages;
 //! use raft_types::NodeId;
 //!
 //! // A real node: hand the consensus actor the TCP actor's recipient.
 //! let tcp = TcpNetwork::bind(config, ports).await?.start();
-//! let to_peers: Recipient<SendMessage> = tcp.recipient();
+//! let to_peers: Recipient<SendMessages> = tcp.recipient();
 //!
 //! // An in-process cluster: one simulated network, one endpoint per node, the same port.
 //! let network = SimNetwork::new(42).start();
 //! let endpoint = SimEndpoint::start_for(&network, NodeId(1), sim_ports);
-//! let to_peers: Recipient<SendMessage> = endpoint.recipient();
+//! let to_peers: Recipient<SendMessages> = endpoint.recipient();
 //! network.do_send(Partition::one_way([NodeId(1)], [NodeId(2)]));
 //! # Ok(())
 //! # }
@@ -46,6 +46,7 @@
 //! - [`handshake`]: the first frame on every connection, and its checks.
 //! - [`counters`]: the atomic counters behind `NetworkStats`.
 //! - [`backoff`]: capped exponential reconnection delays with jitter.
+//! - [`outbox`]: the bounded queue of encoded frames between the actor and one peer's task.
 //! - [`outbound`]: the task that owns the connection for sending to one peer.
 //! - [`inbound`]: the listener and the tasks that read from connections peers opened.
 //! - [`socket_options`]: nodelay, keepalive and user timeout on every peer connection.
@@ -59,6 +60,7 @@ pub mod frame;
 pub mod handshake;
 pub mod inbound;
 pub mod outbound;
+pub mod outbox;
 pub mod sim;
 pub mod socket_options;
 pub mod tcp_network;

@@ -1,29 +1,28 @@
-//! The sending side of one peer: a task that owns the peer's queue and the one connection this
-//! node opens to it.
+//! The sending side of one peer: a task that drains the peer's [`Outbox`] into the one
+//! connection this node opens to it.
 //!
 //! The task connects (from this node's own IP, so per-address firewall rules cut the link),
-//! handshakes, then drains the queue: it waits for one message, takes whatever else is already
-//! queued up to `write_batch_bytes`, encodes it all into one buffer and writes it with one
-//! `write_all`, so a burst costs one system call instead of one per message. It also watches
-//! the connection for the peer closing it (this direction only ever sends). When the
-//! connection breaks it reconnects after a capped, jittered exponential backoff; while the peer
-//! cannot be reached what is queued is discarded and counted, since Raft re-sends and a
-//! backlog of stale messages would only delay fresh ones.
+//! handshakes, then drains the outbox: it waits until frames are queued, takes the oldest chunk
+//! of them (already encoded by the actor, up to about `write_batch_bytes`) and writes it with
+//! one `write_all`, so a burst costs one system call per chunk instead of one per message. It also watches the connection for the peer
+//! closing it (this direction only ever sends). When the connection breaks it reconnects after
+//! a capped, jittered exponential backoff; while the peer cannot be reached what is queued is
+//! discarded and counted, since Raft re-sends and a backlog of stale messages would only delay
+//! fresh ones.
 
 use crate::backoff::Backoff;
 use crate::config::NetworkConfig;
 use crate::counters::{add, NetworkCounters, PeerCounters};
-use crate::frame::append_frame;
 use crate::handshake::{self, HandshakeError};
+use crate::outbox::Outbox;
 use crate::socket_options;
 use actix::Recipient;
 use raft_proto::network::PeerEvent;
-use raft_types::{NodeId, RaftMessage};
+use raft_types::NodeId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 /// Everything the sending task for one peer owns.
@@ -31,7 +30,7 @@ pub struct OutboundPeer {
     pub config: Arc<NetworkConfig>,
     pub peer: NodeId,
     pub peer_address: SocketAddr,
-    pub queue: mpsc::Receiver<RaftMessage>,
+    pub outbox: Arc<Outbox>,
     pub counters: Arc<NetworkCounters>,
     pub peer_events: Recipient<PeerEvent>,
     pub backoff: Backoff,
@@ -59,14 +58,14 @@ pub enum ConnectError {
 /// Why an established connection ended.
 enum ConnectionEnd {
     /// The actor stopped: nothing more will ever be queued.
-    QueueClosed,
+    OutboxClosed,
     Broken {
         reason: String,
     },
 }
 
 impl OutboundPeer {
-    /// Runs until the actor drops the queue's sender (or aborts the task).
+    /// Runs until the actor closes the outbox (or aborts the task).
     pub async fn run(mut self) {
         let mut failure_logged = false;
         loop {
@@ -82,7 +81,7 @@ impl OutboundPeer {
                     self.peer_events
                         .do_send(PeerEvent::Disconnected { peer: self.peer });
                     match end {
-                        ConnectionEnd::QueueClosed => return,
+                        ConnectionEnd::OutboxClosed => return,
                         ConnectionEnd::Broken { reason } => {
                             warn!(peer = %self.peer, %reason, "lost connection to peer")
                         }
@@ -98,7 +97,7 @@ impl OutboundPeer {
                     self.discard_queued();
                 }
             }
-            if self.queue.is_closed() {
+            if self.outbox.is_closed() {
                 return;
             }
             tokio::time::sleep(self.backoff.next_delay()).await;
@@ -136,16 +135,15 @@ impl OutboundPeer {
         Ok(stream)
     }
 
-    /// Writes queued messages in batches until the connection fails or the queue closes.
+    /// Writes queued frames in batches until the connection fails or the outbox closes.
     async fn send_until_broken(&mut self, stream: TcpStream) -> ConnectionEnd {
         let (mut reader, mut writer) = stream.into_split();
-        let mut buffer = Vec::with_capacity(64 * 1024);
         let mut probe = [0u8; 1];
         loop {
-            let first = tokio::select! {
-                message = self.queue.recv() => match message {
-                    Some(message) => message,
-                    None => return ConnectionEnd::QueueClosed,
+            let chunk = tokio::select! {
+                chunk = self.outbox.take() => match chunk {
+                    Some(chunk) => chunk,
+                    None => return ConnectionEnd::OutboxClosed,
                 },
                 read = reader.read(&mut probe) => {
                     let reason = match read {
@@ -156,48 +154,22 @@ impl OutboundPeer {
                     return ConnectionEnd::Broken { reason };
                 }
             };
-            buffer.clear();
-            let mut batch_messages = self.append(&mut buffer, &first);
-            while buffer.len() < self.config.write_batch_bytes {
-                match self.queue.try_recv() {
-                    Ok(message) => batch_messages += self.append(&mut buffer, &message),
-                    Err(_) => break,
-                }
-            }
-            if buffer.is_empty() {
-                continue;
-            }
-            if let Err(error) = writer.write_all(&buffer).await {
-                add(&self.peer_counters().messages_dropped, batch_messages);
+            let counters = self.peer_counters();
+            if let Err(error) = writer.write_all(&chunk.frames).await {
+                add(&counters.messages_dropped, chunk.messages as u64);
                 return ConnectionEnd::Broken {
                     reason: error.to_string(),
                 };
             }
-            let counters = self.peer_counters();
-            add(&counters.messages_sent, batch_messages);
-            add(&counters.bytes_sent, buffer.len() as u64);
-        }
-    }
-
-    /// Appends `message` as one frame; returns 1 if it was appended, 0 if it was dropped
-    /// because it does not fit in a frame (the peer would close the connection on it).
-    fn append(&self, buffer: &mut Vec<u8>, message: &RaftMessage) -> u64 {
-        match append_frame(buffer, message, self.config.max_frame_bytes) {
-            Ok(_) => 1,
-            Err(error) => {
-                add(&self.peer_counters().messages_dropped, 1);
-                warn!(peer = %self.peer, kind = message.kind(), %error, "dropped a message that cannot be sent");
-                0
-            }
+            add(&counters.messages_sent, chunk.messages as u64);
+            add(&counters.bytes_sent, chunk.frames.len() as u64);
+            self.outbox.recycle(chunk);
         }
     }
 
     /// Drops everything queued while the peer is unreachable, counting it.
     fn discard_queued(&mut self) {
-        let mut discarded = 0;
-        while self.queue.try_recv().is_ok() {
-            discarded += 1;
-        }
-        add(&self.peer_counters().messages_dropped, discarded);
+        let discarded = self.outbox.discard();
+        add(&self.peer_counters().messages_dropped, discarded as u64);
     }
 }

@@ -1,9 +1,14 @@
 //! `TcpNetwork`: the network port over TCP, for real nodes.
 //!
-//! The actor itself only routes: a `SendMessage` goes into the bounded queue of its peer with
-//! `try_send` (never waiting, so the consensus actor's mailbox keeps moving); a full queue
-//! drops the message and counts it. The sockets live in tasks the actor starts and aborts:
-//! one [`InboundListener`] (and its connection tasks) and one [`OutboundPeer`] per peer.
+//! The actor itself only routes: a `SendMessage` is encoded into the bounded [`Outbox`] of its
+//! peer (never waiting, so the consensus actor's mailbox keeps moving); a full outbox drops
+//! the message and counts it. The sockets live in tasks the actor starts and aborts: one
+//! [`InboundListener`] (and its connection tasks) and one [`OutboundPeer`] per peer.
+//!
+//! Those tasks run on the network's own thread (an `Arbiter` the actor owns), not on the
+//! actor's: reading, decoding and writing never wait for the consensus actor's turn on its
+//! thread, and a burst of `SendMessages` being encoded never holds up the write of the frames
+//! encoded before it.
 //! Stopping the actor (`StopNetwork`, or dropping every address) closes the listener and every
 //! connection, so a node can be restarted on the same address.
 
@@ -12,17 +17,19 @@ use crate::config::{ConfigError, NetworkConfig};
 use crate::counters::{add, NetworkCounters};
 use crate::inbound::InboundListener;
 use crate::outbound::OutboundPeer;
-use actix::{Actor, Context, Handler, Message, MessageResult};
-use raft_proto::network::{GetNetworkStats, SendMessage};
+use crate::outbox::{Outbox, OutboxLimits, QueueError};
+use actix::{Actor, Arbiter, Context, Handler, Message, MessageResult};
+use futures::future::{AbortHandle, Abortable};
+use raft_proto::network::{GetNetworkStats, SendMessage, SendMessages};
 use raft_proto::ports::NetworkPorts;
-use raft_types::{NodeId, RaftMessage};
+use raft_types::NodeId;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::instrument::WithSubscriber;
+use tracing::{debug, error, info, warn, Instrument};
 
 /// Why a `TcpNetwork` could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -50,12 +57,13 @@ pub struct TcpNetwork {
     ports: NetworkPorts,
     counters: Arc<NetworkCounters>,
     local_addr: SocketAddr,
-    /// Taken when the actor starts.
-    listener: Option<TcpListener>,
-    queues: BTreeMap<NodeId, mpsc::Sender<RaftMessage>>,
-    /// The receiving ends of `queues`, handed to the outbound tasks when the actor starts.
-    unstarted_receivers: BTreeMap<NodeId, mpsc::Receiver<RaftMessage>>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Taken when the actor starts. Held as a std socket because it moves to the network
+    /// thread, whose runtime registers it anew.
+    listener: Option<std::net::TcpListener>,
+    outboxes: BTreeMap<NodeId, Arc<Outbox>>,
+    /// The thread the socket tasks run on; started with the actor, stopped with it.
+    io_thread: Option<Arbiter>,
+    tasks: Vec<AbortHandle>,
 }
 
 impl TcpNetwork {
@@ -89,21 +97,29 @@ impl TcpNetwork {
         let counters = Arc::new(NetworkCounters::new(
             config.remote_peers().map(|(peer, _)| peer),
         ));
-        let mut queues = BTreeMap::new();
-        let mut unstarted_receivers = BTreeMap::new();
-        for (peer, _) in config.remote_peers() {
-            let (sender, receiver) = mpsc::channel(config.peer_queue_capacity);
-            queues.insert(peer, sender);
-            unstarted_receivers.insert(peer, receiver);
-        }
+        let outboxes = config
+            .remote_peers()
+            .map(|(peer, _)| {
+                let outbox = Outbox::new(OutboxLimits {
+                    capacity_messages: config.peer_queue_capacity,
+                    capacity_bytes: config.peer_queue_bytes,
+                    chunk_bytes: config.write_batch_bytes,
+                    max_frame_bytes: config.max_frame_bytes,
+                });
+                (peer, Arc::new(outbox))
+            })
+            .collect();
         Ok(TcpNetwork {
             config: Arc::new(config),
             ports,
             counters,
             local_addr,
-            listener: Some(listener),
-            queues,
-            unstarted_receivers,
+            listener: Some(listener.into_std().map_err(|source| NetworkError::Listen {
+                address: local_addr,
+                source,
+            })?),
+            outboxes,
+            io_thread: None,
             tasks: Vec::new(),
         })
     }
@@ -128,23 +144,32 @@ impl Actor for TcpNetwork {
             .take()
             .expect("an actor starts once, and the listener is taken only here");
         info!(node = %self.config.node_id, address = %self.local_addr, "network listening for peers");
-        self.tasks.push(actix::spawn(
-            InboundListener {
-                listener,
-                config: self.config.clone(),
-                counters: self.counters.clone(),
-                received: self.ports.received.clone(),
+        let inbound = InboundListener {
+            config: self.config.clone(),
+            counters: self.counters.clone(),
+            received: self.ports.received.clone(),
+        };
+        self.spawn_on_io_thread(async move {
+            // Registered with the network thread's runtime, which polls it from now on.
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => inbound.run(listener).await,
+                Err(error) => {
+                    error!(%error, "cannot register the peer listener; accepting no connections")
+                }
             }
-            .run(),
-        ));
-        let receivers = std::mem::take(&mut self.unstarted_receivers);
-        for (peer, queue) in receivers {
+        });
+        let outboxes: Vec<_> = self
+            .outboxes
+            .iter()
+            .map(|(peer, outbox)| (*peer, outbox.clone()))
+            .collect();
+        for (peer, outbox) in outboxes {
             let peer_address = self.config.peers[&peer];
             let outbound = OutboundPeer {
                 config: self.config.clone(),
                 peer,
                 peer_address,
-                queue,
+                outbox,
                 counters: self.counters.clone(),
                 peer_events: self.ports.peer_events.clone(),
                 backoff: Backoff::new(
@@ -153,15 +178,67 @@ impl Actor for TcpNetwork {
                     rand::random(),
                 ),
             };
-            self.tasks.push(actix::spawn(outbound.run()));
+            self.spawn_on_io_thread(outbound.run());
         }
     }
 
     fn stopped(&mut self, _context: &mut Context<Self>) {
+        for outbox in self.outboxes.values() {
+            outbox.close();
+        }
         for task in self.tasks.drain(..) {
             task.abort();
         }
+        if let Some(io_thread) = self.io_thread.take() {
+            // The aborted tasks drop their sockets at the thread's next turn; the thread ends
+            // once they are gone.
+            io_thread.stop();
+        }
         info!(node = %self.config.node_id, "network stopped");
+    }
+}
+
+impl TcpNetwork {
+    /// Runs `task` on the network thread (started on first use) until the actor stops. The
+    /// task logs through the actor's subscriber and inside its current span, as if it ran on
+    /// the actor's thread (a test's scoped subscriber, a node's id span).
+    fn spawn_on_io_thread(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        let task = task
+            .instrument(tracing::Span::current())
+            .with_current_subscriber();
+        let (abort, registration) = AbortHandle::new_pair();
+        let io_thread = self.io_thread.get_or_insert_with(Arbiter::new);
+        io_thread.spawn(async move {
+            // Err(Aborted) is the actor stopping: nothing to report.
+            let _ = Abortable::new(task, registration).await;
+        });
+        self.tasks.push(abort);
+    }
+}
+
+impl TcpNetwork {
+    /// Queues `send` for its peer, or drops and counts it.
+    fn route(&self, send: SendMessage) {
+        let Some(outbox) = self.outboxes.get(&send.to) else {
+            add(&self.counters.messages_to_unknown_peer, 1);
+            warn!(to = %send.to, kind = send.message.kind(), "dropped a message to a node that is not a configured peer");
+            return;
+        };
+        if let Err(error) = outbox.push(&send.message) {
+            let peer_counters = self
+                .counters
+                .peer(send.to)
+                .expect("every peer with an outbox has counters");
+            add(&peer_counters.messages_dropped, 1);
+            match error {
+                QueueError::Full { .. } => {
+                    debug!(to = %send.to, %error, "dropped a message")
+                }
+                QueueError::Frame(_) => {
+                    warn!(to = %send.to, kind = send.message.kind(), %error, "dropped a message that cannot be sent")
+                }
+            }
+        }
     }
 }
 
@@ -169,18 +246,16 @@ impl Handler<SendMessage> for TcpNetwork {
     type Result = ();
 
     fn handle(&mut self, send: SendMessage, _context: &mut Context<Self>) {
-        let Some(queue) = self.queues.get(&send.to) else {
-            add(&self.counters.messages_to_unknown_peer, 1);
-            warn!(to = %send.to, kind = send.message.kind(), "dropped a message to a node that is not a configured peer");
-            return;
-        };
-        if let Err(error) = queue.try_send(send.message) {
-            let peer_counters = self
-                .counters
-                .peer(send.to)
-                .expect("every queued peer has counters");
-            add(&peer_counters.messages_dropped, 1);
-            debug!(to = %send.to, %error, "dropped a message: peer queue unavailable");
+        self.route(send);
+    }
+}
+
+impl Handler<SendMessages> for TcpNetwork {
+    type Result = ();
+
+    fn handle(&mut self, batch: SendMessages, _context: &mut Context<Self>) {
+        for send in batch.messages {
+            self.route(send);
         }
     }
 }

@@ -10,7 +10,7 @@ use network_actor::sim::{
     GetSimStats, Heal, HealAll, Isolate, LinkFaults, Partition, SetDefaultLinkFaults,
     SetLinkFaults, SimEndpoint, SimNetwork,
 };
-use raft_proto::network::{GetNetworkStats, PeerEvent, ReceivedMessage, SendMessage};
+use raft_proto::network::{GetNetworkStats, PeerEvent, ReceivedMessages, SendMessage};
 use raft_proto::ports::NetworkPorts;
 use raft_types::NodeId;
 use std::collections::BTreeMap;
@@ -44,15 +44,18 @@ impl Actor for Recorder {
     type Context = Context<Self>;
 }
 
-impl Handler<ReceivedMessage> for Recorder {
+impl Handler<ReceivedMessages> for Recorder {
     type Result = ();
-    fn handle(&mut self, received: ReceivedMessage, _: &mut Context<Self>) {
-        self.deliveries.lock().expect("no panic").push(Delivery {
-            to: self.node,
-            from: received.from,
-            number: message_number(&received.message),
-            at: Instant::now() - self.started,
-        });
+    fn handle(&mut self, received: ReceivedMessages, _: &mut Context<Self>) {
+        let mut deliveries = self.deliveries.lock().expect("no panic");
+        for message in &received.messages {
+            deliveries.push(Delivery {
+                to: self.node,
+                from: received.from,
+                number: message_number(message),
+                at: Instant::now() - self.started,
+            });
+        }
     }
 }
 

@@ -289,7 +289,7 @@ async fn a_message_over_the_frame_limit_is_dropped_and_the_connection_survives()
         entries: vec![raft_types::Entry::new(
             raft_types::Term(1),
             raft_types::LogIndex(1),
-            raft_types::EntryPayload::Command(vec![1; 4096]),
+            raft_types::EntryPayload::command(vec![1; 4096]),
         )],
         leader_commit: raft_types::LogIndex::ZERO,
         sequence: 1,

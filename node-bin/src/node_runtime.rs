@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  storage (own Arbiter) ◀─StorageRequest── raft ──SendMessage──▶ TcpNetwork
-//!        └──StorageEvent──────────────────▶  ▲ │ ◀──ReceivedMessage───┘
+//!        └──StorageEvent──────────────────▶  ▲ │ ◀─ReceivedMessages──┘
 //!                                             │ └─ApplyEntries/Query─▶ applier (KvStore)
 //!  HTTP API ──Propose/Read/GetStatus─────────┘        ◀──Applied──────┘
 //!      └────Query (consistency=local)────────────────▶ applier

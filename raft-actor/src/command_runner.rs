@@ -67,8 +67,8 @@ impl RaftActor {
 
     fn run_send(&mut self, to: NodeId, message: RaftMessage) {
         self.metrics.increment(Counter::MessagesSent);
-        // Best effort by contract: a lost message is a message the core will send again.
-        self.ports.network.do_send(SendMessage { to, message });
+        // Sent with the rest of this flush's messages, in order, when the flush ends.
+        self.outgoing.messages.push(SendMessage { to, message });
     }
 
     fn run_apply(&mut self, entries: Vec<Entry>, ctx: &mut Context<Self>) {

@@ -23,7 +23,7 @@
 //!
 //! # Messages
 //!
-//! - From the network: `ReceivedMessage`, `PeerEvent`.
+//! - From the network: `ReceivedMessages`, `PeerEvent`.
 //! - From storage: `StorageEvent` (`Failed` stops the node with exit code 1).
 //! - From the applier: `Applied`.
 //! - From the client API: `Propose`, `Read` (answered through their responders: the state

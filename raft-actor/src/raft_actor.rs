@@ -28,7 +28,7 @@ use raft_proto::applier::Applied;
 use raft_proto::client::{
     ClientError, ClientResponder, GetStatus, Propose, RaftStatus, Read, Role, Shutdown,
 };
-use raft_proto::network::{PeerEvent, ReceivedMessage};
+use raft_proto::network::{PeerEvent, ReceivedMessages, SendMessages};
 use raft_proto::ports::RaftPorts;
 use raft_proto::storage::StorageEvent;
 use raft_types::{HardState, LogIndex, NodeId, Term};
@@ -131,6 +131,8 @@ pub struct RaftActor {
     shutting_down: bool,
     /// Set by a fatal error; nothing more is sent anywhere.
     pub(crate) failed: bool,
+    /// The messages of the flush in progress, sent to the network as one batch when it ends.
+    pub(crate) outgoing: SendMessages,
     tick_handle: Option<SpawnHandle>,
     ticks: u64,
     observed: ObservedState,
@@ -166,6 +168,7 @@ impl RaftActor {
             inputs_since_flush: 0,
             shutting_down: false,
             failed: false,
+            outgoing: SendMessages::default(),
             tick_handle: None,
             ticks: 0,
             observed,
@@ -210,6 +213,12 @@ impl RaftActor {
                 return;
             }
             self.run_command(command, ctx);
+        }
+        if !self.outgoing.messages.is_empty() {
+            // Best effort by contract: a lost message is a message the core will send again.
+            self.ports
+                .network
+                .do_send(std::mem::take(&mut self.outgoing));
         }
         self.observe_state();
     }
@@ -336,18 +345,22 @@ impl Handler<Flush> for RaftActor {
     }
 }
 
-impl Handler<ReceivedMessage> for RaftActor {
+impl Handler<ReceivedMessages> for RaftActor {
     type Result = ();
 
-    fn handle(&mut self, message: ReceivedMessage, ctx: &mut Context<Self>) {
+    fn handle(&mut self, received: ReceivedMessages, ctx: &mut Context<Self>) {
         if self.shutting_down {
             // As if lost on the network: Raft tolerates it, and a node that is leaving should
             // take on no new durable work.
             return;
         }
-        self.metrics.increment(Counter::MessagesReceived);
-        self.raft.step(message.from, message.message);
-        self.input_handled(ctx);
+        // Each message counts as one input, so a burst still flushes at least every
+        // MAX_INPUTS_PER_FLUSH messages, however the network grouped them.
+        for message in received.messages {
+            self.metrics.increment(Counter::MessagesReceived);
+            self.raft.step(received.from, message);
+            self.input_handled(ctx);
+        }
     }
 }
 

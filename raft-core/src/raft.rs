@@ -221,7 +221,7 @@ impl Raft {
                 leader_hint: self.leader_id,
             });
         }
-        Ok(self.append_to_own_log(EntryPayload::Command(command)))
+        Ok(self.append_to_own_log(EntryPayload::command(command)))
     }
 
     /// Starts a linearizable read (thesis §6.4). The outcome arrives later as

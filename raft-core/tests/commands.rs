@@ -336,8 +336,8 @@ fn proposals_since_the_last_step_share_one_append_and_one_message_per_follower()
     let second = raft.propose(b"b".to_vec()).expect("leader");
     assert_eq!((first, second), (log_id(2, 3), log_id(2, 4)));
     let new_entries = vec![
-        raft_types::Entry::new(Term(2), LogIndex(3), EntryPayload::Command(b"a".to_vec())),
-        raft_types::Entry::new(Term(2), LogIndex(4), EntryPayload::Command(b"b".to_vec())),
+        raft_types::Entry::new(Term(2), LogIndex(3), EntryPayload::command(b"a".to_vec())),
+        raft_types::Entry::new(Term(2), LogIndex(4), EntryPayload::command(b"b".to_vec())),
     ];
     let commands = raft.take_commands();
     assert_eq!(

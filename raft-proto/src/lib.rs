@@ -9,8 +9,8 @@
 //! ```text
 //!  client ──Propose/Read/GetStatus──▶ raft ──StorageRequest──▶ storage
 //!                                     ▲  ◀──StorageEvent────────┘
-//!                                     │ ──SendMessage─────────▶ network ──▶ peers
-//!                                     │ ◀──ReceivedMessage──────┘
+//!                                     │ ──SendMessages────────▶ network ──▶ peers
+//!                                     │ ◀──ReceivedMessages─────┘
 //!                                     │ ──ApplyEntries/Query──▶ applier ──▶ client replies
 //!                                     └──◀──Applied─────────────┘
 //! ```

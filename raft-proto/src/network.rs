@@ -2,19 +2,21 @@
 //!
 //! Two actors implement it in `network-actor`: the TCP transport used by real nodes and a
 //! seeded simulated network for in-process clusters. The wiring code hands the consensus actor
-//! a `Recipient<SendMessage>` from either; nothing else changes.
+//! a `Recipient<SendMessages>` from either; nothing else changes.
 //!
 //! # Correctness
 //!
 //! - Delivery is best effort: a message may be lost, delayed or (on reconnect) duplicated,
 //!   but never corrupted or delivered to the wrong node. Raft tolerates loss and the core
 //!   re-sends, so the network drops rather than blocks when a peer is slow or down.
-//! - `SendMessage` never blocks the sender: the network actor queues it per peer, in a bounded
-//!   queue; when the queue is full the message is dropped and counted in [`PeerStats`].
+//! - Sending never blocks the sender: the network actor queues each message per peer, in a
+//!   bounded queue; when the queue is full the message is dropped and counted in [`PeerStats`].
 //! - A slow or dead peer never delays messages to other peers: each peer has its own queue and
 //!   its own connection.
-//! - `ReceivedMessage::from` is the peer's id as authenticated by the connection handshake,
+//! - `ReceivedMessages::from` is the peer's id as authenticated by the connection handshake,
 //!   never a value read from the message body.
+//! - The messages of one `ReceivedMessages` came from that one peer, in the order it sent
+//!   them; a batch is whatever arrived together, so its size carries no meaning.
 //! - A connection is only accepted from a peer that presents the same protocol version and
 //!   `cluster_id` and a member's node id; anything else is refused, logged and counted.
 //! - Malformed input (an over-limit frame length, a truncated frame, an undecodable payload)
@@ -26,7 +28,8 @@ use actix::Message;
 use raft_types::{NodeId, RaftMessage};
 use std::collections::BTreeMap;
 
-/// Sent by the consensus actor: deliver `message` to peer `to`.
+/// Deliver `message` to peer `to`: one message, for tools and tests, and the element of
+/// [`SendMessages`].
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct SendMessage {
@@ -34,12 +37,29 @@ pub struct SendMessage {
     pub message: RaftMessage,
 }
 
-/// Sent by the network actor to the consensus actor: `message` arrived from peer `from`.
+/// Sent by the consensus actor: deliver each message to its peer. Messages to one peer leave
+/// in this order.
+///
+/// A batch, because the consensus actor produces its messages a flush at a time (a follower
+/// answering a burst of appends answers each one): one mailbox hop for the whole flush costs
+/// far less than one per message. Every network actor handles both this and [`SendMessage`].
+#[derive(Debug, Default, Message)]
+#[rtype(result = "()")]
+pub struct SendMessages {
+    pub messages: Vec<SendMessage>,
+}
+
+/// Sent by the network actor to the consensus actor: `messages` arrived from peer `from`, in
+/// this order.
+///
+/// A batch, not one message per actor message, because a fast peer's frames arrive many to a
+/// read: one mailbox hop for all of them costs the consensus actor (and the allocator) far less
+/// than one each, and the consensus actor steps through the batch before it flushes once.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct ReceivedMessage {
+pub struct ReceivedMessages {
     pub from: NodeId,
-    pub message: RaftMessage,
+    pub messages: Vec<RaftMessage>,
 }
 
 /// Sent by the network actor when its connection for sending to a peer comes up or goes down.

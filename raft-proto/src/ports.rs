@@ -4,7 +4,7 @@
 //! else sees these.
 
 use crate::applier::{Applied, ApplyEntries, Query};
-use crate::network::{PeerEvent, ReceivedMessage, SendMessage};
+use crate::network::{PeerEvent, ReceivedMessages, SendMessages};
 use crate::storage::{StorageEvent, StorageRequest};
 use actix::Recipient;
 
@@ -12,7 +12,7 @@ use actix::Recipient;
 #[derive(Clone)]
 pub struct RaftPorts {
     pub storage: Recipient<StorageRequest>,
-    pub network: Recipient<SendMessage>,
+    pub network: Recipient<SendMessages>,
     pub apply: Recipient<ApplyEntries>,
     pub query: Recipient<Query>,
 }
@@ -26,7 +26,7 @@ pub struct StoragePorts {
 /// Where the network actor delivers what it receives (the consensus actor).
 #[derive(Clone)]
 pub struct NetworkPorts {
-    pub received: Recipient<ReceivedMessage>,
+    pub received: Recipient<ReceivedMessages>,
     pub peer_events: Recipient<PeerEvent>,
 }
 

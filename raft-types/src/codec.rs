@@ -68,7 +68,7 @@ mod tests {
                 prev_log_id: LogId::new(Term(2), LogIndex(7)),
                 entries: vec![
                     Entry::new(Term(3), LogIndex(8), EntryPayload::Blank),
-                    Entry::new(Term(3), LogIndex(9), EntryPayload::Command(b"put".to_vec())),
+                    Entry::new(Term(3), LogIndex(9), EntryPayload::command(b"put".to_vec())),
                 ],
                 leader_commit: LogIndex(7),
                 sequence: 42,
@@ -112,7 +112,7 @@ mod size_tests {
         let entry = Entry::new(
             Term(1),
             LogIndex(1),
-            EntryPayload::Command(vec![0xff; 65_536]),
+            EntryPayload::command(vec![0xff; 65_536]),
         );
         let encoded = encode(&entry).expect("encodable");
         // 0xff as a MessagePack integer would take two bytes each.

@@ -1,6 +1,7 @@
 //! Log entries.
 
 use crate::ids::{LogId, LogIndex, Term};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// One slot of the replicated log.
@@ -19,8 +20,18 @@ pub enum EntryPayload {
     /// terms become committed through it (§5.4.2, §8) and ReadIndex has a current-term commit.
     Blank,
     /// An opaque client command for the state machine. Encoded as one MessagePack binary
-    /// (not an array of integers), so large values cost a copy, not a per-byte loop.
-    Command(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// (not an array of integers), so large values cost a copy, not a per-byte loop. Held as
+    /// shared `Bytes`, so the copies of an entry a leader keeps in its log, hands to storage
+    /// and sends to every follower share one buffer instead of copying it each time.
+    Command(Bytes),
+}
+
+impl EntryPayload {
+    /// A command payload from anything that converts to `Bytes` without copying (a `Vec<u8>`,
+    /// a `&'static [u8]`, `Bytes`).
+    pub fn command(bytes: impl Into<Bytes>) -> EntryPayload {
+        EntryPayload::Command(bytes.into())
+    }
 }
 
 impl Entry {

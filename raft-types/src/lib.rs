@@ -18,6 +18,7 @@ pub mod hard_state;
 pub mod ids;
 pub mod message;
 
+pub use bytes::Bytes;
 pub use codec::{decode, encode, encode_into, CodecError, WIRE_FORMAT_VERSION};
 pub use entry::{Entry, EntryPayload};
 pub use hard_state::HardState;

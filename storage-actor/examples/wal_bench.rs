@@ -113,7 +113,7 @@ struct AppendFigures {
 fn entry(index: u64) -> Entry {
     let mut payload = vec![0u8; PAYLOAD_BYTES];
     payload[..8].copy_from_slice(&index.to_le_bytes());
-    Entry::new(Term(1), LogIndex(index), EntryPayload::Command(payload))
+    Entry::new(Term(1), LogIndex(index), EntryPayload::command(payload))
 }
 
 fn append_rate(

@@ -35,7 +35,7 @@ pub fn sample_entry(term: u64, index: u64) -> Entry {
     Entry::new(
         Term(term),
         LogIndex(index),
-        EntryPayload::Command(payload.into_bytes()),
+        EntryPayload::command(payload.into_bytes()),
     )
 }
 

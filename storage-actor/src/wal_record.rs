@@ -220,7 +220,7 @@ mod tests {
         Entry::new(
             Term(3),
             LogIndex(7),
-            EntryPayload::Command(b"set x".to_vec()),
+            EntryPayload::command(b"set x".to_vec()),
         )
     }
 

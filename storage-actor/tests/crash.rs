@@ -87,7 +87,7 @@ fn run_child(directory: &Path, seed: u64) {
                 Entry::new(
                     Term(term),
                     LogIndex(index),
-                    EntryPayload::Command(payload(term, index)),
+                    EntryPayload::command(payload(term, index)),
                 )
             })
             .collect();
@@ -368,7 +368,7 @@ fn run_seed(seed: u64, statistics: &mut CrashStatistics) {
                     entry.index().0,
                 );
             }
-            if entry.payload != EntryPayload::Command(payload(entry.term().0, entry.index().0)) {
+            if entry.payload != EntryPayload::command(payload(entry.term().0, entry.index().0)) {
                 fail(
                     format!("entry {} is damaged: its payload differs", entry.log_id),
                     entry.index().0,

@@ -108,7 +108,7 @@ pub struct GetSimStats;
 pub struct SimStats {
     /// `SimSend`s received.
     pub sent: u64,
-    /// Copies handed to a destination's `Recipient<ReceivedMessage>`.
+    /// Copies handed to a destination's `Recipient<ReceivedMessages>`.
     pub delivered: u64,
     /// Lost to a link's `drop_probability`.
     pub dropped_by_chance: u64,

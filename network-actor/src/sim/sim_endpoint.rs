@@ -1,14 +1,14 @@
 //! `SimEndpoint`: one node's handle on the simulated network.
 //!
-//! It handles the network port's `SendMessage` and forwards it to the [`SimNetwork`] with this
-//! node's id attached, so the consensus actor is wired exactly as it is with TCP, and the
+//! It handles the network port's `SendMessage(s)` and forwards each message to the
+//! [`SimNetwork`] with this node's id attached, so the consensus actor is wired exactly as it is with TCP, and the
 //! sender id a receiver sees is the one fixed at wiring time, never one a message could claim.
 //! It also answers the port's `GetNetworkStats` with this node's counters from the network.
 
 use super::control::{GetNodeStats, RegisterNode, SimSend};
 use super::sim_network::SimNetwork;
 use actix::{Actor, Addr, Context, Handler, ResponseFuture};
-use raft_proto::network::{GetNetworkStats, NetworkStats, SendMessage};
+use raft_proto::network::{GetNetworkStats, NetworkStats, SendMessage, SendMessages};
 use raft_proto::ports::NetworkPorts;
 use raft_types::NodeId;
 
@@ -20,7 +20,7 @@ pub struct SimEndpoint {
 impl SimEndpoint {
     /// Registers `node` (replacing an earlier registration, as after a restart) so that what
     /// is sent to it is delivered to `ports`, and starts its endpoint. Hand
-    /// `endpoint.recipient()` to the node's consensus actor as its `Recipient<SendMessage>`.
+    /// `endpoint.recipient()` to the node's consensus actor as its `Recipient<SendMessages>`.
     pub fn start_for(
         network: &Addr<SimNetwork>,
         node: NodeId,
@@ -48,6 +48,17 @@ impl Handler<SendMessage> for SimEndpoint {
             to: send.to,
             message: send.message,
         });
+    }
+}
+
+impl Handler<SendMessages> for SimEndpoint {
+    type Result = ();
+
+    fn handle(&mut self, batch: SendMessages, context: &mut Context<Self>) {
+        // One SimSend per message: each copy gets its own fate (loss, delay, duplication).
+        for send in batch.messages {
+            self.handle(send, context);
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use super::control::{
 use super::link_faults::LinkFaults;
 use actix::clock::Instant;
 use actix::{Actor, AsyncContext, Context, Handler, MessageResult};
-use raft_proto::network::{NetworkStats, PeerEvent, PeerStats, ReceivedMessage};
+use raft_proto::network::{NetworkStats, PeerEvent, PeerStats, ReceivedMessages};
 use raft_proto::ports::NetworkPorts;
 use raft_types::{NodeId, RaftMessage};
 use rand::{Rng, SeedableRng};
@@ -142,7 +142,11 @@ impl SimNetwork {
             }
             match self.nodes.get(&to) {
                 Some(ports) => {
-                    ports.received.do_send(ReceivedMessage { from, message });
+                    // One message per batch: each copy has its own delivery time.
+                    ports.received.do_send(ReceivedMessages {
+                        from,
+                        messages: vec![message],
+                    });
                     self.stats.delivered += 1;
                     self.peer_stats(to, from).messages_received += 1;
                 }

@@ -5,7 +5,7 @@
 
 use actix::{Actor, Addr, Context, Handler};
 use network_actor::{NetworkConfig, TcpNetwork};
-use raft_proto::network::{PeerEvent, ReceivedMessage};
+use raft_proto::network::{PeerEvent, ReceivedMessages};
 use raft_proto::ports::NetworkPorts;
 use raft_types::{NodeId, RaftMessage, RequestVoteResponse, Term};
 use std::collections::BTreeMap;
@@ -59,10 +59,12 @@ impl Actor for Collector {
     type Context = Context<Self>;
 }
 
-impl Handler<ReceivedMessage> for Collector {
+impl Handler<ReceivedMessages> for Collector {
     type Result = ();
-    fn handle(&mut self, received: ReceivedMessage, _: &mut Context<Self>) {
-        locked(&self.inbox.received).push((received.from, received.message));
+    fn handle(&mut self, received: ReceivedMessages, _: &mut Context<Self>) {
+        let from = received.from;
+        locked(&self.inbox.received)
+            .extend(received.messages.into_iter().map(|message| (from, message)));
     }
 }
 
@@ -177,8 +179,9 @@ impl CapturedLogs {
             .any(|line| fragments.iter().all(|fragment| line.contains(fragment)))
     }
 
-    /// Captures this thread's tracing output until the guard is dropped. Actix runs every
-    /// actor and task of a test on the test's thread, so this sees the network's logs.
+    /// Captures this thread's tracing output until the guard is dropped. Actix runs the test's
+    /// actors on the test's thread, and a network actor hands this thread's subscriber to the
+    /// tasks on its own thread, so this sees all of the network's logs.
     pub fn install(&self) -> tracing::subscriber::DefaultGuard {
         let writer_target = self.clone();
         let subscriber = tracing_subscriber::fmt()

@@ -8,7 +8,7 @@ use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
 use raft_actor::{RaftActor, RaftActorConfig};
 use raft_core::{Config, Raft, RecoveredState};
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
-use raft_proto::network::{ReceivedMessage, SendMessage};
+use raft_proto::network::{ReceivedMessages, SendMessage, SendMessages};
 use raft_proto::ports::{ApplierPorts, RaftPorts};
 use raft_proto::storage::{StorageEvent, StorageRequest};
 use raft_types::{Entry, HardState, LogId, NodeId, RaftMessage};
@@ -123,7 +123,7 @@ impl NetworkSwitches {
 /// sender's id. Peers are filled in once every node's address exists.
 pub struct Forwarder {
     pub from: NodeId,
-    pub peers: BTreeMap<NodeId, Recipient<ReceivedMessage>>,
+    pub peers: BTreeMap<NodeId, Recipient<ReceivedMessages>>,
     pub switches: Arc<NetworkSwitches>,
 }
 
@@ -133,12 +133,22 @@ impl Actor for Forwarder {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetPeers(pub BTreeMap<NodeId, Recipient<ReceivedMessage>>);
+pub struct SetPeers(pub BTreeMap<NodeId, Recipient<ReceivedMessages>>);
 
 impl Handler<SetPeers> for Forwarder {
     type Result = ();
     fn handle(&mut self, message: SetPeers, _ctx: &mut Context<Self>) {
         self.peers = message.0;
+    }
+}
+
+impl Handler<SendMessages> for Forwarder {
+    type Result = ();
+
+    fn handle(&mut self, batch: SendMessages, ctx: &mut Context<Self>) {
+        for message in batch.messages {
+            self.handle(message, ctx);
+        }
     }
 }
 
@@ -157,9 +167,9 @@ impl Handler<SendMessage> for Forwarder {
             }
         }
         if let Some(peer) = self.peers.get(&message.to) {
-            peer.do_send(ReceivedMessage {
+            peer.do_send(ReceivedMessages {
                 from: self.from,
-                message: message.message,
+                messages: vec![message.message],
             });
         }
     }
@@ -172,9 +182,9 @@ impl Actor for NullNetwork {
     type Context = Context<Self>;
 }
 
-impl Handler<SendMessage> for NullNetwork {
+impl Handler<SendMessages> for NullNetwork {
     type Result = ();
-    fn handle(&mut self, _message: SendMessage, _ctx: &mut Context<Self>) {}
+    fn handle(&mut self, _messages: SendMessages, _ctx: &mut Context<Self>) {}
 }
 
 pub struct TestNode {
@@ -196,7 +206,7 @@ pub fn core_config(id: NodeId, members: &[NodeId]) -> Config {
 }
 
 /// Starts one node's raft, storage and applier actors; `network` is its outgoing path.
-pub fn start_node(id: NodeId, members: &[NodeId], network: Recipient<SendMessage>) -> TestNode {
+pub fn start_node(id: NodeId, members: &[NodeId], network: Recipient<SendMessages>) -> TestNode {
     start_recovered_node(id, members, network, RecoveredState::default())
 }
 
@@ -205,7 +215,7 @@ pub fn start_node(id: NodeId, members: &[NodeId], network: Recipient<SendMessage
 pub fn start_recovered_node(
     id: NodeId,
     members: &[NodeId],
-    network: Recipient<SendMessage>,
+    network: Recipient<SendMessages>,
     recovered: RecoveredState,
 ) -> TestNode {
     let raft_context: Context<RaftActor> = Context::new();
@@ -237,7 +247,7 @@ pub fn run_raft_with_applier(
     raft_context: Context<RaftActor>,
     raft: Raft,
     storage: Recipient<StorageRequest>,
-    network: Recipient<SendMessage>,
+    network: Recipient<SendMessages>,
 ) -> (
     Addr<RaftActor>,
     Addr<ApplierActor<KvStore>>,
@@ -290,7 +300,7 @@ pub async fn start_cluster(count: u64) -> (Vec<TestNode>, Arc<NetworkSwitches>) 
         nodes.push(start_node(*id, &members, forwarder.clone().recipient()));
         forwarders.push(forwarder);
     }
-    let peers: BTreeMap<NodeId, Recipient<ReceivedMessage>> = nodes
+    let peers: BTreeMap<NodeId, Recipient<ReceivedMessages>> = nodes
         .iter()
         .map(|node| (node.id, node.raft.clone().recipient()))
         .collect();

@@ -32,7 +32,7 @@ pub fn entry(term: u64, index: u64) -> Entry {
     Entry::new(
         Term(term),
         LogIndex(index),
-        EntryPayload::Command(format!("command-{index}").into_bytes()),
+        EntryPayload::command(format!("command-{index}").into_bytes()),
     )
 }
 
