@@ -9,6 +9,7 @@
 //! actor's: reading, decoding and writing never wait for the consensus actor's turn on its
 //! thread, and a burst of `SendMessages` being encoded never holds up the write of the frames
 //! encoded before it.
+//!
 //! Stopping the actor (`StopNetwork`, or dropping every address) closes the listener and every
 //! connection, so a node can be restarted on the same address.
 
@@ -214,9 +215,7 @@ impl TcpNetwork {
         });
         self.tasks.push(abort);
     }
-}
 
-impl TcpNetwork {
     /// Queues `send` for its peer, or drops and counts it.
     fn route(&self, send: SendMessage) {
         let Some(outbox) = self.outboxes.get(&send.to) else {

@@ -25,6 +25,8 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Clone, Default)]
 pub struct Inbox {
     pub received: Arc<Mutex<Vec<(NodeId, RaftMessage)>>>,
+    /// How many `ReceivedMessages` batches carried them.
+    pub deliveries: Arc<Mutex<usize>>,
     pub peer_events: Arc<Mutex<Vec<PeerEvent>>>,
 }
 
@@ -35,6 +37,10 @@ impl Inbox {
 
     pub fn received_count(&self) -> usize {
         locked(&self.received).len()
+    }
+
+    pub fn deliveries(&self) -> usize {
+        *locked(&self.deliveries)
     }
 
     pub fn received_from(&self, from: NodeId) -> Vec<RaftMessage> {
@@ -63,6 +69,7 @@ impl Handler<ReceivedMessages> for Collector {
     type Result = ();
     fn handle(&mut self, received: ReceivedMessages, _: &mut Context<Self>) {
         let from = received.from;
+        *locked(&self.inbox.deliveries) += 1;
         locked(&self.inbox.received)
             .extend(received.messages.into_iter().map(|message| (from, message)));
     }
