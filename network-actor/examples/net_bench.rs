@@ -130,11 +130,10 @@ impl Figures {
         }
     }
 
-    fn best(self, other: Figures) -> Figures {
+    /// Keeps the better of the two runs.
+    fn keep_best(&mut self, other: Figures) {
         if other.messages_per_second > self.messages_per_second {
-            other
-        } else {
-            self
+            *self = other;
         }
     }
 
@@ -389,11 +388,11 @@ fn main() {
                     let (figures, dropped_in_run) =
                         bench_network_actors(&message, count, window, sending).await;
                     dropped += dropped_in_run;
-                    *best = std::mem::replace(best, Figures::zero()).best(figures);
+                    best.keep_best(figures);
                 }
                 for (baseline, best) in baselines.iter().zip(baseline_figures.iter_mut()) {
                     let figures = bench_raw_tcp(&message, count, *baseline).await;
-                    *best = std::mem::replace(best, Figures::zero()).best(figures);
+                    best.keep_best(figures);
                 }
             }
             println!("{frame_bytes}-byte frames, {count} messages, best of 3:");

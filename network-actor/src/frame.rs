@@ -97,15 +97,9 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             received: prefix_received as u64,
         });
     }
-    let length = u32::from_be_bytes(prefix);
-    if length > max_frame_bytes {
-        return Err(FrameError::TooLarge {
-            length: u64::from(length),
-            max_frame_bytes,
-        });
-    }
+    let length = checked_length(prefix, max_frame_bytes)?;
     payload.clear();
-    payload.resize(length as usize, 0);
+    payload.resize(length, 0);
     let payload_received = read_until_full_or_end(reader, payload).await?;
     if payload_received < payload.len() {
         return Err(FrameError::Truncated {
@@ -126,6 +120,22 @@ pub async fn read_value<R: AsyncRead + Unpin, T: DeserializeOwned>(
         None => Ok(None),
         Some(_) => Ok(Some(codec::decode(&payload)?)),
     }
+}
+
+/// The payload length a prefix announces, refused when over `max_frame_bytes` so that nothing
+/// is allocated for a garbage or hostile length.
+fn checked_length(
+    prefix: [u8; LENGTH_PREFIX_BYTES],
+    max_frame_bytes: u32,
+) -> Result<usize, FrameError> {
+    let length = u32::from_be_bytes(prefix);
+    if length > max_frame_bytes {
+        return Err(FrameError::TooLarge {
+            length: u64::from(length),
+            max_frame_bytes,
+        });
+    }
+    Ok(length as usize)
 }
 
 /// Reads a stream of frames in batches: every read goes straight into one buffer (no
@@ -216,14 +226,8 @@ impl FrameReader {
         else {
             return Ok(None);
         };
-        let length = u32::from_be_bytes(prefix.try_into().expect("a 4-byte slice"));
-        if length > self.max_frame_bytes {
-            return Err(FrameError::TooLarge {
-                length: u64::from(length),
-                max_frame_bytes: self.max_frame_bytes,
-            });
-        }
-        Ok(Some(length as usize))
+        let prefix = prefix.try_into().expect("a 4-byte slice");
+        checked_length(prefix, self.max_frame_bytes).map(Some)
     }
 
     /// Drops decoded frames from the buffer and makes room for the rest of the pending frame

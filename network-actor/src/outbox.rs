@@ -102,38 +102,33 @@ impl Outbox {
             });
         }
         let chunk = pending.chunks.back_mut().expect("a chunk to fill exists");
-        let result = append_frame(&mut chunk.frames, message, self.limits.max_frame_bytes)
-            .map_err(QueueError::from)
-            .and_then(|frame_bytes| {
-                if bytes > 0 && bytes + frame_bytes > self.limits.capacity_bytes {
-                    let end = chunk.frames.len() - frame_bytes;
-                    chunk.frames.truncate(end);
-                    Err(QueueError::Full { messages, bytes })
-                } else {
-                    Ok(frame_bytes)
-                }
-            });
-        match result {
+        let refusal = match append_frame(&mut chunk.frames, message, self.limits.max_frame_bytes) {
+            Err(error) => Some(QueueError::from(error)),
+            Ok(frame_bytes) if bytes > 0 && bytes + frame_bytes > self.limits.capacity_bytes => {
+                chunk.frames.truncate(chunk.frames.len() - frame_bytes);
+                Some(QueueError::Full { messages, bytes })
+            }
             Ok(frame_bytes) => {
                 chunk.messages += 1;
                 pending.messages += 1;
                 pending.bytes += frame_bytes;
-                drop(guard);
-                // Only the push into an empty queue needs to wake the task: it waits only after
-                // finding the queue empty, and it takes chunks until it finds it empty again.
-                if messages == 0 {
-                    self.ready.notify_one();
-                }
-                Ok(())
+                None
             }
-            Err(error) => {
-                if chunk.messages == 0 {
-                    let empty = pending.chunks.pop_back().expect("the chunk just used");
-                    pending.give_back(empty.frames, self.pooled_capacity());
-                }
-                Err(error)
+        };
+        if let Some(error) = refusal {
+            if chunk.messages == 0 {
+                let empty = pending.chunks.pop_back().expect("the chunk just used");
+                pending.give_back(empty.frames, self.pooled_capacity());
             }
+            return Err(error);
         }
+        drop(guard);
+        // Only the push into an empty queue needs to wake the task: it waits only after
+        // finding the queue empty, and it takes chunks until it finds it empty again.
+        if messages == 0 {
+            self.ready.notify_one();
+        }
+        Ok(())
     }
 
     /// Waits until something is queued or the outbox is closed, then takes the oldest chunk.
