@@ -12,7 +12,9 @@
 //! - [`node_runtime`]: wiring of storage, network, applier, consensus and HTTP; tracing;
 //!   graceful stop on SIGTERM / SIGINT.
 //! - [`local_cluster`]: `raft-node local-cluster --nodes N`.
+//! - [`divergence_marker`]: the file that keeps a node stopped on a divergence from restarting.
 //! - [`raft_client`]: the blocking HTTP client behind `raftctl` (endpoint failover).
+pub mod divergence_marker;
 pub mod http_api;
 pub mod local_cluster;
 pub mod node_cli;

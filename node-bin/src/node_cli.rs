@@ -2,7 +2,7 @@
 //! configuration key it sets, so `--peer-addr` and `peer_addr` / `RAFT_PEER_ADDR` are one thing.
 
 use crate::node_config::{self, ConfigSources};
-use crate::{local_cluster, node_runtime};
+use crate::{divergence_marker, local_cluster, node_runtime};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -14,7 +14,8 @@ pub const EXIT_FAILURE: i32 = 1;
 
 /// The whole of `raft-node`: parses the command line, runs the server or the local cluster,
 /// and returns the process exit code (0 after a graceful stop, 1 on a fatal error, 2 for a bad
-/// configuration, printed as one line naming the key).
+/// configuration, printed as one line naming the key, 3 when the node stopped, or refuses to
+/// start, on a divergence).
 pub fn raft_node_main() -> i32 {
     let cli = NodeCli::parse();
     if let Some(NodeCommand::LocalCluster(flags)) = &cli.command {
@@ -31,6 +32,24 @@ pub fn raft_node_main() -> i32 {
             return EXIT_BAD_CONFIGURATION;
         }
     };
+    match divergence_marker::read(&config.data_dir) {
+        Ok(None) => {}
+        Ok(Some(line)) => {
+            eprintln!(
+                "raft-node: refusing to start: {line} (recorded in {}; see docs/OPERATIONS.md, \
+                 \"A node stopped on a divergence\")",
+                divergence_marker::marker_path(&config.data_dir).display()
+            );
+            return raft_actor::DIVERGENCE_EXIT_CODE;
+        }
+        Err(error) => {
+            eprintln!(
+                "raft-node: cannot read {}: {error}",
+                divergence_marker::marker_path(&config.data_dir).display()
+            );
+            return EXIT_FAILURE;
+        }
+    }
     node_runtime::init_tracing(config.log_format);
     node_runtime::run(config).unwrap_or_else(|error| {
         tracing::error!("cannot run the node: {error:#}");

@@ -64,7 +64,7 @@ pub fn init_tracing(format: LogFormat) {
 }
 
 /// Runs the node until it is stopped; returns the process exit code (0 after a graceful stop,
-/// 1 after a fatal error such as a storage failure).
+/// 1 after a fatal error such as a storage failure, 3 after a divergence).
 pub fn run(config: NodeConfig) -> anyhow::Result<i32> {
     let span = tracing::info_span!("node", id = %config.id);
     let _entered = span.enter();
@@ -126,11 +126,12 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
     };
     let raft = raft_core::Raft::new(core_config(&config), recovered)
         .context("invalid consensus configuration")?;
-    let actor = RaftActor::new(
-        RaftActorConfig::new(config.tick_interval()),
-        raft,
-        raft_ports,
-    );
+    let mut actor_config = RaftActorConfig::new(config.tick_interval());
+    let data_dir = config.data_dir.clone();
+    actor_config.on_divergence = Some(Arc::new(move |line: &str| {
+        crate::divergence_marker::record(&data_dir, line)
+    }));
+    let actor = RaftActor::new(actor_config, raft, raft_ports);
     let metrics = actor.metrics();
     let raft = raft_context.run(actor);
 

@@ -20,7 +20,7 @@ use raft_proto::applier::{ApplyEntries, Query};
 use raft_proto::client::ClientError;
 use raft_proto::network::SendMessage;
 use raft_proto::storage::StorageRequest;
-use raft_types::{Entry, HardState, LogIndex, NodeId, RaftMessage};
+use raft_types::{Entry, IoSequence, LogIndex, NodeId, RaftMessage};
 use std::time::Instant;
 
 use crate::metrics::Counter;
@@ -28,9 +28,13 @@ use crate::metrics::Counter;
 impl RaftActor {
     pub(crate) fn run_command(&mut self, command: Command, ctx: &mut Context<Self>) {
         match command {
-            Command::PersistHardState(hard_state) => self.run_persist_hard_state(hard_state, ctx),
-            Command::TruncateLog { since } => self.run_truncate_log(since, ctx),
-            Command::AppendLog { entries } => self.run_append_log(entries, ctx),
+            Command::PersistHardState { hard_state, io } => {
+                self.send_to_storage(StorageRequest::SaveHardState { hard_state, io }, ctx)
+            }
+            Command::TruncateLog { since, io } => {
+                self.send_to_storage(StorageRequest::Truncate { since, io }, ctx)
+            }
+            Command::AppendLog { entries, io } => self.run_append_log(entries, io, ctx),
             Command::Send { to, message } => self.run_send(to, message),
             Command::Apply { entries } => self.run_apply(entries, ctx),
             Command::ReadReady {
@@ -41,28 +45,36 @@ impl RaftActor {
                 request_id,
                 leader_hint,
             } => self.run_reject_read(request_id, leader_hint),
+            Command::Diverged(divergence) => self.run_diverged(divergence, ctx),
         }
     }
 
-    fn run_persist_hard_state(&mut self, hard_state: HardState, ctx: &mut Context<Self>) {
-        self.send_to_storage(StorageRequest::SaveHardState(hard_state), ctx);
-    }
-
-    fn run_truncate_log(&mut self, since: LogIndex, ctx: &mut Context<Self>) {
-        // Appends reaching past `since` will be reported only up to the replacement entries.
-        self.appends_in_flight
-            .retain(|(last_index, _)| *last_index < since);
-        self.send_to_storage(StorageRequest::Truncate { since }, ctx);
-    }
-
-    fn run_append_log(&mut self, entries: Vec<Entry>, ctx: &mut Context<Self>) {
-        let Some(last) = entries.last() else {
+    fn run_append_log(&mut self, entries: Vec<Entry>, io: IoSequence, ctx: &mut Context<Self>) {
+        if entries.is_empty() {
             return;
-        };
-        self.appends_in_flight
-            .push_back((last.index(), Instant::now()));
+        }
+        self.appends_in_flight.push_back((io, Instant::now()));
         self.metrics.increment(Counter::StorageAppends);
-        self.send_to_storage(StorageRequest::Append { entries }, ctx);
+        self.send_to_storage(StorageRequest::Append { entries, io }, ctx);
+    }
+
+    /// A committed entry differs from a peer's: record it where the node's wiring says (so
+    /// the node refuses to restart until an operator has looked), let the answer telling the
+    /// leader go out, and stop with [`crate::DIVERGENCE_EXIT_CODE`].
+    fn run_diverged(&mut self, divergence: raft_core::Divergence, ctx: &mut Context<Self>) {
+        let line = format!(
+            "node {} stopped: fatal divergence: {divergence}",
+            self.raft.id()
+        );
+        if let Some(on_divergence) = &self.config.on_divergence {
+            on_divergence(&line);
+        }
+        if !self.outgoing.messages.is_empty() {
+            self.ports
+                .network
+                .do_send(std::mem::take(&mut self.outgoing));
+        }
+        self.fatal_with_code(ctx, &line, crate::DIVERGENCE_EXIT_CODE);
     }
 
     fn run_send(&mut self, to: NodeId, message: RaftMessage) {

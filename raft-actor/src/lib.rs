@@ -50,4 +50,9 @@ pub mod raft_actor;
 pub mod waiting_proposals;
 
 pub use metrics::{HistogramSnapshot, RaftMetrics, RaftMetricsSnapshot};
-pub use raft_actor::{DrainState, GetDrainState, RaftActor, RaftActorConfig};
+pub use raft_actor::{DivergenceHook, DrainState, GetDrainState, RaftActor, RaftActorConfig};
+
+/// The exit code of a node stopped on a divergence (a committed entry that differs from a
+/// peer's; see `raft_core::Divergence`). Distinct from 1 (storage failure) so an operator, or a
+/// supervisor, can tell that restarting alone will not help.
+pub const DIVERGENCE_EXIT_CODE: i32 = 3;

@@ -31,7 +31,7 @@ use raft_proto::client::{
 use raft_proto::network::{PeerEvent, ReceivedMessages, SendMessages};
 use raft_proto::ports::RaftPorts;
 use raft_proto::storage::StorageEvent;
-use raft_types::{HardState, LogIndex, NodeId, Term};
+use raft_types::{IoSequence, NodeId, Term};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ const FORGET_ABANDONED_EVERY_TICKS: u64 = 1024;
 const MAILBOX_CAPACITY: usize = 65_536;
 
 /// The shell's own settings; the algorithm's are in `raft_core::Config`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RaftActorConfig {
     /// How often the core's logical clock advances. The core's timeouts are in ticks, so this
     /// times `election_timeout_min_ticks` is the election timeout in wall-clock time.
@@ -57,6 +57,29 @@ pub struct RaftActorConfig {
     /// Runs `Raft::check_invariants` after every flush. It walks the whole in-memory log, so
     /// it is for tests, not production.
     pub check_invariants: bool,
+    /// Called with one line (naming the index, both terms and the peer) when the core stops
+    /// on a divergence, before the node stops. The node binary records it in the data
+    /// directory so the node refuses to restart until an operator acts.
+    pub on_divergence: Option<DivergenceHook>,
+    /// Stop the whole actix System on a fatal error (what a node process wants). An
+    /// in-process cluster, which runs many nodes in one System, turns it off: the actor then
+    /// only stops itself.
+    pub stop_system_on_fatal: bool,
+}
+
+/// See [`RaftActorConfig::on_divergence`].
+pub type DivergenceHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for RaftActorConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RaftActorConfig")
+            .field("tick_interval", &self.tick_interval)
+            .field("check_invariants", &self.check_invariants)
+            .field("on_divergence", &self.on_divergence.is_some())
+            .field("stop_system_on_fatal", &self.stop_system_on_fatal)
+            .finish()
+    }
 }
 
 impl RaftActorConfig {
@@ -64,6 +87,8 @@ impl RaftActorConfig {
         RaftActorConfig {
             tick_interval,
             check_invariants: false,
+            on_divergence: None,
+            stop_system_on_fatal: true,
         }
     }
 }
@@ -120,12 +145,9 @@ pub struct RaftActor {
     /// Reads keyed by the id the core echoes in `ReadReady` / `RejectRead`.
     pub(crate) waiting_reads: BTreeMap<ReadRequestId, WaitingRead>,
     next_read_request_id: ReadRequestId,
-    /// When each outstanding `Append` was sent, by its last index, for the latency histogram.
-    pub(crate) appends_in_flight: VecDeque<(LogIndex, Instant)>,
-    /// The latest hard state storage reported durable. What was requested is not kept: the
-    /// core asks to persist every change of its hard state, so storage is idle for hard state
-    /// once this equals `raft.hard_state()`.
-    hard_state_saved: HardState,
+    /// When each outstanding `Append` was sent, by its request sequence, for the latency
+    /// histogram.
+    pub(crate) appends_in_flight: VecDeque<(IoSequence, Instant)>,
     flush_scheduled: bool,
     inputs_since_flush: usize,
     shutting_down: bool,
@@ -147,8 +169,6 @@ impl RaftActor {
             !config.tick_interval.is_zero(),
             "tick_interval must be positive: the core's clock would spin"
         );
-        // The recovered hard state was read from disk, so it is durable.
-        let hard_state_saved = raft.hard_state();
         let observed = ObservedState {
             role: Role::Follower,
             term: raft.current_term(),
@@ -163,7 +183,6 @@ impl RaftActor {
             waiting_reads: BTreeMap::new(),
             next_read_request_id: 1,
             appends_in_flight: VecDeque::new(),
-            hard_state_saved,
             flush_scheduled: false,
             inputs_since_flush: 0,
             shutting_down: false,
@@ -234,10 +253,23 @@ impl RaftActor {
 
     /// Logs the error, stops this actor and the whole system with exit code 1.
     pub(crate) fn fatal(&mut self, ctx: &mut Context<Self>, reason: &str) {
+        self.fatal_with_code(ctx, reason, 1);
+    }
+
+    /// Logs the error, stops this actor and (unless configured not to) the whole system with
+    /// `exit_code`.
+    pub(crate) fn fatal_with_code(
+        &mut self,
+        ctx: &mut Context<Self>,
+        reason: &str,
+        exit_code: i32,
+    ) {
         tracing::error!(id = %self.raft.id(), term = %self.raft.current_term(), reason,
             "fatal: stopping the node");
         self.failed = true;
-        System::current().stop_with_code(1);
+        if self.config.stop_system_on_fatal {
+            System::current().stop_with_code(exit_code);
+        }
         ctx.stop();
     }
 
@@ -369,22 +401,19 @@ impl Handler<StorageEvent> for RaftActor {
 
     fn handle(&mut self, event: StorageEvent, ctx: &mut Context<Self>) {
         match event {
-            StorageEvent::Persisted { last } => {
+            StorageEvent::Persisted { io, last } => {
                 let now = Instant::now();
-                while let Some((index, started)) = self.appends_in_flight.front().copied() {
-                    if index > last.index {
+                while let Some((sent_io, started)) = self.appends_in_flight.front().copied() {
+                    if sent_io > io {
                         break;
                     }
                     self.metrics
                         .observe_append_latency(now.duration_since(started));
                     self.appends_in_flight.pop_front();
                 }
-                self.raft.persisted(last);
+                self.raft.persisted(io, last);
             }
-            StorageEvent::HardStateSaved(hard_state) => {
-                self.hard_state_saved = hard_state;
-                self.raft.hard_state_saved(hard_state);
-            }
+            StorageEvent::HardStateSaved { io } => self.raft.hard_state_saved(io),
             StorageEvent::Failed { error } => {
                 self.fatal(ctx, &format!("storage failed: {error}"));
                 return;
@@ -439,6 +468,12 @@ impl Handler<Propose> for RaftActor {
                 self.metrics.increment(Counter::ProposalsRejected);
                 let _ = responder.send(Err(ClientError::NotLeader { leader_hint }));
             }
+            Err(ProposeError::Halted) => {
+                self.metrics.increment(Counter::ProposalsRejected);
+                let _ = responder.send(Err(ClientError::Unavailable {
+                    reason: "the node stopped on a divergence".to_string(),
+                }));
+            }
         }
     }
 }
@@ -466,6 +501,12 @@ impl Handler<Read> for RaftActor {
             Err(ReadError::NotLeader { leader_hint }) => {
                 self.metrics.increment(Counter::ReadsRejected);
                 let _ = responder.send(Err(ClientError::NotLeader { leader_hint }));
+            }
+            Err(ReadError::Halted) => {
+                self.metrics.increment(Counter::ReadsRejected);
+                let _ = responder.send(Err(ClientError::Unavailable {
+                    reason: "the node stopped on a divergence".to_string(),
+                }));
             }
         }
     }
@@ -507,8 +548,7 @@ impl Handler<GetDrainState> for RaftActor {
         // Between an input and its flush this reads "not idle", which only delays the drain.
         MessageResult(DrainState {
             shutting_down: self.shutting_down,
-            storage_idle: self.raft.persisted_index() == self.raft.last_log_id().index
-                && self.hard_state_saved == self.raft.hard_state(),
+            storage_idle: self.raft.storage_idle(),
             applier_idle: self.raft.last_applied() >= self.raft.commit_index(),
         })
     }

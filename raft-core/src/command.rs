@@ -4,14 +4,19 @@
 //! # Correctness (what the shell must guarantee)
 //!
 //! - `PersistHardState`, `TruncateLog` and `AppendLog` go, in the order emitted, through one
-//!   ordered path to disk. Completion is reported back with `hard_state_saved` and `persisted`.
+//!   ordered path to disk. Each carries its [`IoSequence`] (1, 2, 3, ... in emission order).
+//!   Completion is reported back with `hard_state_saved` and `persisted`, naming the sequence
+//!   of the last request the sync covered (docs/CORE.md, "Storage completions").
 //! - `Send` may be delivered late, out of order, duplicated or not at all. The core has
 //!   already held back any message that depends on state not yet durable.
 //! - `Apply` batches are contiguous and in order; the shell reports progress with `applied`.
 //! - `ReadReady` means: run the read against the state machine now (it has applied through
 //!   `read_index`, so the result is linearizable).
+//! - `Diverged` is the last command the core ever emits: stop the node, carry out none of the
+//!   core's later output, and keep it from restarting until an operator has looked.
 
-use raft_types::{Entry, HardState, LogIndex, NodeId, RaftMessage};
+use crate::divergence::Divergence;
+use raft_types::{Entry, HardState, IoSequence, LogIndex, NodeId, RaftMessage};
 
 /// An opaque id the shell gives a read request, returned with its outcome.
 pub type ReadRequestId = u64;
@@ -19,11 +24,14 @@ pub type ReadRequestId = u64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Durably store the hard state (term and vote).
-    PersistHardState(HardState),
+    PersistHardState {
+        hard_state: HardState,
+        io: IoSequence,
+    },
     /// Durably remove every entry with index >= `since` (a conflicting suffix, §5.3).
-    TruncateLog { since: LogIndex },
+    TruncateLog { since: LogIndex, io: IoSequence },
     /// Durably append these entries; they directly follow the current last entry.
-    AppendLog { entries: Vec<Entry> },
+    AppendLog { entries: Vec<Entry>, io: IoSequence },
     /// Send a message to a peer.
     Send { to: NodeId, message: RaftMessage },
     /// Apply these committed entries to the state machine, in order.
@@ -38,4 +46,7 @@ pub enum Command {
         request_id: ReadRequestId,
         leader_hint: Option<NodeId>,
     },
+    /// A committed entry differs between this server and a peer: stop (see [`Divergence`]).
+    /// Nothing follows it; every later input to the core is ignored.
+    Diverged(Divergence),
 }

@@ -2,9 +2,11 @@
 //! implementation"), with acknowledgements held until the entries are durable.
 
 use crate::command::Command;
+use crate::divergence::{Divergence, DivergenceSide};
 use crate::raft::{PendingAcknowledgement, Raft, Role};
 use raft_types::{
-    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogIndex, NodeId, RaftMessage,
+    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogId, LogIndex, NodeId,
+    RaftMessage, Term,
 };
 
 impl Raft {
@@ -35,11 +37,22 @@ impl Raft {
         self.election_elapsed = 0;
 
         // Rule 2: reply false if the log does not contain an entry at prevLogIndex whose term
-        // matches prevLogTerm. Entries at or before the commit index are known to match: they
-        // are committed, and committed entries are on every future leader (§5.4).
+        // matches prevLogTerm. Checked at every index, at or below the commit index too: a
+        // mismatch there is not a conflict to repair but proof that a committed entry differs
+        // (Leader Completeness rules it out for an honest leader), so it stops this server.
         let prev_log_id = request.prev_log_id;
-        let prev_matches = prev_log_id.index <= self.commit_index || self.log.matches(prev_log_id);
-        if !prev_matches {
+        if !self.holds_or_compacted(prev_log_id) {
+            if prev_log_id.index <= self.commit_index {
+                let divergence = Divergence {
+                    index: prev_log_id.index,
+                    local_term: self.log.term_at(prev_log_id.index),
+                    peer: from,
+                    peer_term: prev_log_id.term,
+                    side: DivergenceSide::CommittedHere,
+                };
+                self.answer_diverged_and_halt(from, request.sequence, divergence);
+                return;
+            }
             let outcome = self.conflict_hint(prev_log_id.index);
             let response = AppendEntriesResponse {
                 term: self.current_term,
@@ -51,7 +64,10 @@ impl Raft {
         }
 
         let last_new_index = prev_log_id.index.plus(request.entries.len() as u64);
-        self.append_new_entries(request.entries);
+        if let Err(divergence) = self.append_new_entries(from, request.entries) {
+            self.answer_diverged_and_halt(from, request.sequence, divergence);
+            return;
+        }
 
         // Rule 5: if leaderCommit > commitIndex, commitIndex = min(leaderCommit, index of last
         // new entry). Our log matches the leader's only through last_new_index.
@@ -68,28 +84,59 @@ impl Raft {
         self.release_acknowledgements();
     }
 
+    /// Whether the log holds `log_id`, or `log_id` lies before the snapshot (folded into it:
+    /// committed, and beyond checking entry by entry).
+    fn holds_or_compacted(&self, log_id: LogId) -> bool {
+        self.log.matches(log_id) || log_id.index < self.log.snapshot_last_log_id().index
+    }
+
+    /// Tells the leader why this follower stops (directly, not held behind a hard state save:
+    /// nothing durable is claimed), then stops.
+    fn answer_diverged_and_halt(&mut self, leader: NodeId, sequence: u64, divergence: Divergence) {
+        let response = AppendEntriesResponse {
+            term: self.current_term,
+            sequence,
+            outcome: AppendOutcome::Diverged {
+                index: divergence.index,
+                committed_term: divergence.local_term.unwrap_or(Term::ZERO),
+            },
+        };
+        self.commands.push(Command::Send {
+            to: leader,
+            message: RaftMessage::AppendEntriesResponse(response),
+        });
+        self.halt(divergence);
+    }
+
     /// Rules 3 and 4: delete a conflicting suffix (and only a conflicting one: a stale or
     /// duplicated request whose entries we already hold removes nothing), then append the
-    /// entries not already in the log.
-    fn append_new_entries(&mut self, entries: Vec<raft_types::Entry>) {
+    /// entries not already in the log. A conflict at or below the commit index would replace
+    /// a committed entry: that is a divergence, and nothing is changed.
+    fn append_new_entries(
+        &mut self,
+        leader: NodeId,
+        entries: Vec<raft_types::Entry>,
+    ) -> Result<(), Divergence> {
+        let snapshot_index = self.log.snapshot_last_log_id().index;
         let mut first_new = None;
         for (position, entry) in entries.iter().enumerate() {
+            if entry.index() < snapshot_index {
+                // Folded into the snapshot: committed, held.
+                continue;
+            }
             match self.log.term_at(entry.index()) {
                 Some(term) if term == entry.term() => continue,
-                Some(_) => {
-                    assert!(
-                        entry.index() > self.commit_index,
-                        "a leader tried to overwrite committed entry {} (commit index {})",
-                        entry.index(),
-                        self.commit_index
-                    );
-                    self.log.truncate_from(entry.index());
-                    self.persisted_index = self.persisted_index.min(entry.index().previous());
-                    self.storage_requested_index =
-                        self.storage_requested_index.min(entry.index().previous());
-                    self.commands.push(Command::TruncateLog {
-                        since: entry.index(),
-                    });
+                Some(local_term) => {
+                    if entry.index() <= self.commit_index {
+                        return Err(Divergence {
+                            index: entry.index(),
+                            local_term: Some(local_term),
+                            peer: leader,
+                            peer_term: entry.term(),
+                            side: DivergenceSide::CommittedHere,
+                        });
+                    }
+                    self.truncate_log_from(entry.index());
                     first_new = Some(position);
                     break;
                 }
@@ -100,16 +147,13 @@ impl Raft {
             }
         }
         let Some(first_new) = first_new else {
-            return;
+            return Ok(());
         };
-        let new_entries: Vec<raft_types::Entry> = entries.into_iter().skip(first_new).collect();
-        for entry in &new_entries {
-            self.log.append(entry.clone());
+        for entry in entries.into_iter().skip(first_new) {
+            self.log.append(entry);
         }
-        self.storage_requested_index = self.log.last_index();
-        self.commands.push(Command::AppendLog {
-            entries: new_entries,
-        });
+        self.hand_new_entries_to_storage();
+        Ok(())
     }
 
     /// The hint a follower returns when it lacks `prev_log_index`'s entry: its term there and

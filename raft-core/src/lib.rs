@@ -20,10 +20,12 @@
 //! - [`progress`]: per-follower replication state.
 //! - [`raft_log`]: the in-memory log, which may start after a snapshot.
 //! - [`command`]: the output vocabulary.
+//! - [`divergence`]: what stops a server whose committed entry differs from a peer's.
 //! - [`config`], [`error`].
 
 pub mod command;
 pub mod config;
+pub mod divergence;
 pub mod election;
 pub mod error;
 pub mod follower;
@@ -35,6 +37,7 @@ pub mod replication;
 
 pub use command::{Command, ReadRequestId};
 pub use config::{Config, ConfigError};
+pub use divergence::{Divergence, DivergenceSide};
 pub use error::{ProposeError, ReadError};
 pub use raft::{Raft, RecoveredState, Role};
 pub use raft_log::RaftLog;

@@ -7,12 +7,14 @@
 
 use crate::command::{Command, ReadRequestId};
 use crate::config::{Config, ConfigError};
+use crate::divergence::Divergence;
 use crate::error::{ProposeError, ReadError};
 use crate::progress::Progress;
 use crate::raft_log::RaftLog;
 use crate::read_index::PendingRead;
 use raft_types::{
-    Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, RaftMessage, RequestVoteResponse, Term,
+    Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, NodeId, RaftMessage,
+    RequestVoteResponse, Term,
 };
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -95,10 +97,15 @@ pub struct Raft {
     pub(crate) persisted_index: LogIndex,
     /// Highest index handed to storage in an `AppendLog` command.
     pub(crate) storage_requested_index: LogIndex,
-    /// The latest hard state handed to storage and not yet reported saved. While it is in
+    /// The sequence of the last storage request emitted (see [`IoSequence`]).
+    pub(crate) last_io: IoSequence,
+    /// The sequence of the latest `TruncateLog`. A completion covering less than it was issued
+    /// before the truncation and describes a log that no longer exists: it is ignored.
+    pub(crate) last_truncation_io: IoSequence,
+    /// The sequence of the latest `PersistHardState` not yet reported saved. While it is in
     /// flight every outgoing message is held: a vote or an acknowledgement must never be seen
     /// by others before the term and vote it depends on are durable.
-    pub(crate) hard_state_in_flight: Option<HardState>,
+    pub(crate) hard_state_in_flight: Option<IoSequence>,
     pub(crate) held_messages: Vec<(NodeId, RaftMessage)>,
 
     pub(crate) election_elapsed: u64,
@@ -108,6 +115,10 @@ pub struct Raft {
     pub(crate) candidate_state: Option<CandidateState>,
     pub(crate) pre_vote_state: Option<PreVoteState>,
     pub(crate) pending_acknowledgements: Vec<PendingAcknowledgement>,
+
+    /// Set when a committed entry was found to differ from a peer's: the server has stopped
+    /// and every later input is ignored.
+    pub(crate) halted: Option<Divergence>,
 
     pub(crate) commands: Vec<Command>,
 }
@@ -132,6 +143,8 @@ impl Raft {
             apply_requested_index: snapshot_index,
             persisted_index: last_index,
             storage_requested_index: last_index,
+            last_io: IoSequence::ZERO,
+            last_truncation_io: IoSequence::ZERO,
             hard_state_in_flight: None,
             held_messages: Vec::new(),
             election_elapsed: 0,
@@ -140,6 +153,7 @@ impl Raft {
             candidate_state: None,
             pre_vote_state: None,
             pending_acknowledgements: Vec::new(),
+            halted: None,
             commands: Vec::new(),
         };
         raft.reset_election_timer();
@@ -150,6 +164,9 @@ impl Raft {
 
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
+        if self.halted.is_some() {
+            return;
+        }
         match self.role {
             Role::Leader => self.tick_leader(),
             Role::Follower | Role::Candidate => {
@@ -167,6 +184,9 @@ impl Raft {
 
     /// Handles a message from peer `from`.
     pub fn step(&mut self, from: NodeId, message: RaftMessage) {
+        if self.halted.is_some() {
+            return;
+        }
         if from == self.config.id || !self.config.members.contains(&from) {
             tracing::warn!(%from, kind = message.kind(), "ignoring message from a non-member");
             return;
@@ -216,6 +236,9 @@ impl Raft {
     /// Appends a client command to the leader's log. The entry is persisted and replicated at
     /// the next [`Raft::take_commands`], together with every other proposal since the last one.
     pub fn propose(&mut self, command: Vec<u8>) -> Result<LogId, ProposeError> {
+        if self.halted.is_some() {
+            return Err(ProposeError::Halted);
+        }
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader_hint: self.leader_id,
@@ -227,6 +250,9 @@ impl Raft {
     /// Starts a linearizable read (thesis §6.4). The outcome arrives later as
     /// `Command::ReadReady` or `Command::RejectRead` carrying `request_id`.
     pub fn read_index(&mut self, request_id: ReadRequestId) -> Result<(), ReadError> {
+        if self.halted.is_some() {
+            return Err(ReadError::Halted);
+        }
         if self.role != Role::Leader {
             return Err(ReadError::NotLeader {
                 leader_hint: self.leader_id,
@@ -236,11 +262,29 @@ impl Raft {
         Ok(())
     }
 
-    /// Storage reports every entry through `last` durable.
-    pub fn persisted(&mut self, last: LogId) {
-        // A report for entries since truncated (a different term at that index) says nothing
-        // about the current log. Storage is ordered, so a matching report covers all before it.
-        if !self.log.matches(last) || last.index <= self.persisted_index {
+    /// Storage reports every request through `io` durable, its log then ending at `last`.
+    ///
+    /// The rule (docs/CORE.md, "Storage completions"): a completion issued before the latest
+    /// truncation is ignored, whatever it names. One issued after it covers that truncation
+    /// (storage is ordered), so storage's log is then exactly a prefix of this log, ending at
+    /// `last`.
+    pub fn persisted(&mut self, io: IoSequence, last: LogId) {
+        if self.halted.is_some() || io < self.last_truncation_io {
+            return;
+        }
+        assert!(
+            io <= self.last_io,
+            "storage reports request {io} durable, but only {} were issued",
+            self.last_io
+        );
+        assert!(
+            self.log.matches(last) || last.index < self.log.first_index(),
+            "storage reports {last} durable through request {io}, after the last truncation \
+             ({}), but the log holds {:?} there",
+            self.last_truncation_io,
+            self.log.log_id_at(last.index)
+        );
+        if last.index <= self.persisted_index {
             return;
         }
         self.persisted_index = last.index;
@@ -250,9 +294,20 @@ impl Raft {
         }
     }
 
-    /// Storage reports `hard_state` (and everything requested before it) durable.
-    pub fn hard_state_saved(&mut self, hard_state: HardState) {
-        if self.hard_state_in_flight != Some(hard_state) {
+    /// Storage reports every request through `io` durable, hard state saves included.
+    pub fn hard_state_saved(&mut self, io: IoSequence) {
+        if self.halted.is_some() {
+            return;
+        }
+        assert!(
+            io <= self.last_io,
+            "storage reports request {io} durable, but only {} were issued",
+            self.last_io
+        );
+        if self
+            .hard_state_in_flight
+            .is_none_or(|in_flight| io < in_flight)
+        {
             // An older save completing; a newer one is still in flight.
             return;
         }
@@ -268,6 +323,9 @@ impl Raft {
 
     /// The applier reports every entry through `index` applied.
     pub fn applied(&mut self, index: LogIndex) {
+        if self.halted.is_some() {
+            return;
+        }
         assert!(
             index <= self.apply_requested_index,
             "applied index {index} beyond what was handed to the applier ({})",
@@ -282,10 +340,17 @@ impl Raft {
     /// Returns the commands produced since the last call. Proposals made since then are
     /// batched here into one `AppendLog` and one AppendEntries per follower.
     pub fn take_commands(&mut self) -> Vec<Command> {
-        if self.role == Role::Leader {
-            self.flush_leader();
+        if self.halted.is_none() {
+            if self.role == Role::Leader {
+                self.flush_leader();
+            }
+            self.emit_apply();
+            debug_assert_eq!(
+                self.storage_requested_index,
+                self.log.last_index(),
+                "after a flush storage has been handed the whole in-memory log"
+            );
         }
-        self.emit_apply();
         std::mem::take(&mut self.commands)
     }
 
@@ -331,6 +396,20 @@ impl Raft {
         self.persisted_index
     }
 
+    /// Whether storage has reported durable everything it was handed: the whole in-memory
+    /// log and the latest hard state. Between an input and the next `take_commands` a
+    /// leader's new entries are not handed over yet, so this reads `false` then.
+    pub fn storage_idle(&self) -> bool {
+        self.hard_state_in_flight.is_none()
+            && self.persisted_index == self.log.last_index()
+            && self.storage_requested_index == self.log.last_index()
+    }
+
+    /// The contradiction that stopped this server, once it has stopped.
+    pub fn divergence(&self) -> Option<&Divergence> {
+        self.halted.as_ref()
+    }
+
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
@@ -359,16 +438,75 @@ impl Raft {
         }
     }
 
+    /// The sequence for the next storage request, in emission order.
+    pub(crate) fn next_io(&mut self) -> IoSequence {
+        self.last_io = self.last_io.next();
+        self.last_io
+    }
+
     pub(crate) fn persist_hard_state(&mut self) {
-        let hard_state = self.hard_state();
-        self.hard_state_in_flight = Some(hard_state);
+        let current = self.hard_state();
         // Two saves in a row (a newer term, then a vote in it) need only the second: nothing
-        // was emitted between them that could depend on the first alone.
-        if let Some(Command::PersistHardState(pending)) = self.commands.last_mut() {
-            *pending = hard_state;
-        } else {
-            self.commands.push(Command::PersistHardState(hard_state));
+        // was emitted between them that could depend on the first alone. The request keeps
+        // its sequence, which is still the latest.
+        if let Some(Command::PersistHardState { hard_state, .. }) = self.commands.last_mut() {
+            *hard_state = current;
+            return;
         }
+        let io = self.next_io();
+        self.hard_state_in_flight = Some(io);
+        self.commands.push(Command::PersistHardState {
+            hard_state: current,
+            io,
+        });
+    }
+
+    /// Hands storage every in-memory entry it has not been given yet, as one `AppendLog`.
+    pub(crate) fn hand_new_entries_to_storage(&mut self) {
+        let last_index = self.log.last_index();
+        if last_index <= self.storage_requested_index {
+            return;
+        }
+        let entries = self.log.entries_between(
+            self.storage_requested_index.next(),
+            last_index,
+            usize::MAX,
+            usize::MAX,
+        );
+        self.storage_requested_index = last_index;
+        let io = self.next_io();
+        self.commands.push(Command::AppendLog { entries, io });
+    }
+
+    /// Removes every entry from `since` on, in memory and (by command) on disk.
+    pub(crate) fn truncate_log_from(&mut self, since: LogIndex) {
+        assert!(
+            since > self.commit_index,
+            "truncating committed entry {since} (commit index {})",
+            self.commit_index
+        );
+        assert_eq!(
+            self.storage_requested_index,
+            self.log.last_index(),
+            "a truncation follows the whole log on the storage path, or storage would see a gap"
+        );
+        self.log.truncate_from(since);
+        self.persisted_index = self.persisted_index.min(since.previous());
+        self.storage_requested_index = self.storage_requested_index.min(since.previous());
+        let io = self.next_io();
+        self.last_truncation_io = io;
+        self.commands.push(Command::TruncateLog { since, io });
+    }
+
+    /// Stops this server for good: a committed entry differs from a peer's. Everything
+    /// emitted so far stays (the answer telling the leader why among it); held messages are
+    /// dropped, and nothing is emitted after the `Diverged` command.
+    pub(crate) fn halt(&mut self, divergence: Divergence) {
+        tracing::error!(id = %self.config.id, term = %self.current_term, %divergence,
+            "fatal divergence: stopping");
+        self.held_messages.clear();
+        self.commands.push(Command::Diverged(divergence.clone()));
+        self.halted = Some(divergence);
     }
 
     pub(crate) fn reset_election_timer(&mut self) {
@@ -381,6 +519,13 @@ impl Raft {
     /// Steps down (or stays) as follower in `term`, following `leader` when known.
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
         assert!(term >= self.current_term, "terms never go backwards");
+        if self.role == Role::Leader {
+            // Proposals appended since the last flush have not reached storage: write them now,
+            // before anything else touches the log, so storage never sees a gap and no entry is
+            // left in memory that storage will never report durable. They are ordinary
+            // uncommitted entries of the ending term: a later leader keeps or overwrites them.
+            self.hand_new_entries_to_storage();
+        }
         let term_changed = term > self.current_term;
         if term_changed {
             self.current_term = term;

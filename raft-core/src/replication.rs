@@ -1,7 +1,7 @@
 //! The leader's side of log replication (§5.3) and commitment (§5.4.2), with heartbeats,
 //! pipelining and check-quorum.
 
-use crate::command::Command;
+use crate::divergence::{Divergence, DivergenceSide};
 use crate::progress::{Progress, ReplicationMode};
 use crate::raft::{Raft, Role};
 use raft_types::{
@@ -44,17 +44,7 @@ impl Raft {
     /// Sends what the leader owes: new entries to storage, then to every follower whose
     /// window allows, and a heartbeat to every follower when one is due.
     pub(crate) fn flush_leader(&mut self) {
-        let last_index = self.log.last_index();
-        if last_index > self.storage_requested_index {
-            let entries = self.log.entries_between(
-                self.storage_requested_index.next(),
-                last_index,
-                usize::MAX,
-                usize::MAX,
-            );
-            self.storage_requested_index = last_index;
-            self.commands.push(Command::AppendLog { entries });
-        }
+        self.hand_new_entries_to_storage();
         let broadcast = {
             let leader_state = self
                 .leader_state
@@ -170,6 +160,32 @@ impl Raft {
         if self.role != Role::Leader || response.term != self.current_term {
             return;
         }
+        match response.outcome {
+            // Its sequence echoes a request of an older term (sequences restart every term),
+            // or one not from this leader: no evidence that the follower follows this leader
+            // now, so it counts neither for ReadIndex nor for check-quorum (docs/CORE.md).
+            AppendOutcome::StaleTerm => return,
+            AppendOutcome::Diverged {
+                index,
+                committed_term,
+            } => {
+                let local_term = self.log.term_at(index);
+                if local_term != Some(committed_term) {
+                    self.halt(Divergence {
+                        index,
+                        local_term,
+                        peer: from,
+                        peer_term: committed_term,
+                        side: DivergenceSide::CommittedOnFollower,
+                    });
+                }
+                return;
+            }
+            AppendOutcome::Success { .. } | AppendOutcome::Conflict { .. } => {}
+        }
+        // A Success or Conflict is only ever sent for a request of the responder's current
+        // term, which is this term: it proves the follower accepted this leader after the
+        // request with this sequence was sent.
         {
             let progress = self.progress_mut(from);
             progress.recently_active = true;
@@ -189,7 +205,9 @@ impl Raft {
                 conflict_term,
                 conflict_index,
             } => self.handle_conflict(from, response.sequence, conflict_term, conflict_index),
-            AppendOutcome::StaleTerm => {}
+            AppendOutcome::StaleTerm | AppendOutcome::Diverged { .. } => {
+                unreachable!("handled above")
+            }
         }
         self.serve_ready_reads();
     }

@@ -6,7 +6,7 @@ mod common;
 
 use common::{run_seeds, seeds, Cluster, Faults};
 use raft_core::Role;
-use raft_types::{LogIndex, NodeId, Term};
+use raft_types::{LogIndex, NodeId, RaftMessage, Term};
 
 const BINARY: &str = "cluster";
 
@@ -268,13 +268,16 @@ fn elect_among(cluster: &mut Cluster, group: &[NodeId]) -> NodeId {
 
 #[test]
 fn churn_under_unreliable_delivery() {
-    run_seeds(BINARY, "churn_unreliable", seeds(600, 10), |seed| {
+    run_seeds(BINARY, "churn_under_unreliable", seeds(600, 10), |seed| {
         let mut cluster = Cluster::new(5, seed);
         cluster.faults = Faults {
             drop_probability: 0.1,
             duplicate_probability: 0.05,
             reorder: true,
             max_delay_steps: 20,
+            stash_probability: 0.01,
+            delay_completions: true,
+            lagging_applier: true,
         };
         for _ in 0..5000 {
             cluster.random_step();
@@ -391,4 +394,103 @@ fn rejoining_server_does_not_disrupt_a_stable_leader() {
         assert_eq!(cluster.raft(leader).current_term(), term);
         assert_eq!(cluster.raft(follower).leader_id(), Some(leader));
     });
+}
+
+// ----- reads across terms -------------------------------------------------------------------
+
+/// Issue 9, produced by the protocol itself: server 1 leads term A and its heartbeat to a
+/// follower is delayed. Server 1 later leads again, in term C, with that follower; the old
+/// heartbeat arrives and the follower rejects it with `StaleTerm`, its term C and the old
+/// heartbeat's (high) sequence. That answer, delayed in turn, reaches server 1 after it was
+/// cut off and a newer leader committed an entry, while a read waits at server 1. Counting the
+/// answer as a term-C acknowledgement would serve the read at an index older than that entry:
+/// the harness's linearizability check fails. Check-quorum is off (its own configuration in
+/// the soak), so the cut-off leader keeps believing it leads; server 1 times out first.
+#[test]
+fn an_old_terms_heartbeat_answered_in_a_later_term_confirms_no_read() {
+    run_seeds(BINARY, "an_old_terms_heartbeat", seeds(700, 10), |seed| {
+        let mut cluster = Cluster::with_config(3, seed, |config| {
+            config.check_quorum = false;
+            if config.id == NodeId(1) {
+                config.election_timeout_min_ticks = 10;
+                config.election_timeout_max_ticks = 11;
+            } else {
+                config.election_timeout_min_ticks = 40;
+                config.election_timeout_max_ticks = 60;
+            }
+        });
+        let first = cluster.elect(100);
+        assert_eq!(first, NodeId(1), "server 1 times out first");
+        // Many heartbeats, so this term's sequences run high.
+        cluster.run_ticks(60);
+        // The next heartbeat round is held back on its way to both followers.
+        tick_until_sent(&mut cluster, NodeId(1));
+        cluster.stash_in_flight(|from, _, message| {
+            from == NodeId(1) && matches!(message, RaftMessage::AppendEntries(_))
+        });
+        cluster.settle();
+
+        // Term B: the other two elect a leader while server 1 is cut off.
+        cluster.isolate(NodeId(1));
+        let others = [NodeId(2), NodeId(3)];
+        let second = elect_among(&mut cluster, &others);
+        cluster.heal();
+        cluster.run_ticks(10);
+        assert_eq!(cluster.raft(NodeId(1)).leader_id(), Some(second));
+
+        // Term C: the term-B leader is cut off, and server 1 wins with the third server.
+        let follower = others
+            .into_iter()
+            .find(|id| *id != second)
+            .expect("two others");
+        cluster.isolate(second);
+        let third = elect_among(&mut cluster, &[NodeId(1), follower]);
+        assert_eq!(third, NodeId(1), "server 1 times out first");
+        let term_c = cluster.raft(NodeId(1)).current_term();
+        cluster.run_ticks(3);
+        assert_eq!(cluster.raft(follower).current_term(), term_c);
+
+        // The old heartbeat reaches the follower now; its StaleTerm answer (term C, the old
+        // sequence) is held back in turn.
+        let delivered = cluster.release_stashed_matching(|_, to, _| to == follower);
+        assert_eq!(delivered, 1, "the held heartbeat to the follower");
+        cluster.stash_in_flight(|from, to, message| {
+            from == follower
+                && to == NodeId(1)
+                && matches!(message, RaftMessage::AppendEntriesResponse(_))
+        });
+
+        // Term D: server 1 is cut off; the other two elect a leader and commit an entry.
+        cluster.heal();
+        cluster.isolate(NodeId(1));
+        let fourth = elect_among(&mut cluster, &others);
+        cluster.propose(fourth).expect("the new leader accepts");
+        cluster.run_ticks(3);
+        assert!(cluster.checker.highest_committed > cluster.raft(NodeId(1)).commit_index());
+
+        // A read at server 1, which still believes it leads term C, then the late answer.
+        assert_eq!(cluster.raft(NodeId(1)).role(), Role::Leader);
+        assert!(cluster.read(NodeId(1)), "server 1 believes it leads");
+        let delivered =
+            cluster.release_stashed_matching(|from, to, _| from == follower && to == NodeId(1));
+        assert!(delivered >= 1, "the late StaleTerm answer");
+        assert_eq!(
+            cluster.servers[&NodeId(1)].reads_served,
+            0,
+            "a deposed leader served a read confirmed by an old term's answer"
+        );
+        cluster.converge();
+    });
+}
+
+/// Ticks `leader` alone until it has sent something (its next heartbeat round), without
+/// delivering it.
+fn tick_until_sent(cluster: &mut Cluster, leader: NodeId) {
+    for _ in 0..100 {
+        cluster.with_server(leader, raft_core::Raft::tick);
+        if cluster.in_flight_count() > 0 {
+            return;
+        }
+    }
+    panic!("seed {}: {leader} sent nothing in 100 ticks", cluster.seed);
 }

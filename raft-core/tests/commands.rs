@@ -4,7 +4,7 @@
 mod common;
 
 use common::builders::*;
-use raft_core::{Command, ProposeError, ReadError, Role};
+use raft_core::{Command, Divergence, DivergenceSide, ProposeError, ReadError, Role};
 use raft_types::{AppendOutcome, EntryPayload, HardState, LogIndex, NodeId, Term};
 
 // ----- elections --------------------------------------------------------------------------
@@ -13,16 +13,10 @@ use raft_types::{AppendOutcome, EntryPayload, HardState, LogIndex, NodeId, Term}
 fn election_start_persists_term_and_vote_before_asking_for_votes() {
     let mut raft = server(1, 3, 4, None, &[1, 4]);
     let commands = tick_until_election(&mut raft);
-    assert_eq!(
-        commands,
-        vec![Command::PersistHardState(HardState::new(
-            Term(5),
-            Some(NodeId(1))
-        ))]
-    );
+    assert_eq!(commands, vec![persist_hard_state(5, Some(1), 1)]);
     assert_eq!(raft.role(), Role::Candidate);
 
-    raft.hard_state_saved(HardState::new(Term(5), Some(NodeId(1))));
+    raft.hard_state_saved(io(1));
     let request = request_vote(5, 1, log_id(4, 2));
     assert_eq!(
         raft.take_commands(),
@@ -34,15 +28,9 @@ fn election_start_persists_term_and_vote_before_asking_for_votes() {
 fn single_server_elects_itself_once_its_vote_is_durable() {
     let mut raft = server(1, 1, 0, None, &[]);
     let commands = tick_until_election(&mut raft);
-    assert_eq!(
-        commands,
-        vec![Command::PersistHardState(HardState::new(
-            Term(1),
-            Some(NodeId(1))
-        ))]
-    );
+    assert_eq!(commands, vec![persist_hard_state(1, Some(1), 1)]);
     assert_eq!(raft.role(), Role::Candidate);
-    raft.hard_state_saved(HardState::new(Term(1), Some(NodeId(1))));
+    raft.hard_state_saved(io(1));
     assert_eq!(raft.role(), Role::Leader);
     assert_eq!(
         raft.take_commands(),
@@ -51,10 +39,11 @@ fn single_server_elects_itself_once_its_vote_is_durable() {
                 Term(1),
                 LogIndex(1),
                 EntryPayload::Blank
-            )]
+            )],
+            io: io(2)
         }]
     );
-    raft.persisted(log_id(1, 1));
+    raft.persisted(io(2), log_id(1, 1));
     assert_eq!(raft.commit_index(), LogIndex(1));
     assert_eq!(
         raft.take_commands(),
@@ -75,12 +64,9 @@ fn vote_granted_is_sent_only_after_it_is_durable() {
     // The newer term and the vote are saved together; the grant waits for the save.
     assert_eq!(
         raft.take_commands(),
-        vec![Command::PersistHardState(HardState::new(
-            Term(2),
-            Some(NodeId(1))
-        ))]
+        vec![persist_hard_state(2, Some(1), 1)]
     );
-    raft.hard_state_saved(HardState::new(Term(2), Some(NodeId(1))));
+    raft.hard_state_saved(io(1));
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(2, true))]);
 }
 
@@ -110,11 +96,8 @@ fn vote_denied_to_a_candidate_with_an_older_last_term() {
     let mut raft = server(2, 3, 3, None, &[1, 3]);
     raft.step(NodeId(1), request_vote(4, 1, log_id(2, 9)));
     // The newer term is still adopted (and saved) before the denial goes out.
-    assert_eq!(
-        raft.take_commands(),
-        vec![Command::PersistHardState(HardState::new(Term(4), None))]
-    );
-    raft.hard_state_saved(HardState::new(Term(4), None));
+    assert_eq!(raft.take_commands(), vec![persist_hard_state(4, None, 1)]);
+    raft.hard_state_saved(io(1));
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(4, false))]);
 }
 
@@ -139,7 +122,8 @@ fn candidate_becomes_leader_with_a_majority_and_sends_its_no_op() {
         raft.take_commands(),
         vec![
             Command::AppendLog {
-                entries: vec![no_op.clone()]
+                entries: vec![no_op.clone()],
+                io: io(2)
             },
             send(2, append(1)),
             send(3, append(2)),
@@ -160,14 +144,15 @@ fn append_accepted_is_acknowledged_once_durable() {
         raft.take_commands(),
         vec![
             Command::AppendLog {
-                entries: vec![entry(2, 2), entry(2, 3)]
+                entries: vec![entry(2, 2), entry(2, 3)],
+                io: io(1)
             },
             Command::Apply {
                 entries: vec![entry(1, 1)]
             },
         ]
     );
-    raft.persisted(log_id(2, 3));
+    raft.persisted(io(1), log_id(2, 3));
     assert_eq!(
         raft.take_commands(),
         vec![send(1, append_response(2, 7, success(3)))]
@@ -227,13 +212,17 @@ fn append_truncates_a_conflicting_suffix_then_appends() {
     assert_eq!(
         raft.take_commands(),
         vec![
-            Command::TruncateLog { since: LogIndex(2) },
+            Command::TruncateLog {
+                since: LogIndex(2),
+                io: io(1)
+            },
             Command::AppendLog {
-                entries: vec![entry(3, 2)]
+                entries: vec![entry(3, 2)],
+                io: io(2)
             },
         ]
     );
-    raft.persisted(log_id(3, 2));
+    raft.persisted(io(2), log_id(3, 2));
     assert_eq!(
         raft.take_commands(),
         vec![send(1, append_response(3, 4, success(2)))]
@@ -300,10 +289,7 @@ fn leader_steps_down_on_a_response_with_a_newer_term() {
     assert_eq!(raft.role(), Role::Follower);
     assert_eq!(
         raft.take_commands(),
-        vec![Command::PersistHardState(HardState::new(
-            Term(term + 3),
-            None
-        ))]
+        vec![persist_hard_state(term + 3, None, 3)]
     );
 }
 
@@ -344,7 +330,8 @@ fn proposals_since_the_last_step_share_one_append_and_one_message_per_follower()
         commands,
         vec![
             Command::AppendLog {
-                entries: new_entries.clone()
+                entries: new_entries.clone(),
+                io: io(3)
             },
             send(
                 2,
@@ -473,7 +460,7 @@ fn pending_reads_are_rejected_when_leadership_is_lost() {
     assert_eq!(
         raft.take_commands(),
         vec![
-            Command::PersistHardState(HardState::new(Term(3), None)),
+            persist_hard_state(3, None, 3),
             Command::RejectRead {
                 request_id: 10,
                 leader_hint: Some(NodeId(3))
@@ -487,11 +474,8 @@ fn acknowledgement_waits_for_a_pending_hard_state() {
     // A follower adopting a newer term from AppendEntries saves it before acknowledging.
     let mut raft = server(2, 3, 1, None, &[1]);
     raft.step(NodeId(1), append_entries(2, 1, log_id(1, 1), vec![], 0, 1));
-    assert_eq!(
-        raft.take_commands(),
-        vec![Command::PersistHardState(HardState::new(Term(2), None))]
-    );
-    raft.hard_state_saved(HardState::new(Term(2), None));
+    assert_eq!(raft.take_commands(), vec![persist_hard_state(2, None, 1)]);
+    raft.hard_state_saved(io(1));
     assert_eq!(
         raft.take_commands(),
         vec![send(1, append_response(2, 1, success(1)))]
@@ -539,10 +523,7 @@ fn pre_vote_asks_before_changing_the_term() {
     assert_eq!(raft.role(), Role::Candidate);
     assert_eq!(
         raft.take_commands(),
-        vec![Command::PersistHardState(HardState::new(
-            Term(5),
-            Some(NodeId(1))
-        ))]
+        vec![persist_hard_state(5, Some(1), 1)]
     );
 }
 
@@ -582,4 +563,369 @@ fn vote_requests_are_ignored_while_a_leader_is_alive() {
     raft.step(NodeId(3), request_vote(9, 3, log_id(4, 2)));
     assert_eq!(raft.take_commands(), vec![]);
     assert_eq!(raft.current_term(), Term(4), "the leader's term stands");
+}
+
+/// Issue 9: a follower rejecting an AppendEntries of an *older* term answers `StaleTerm` with
+/// its current term and that request's sequence. If the same server leads again in that
+/// current term, the answer looks like one of this term, and its sequence (from the old term,
+/// when sequences ran higher) must not confirm a read.
+#[test]
+fn a_stale_term_answer_echoing_an_old_terms_sequence_confirms_no_read() {
+    let mut raft = leader_with_applied_no_op();
+    raft.read_index(10).expect("leader");
+    let broadcast = raft.take_commands();
+    assert_eq!(append_requests(&broadcast).len(), 2);
+    // Follower 2, now in term 2, rejects a term-1 AppendEntries this server sent long ago
+    // with sequence 500.
+    raft.step(NodeId(2), append_response(2, 500, AppendOutcome::StaleTerm));
+    assert_eq!(
+        raft.take_commands(),
+        vec![],
+        "an answer to an old term's request confirmed a read of this term"
+    );
+    // The real answer to this term's broadcast does.
+    raft.step(NodeId(2), append_response(2, 3, success(2)));
+    assert_eq!(
+        raft.take_commands(),
+        vec![Command::ReadReady {
+            request_id: 10,
+            read_index: LogIndex(2)
+        }]
+    );
+}
+
+/// Issue 9: the same answers do not keep a leader alive under check-quorum.
+#[test]
+fn stale_term_answers_do_not_count_as_contact_for_check_quorum() {
+    let mut raft = leader_with_applied_no_op();
+    assert!(raft.config().check_quorum);
+    let mut sequence = 1000;
+    for _ in 0..raft.config().election_timeout_min_ticks * 2 {
+        raft.tick();
+        for peer in [2, 3] {
+            sequence += 1;
+            raft.step(
+                NodeId(peer),
+                append_response(2, sequence, AppendOutcome::StaleTerm),
+            );
+        }
+        raft.take_commands();
+    }
+    assert_eq!(
+        raft.role(),
+        Role::Follower,
+        "a leader hearing only answers to old terms must step down"
+    );
+}
+
+// ----- storage completions ----------------------------------------------------------------
+
+/// Issue 9: a completion issued before a truncation is ignored even when the log holds, once
+/// more, the very LogId it names. Here index 2 holds (2,2), is replaced by (3,2), then by (2,2)
+/// again (a term-4 leader that kept it); the first write's late completion must not make the
+/// second (2,2) durable, because storage holds (3,2) or nothing there.
+#[test]
+fn a_completion_from_before_a_truncation_is_ignored_even_when_the_log_id_is_back() {
+    let mut raft = server(2, 3, 2, None, &[1]);
+    raft.step(
+        NodeId(1),
+        append_entries(2, 1, log_id(1, 1), vec![entry(2, 2)], 0, 1),
+    );
+    let first = raft.take_commands();
+    assert_eq!(
+        first,
+        vec![Command::AppendLog {
+            entries: vec![entry(2, 2)],
+            io: io(1)
+        }]
+    );
+    // The leader of term 3 replaces it.
+    raft.step(
+        NodeId(3),
+        append_entries(3, 3, log_id(1, 1), vec![entry(3, 2)], 0, 1),
+    );
+    let second = raft.take_commands();
+    assert_eq!(
+        second,
+        vec![
+            persist_hard_state(3, None, 2),
+            Command::TruncateLog {
+                since: LogIndex(2),
+                io: io(3)
+            },
+            Command::AppendLog {
+                entries: vec![entry(3, 2)],
+                io: io(4)
+            },
+        ]
+    );
+    // The leader of term 4 holds the original (2,2) and replaces (3,2) with it.
+    raft.step(
+        NodeId(1),
+        append_entries(4, 1, log_id(1, 1), vec![entry(2, 2)], 0, 1),
+    );
+    let third = raft.take_commands();
+    assert_eq!(
+        third,
+        vec![
+            persist_hard_state(4, None, 5),
+            Command::TruncateLog {
+                since: LogIndex(2),
+                io: io(6)
+            },
+            Command::AppendLog {
+                entries: vec![entry(2, 2)],
+                io: io(7)
+            },
+        ]
+    );
+    raft.hard_state_saved(io(5));
+    assert_eq!(raft.take_commands(), vec![]);
+    // The first write's completion, delivered late, names (2,2): the log holds it again,
+    // but storage then held (3,2) or nothing at index 2.
+    raft.persisted(io(1), log_id(2, 2));
+    assert_eq!(raft.persisted_index(), LogIndex(1));
+    assert_eq!(
+        raft.take_commands(),
+        vec![],
+        "acknowledged an entry that is not durable"
+    );
+    // The completion of the last append is believed.
+    raft.persisted(io(7), log_id(2, 2));
+    assert_eq!(raft.persisted_index(), LogIndex(2));
+    assert_eq!(
+        raft.take_commands(),
+        vec![send(1, append_response(4, 1, success(2)))]
+    );
+}
+
+/// A save's completion releases held messages only when it covers the latest save.
+#[test]
+fn an_older_hard_state_completion_releases_nothing() {
+    let mut raft = server(2, 3, 1, None, &[1]);
+    // Term 2 is adopted (save 1); the vote in term 3 comes before it completes (save 2).
+    raft.step(NodeId(1), append_entries(2, 1, log_id(1, 1), vec![], 0, 1));
+    assert_eq!(raft.take_commands(), vec![persist_hard_state(2, None, 1)]);
+    raft.step(NodeId(3), request_vote(3, 3, log_id(1, 1)));
+    assert_eq!(
+        raft.take_commands(),
+        vec![persist_hard_state(3, Some(3), 2)]
+    );
+    raft.hard_state_saved(io(1));
+    assert_eq!(raft.take_commands(), vec![], "the vote is not durable yet");
+    raft.hard_state_saved(io(2));
+    let released = sends(&raft.take_commands());
+    assert!(
+        released.contains(&(NodeId(3), vote_response(3, true))),
+        "{released:?}"
+    );
+}
+
+// ----- stepping down with proposals not yet written -----------------------------------------
+
+/// Issue 9: entries proposed since the last flush are written when the leader steps down
+/// before that flush, so storage ends up with the whole log and reports it durable.
+#[test]
+fn proposals_pending_at_step_down_are_written_not_stranded() {
+    let mut raft = leader_with_applied_no_op();
+    let a = raft.propose(b"a".to_vec()).expect("leader");
+    let b = raft.propose(b"b".to_vec()).expect("leader");
+    // A newer term is seen before the flush that would have written them.
+    raft.step(NodeId(2), append_response(3, 9, AppendOutcome::StaleTerm));
+    assert_eq!(raft.role(), Role::Follower);
+    let commands = raft.take_commands();
+    assert_eq!(
+        commands,
+        vec![
+            Command::AppendLog {
+                entries: vec![
+                    raft_types::Entry::new(Term(2), a.index, EntryPayload::command(b"a".to_vec())),
+                    raft_types::Entry::new(Term(2), b.index, EntryPayload::command(b"b".to_vec())),
+                ],
+                io: io(3)
+            },
+            persist_hard_state(3, None, 4),
+        ]
+    );
+    assert!(!raft.storage_idle());
+    complete_storage(&mut raft, &commands);
+    assert!(
+        raft.storage_idle(),
+        "everything in the log is durable once storage answers"
+    );
+    assert_eq!(raft.persisted_index(), b.index);
+}
+
+/// The same when check-quorum deposes the leader.
+#[test]
+fn proposals_pending_at_a_check_quorum_step_down_are_written() {
+    let mut raft = leader_with_applied_no_op();
+    for round in 0..raft.config().election_timeout_min_ticks * 3 {
+        // Proposed, then the tick that finds no majority in contact comes before any flush.
+        let proposed = raft.propose(vec![round as u8]).expect("still leader");
+        raft.tick();
+        let commands = raft.take_commands();
+        if raft.role() != Role::Leader {
+            let written: Vec<LogIndex> = commands
+                .iter()
+                .filter_map(|command| match command {
+                    Command::AppendLog { entries, .. } => entries.last().map(|entry| entry.index()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(written, vec![proposed.index], "{commands:?}");
+            complete_storage(&mut raft, &commands);
+            assert!(raft.storage_idle());
+            return;
+        }
+        complete_storage(&mut raft, &commands);
+    }
+    panic!("check-quorum never deposed a leader that hears nobody");
+}
+
+// ----- divergence (issue 18) ----------------------------------------------------------------
+
+/// A follower whose log is [1, 2, 2] with everything committed, told so by the leader of
+/// term 3.
+fn follower_with_three_committed_entries() -> raft_core::Raft {
+    let mut raft = server(2, 3, 3, None, &[1, 2, 2]);
+    raft.step(NodeId(1), append_entries(3, 1, log_id(2, 3), vec![], 3, 1));
+    raft.take_commands();
+    assert_eq!(raft.commit_index(), LogIndex(3));
+    raft.applied(LogIndex(3));
+    raft
+}
+
+/// Issue 18, the scenario as found: a leader whose log differs at an index the follower has
+/// committed sends an AppendEntries whose `prev_log_id` is that index. The follower used to
+/// take any `prev_log_id` at or below its commit index as matching and append after it; it
+/// now checks, answers `Diverged` and stops, appending nothing.
+#[test]
+fn a_follower_stops_when_the_leader_contradicts_its_committed_entry() {
+    let mut raft = follower_with_three_committed_entries();
+    raft.step(
+        NodeId(3),
+        append_entries(5, 3, log_id(4, 3), vec![entry(5, 4)], 4, 1),
+    );
+    let divergence = Divergence {
+        index: LogIndex(3),
+        local_term: Some(Term(2)),
+        peer: NodeId(3),
+        peer_term: Term(4),
+        side: DivergenceSide::CommittedHere,
+    };
+    assert_eq!(
+        raft.take_commands(),
+        vec![
+            persist_hard_state(5, None, 1),
+            send(
+                3,
+                append_response(
+                    5,
+                    1,
+                    AppendOutcome::Diverged {
+                        index: LogIndex(3),
+                        committed_term: Term(2)
+                    }
+                )
+            ),
+            Command::Diverged(divergence.clone()),
+        ]
+    );
+    assert_eq!(
+        divergence.to_string(),
+        "committed entry 3 has term 2 here but leader 3 holds term 4 there"
+    );
+    assert_eq!(raft.log().last_index(), LogIndex(3), "nothing appended");
+    assert_eq!(raft.divergence(), Some(&divergence));
+    // Stopped for good: every later input is ignored.
+    raft.tick();
+    raft.step(
+        NodeId(3),
+        append_entries(5, 3, log_id(4, 3), vec![entry(5, 4)], 4, 2),
+    );
+    raft.hard_state_saved(io(1));
+    assert_eq!(raft.take_commands(), vec![]);
+    assert_eq!(raft.propose(b"x".to_vec()), Err(ProposeError::Halted));
+}
+
+/// Issue 18: an AppendEntries that would replace a committed entry (its `prev_log_id` matches,
+/// an entry after it conflicts at or below the commit index) stops the follower too.
+#[test]
+fn a_follower_stops_rather_than_overwrite_a_committed_entry() {
+    let mut raft = follower_with_three_committed_entries();
+    raft.step(
+        NodeId(3),
+        append_entries(4, 3, log_id(1, 1), vec![entry(4, 2), entry(4, 3)], 3, 1),
+    );
+    let commands = raft.take_commands();
+    assert_eq!(
+        commands.last(),
+        Some(&Command::Diverged(Divergence {
+            index: LogIndex(2),
+            local_term: Some(Term(2)),
+            peer: NodeId(3),
+            peer_term: Term(4),
+            side: DivergenceSide::CommittedHere,
+        }))
+    );
+    assert!(
+        !commands
+            .iter()
+            .any(|command| matches!(command, Command::TruncateLog { .. })),
+        "a committed entry was cut: {commands:?}"
+    );
+    assert_eq!(raft.log().term_at(LogIndex(2)), Some(Term(2)));
+}
+
+/// An uncommitted conflicting entry is still repaired as §5.3 says: only committed ones stop.
+#[test]
+fn a_conflict_above_the_commit_index_is_repaired_not_fatal() {
+    let mut raft = follower_with_three_committed_entries();
+    raft.step(
+        NodeId(1),
+        append_entries(3, 1, log_id(2, 3), vec![entry(3, 4)], 3, 2),
+    );
+    raft.take_commands();
+    raft.step(
+        NodeId(3),
+        append_entries(4, 3, log_id(2, 3), vec![entry(4, 4)], 3, 1),
+    );
+    let commands = raft.take_commands();
+    assert!(raft.divergence().is_none(), "{commands:?}");
+    assert_eq!(raft.log().last_log_id(), log_id(4, 4));
+}
+
+/// Issue 18: a leader told by a follower that it committed an entry the leader does not hold
+/// stops: Leader Completeness rules that out for an honest leader.
+#[test]
+fn a_leader_stops_when_a_follower_reports_a_committed_entry_it_lacks() {
+    let mut raft = leader_with_applied_no_op();
+    raft.step(
+        NodeId(2),
+        append_response(
+            2,
+            3,
+            AppendOutcome::Diverged {
+                index: LogIndex(2),
+                committed_term: Term(1),
+            },
+        ),
+    );
+    let divergence = Divergence {
+        index: LogIndex(2),
+        local_term: Some(Term(2)),
+        peer: NodeId(2),
+        peer_term: Term(1),
+        side: DivergenceSide::CommittedOnFollower,
+    };
+    assert_eq!(
+        raft.take_commands(),
+        vec![Command::Diverged(divergence.clone())]
+    );
+    assert_eq!(
+        divergence.to_string(),
+        "follower 2 committed entry 2 with term 1 but this leader holds term 2 there"
+    );
+    assert_eq!(raft.read_index(20), Err(ReadError::Halted));
 }

@@ -8,16 +8,6 @@ use raft_core::{Command, Role};
 use raft_types::{AppendOutcome, EntryPayload, HardState, LogIndex, NodeId, RaftMessage, Term};
 use std::collections::BTreeSet;
 
-fn sends(commands: &[Command]) -> Vec<(NodeId, RaftMessage)> {
-    commands
-        .iter()
-        .filter_map(|command| match command {
-            Command::Send { to, message } => Some((*to, message.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 // ----- §5.1 Raft basics -------------------------------------------------------------------
 
 /// §5.1: "If one server's current term is smaller than the other's, then it updates its
@@ -36,12 +26,11 @@ fn section_5_1_newer_term_makes_any_role_a_follower() {
         assert_eq!(raft.role(), Role::Follower);
         assert_eq!(raft.current_term(), Term(newer));
         assert_eq!(raft.voted_for(), None);
-        assert!(raft
-            .take_commands()
-            .contains(&Command::PersistHardState(HardState::new(
-                Term(newer),
-                None
-            ))));
+        assert!(raft.take_commands().iter().any(|command| matches!(
+            command,
+            Command::PersistHardState { hard_state, .. }
+                if *hard_state == HardState::new(Term(newer), None)
+        )));
     }
 }
 
@@ -159,7 +148,7 @@ fn section_5_2_one_vote_per_term_first_come_first_served() {
     raft.step(NodeId(3), request_vote(2, 3, log_id(1, 1)));
     assert_eq!(raft.voted_for(), Some(NodeId(2)));
     let commands = raft.take_commands();
-    raft.hard_state_saved(HardState::new(Term(2), Some(NodeId(2))));
+    raft.hard_state_saved(io(1));
     let responses = sends(&raft.take_commands());
     assert!(commands
         .iter()
@@ -200,13 +189,7 @@ fn section_5_2_split_vote_leads_to_a_new_election_in_a_new_term() {
     raft.take_commands();
     let commands = tick_until_election(&mut raft);
     assert_eq!(raft.current_term(), Term(3));
-    assert_eq!(
-        commands,
-        vec![Command::PersistHardState(HardState::new(
-            Term(3),
-            Some(NodeId(1))
-        ))]
-    );
+    assert_eq!(commands, vec![persist_hard_state(3, Some(1), 2)]);
 }
 
 /// §5.2: "Raft uses randomized election timeouts ... chosen randomly from a fixed interval."
@@ -249,7 +232,7 @@ fn section_5_3_leader_appends_then_replicates_in_parallel() {
     raft.take_commands();
     let log_id = raft.propose(b"x".to_vec()).expect("leader");
     let commands = raft.take_commands();
-    assert!(matches!(&commands[0], Command::AppendLog { entries } if entries.len() == 1));
+    assert!(matches!(&commands[0], Command::AppendLog { entries, .. } if entries.len() == 1));
     let requests = append_requests(&commands);
     assert_eq!(requests.len(), 2);
     for (_, request) in requests {
@@ -336,9 +319,13 @@ fn section_5_3_conflicting_entries_are_replaced_by_the_leaders() {
     assert_eq!(
         commands,
         vec![
-            Command::TruncateLog { since: LogIndex(3) },
+            Command::TruncateLog {
+                since: LogIndex(3),
+                io: io(1)
+            },
             Command::AppendLog {
-                entries: vec![entry(4, 3), entry(4, 4), entry(4, 5)]
+                entries: vec![entry(4, 3), entry(4, 4), entry(4, 5)],
+                io: io(2)
             },
         ]
     );
@@ -459,9 +446,9 @@ fn figure_2_responses_wait_for_stable_storage() {
         sends(&commands).is_empty(),
         "nothing is said before it is durable"
     );
-    raft.hard_state_saved(HardState::new(Term(2), Some(NodeId(1))));
+    raft.hard_state_saved(io(1));
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(2, true))]);
-    raft.persisted(log_id(2, 1));
+    raft.persisted(io(2), log_id(2, 1));
     assert_eq!(
         raft.take_commands(),
         vec![send(1, append_response(2, 1, success(1)))]

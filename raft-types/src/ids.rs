@@ -17,6 +17,17 @@ pub struct NodeId(pub u64);
 #[serde(transparent)]
 pub struct Term(pub u64);
 
+/// The position of one request on a server's ordered path to disk (`PersistHardState`,
+/// `TruncateLog`, `AppendLog`). The core numbers its storage requests 1, 2, 3, ... in the order
+/// it emits them, and storage completions name the last request their sync covered, so a
+/// completion can always be placed before or after a given truncation. Never sent to another
+/// server and never stored: numbering restarts with each incarnation of a server.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct IoSequence(pub u64);
+
 /// A position in the replicated log. The first real entry has index 1; index 0 names the empty
 /// prefix, whose term is 0, so the consistency check needs no special case for an empty log.
 #[derive(
@@ -65,6 +76,15 @@ impl LogIndex {
     }
 }
 
+impl IoSequence {
+    /// Before the first request of an incarnation.
+    pub const ZERO: IoSequence = IoSequence(0);
+
+    pub fn next(self) -> IoSequence {
+        IoSequence(self.0.checked_add(1).expect("IO sequence overflow"))
+    }
+}
+
 impl LogId {
     pub const ZERO: LogId = LogId {
         term: Term::ZERO,
@@ -92,6 +112,12 @@ impl fmt::Display for NodeId {
 impl fmt::Display for Term {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "{}", self.0)
+    }
+}
+
+impl fmt::Display for IoSequence {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "io#{}", self.0)
     }
 }
 

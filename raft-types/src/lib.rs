@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //!
-//! - [`ids`]: the newtypes `NodeId`, `Term`, `LogIndex` and the pair `LogId`.
+//! - [`ids`]: the newtypes `NodeId`, `Term`, `LogIndex`, `IoSequence` and the pair `LogId`.
 //! - [`entry`]: `Entry` and its `EntryPayload` (client command, the leader's no-op).
 //! - [`hard_state`]: `HardState`, what a server must persist before it answers (§5.1, Figure 2).
 //! - [`message`]: `RaftMessage`, the RequestVote and AppendEntries RPCs and their responses.
@@ -22,7 +22,7 @@ pub use bytes::Bytes;
 pub use codec::{decode, encode, encode_into, CodecError, WIRE_FORMAT_VERSION};
 pub use entry::{Entry, EntryPayload};
 pub use hard_state::HardState;
-pub use ids::{LogId, LogIndex, NodeId, Term};
+pub use ids::{IoSequence, LogId, LogIndex, NodeId, Term};
 pub use message::{
     AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, RaftMessage, RequestVoteRequest,
     RequestVoteResponse,

@@ -103,5 +103,14 @@ pub enum AppendOutcome {
         conflict_index: LogIndex,
     },
     /// The request's term was older than the follower's; `term` tells the sender the newer one.
+    /// It is no acknowledgement of anything: `sequence` echoes a request of an older term.
     StaleTerm,
+    /// The request contradicts an entry this follower knows is committed: it holds
+    /// `committed_term` at `index`, at or below its commit index, and the leader's log does not.
+    /// Raft's safety is already broken (storage lost or rewrote data), so the follower has
+    /// stopped; the leader stops too (see `raft_core::Divergence`).
+    Diverged {
+        index: LogIndex,
+        committed_term: Term,
+    },
 }

@@ -162,6 +162,8 @@ impl Proposer {
         while sending && self.next_index - 1 - self.persisted_index < self.in_flight {
             self.storage.do_send(StorageRequest::Append {
                 entries: vec![entry(self.next_index)],
+                // One request per entry, numbered as the consensus core numbers them.
+                io: raft_types::IoSequence(self.next_index),
             });
             self.next_index += 1;
         }
@@ -188,12 +190,12 @@ impl Handler<StorageEvent> for Proposer {
     type Result = ();
     fn handle(&mut self, event: StorageEvent, _: &mut Context<Self>) {
         match event {
-            StorageEvent::Persisted { last } => {
+            StorageEvent::Persisted { last, .. } => {
                 self.persisted_index = last.index.0;
                 self.persisted_events += 1;
                 self.top_up();
             }
-            StorageEvent::HardStateSaved(_) => {}
+            StorageEvent::HardStateSaved { .. } => {}
             StorageEvent::Failed { error } => panic!("storage failed: {error}"),
         }
     }

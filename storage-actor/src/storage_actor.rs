@@ -49,7 +49,7 @@ use actix::{Actor, Addr, ArbiterHandle, AsyncContext, Context, Handler, Message,
 use raft_proto::metrics::{HistogramSnapshot, LatencyHistogram};
 use raft_proto::ports::StoragePorts;
 use raft_proto::storage::{StorageEvent, StorageRequest};
-use raft_types::HardState;
+use raft_types::IoSequence;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -174,17 +174,22 @@ impl<S: LogStore> StorageActor<S> {
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         for request in batch.drain(..) {
             match request {
-                StorageRequest::Append { entries } => {
+                StorageRequest::Append { entries, io } => {
+                    outcome.last_io = io;
                     outcome.appended |= !entries.is_empty();
                     self.metrics
                         .entries_total
                         .fetch_add(entries.len() as u64, Ordering::Relaxed);
                     self.store.append(&entries)?;
                 }
-                StorageRequest::Truncate { since } => self.store.truncate(since)?,
-                StorageRequest::SaveHardState(hard_state) => {
+                StorageRequest::Truncate { since, io } => {
+                    outcome.last_io = io;
+                    self.store.truncate(since)?;
+                }
+                StorageRequest::SaveHardState { hard_state, io } => {
+                    outcome.last_io = io;
                     self.store.save_hard_state(&hard_state)?;
-                    outcome.saved_hard_state = Some(hard_state);
+                    outcome.saved_hard_state = true;
                 }
                 StorageRequest::Purge { before } => self.store.purge(before)?,
             }
@@ -199,13 +204,13 @@ impl<S: LogStore> StorageActor<S> {
         if !self.events.connected() {
             tracing::error!("storage: the consensus actor is gone; events are dropped");
         }
-        if let Some(hard_state) = outcome.saved_hard_state {
-            self.events
-                .do_send(StorageEvent::HardStateSaved(hard_state));
+        let io = outcome.last_io;
+        if outcome.saved_hard_state {
+            self.events.do_send(StorageEvent::HardStateSaved { io });
         }
         if outcome.appended {
             if let Some(last) = self.store.last_log_id() {
-                self.events.do_send(StorageEvent::Persisted { last });
+                self.events.do_send(StorageEvent::Persisted { io, last });
             }
         }
     }
@@ -224,7 +229,9 @@ impl<S: LogStore> StorageActor<S> {
 #[derive(Default)]
 struct BatchOutcome {
     appended: bool,
-    saved_hard_state: Option<HardState>,
+    saved_hard_state: bool,
+    /// The sequence of the batch's last request (a `Purge` has none).
+    last_io: IoSequence,
 }
 
 impl<S: LogStore> Actor for StorageActor<S> {

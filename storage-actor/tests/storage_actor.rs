@@ -4,7 +4,7 @@
 use actix::{Actor, Arbiter, Context, Handler, System};
 use raft_proto::ports::StoragePorts;
 use raft_proto::storage::{StorageEvent, StorageRequest};
-use raft_types::{Entry, HardState, LogId, LogIndex, NodeId, Term};
+use raft_types::{Entry, HardState, IoSequence, LogId, LogIndex, NodeId, Term};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -121,7 +121,7 @@ async fn wait_for_events(
 
 fn persisted_up_to(events: &[StorageEvent], index: u64) -> bool {
     events.iter().any(
-        |event| matches!(event, StorageEvent::Persisted { last } if last.index == LogIndex(index)),
+        |event| matches!(event, StorageEvent::Persisted { last, .. } if last.index == LogIndex(index)),
     )
 }
 
@@ -135,15 +135,21 @@ fn one_sync_covers_every_request_already_in_the_mailbox() {
         let storage = actor.start();
         let voted = HardState::new(Term(2), Some(NodeId(1)));
         // Sent without yielding: all of it is in the mailbox when the actor first runs.
+        // Requests are numbered 1..=101 as the consensus core numbers them.
         for index in 1..=50 {
             storage.do_send(StorageRequest::Append {
                 entries: vec![sample_entry(2, index)],
+                io: IoSequence(index),
             });
         }
-        storage.do_send(StorageRequest::SaveHardState(voted));
+        storage.do_send(StorageRequest::SaveHardState {
+            hard_state: voted,
+            io: IoSequence(51),
+        });
         for index in 51..=100 {
             storage.do_send(StorageRequest::Append {
                 entries: vec![sample_entry(2, index)],
+                io: IoSequence(index + 1),
             });
         }
         wait_for_events(&events, Duration::from_secs(5), |events| {
@@ -158,12 +164,15 @@ fn one_sync_covers_every_request_already_in_the_mailbox() {
         assert_eq!(
             *events.lock().expect("collector lock"),
             vec![
-                StorageEvent::HardStateSaved(voted),
+                StorageEvent::HardStateSaved {
+                    io: IoSequence(101)
+                },
                 StorageEvent::Persisted {
+                    io: IoSequence(101),
                     last: LogId::new(Term(2), LogIndex(100))
                 },
             ],
-            "one HardStateSaved and one Persisted for the whole batch"
+            "one HardStateSaved and one Persisted for the whole batch, naming its last request"
         );
         let snapshot = metrics.snapshot();
         assert_eq!(
@@ -191,6 +200,7 @@ fn requests_arriving_during_a_sync_share_the_next_one() {
             for index in 1..=request_count {
                 storage.do_send(StorageRequest::Append {
                     entries: vec![sample_entry(1, index)],
+                    io: IoSequence(index),
                 });
                 // Pauses let syncs start while more requests keep arriving; few enough that a
                 // loaded machine (long sleeps) still leaves the bound below far away.
@@ -213,7 +223,10 @@ fn requests_arriving_during_a_sync_share_the_next_one() {
         let persisted: Vec<u64> = events
             .iter()
             .map(|event| match event {
-                StorageEvent::Persisted { last } => last.index.0,
+                StorageEvent::Persisted { io, last } => {
+                    assert_eq!(io.0, last.index.0, "request n appended entry n");
+                    last.index.0
+                }
                 other => panic!("only Persisted expected, got {other:?}"),
             })
             .collect();
@@ -238,6 +251,7 @@ fn a_failure_is_reported_once_and_later_requests_are_refused() {
         let storage = StorageActor::new(MemLogStore::new(), ports).start();
         storage.do_send(StorageRequest::Append {
             entries: sample_entries(1, 1, 2),
+            io: IoSequence(1),
         });
         wait_for_events(&events, Duration::from_secs(5), |events| {
             persisted_up_to(events, 2)
@@ -246,12 +260,17 @@ fn a_failure_is_reported_once_and_later_requests_are_refused() {
         // Index 5 leaves a gap: the store refuses it and the actor reports the failure.
         storage.do_send(StorageRequest::Append {
             entries: vec![sample_entry(1, 5)],
+            io: IoSequence(2),
         });
         wait_for_events(&events, Duration::from_secs(5), |events| events.len() == 2).await;
         storage.do_send(StorageRequest::Append {
             entries: vec![sample_entry(1, 3)],
+            io: IoSequence(3),
         });
-        storage.do_send(StorageRequest::SaveHardState(HardState::new(Term(9), None)));
+        storage.do_send(StorageRequest::SaveHardState {
+            hard_state: HardState::new(Term(9), None),
+            io: IoSequence(4),
+        });
         // A sleep proves that nothing more happens.
         actix::clock::sleep(Duration::from_millis(50)).await;
         let events = events.lock().expect("collector lock").clone();
@@ -275,16 +294,21 @@ fn entries_persisted_through_the_actor_survive_a_restart() {
         assert!(recovered.entries.is_empty());
         let storage_arbiter = Arbiter::new();
         let storage = StorageActor::start_on_arbiter(&storage_arbiter.handle(), store, ports);
-        storage.do_send(StorageRequest::SaveHardState(HardState::new(
-            Term(3),
-            Some(NodeId(2)),
-        )));
+        storage.do_send(StorageRequest::SaveHardState {
+            hard_state: HardState::new(Term(3), Some(NodeId(2))),
+            io: IoSequence(1),
+        });
         storage.do_send(StorageRequest::Append {
             entries: sample_entries(3, 1, 10),
+            io: IoSequence(2),
         });
-        storage.do_send(StorageRequest::Truncate { since: LogIndex(8) });
+        storage.do_send(StorageRequest::Truncate {
+            since: LogIndex(8),
+            io: IoSequence(3),
+        });
         storage.do_send(StorageRequest::Append {
             entries: sample_entries(4, 8, 12),
+            io: IoSequence(4),
         });
         wait_for_events(&events, Duration::from_secs(10), |events| {
             persisted_up_to(events, 12)

@@ -70,7 +70,7 @@ impl Handler<StorageRequest> for MemoryStorage {
             return;
         }
         match request {
-            StorageRequest::Append { entries } => {
+            StorageRequest::Append { entries, io } => {
                 self.probe.appends.fetch_add(1, Ordering::SeqCst);
                 let last = entries.last().expect("appends are never empty").log_id;
                 assert_eq!(
@@ -79,16 +79,15 @@ impl Handler<StorageRequest> for MemoryStorage {
                     "appends are contiguous"
                 );
                 self.entries.extend(entries);
-                self.events.do_send(StorageEvent::Persisted { last });
+                self.events.do_send(StorageEvent::Persisted { io, last });
             }
-            StorageRequest::Truncate { since } => {
+            StorageRequest::Truncate { since, .. } => {
                 self.entries.truncate(since.0 as usize - 1);
             }
-            StorageRequest::SaveHardState(hard_state) => {
+            StorageRequest::SaveHardState { hard_state, io } => {
                 self.probe.hard_state_saves.fetch_add(1, Ordering::SeqCst);
                 self.hard_state = hard_state;
-                self.events
-                    .do_send(StorageEvent::HardStateSaved(hard_state));
+                self.events.do_send(StorageEvent::HardStateSaved { io });
             }
             StorageRequest::Purge { .. } => {}
         }

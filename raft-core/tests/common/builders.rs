@@ -4,7 +4,8 @@
 use raft_core::{Command, Config, Raft, RecoveredState, Role};
 use raft_types::{
     AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, Entry, EntryPayload, HardState,
-    LogId, LogIndex, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse, Term,
+    IoSequence, LogId, LogIndex, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse,
+    Term,
 };
 
 /// Election timeout 10..20 ticks, heartbeat every 3, fixed seed.
@@ -38,6 +39,18 @@ pub fn entry(term: u64, index: u64) -> Entry {
 
 pub fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(Term(term), LogIndex(index))
+}
+
+pub fn io(sequence: u64) -> IoSequence {
+    IoSequence(sequence)
+}
+
+/// The `PersistHardState` command for `current_term` and `voted_for`, as storage request `io`.
+pub fn persist_hard_state(current_term: u64, voted_for: Option<u64>, io: u64) -> Command {
+    Command::PersistHardState {
+        hard_state: HardState::new(Term(current_term), voted_for.map(NodeId)),
+        io: IoSequence(io),
+    }
 }
 
 /// A follower restarted with `current_term`, `voted_for` and a log with `log_terms`
@@ -94,24 +107,35 @@ pub fn tick_until_election(raft: &mut Raft) -> Vec<Command> {
     panic!("no election within 100 ticks");
 }
 
-/// Completes every storage command in `commands` as the storage actor would.
+/// Completes every storage command in `commands` as the storage actor would: one sync, then
+/// `hard_state_saved` if the batch saved a hard state and `persisted` if it appended, both
+/// naming the batch's last request.
 pub fn complete_storage(raft: &mut Raft, commands: &[Command]) {
-    let mut last_hard_state = None;
+    let mut saved_hard_state = false;
     let mut last_appended = None;
+    let mut last_io = None;
     for command in commands {
         match command {
-            Command::PersistHardState(hard_state) => last_hard_state = Some(*hard_state),
-            Command::AppendLog { entries } => {
-                last_appended = entries.last().map(|entry| entry.log_id);
+            Command::PersistHardState { io, .. } => {
+                saved_hard_state = true;
+                last_io = Some(*io);
             }
+            Command::AppendLog { entries, io } => {
+                last_appended = entries.last().map(|entry| entry.log_id);
+                last_io = Some(*io);
+            }
+            Command::TruncateLog { io, .. } => last_io = Some(*io),
             _ => {}
         }
     }
-    if let Some(hard_state) = last_hard_state {
-        raft.hard_state_saved(hard_state);
+    let Some(last_io) = last_io else {
+        return;
+    };
+    if saved_hard_state {
+        raft.hard_state_saved(last_io);
     }
     if let Some(log_id) = last_appended {
-        raft.persisted(log_id);
+        raft.persisted(last_io, log_id);
     }
 }
 
@@ -191,6 +215,17 @@ pub fn send(to: u64, message: RaftMessage) -> Command {
         to: NodeId(to),
         message,
     }
+}
+
+/// The messages sent in `commands`, by destination.
+pub fn sends(commands: &[Command]) -> Vec<(NodeId, RaftMessage)> {
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::Send { to, message } => Some((*to, message.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The AppendEntries requests in `commands`, by destination.

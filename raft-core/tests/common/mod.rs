@@ -1,9 +1,15 @@
 //! A deterministic in-core cluster: N `Raft` cores, a seeded message bus, a storage model that
-//! loses everything not yet reported durable on crash, and a checker that asserts Raft's
-//! safety properties (Figure 3) after every step.
+//! loses everything not yet durable on crash, and a checker that asserts Raft's safety
+//! properties (Figure 3) after every step.
 //!
 //! Everything random comes from one `ChaCha8Rng` seeded by the test, so a failing seed replays
-//! exactly. The bus can drop, duplicate, reorder and delay; links can be cut per direction.
+//! exactly. The bus can drop, duplicate, reorder and delay; links can be cut per direction; a
+//! message can be stashed and delivered much later on purpose (an old-term message arriving
+//! after elections). With [`Faults::delay_completions`] storage completions queue up (in order,
+//! as in the storage actor's mailbox) and reach the core only at a later step, across term
+//! changes and truncations; with [`Faults::lagging_applier`] the state machine applies at a
+//! step of its own. [`Cluster::deliver_batch`] feeds one server several inputs before a single
+//! `take_commands`, as the consensus actor batches a mailbox.
 //!
 //! # Layout
 //!
@@ -16,7 +22,9 @@
 #![allow(dead_code)]
 
 use raft_core::{Command, Config, Raft, RecoveredState, Role};
-use raft_types::{Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, RaftMessage, Term};
+use raft_types::{
+    Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, NodeId, RaftMessage, Term,
+};
 pub mod builders;
 
 use rand::{Rng, SeedableRng};
@@ -32,6 +40,29 @@ pub struct Faults {
     pub reorder: bool,
     /// Each message waits 0..=max_delay_steps bus steps before it may be delivered.
     pub max_delay_steps: u64,
+    /// Each message is stashed with this probability: it leaves the normal queue and is
+    /// delivered only when a step releases it, usually after several elections.
+    pub stash_probability: f64,
+    /// Storage completions wait in a per-server queue for a step of their own instead of
+    /// reaching the core as soon as the write is durable.
+    pub delay_completions: bool,
+    /// Committed entries wait for an apply step of their own.
+    pub lagging_applier: bool,
+}
+
+impl Faults {
+    /// Every kind of fault on, at moderate rates: the soak's mix.
+    pub fn chaotic(seed: u64) -> Faults {
+        Faults {
+            drop_probability: [0.0, 0.05, 0.2][(seed % 3) as usize],
+            duplicate_probability: [0.0, 0.05][(seed % 2) as usize],
+            reorder: !seed.is_multiple_of(4),
+            max_delay_steps: [0, 5, 30][(seed / 3 % 3) as usize],
+            stash_probability: 0.01,
+            delay_completions: true,
+            lagging_applier: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +79,15 @@ enum StorageOperation {
     HardState(HardState),
     Truncate(LogIndex),
     Append(Vec<Entry>),
+}
+
+/// What one storage flush reports, as the storage actor does: `HardStateSaved` when the batch
+/// saved a hard state, `Persisted` when it appended, both naming the batch's last request.
+#[derive(Clone, Copy, Debug)]
+struct Completion {
+    io: IoSequence,
+    hard_state_saved: bool,
+    persisted: Option<LogId>,
 }
 
 /// What survives a crash.
@@ -70,7 +110,11 @@ impl Durable {
 pub struct Server {
     pub raft: Option<Raft>,
     pub durable: Durable,
-    storage_queue: VecDeque<StorageOperation>,
+    storage_queue: VecDeque<(IoSequence, StorageOperation)>,
+    /// Completions of durable writes not yet reported to the core, oldest first.
+    completions: VecDeque<Completion>,
+    /// Committed entries handed to the applier and not yet applied.
+    apply_queue: VecDeque<LogId>,
     /// LogIds applied by this incarnation's state machine, in order.
     pub applied: Vec<LogId>,
     /// Reads this server accepted, with the highest index known committed anywhere when the
@@ -119,6 +163,8 @@ pub struct Cluster {
     pub configs: BTreeMap<NodeId, Config>,
     pub servers: BTreeMap<NodeId, Server>,
     in_flight: Vec<InFlight>,
+    /// Messages held back on purpose (see [`Faults::stash_probability`]).
+    stashed: Vec<InFlight>,
     pub faults: Faults,
     /// Directed links that are cut: (from, to).
     cut_links: BTreeSet<(NodeId, NodeId)>,
@@ -154,6 +200,8 @@ impl Cluster {
                     raft: Some(raft),
                     durable: Durable::default(),
                     storage_queue: VecDeque::new(),
+                    completions: VecDeque::new(),
+                    apply_queue: VecDeque::new(),
                     applied: Vec::new(),
                     pending_reads: BTreeMap::new(),
                     reads_served: 0,
@@ -168,6 +216,7 @@ impl Cluster {
             configs,
             servers,
             in_flight: Vec::new(),
+            stashed: Vec::new(),
             faults: Faults::default(),
             cut_links: BTreeSet::new(),
             bus_step: 0,
@@ -188,6 +237,25 @@ impl Cluster {
 
     pub fn is_up(&self, id: NodeId) -> bool {
         self.servers[&id].raft.is_some()
+    }
+
+    /// Messages on the bus, not counting stashed ones.
+    pub fn in_flight_count(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Every live server that believes it leads, deposed ones included.
+    pub fn believed_leaders(&self) -> Vec<NodeId> {
+        self.leaders()
+    }
+
+    /// One of the servers that believe they lead, at random.
+    pub fn random_believed_leader(&mut self) -> Option<NodeId> {
+        let leaders = self.leaders();
+        if leaders.is_empty() {
+            return None;
+        }
+        Some(leaders[self.random.gen_range(0..leaders.len())])
     }
 
     /// The live leader with the highest term, if any.
@@ -235,44 +303,56 @@ impl Cluster {
             if commands.is_empty() {
                 break;
             }
-            let mut applied_through = None;
             for command in commands {
-                if let Some(index) = self.run_command(id, command) {
-                    applied_through = Some(index);
+                if self.servers[&id].raft.is_none() {
+                    break;
                 }
+                self.run_command(id, command);
             }
-            if let Some(index) = applied_through {
-                let raft = self.servers.get_mut(&id).and_then(|s| s.raft.as_mut());
-                raft.expect("server is running").applied(index);
+            if !self.faults.lagging_applier {
+                self.apply_queued(id);
             }
         }
         self.check();
     }
 
-    /// Carries out one command; returns the applied index for `Apply`.
-    fn run_command(&mut self, id: NodeId, command: Command) -> Option<LogIndex> {
+    /// The applier applies everything handed to it and reports the last index.
+    pub fn apply_queued(&mut self, id: NodeId) {
+        let server = self.server_mut(id);
+        if server.raft.is_none() || server.apply_queue.is_empty() {
+            return;
+        }
+        let mut last = LogIndex::ZERO;
+        while let Some(log_id) = server.apply_queue.pop_front() {
+            server.applied.push(log_id);
+            last = log_id.index;
+        }
+        self.with_server(id, |raft| raft.applied(last));
+    }
+
+    /// Carries out one command.
+    fn run_command(&mut self, id: NodeId, command: Command) {
         match command {
-            Command::PersistHardState(hard_state) => {
-                self.server_mut(id)
-                    .storage_queue
-                    .push_back(StorageOperation::HardState(hard_state));
+            Command::PersistHardState { hard_state, io } => {
+                self.queue_storage(id, io, StorageOperation::HardState(hard_state));
             }
-            Command::TruncateLog { since } => {
-                self.server_mut(id)
-                    .storage_queue
-                    .push_back(StorageOperation::Truncate(since));
+            Command::TruncateLog { since, io } => {
+                self.queue_storage(id, io, StorageOperation::Truncate(since));
             }
-            Command::AppendLog { entries } => {
+            Command::AppendLog { entries, io } => {
                 self.check_log_matching(id, &entries);
-                self.server_mut(id)
-                    .storage_queue
-                    .push_back(StorageOperation::Append(entries));
+                self.queue_storage(id, io, StorageOperation::Append(entries));
             }
             Command::Send { to, message } => self.send(id, to, message),
             Command::Apply { entries } => {
-                let last = entries.last().map(|entry| entry.index());
                 self.check_apply(id, &entries);
-                return last;
+                let server = self.server_mut(id);
+                server
+                    .apply_queue
+                    .extend(entries.iter().map(|entry| entry.log_id));
+            }
+            Command::Diverged(divergence) => {
+                panic!("{id} stopped on a divergence in a cluster of honest servers: {divergence}")
             }
             Command::ReadReady {
                 request_id,
@@ -304,7 +384,17 @@ impl Cluster {
                 server.reads_rejected += 1;
             }
         }
-        None
+    }
+
+    fn queue_storage(&mut self, id: NodeId, io: IoSequence, operation: StorageOperation) {
+        let server = self.server_mut(id);
+        if let Some((last, _)) = server.storage_queue.back() {
+            assert!(
+                io > *last,
+                "storage requests are numbered in emission order"
+            );
+        }
+        server.storage_queue.push_back((io, operation));
     }
 
     fn server_mut(&mut self, id: NodeId) -> &mut Server {
@@ -347,12 +437,138 @@ impl Cluster {
             } else {
                 0
             };
-            self.in_flight.push(InFlight {
+            let in_flight = InFlight {
                 from,
                 to,
                 message: message.clone(),
                 deliverable_at: self.bus_step + delay,
-            });
+            };
+            if self.faults.stash_probability > 0.0
+                && self.random.gen_bool(self.faults.stash_probability)
+            {
+                self.stashed.push(in_flight);
+            } else {
+                self.in_flight.push(in_flight);
+            }
+        }
+    }
+
+    /// Delivers one stashed message now (if any), however old: a message of a past term
+    /// reaching a server that has moved on, or the same leader in a later term.
+    pub fn release_stashed(&mut self) -> bool {
+        if self.stashed.is_empty() {
+            return false;
+        }
+        let position = self.random.gen_range(0..self.stashed.len());
+        let message = self.stashed.swap_remove(position);
+        if self.cut_links.contains(&(message.from, message.to)) {
+            return true;
+        }
+        self.with_server(message.to, |raft| raft.step(message.from, message.message));
+        true
+    }
+
+    /// Holds back, from now on, every message for which `select` is true (a targeted stash).
+    pub fn stash_in_flight(&mut self, select: impl Fn(NodeId, NodeId, &RaftMessage) -> bool) {
+        let (stash, keep): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition(|message| select(message.from, message.to, &message.message));
+        self.in_flight = keep;
+        self.stashed.extend(stash);
+    }
+
+    /// Delivers every stashed message matching `select` now, oldest first, as if its link
+    /// were up for it (a packet that was already on its way when the link went down).
+    pub fn release_stashed_matching(
+        &mut self,
+        select: impl Fn(NodeId, NodeId, &RaftMessage) -> bool,
+    ) -> usize {
+        let (release, keep): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut self.stashed)
+            .into_iter()
+            .partition(|message| select(message.from, message.to, &message.message));
+        self.stashed = keep;
+        let count = release.len();
+        for message in release {
+            self.with_server(message.to, |raft| raft.step(message.from, message.message));
+        }
+        count
+    }
+
+    /// Feeds server `id` up to `max_inputs` deliverable messages addressed to it, and its
+    /// queued storage completions, before one `take_commands`: what the consensus actor does
+    /// with a full mailbox.
+    pub fn deliver_batch(&mut self, id: NodeId, max_inputs: usize) {
+        self.bus_step += 1;
+        let now = self.bus_step;
+        if self.servers[&id].raft.is_none() {
+            return;
+        }
+        let mut inputs = 0;
+        while inputs < max_inputs {
+            let eligible: Vec<usize> = self
+                .in_flight
+                .iter()
+                .enumerate()
+                .filter(|(_, message)| message.to == id && message.deliverable_at <= now)
+                .map(|(position, _)| position)
+                .collect();
+            if eligible.is_empty() {
+                break;
+            }
+            let position = if self.faults.reorder {
+                eligible[self.random.gen_range(0..eligible.len())]
+            } else {
+                eligible[0]
+            };
+            let message = self.in_flight.remove(position);
+            inputs += 1;
+            if self.cut_links.contains(&(message.from, message.to)) {
+                continue;
+            }
+            let raft = self.servers.get_mut(&id).and_then(|s| s.raft.as_mut());
+            raft.expect("server is running")
+                .step(message.from, message.message);
+            if self.random.gen_bool(0.2) {
+                self.report_completions_without_flush(id);
+            }
+        }
+        self.process_commands(id);
+    }
+
+    /// Reports every queued completion of `id` to its core without taking its commands (part
+    /// of a batch).
+    fn report_completions_without_flush(&mut self, id: NodeId) {
+        let server = self.server_mut(id);
+        let completions: Vec<Completion> = server.completions.drain(..).collect();
+        let raft = server.raft.as_mut().expect("server is running");
+        for completion in completions {
+            Self::report_completion(raft, completion);
+        }
+    }
+
+    fn report_completion(raft: &mut Raft, completion: Completion) {
+        if completion.hard_state_saved {
+            raft.hard_state_saved(completion.io);
+        }
+        if let Some(last) = completion.persisted {
+            raft.persisted(completion.io, last);
+        }
+    }
+
+    /// Reports `id`'s oldest queued completion (or all of them) to its core.
+    pub fn deliver_completions(&mut self, id: NodeId, all: bool) {
+        loop {
+            let server = self.server_mut(id);
+            if server.raft.is_none() {
+                return;
+            }
+            let Some(completion) = server.completions.pop_front() else {
+                return;
+            };
+            self.with_server(id, |raft| Self::report_completion(raft, completion));
+            if !all {
+                return;
+            }
         }
     }
 
@@ -386,7 +602,8 @@ impl Cluster {
     }
 
     /// Makes `id`'s queued storage operations durable: all of them, or with `partial` a random
-    /// prefix. Reports completion to the core the way the storage actor does.
+    /// prefix. The completion (as the storage actor reports it) reaches the core at once, or
+    /// with [`Faults::delay_completions`] joins the server's completion queue.
     pub fn flush_storage(&mut self, id: NodeId, partial: bool) {
         let server = self.server_mut(id);
         if server.raft.is_none() || server.storage_queue.is_empty() {
@@ -399,16 +616,23 @@ impl Cluster {
             queued
         };
         let server = self.server_mut(id);
-        let mut saved_hard_state = None;
+        let mut completion = Completion {
+            io: IoSequence::ZERO,
+            hard_state_saved: false,
+            persisted: None,
+        };
         let mut appended = false;
-        for operation in server.storage_queue.drain(..count) {
+        let mut truncated = false;
+        for (io, operation) in server.storage_queue.drain(..count) {
+            completion.io = io;
             match operation {
                 StorageOperation::HardState(hard_state) => {
                     server.durable.hard_state = hard_state;
-                    saved_hard_state = Some(hard_state);
+                    completion.hard_state_saved = true;
                 }
                 StorageOperation::Truncate(since) => {
                     server.durable.log.truncate(since.0 as usize - 1);
+                    truncated = true;
                 }
                 StorageOperation::Append(entries) => {
                     let first = entries[0].index().0 as usize;
@@ -422,17 +646,28 @@ impl Cluster {
                 }
             }
         }
-        let last = server
-            .durable
-            .log
-            .last()
-            .map(|entry| entry.log_id)
-            .unwrap_or(LogId::ZERO);
-        if let Some(hard_state) = saved_hard_state {
-            self.with_server(id, |raft| raft.hard_state_saved(hard_state));
-        }
         if appended {
-            self.with_server(id, |raft| raft.persisted(last));
+            completion.persisted = Some(
+                server
+                    .durable
+                    .log
+                    .last()
+                    .map(|entry| entry.log_id)
+                    .unwrap_or(LogId::ZERO),
+            );
+        }
+        if truncated {
+            // A truncation is the one way a durable copy of an entry disappears.
+            self.check_committed_durable_on_majority(true);
+        }
+        if !completion.hard_state_saved && completion.persisted.is_none() {
+            return;
+        }
+        // Delayed completions are reported in order: this one joins the queue, or (half the
+        // time) the queue is reported now with it.
+        self.server_mut(id).completions.push_back(completion);
+        if !self.faults.delay_completions || self.random.gen_bool(0.5) {
+            self.deliver_completions(id, true);
         }
     }
 
@@ -446,14 +681,20 @@ impl Cluster {
     pub fn settle(&mut self) {
         for _ in 0..100_000 {
             self.flush_all_storage();
+            for id in self.ids() {
+                self.deliver_completions(id, true);
+                self.apply_queued(id);
+            }
             let mut delivered = false;
             while self.deliver_one() {
                 delivered = true;
             }
-            let storage_idle = self
-                .servers
-                .values()
-                .all(|server| server.raft.is_none() || server.storage_queue.is_empty());
+            let storage_idle = self.servers.values().all(|server| {
+                server.raft.is_none()
+                    || (server.storage_queue.is_empty()
+                        && server.completions.is_empty()
+                        && server.apply_queue.is_empty())
+            });
             if !delivered && storage_idle && self.in_flight.is_empty() {
                 return;
             }
@@ -505,6 +746,14 @@ impl Cluster {
     }
 
     pub fn read(&mut self, id: NodeId) -> bool {
+        let accepted = self.register_read(id);
+        self.process_commands(id);
+        accepted
+    }
+
+    /// Registers a read at `id` without taking its commands (part of a batch); returns
+    /// whether the core accepted it.
+    pub fn register_read(&mut self, id: NodeId) -> bool {
         let request_id = self.next_read_id;
         self.next_read_id += 1;
         let required = self.checker.highest_committed;
@@ -517,7 +766,6 @@ impl Cluster {
                 .pending_reads
                 .insert(request_id, required);
         }
-        self.process_commands(id);
         accepted
     }
 
@@ -560,6 +808,8 @@ impl Cluster {
         let server = self.server_mut(id);
         server.raft = None;
         server.storage_queue.clear();
+        server.completions.clear();
+        server.apply_queue.clear();
         server.applied.clear();
         server.pending_reads.clear();
         self.checker.commit_seen.remove(&id);
@@ -614,10 +864,11 @@ impl Cluster {
 
     fn check_apply(&mut self, id: NodeId, entries: &[Entry]) {
         let server = self.servers.get_mut(&id).expect("known server");
-        for entry in entries {
+        let handed_over = (server.applied.len() + server.apply_queue.len()) as u64;
+        for (offset, entry) in entries.iter().enumerate() {
             assert_eq!(
                 entry.index().0,
-                server.applied.len() as u64 + 1,
+                handed_over + offset as u64 + 1,
                 "entries are applied in index order, each once"
             );
             let (committed, _) = self
@@ -630,7 +881,28 @@ impl Cluster {
                 "State Machine Safety: {id} applied {} where {} was committed",
                 entry.log_id, committed
             );
-            server.applied.push(entry.log_id);
+        }
+    }
+
+    /// Every committed entry is durable on a majority. Checked for the highest committed
+    /// entry after every step (durable logs obey Log Matching, so a server holding it holds
+    /// every committed entry before it), and for all of them (`all`) after every durable
+    /// truncation, the one way a durable copy disappears.
+    fn check_committed_durable_on_majority(&self, all: bool) {
+        let quorum = self.configs.values().next().expect("a cluster").quorum();
+        let highest = self.checker.highest_committed;
+        let lowest = if all { LogIndex(1) } else { highest };
+        for (_, (log_id, _)) in self.checker.committed.range(lowest..=highest) {
+            let copies = self
+                .servers
+                .values()
+                .filter(|server| server.durable.holds(*log_id))
+                .count();
+            assert!(
+                copies >= quorum,
+                "committed entry {log_id} is durable on only {copies} servers (a majority is \
+                 {quorum})"
+            );
         }
     }
 
@@ -714,6 +986,7 @@ impl Cluster {
                 }
             }
         }
+        self.check_committed_durable_on_majority(false);
     }
 
     /// Every live server has applied the same prefix as the global committed log.
@@ -740,41 +1013,55 @@ impl Cluster {
 
     // ----- random steps -------------------------------------------------------------------
 
-    /// One random step of a chaotic run: a tick, a delivery, a storage flush, a client
-    /// request, or (rarely) a crash, restart, partition or heal.
+    /// One random step of a chaotic run: a tick, a delivery (one message, or a batch to one
+    /// server), a storage flush, storage completions, an apply, a client request to any server
+    /// that believes it leads, a stashed message released, or (rarely) a crash, restart,
+    /// partition or heal.
     pub fn random_step(&mut self) {
         let choice = self.random.gen_range(0..1000);
         let ids = self.ids();
         let id = ids[self.random.gen_range(0..ids.len())];
         match choice {
-            0..=149 => self.tick_all(),
-            150..=599 => {
+            0..=129 => self.tick_all(),
+            130..=529 => {
                 self.deliver_one();
             }
-            600..=799 => {
+            530..=569 => {
+                let max_inputs = self.random.gen_range(2..=8);
+                self.deliver_batch(id, max_inputs);
+            }
+            570..=709 => {
                 let partial = self.random.gen_bool(0.3);
                 self.flush_storage(id, partial);
             }
-            800..=879 => {
-                if let Some(leader) = self.leader() {
+            710..=769 => {
+                let all = self.random.gen_bool(0.7);
+                self.deliver_completions(id, all);
+            }
+            770..=789 => self.apply_queued(id),
+            790..=869 => {
+                if let Some(leader) = self.random_believed_leader() {
                     self.propose(leader);
                 }
             }
-            880..=919 => {
-                if let Some(leader) = self.leader() {
+            870..=914 => {
+                if let Some(leader) = self.random_believed_leader() {
                     self.read(leader);
                 }
             }
-            920..=939 => {
+            915..=929 => {
                 let down = ids.iter().filter(|id| !self.is_up(**id)).count();
                 if self.is_up(id) && down < ids.len() / 2 {
                     self.crash(id);
                 }
             }
-            940..=969 => {
+            930..=959 => {
                 if !self.is_up(id) {
                     self.restart(id);
                 }
+            }
+            960..=969 => {
+                self.release_stashed();
             }
             970..=984 => {
                 let other = ids[self.random.gen_range(0..ids.len())];
@@ -796,6 +1083,8 @@ impl Cluster {
         }
         self.heal();
         self.faults = Faults::default();
+        // Old messages still arrive, then the network behaves.
+        while self.release_stashed() {}
         self.settle();
         for _attempt in 0..5 {
             let leader = self.elect(500);
