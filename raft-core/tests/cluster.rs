@@ -278,6 +278,7 @@ fn churn_under_unreliable_delivery() {
             stash_probability: 0.01,
             delay_completions: true,
             lagging_applier: true,
+            storage_stall_probability: 0.001,
         };
         for _ in 0..5000 {
             cluster.random_step();

@@ -17,7 +17,7 @@ use raft_core::Config;
 use std::time::Instant;
 
 const STEPS_PER_SEED: u64 = 4_000;
-const SEEDS_PER_CONFIGURATION: u64 = 500;
+const SEEDS_PER_CONFIGURATION: u64 = 1_000;
 
 /// One seeded run: the seed picks the cluster size and the fault mix.
 fn soak(seed: u64, adjust: fn(&mut Config)) {

@@ -48,6 +48,10 @@ pub struct Faults {
     pub delay_completions: bool,
     /// Committed entries wait for an apply step of their own.
     pub lagging_applier: bool,
+    /// At each random step, the chance that one server's disk stalls for 100..1000 steps:
+    /// its storage requests pile up across elections and truncations, then complete in
+    /// pieces, so completions arrive long after the log they describe has changed.
+    pub storage_stall_probability: f64,
 }
 
 impl Faults {
@@ -61,6 +65,7 @@ impl Faults {
             stash_probability: 0.01,
             delay_completions: true,
             lagging_applier: true,
+            storage_stall_probability: 0.001,
         }
     }
 }
@@ -123,6 +128,8 @@ pub struct Server {
     pub reads_served: u64,
     pub reads_rejected: u64,
     incarnation: u64,
+    /// A slow disk: random steps do not flush this server's storage before this step.
+    storage_stalled_until: u64,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -169,6 +176,8 @@ pub struct Cluster {
     /// Directed links that are cut: (from, to).
     cut_links: BTreeSet<(NodeId, NodeId)>,
     pub bus_step: u64,
+    /// Random steps taken so far (the clock of storage stalls).
+    pub step_count: u64,
     pub stats: MessageStats,
     pub checker: Checker,
     next_read_id: u64,
@@ -207,6 +216,7 @@ impl Cluster {
                     reads_served: 0,
                     reads_rejected: 0,
                     incarnation: 0,
+                    storage_stalled_until: 0,
                 },
             );
         }
@@ -220,6 +230,7 @@ impl Cluster {
             faults: Faults::default(),
             cut_links: BTreeSet::new(),
             bus_step: 0,
+            step_count: 0,
             stats: MessageStats::default(),
             checker: Checker::default(),
             next_read_id: 1,
@@ -402,6 +413,7 @@ impl Cluster {
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, message: RaftMessage) {
+        self.check_said_only_what_is_durable(from, to, &message);
         match &message {
             RaftMessage::RequestVote(_) => self.stats.request_vote += 1,
             RaftMessage::AppendEntries(request) => {
@@ -450,6 +462,64 @@ impl Cluster {
             } else {
                 self.in_flight.push(in_flight);
             }
+        }
+    }
+
+    /// Nothing is said before it is durable (docs/CORE.md): a vote, a vote request, an
+    /// AppendEntries and an acknowledgement each depend on a term, a vote or entries that must
+    /// be on the sender's disk when the message leaves. A message held behind a later save
+    /// may leave after the disk moved on to a newer term, which supersedes what it depended on
+    /// (a server never acts in an older term again): that passes too.
+    fn check_said_only_what_is_durable(&self, from: NodeId, to: NodeId, message: &RaftMessage) {
+        let server = &self.servers[&from];
+        let durable = &server.durable;
+        let durable_term = durable.hard_state.current_term;
+        let durable_vote = durable.hard_state.voted_for;
+        match message {
+            RaftMessage::RequestVote(request) => assert!(
+                durable_term > request.term
+                    || (durable_term == request.term && durable_vote == Some(from)),
+                "{from} asked for votes in term {} before its own vote was durable ({:?})",
+                request.term,
+                durable.hard_state
+            ),
+            RaftMessage::RequestVoteResponse(response) if response.vote_granted => assert!(
+                durable_term > response.term
+                    || (durable_term == response.term && durable_vote == Some(to)),
+                "{from} granted {to} its vote in term {} before it was durable ({:?})",
+                response.term,
+                durable.hard_state
+            ),
+            RaftMessage::AppendEntries(request) => assert!(
+                durable_term >= request.term,
+                "{from} led term {} before the term was durable ({:?})",
+                request.term,
+                durable.hard_state
+            ),
+            RaftMessage::AppendEntriesResponse(response) => {
+                let raft_types::AppendOutcome::Success { match_index } = response.outcome else {
+                    return;
+                };
+                assert!(
+                    durable_term >= response.term,
+                    "{from} acknowledged in term {} before the term was durable",
+                    response.term
+                );
+                if durable_term > response.term || match_index == LogIndex::ZERO {
+                    return;
+                }
+                // Within one term the log through an acknowledged index never changes.
+                let raft = server.raft.as_ref().expect("a running server sends");
+                let log_id = raft
+                    .log()
+                    .log_id_at(match_index)
+                    .expect("an index acknowledged in this term is in the log");
+                assert!(
+                    durable.holds(log_id),
+                    "{from} acknowledged {log_id} to {to}, which its disk does not hold"
+                );
+            }
+            _ => {}
         }
     }
 
@@ -1018,9 +1088,16 @@ impl Cluster {
     /// that believes it leads, a stashed message released, or (rarely) a crash, restart,
     /// partition or heal.
     pub fn random_step(&mut self) {
+        self.step_count += 1;
         let choice = self.random.gen_range(0..1000);
         let ids = self.ids();
         let id = ids[self.random.gen_range(0..ids.len())];
+        if self.faults.storage_stall_probability > 0.0
+            && self.random.gen_bool(self.faults.storage_stall_probability)
+        {
+            let stall = self.random.gen_range(50..500);
+            self.server_mut(id).storage_stalled_until = self.step_count + stall;
+        }
         match choice {
             0..=129 => self.tick_all(),
             130..=529 => {
@@ -1031,8 +1108,10 @@ impl Cluster {
                 self.deliver_batch(id, max_inputs);
             }
             570..=709 => {
-                let partial = self.random.gen_bool(0.3);
-                self.flush_storage(id, partial);
+                if self.servers[&id].storage_stalled_until <= self.step_count {
+                    let partial = self.random.gen_bool(0.3);
+                    self.flush_storage(id, partial);
+                }
             }
             710..=769 => {
                 let all = self.random.gen_bool(0.7);
