@@ -192,6 +192,53 @@ impl ProcessCluster {
         self.node(id).child.is_some()
     }
 
+    /// Whether node `id` has exited by itself, with its status (then it counts as stopped).
+    pub fn exited(&mut self, id: u64) -> Option<ExitStatus> {
+        let node = self.node_mut(id);
+        let status = node
+            .child
+            .as_mut()?
+            .try_wait()
+            .expect("wait for raft-node")?;
+        node.child = None;
+        Some(status)
+    }
+
+    /// The data directory of node `id`.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.directory.path().join(format!("node-{id}"))
+    }
+
+    /// Runs node `id` expecting it to refuse to start: waits up to `deadline` for it to exit
+    /// and returns its exit code and everything it wrote. `None` as the code means it was
+    /// still running at the deadline (it is killed).
+    pub fn run_until_exit(&self, id: u64, deadline: Duration) -> (Option<i32>, String) {
+        let node = self.node(id);
+        let mut child = Command::new(&self.binary)
+            .arg("--config")
+            .arg(&node.config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raft-node");
+        let started = Instant::now();
+        let code = loop {
+            if let Some(status) = child.try_wait().expect("wait for raft-node") {
+                break status.code();
+            }
+            if started.elapsed() > deadline {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let output = child.wait_with_output().expect("collect raft-node output");
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        (code, text)
+    }
+
     pub fn pid(&self, id: u64) -> u32 {
         self.node(id)
             .child
