@@ -334,17 +334,21 @@ mod tests {
         }
     }
 
+    /// An applier over an empty store whose `Applied` reports nobody reads.
+    fn unstarted_applier() -> ApplierActor<KvStore> {
+        let ports = ApplierPorts {
+            applied: AppliedRecorder::default().start().recipient(),
+        };
+        ApplierActor::new(KvStore::new(), ports)
+    }
+
     #[actix::test]
     async fn checkpoints_the_running_hash_of_every_applied_entry_blank_ones_too() {
-        let recorder = AppliedRecorder::default().start();
-        let ports = ApplierPorts {
-            applied: recorder.clone().recipient(),
-        };
         let policy = CheckpointPolicy {
             interval_entries: 2,
             kept: 2,
         };
-        let applier = ApplierActor::new(KvStore::new(), ports).with_checkpoint_policy(policy);
+        let applier = unstarted_applier().with_checkpoint_policy(policy);
         let checkpoints = applier.checkpoints();
         let applier = applier.start();
         let entries = vec![
@@ -388,11 +392,7 @@ mod tests {
 
     #[actix::test]
     async fn a_resumed_applier_takes_no_checkpoints_of_an_unknown_hash() {
-        let recorder = AppliedRecorder::default().start();
-        let ports = ApplierPorts {
-            applied: recorder.recipient(),
-        };
-        let applier = ApplierActor::new(KvStore::new(), ports)
+        let applier = unstarted_applier()
             .with_checkpoint_policy(CheckpointPolicy {
                 interval_entries: 1,
                 kept: 8,

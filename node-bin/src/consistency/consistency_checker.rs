@@ -16,6 +16,7 @@
 
 use crate::consistency::corruption_alarm::CorruptionAlarm;
 use crate::consistency::ConsistencyState;
+use crate::http_api::forwarder::node_to_node_client;
 use applier_actor::{compare_checkpoints, CheckpointComparison, CheckpointsSnapshot};
 use raft_types::NodeId;
 use serde::{Deserialize, Serialize};
@@ -91,12 +92,7 @@ impl ConsistencyChecker {
         bind_ip: IpAddr,
         peers: BTreeMap<NodeId, SocketAddr>,
     ) -> Result<ConsistencyChecker, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .local_address(bind_ip)
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(FETCH_TIMEOUT)
-            .build()?;
+        let client = node_to_node_client(bind_ip, FETCH_TIMEOUT)?;
         Ok(ConsistencyChecker {
             state,
             peers,
