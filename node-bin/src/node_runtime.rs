@@ -22,8 +22,9 @@
 //!   (no new proposals, in-flight durable work finished); the process exits once
 //!   `GetDrainState` reports everything durable and applied, or at the latest after
 //!   [`DRAIN_DEADLINE`], well within the 2 s a supervisor allows.
-//! - The consistency check runs on the System's arbiter, beside the HTTP client work; it only
-//!   reads the applier's checkpoints, so it can never slow the applier or the consensus actor.
+//! - The consistency check is a task on the System's arbiter (the consensus actor's thread):
+//!   per round it awaits one HTTP request per peer and compares a few hundred checkpoints,
+//!   reading the applier's under one short lock; nothing it does blocks the thread.
 
 use crate::consistency::{ConsistencyChecker, ConsistencyState};
 use crate::http_api::forwarder::Forwarder;
