@@ -206,14 +206,25 @@ fn an_entry_rewritten_in_place_raises_the_corruption_alarm_on_every_node() {
     println!("rewrote {altered:?} on node {follower}");
     cluster.start_node(follower);
 
+    // The reads go with every fifth poll (about 20 times a second): often enough to catch a
+    // bad read, not so often that the polling itself loads a busy machine.
     let mut refused_by_alarm = 0;
+    let mut polls = 0u64;
+    let mut read_now = || {
+        polls += 1;
+        polls % 5 == 1
+    };
     cluster.wait_until("the rewritten follower catches up", STARTUP, |cluster| {
-        refused_by_alarm += assert_no_linearizable_read_sees_an_altered_value(cluster);
+        if read_now() {
+            refused_by_alarm += assert_no_linearizable_read_sees_an_altered_value(cluster);
+        }
         status_field(cluster, follower, "last_applied").is_some_and(|index| index >= commit_index)
     });
     let caught_up = Instant::now();
     cluster.wait_until("the alarm on every node", ALARM_BOUND, |cluster| {
-        refused_by_alarm += assert_no_linearizable_read_sees_an_altered_value(cluster);
+        if read_now() {
+            refused_by_alarm += assert_no_linearizable_read_sees_an_altered_value(cluster);
+        }
         [1, 2, 3].iter().all(|id| !alarms(cluster, *id).is_empty())
     });
     println!(
