@@ -10,6 +10,7 @@ use node_bin::consistency::consistency_checker::PeerCheckError;
 use node_bin::consistency::{ConsistencyChecker, ConsistencyState};
 use node_bin::http_api::forwarder::Forwarder;
 use node_bin::http_api::{app, ApiCounters, ApiPorts, ApiState};
+use node_bin::raft_client::{ClientFailure, RaftClient};
 use raft_proto::applier::Query;
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
 use raft_types::{LogId, LogIndex, NodeId, Term};
@@ -677,4 +678,22 @@ async fn a_checkpoint_mismatch_raises_a_sticky_alarm_that_refuses_writes_and_lin
     // Node 2 never checked, so it raised nothing.
     let (status, _) = cluster.json(Method::GET, 2, "/health", "").await;
     assert_eq!(status, 200);
+
+    // raftctl's client does not wait out its deadline for an alarm that lasts until restart.
+    let endpoint = cluster.url(1, "");
+    let deadline = Duration::from_secs(60);
+    let (failure, elapsed) = tokio::task::spawn_blocking(move || {
+        let client = RaftClient::new(&[endpoint], Duration::from_secs(5), deadline);
+        let started = std::time::Instant::now();
+        (client.put("a", b"4"), started.elapsed())
+    })
+    .await
+    .expect("the client thread");
+    match failure {
+        Err(ClientFailure::Unavailable { last_error }) => {
+            assert!(last_error.contains("corruption_alarm"), "{last_error}")
+        }
+        other => panic!("expected the alarm, got {other:?}"),
+    }
+    assert!(elapsed < deadline, "gave up only at the deadline");
 }
