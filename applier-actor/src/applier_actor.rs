@@ -12,7 +12,12 @@
 //!   (its index holds another term's entry, so the proposal was overwritten and never applies).
 //! - Losing the consensus actor is fatal: the applied index could no longer be reported, so
 //!   reads would stall forever; the actor logs and stops the system with exit code 1.
+//! - Every applied entry, blank ones included, goes into the [`RunningHash`] in index order;
+//!   the checkpoints due in a batch are published with the batch's last hash after the whole
+//!   batch is applied, so a reader never sees a hash for an index not yet applied.
 
+use crate::applied_checkpoints::{AppliedCheckpoints, Checkpoint, CheckpointPolicy};
+use crate::running_hash::RunningHash;
 use crate::state_machine::StateMachine;
 use actix::{Actor, ActorContext, Context, Handler, System};
 use raft_proto::applier::{Applied, ApplyEntries, Query};
@@ -20,12 +25,19 @@ use raft_proto::client::{ClientError, ClientResponder};
 use raft_proto::ports::ApplierPorts;
 use raft_types::{Entry, EntryPayload, LogId, LogIndex};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub struct ApplierActor<S: StateMachine> {
     state_machine: S,
     ports: ApplierPorts,
     /// The index of the last entry applied; the next batch must start right after it.
     last_applied: LogIndex,
+    /// The hash of everything applied. `None` after [`ApplierActor::resume_after`]: the hash
+    /// of the restored state is not known, and a hash started from there would differ from
+    /// every peer's and raise a false alarm; no checkpoints are taken then.
+    running_hash: Option<RunningHash>,
+    /// Shared with the node's consistency check.
+    checkpoints: Arc<AppliedCheckpoints>,
 }
 
 impl<S: StateMachine> ApplierActor<S> {
@@ -35,13 +47,29 @@ impl<S: StateMachine> ApplierActor<S> {
             state_machine,
             ports,
             last_applied: LogIndex::ZERO,
+            running_hash: Some(RunningHash::new()),
+            checkpoints: Arc::new(AppliedCheckpoints::new(CheckpointPolicy::default())),
         }
     }
 
+    /// Takes checkpoints by `policy` instead of [`CheckpointPolicy::default`]. Call before
+    /// handing out [`ApplierActor::checkpoints`].
+    pub fn with_checkpoint_policy(mut self, policy: CheckpointPolicy) -> ApplierActor<S> {
+        self.checkpoints = Arc::new(AppliedCheckpoints::new(policy));
+        self
+    }
+
+    /// The checkpoints of the running hash, readable from any thread.
+    pub fn checkpoints(&self) -> Arc<AppliedCheckpoints> {
+        Arc::clone(&self.checkpoints)
+    }
+
     /// Declares that `state_machine` already reflects every entry through `last_applied` (it
-    /// was restored from a snapshot); the first batch must start right after it.
+    /// was restored from a snapshot); the first batch must start right after it. The running
+    /// hash of that state is not known, so this applier takes no checkpoints.
     pub fn resume_after(mut self, last_applied: LogIndex) -> ApplierActor<S> {
         self.last_applied = last_applied;
+        self.running_hash = None;
         self
     }
 
@@ -53,7 +81,13 @@ impl<S: StateMachine> ApplierActor<S> {
         &self.state_machine
     }
 
-    fn apply_entry(&mut self, entry: &Entry, responders: &mut BTreeMap<LogId, ClientResponder>) {
+    /// Applies one entry; a checkpoint due at its index is added to `due`.
+    fn apply_entry(
+        &mut self,
+        entry: &Entry,
+        responders: &mut BTreeMap<LogId, ClientResponder>,
+        due: &mut Vec<Checkpoint>,
+    ) {
         let expected = self.last_applied.next();
         assert_eq!(
             entry.index(),
@@ -67,6 +101,15 @@ impl<S: StateMachine> ApplierActor<S> {
             EntryPayload::Command(command) => Some(self.state_machine.apply(entry.log_id, command)),
         };
         self.last_applied = entry.index();
+        if let Some(running_hash) = &mut self.running_hash {
+            running_hash.absorb(entry);
+            if self.checkpoints.policy().is_due(entry.index()) {
+                due.push(Checkpoint {
+                    index: entry.index(),
+                    hash: running_hash.hash(),
+                });
+            }
+        }
         let Some(responder) = responders.remove(&entry.log_id) else {
             return;
         };
@@ -113,8 +156,16 @@ impl<S: StateMachine> Handler<ApplyEntries> for ApplierActor<S> {
             assert!(responders.is_empty(), "responders come with their entries");
             return;
         }
+        let mut due = Vec::new();
         for entry in &message.entries {
-            self.apply_entry(entry, &mut responders);
+            self.apply_entry(entry, &mut responders, &mut due);
+        }
+        if let Some(running_hash) = &self.running_hash {
+            let latest = Checkpoint {
+                index: running_hash.index(),
+                hash: running_hash.hash(),
+            };
+            self.checkpoints.record(&due, latest);
         }
         for (log_id, responder) in responders {
             // Its index now holds another entry: the proposal was overwritten by a later
@@ -281,6 +332,89 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+    }
+
+    /// An applier over an empty store whose `Applied` reports nobody reads.
+    fn unstarted_applier() -> ApplierActor<KvStore> {
+        let ports = ApplierPorts {
+            applied: AppliedRecorder::default().start().recipient(),
+        };
+        ApplierActor::new(KvStore::new(), ports)
+    }
+
+    #[actix::test]
+    async fn checkpoints_the_running_hash_of_every_applied_entry_blank_ones_too() {
+        let policy = CheckpointPolicy {
+            interval_entries: 2,
+            kept: 2,
+        };
+        let applier = unstarted_applier().with_checkpoint_policy(policy);
+        let checkpoints = applier.checkpoints();
+        let applier = applier.start();
+        let entries = vec![
+            Entry::new(Term(1), LogIndex(1), EntryPayload::Blank),
+            put_entry(1, 2, "a", b"1"),
+            put_entry(1, 3, "b", b"2"),
+            Entry::new(Term(2), LogIndex(4), EntryPayload::Blank),
+            put_entry(2, 5, "c", b"3"),
+        ];
+        let mut expected = RunningHash::new();
+        let mut expected_checkpoints = Vec::new();
+        for entry in &entries {
+            expected.absorb(entry);
+            if entry.index().0 % 2 == 0 {
+                expected_checkpoints.push(Checkpoint {
+                    index: entry.index(),
+                    hash: expected.hash(),
+                });
+            }
+        }
+        applier.do_send(ApplyEntries {
+            entries: entries[..3].to_vec(),
+            responders: Vec::new(),
+        });
+        applier.do_send(ApplyEntries {
+            entries: entries[3..].to_vec(),
+            responders: Vec::new(),
+        });
+        // A query is answered after both batches (one mailbox, in order).
+        get(&applier, "a").await;
+        let snapshot = checkpoints.snapshot();
+        assert_eq!(snapshot.checkpoints, expected_checkpoints);
+        assert_eq!(
+            snapshot.latest,
+            Some(Checkpoint {
+                index: LogIndex(5),
+                hash: expected.hash()
+            })
+        );
+    }
+
+    #[actix::test]
+    async fn a_resumed_applier_takes_no_checkpoints_of_an_unknown_hash() {
+        let applier = unstarted_applier()
+            .with_checkpoint_policy(CheckpointPolicy {
+                interval_entries: 1,
+                kept: 8,
+            })
+            .resume_after(LogIndex(10));
+        let checkpoints = applier.checkpoints();
+        let applier = applier.start();
+        applier.do_send(ApplyEntries {
+            entries: vec![put_entry(3, 11, "a", b"1")],
+            responders: Vec::new(),
+        });
+        assert_eq!(
+            get(&applier, "a").await,
+            KvOutput::Value(Some(b"1".to_vec()))
+        );
+        assert_eq!(
+            checkpoints.snapshot(),
+            crate::applied_checkpoints::CheckpointsSnapshot {
+                interval_entries: 1,
+                ..Default::default()
+            }
+        );
     }
 
     /// A consensus actor that stops as soon as it starts.

@@ -12,13 +12,24 @@
 //!   client API uses to encode requests and decode answers.
 //! - [`kv_store`]: `KvStore`, the default state machine (put, get, delete, compare-and-swap).
 //! - [`applier_actor`]: `ApplierActor`, the actix actor handling `ApplyEntries` and `Query`.
+//! - [`running_hash`]: `RunningHash`, the hash of every applied entry (its byte format).
+//! - [`applied_checkpoints`]: `AppliedCheckpoints`, that hash at a fixed cadence of indexes,
+//!   shared with the node's consistency check, and `compare_checkpoints` for two replicas.
 
+pub mod applied_checkpoints;
 pub mod applier_actor;
 pub mod kv;
 pub mod kv_store;
+pub mod running_hash;
 pub mod state_machine;
+
+pub use applied_checkpoints::{
+    compare_checkpoints, AppliedCheckpoints, Checkpoint, CheckpointComparison, CheckpointMismatch,
+    CheckpointPolicy, CheckpointsSnapshot,
+};
 
 pub use applier_actor::ApplierActor;
 pub use kv::{KvCommand, KvOutput, KvQuery};
 pub use kv_store::KvStore;
+pub use running_hash::{HistoryHash, RunningHash};
 pub use state_machine::StateMachine;

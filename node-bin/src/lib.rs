@@ -6,7 +6,9 @@
 //! # Layout
 //!
 //! - [`node_config`]: configuration keys, layered loading (defaults < TOML < env < flags) and
-//!   validation that names the bad key.
+//!   validation that names the bad key; [`config_values`]: the shared value parsers.
+//! - [`consistency`]: the state-machine consistency check between nodes and its corruption
+//!   alarm.
 //! - [`node_cli`]: the `raft-node` command line (flags are the top configuration layer).
 //! - [`http_api`]: the client HTTP API on actix-web, against `raft-proto` recipients.
 //! - [`node_runtime`]: wiring of storage, network, applier, consensus and HTTP; tracing;
@@ -14,6 +16,8 @@
 //! - [`local_cluster`]: `raft-node local-cluster --nodes N`.
 //! - [`divergence_marker`]: the file that keeps a node stopped on a divergence from restarting.
 //! - [`raft_client`]: the blocking HTTP client behind `raftctl` (endpoint failover).
+pub mod config_values;
+pub mod consistency;
 pub mod divergence_marker;
 pub mod http_api;
 pub mod local_cluster;

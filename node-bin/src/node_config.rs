@@ -11,6 +11,8 @@
 //! member id, own id missing from the members, an address that does not parse) is a
 //! [`ConfigError`] naming the key, and `raft-node` exits with code 2 printing that one line.
 
+use crate::config_values::{at_least_one, one_of, parse_address};
+use crate::consistency::consistency_config::{ConsistencyConfig, RawConsistency};
 use raft_types::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +39,9 @@ pub const SCALAR_KEYS: &[&str] = &[
     "snapshot.threshold_entries",
     "snapshot.chunk_size_bytes",
     "log.format",
+    "consistency.check_interval_ms",
+    "consistency.checkpoint_interval_entries",
+    "consistency.checkpoints_kept",
 ];
 
 /// The prefix of environment variables read as configuration.
@@ -52,7 +57,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             key: key.into(),
             message: message.into(),
@@ -76,6 +81,7 @@ pub struct RawConfig {
     pub client: RawClient,
     pub snapshot: RawSnapshot,
     pub log: RawLog,
+    pub consistency: RawConsistency,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +143,7 @@ impl Default for RawConfig {
             client: RawClient::default(),
             snapshot: RawSnapshot::default(),
             log: RawLog::default(),
+            consistency: RawConsistency::default(),
         }
     }
 }
@@ -269,6 +276,7 @@ pub struct NodeConfig {
     pub snapshot_threshold_entries: u64,
     pub snapshot_chunk_size_bytes: u64,
     pub log_format: LogFormat,
+    pub consistency: ConsistencyConfig,
 }
 
 /// Loads every layer and validates the result.
@@ -350,43 +358,6 @@ fn config_crate_error(file: Option<&Path>, error: config::ConfigError) -> Config
     ConfigError::new(key, text)
 }
 
-fn parse_address(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
-    text.parse::<SocketAddr>().map_err(|_| {
-        ConfigError::new(
-            key,
-            format!("{text:?} is not an IP:port address (for example 127.0.0.1:7001)"),
-        )
-    })
-}
-
-fn at_least_one(key: &str, value: u64) -> Result<u64, ConfigError> {
-    if value == 0 {
-        return Err(ConfigError::new(key, "must be at least 1"));
-    }
-    Ok(value)
-}
-
-/// The choice named by `text` among two `choices`; anything else names `key`, what the value
-/// is (`noun`) and both accepted spellings.
-fn one_of<T: Copy>(
-    key: &str,
-    noun: &str,
-    text: &str,
-    choices: [(&str, T); 2],
-) -> Result<T, ConfigError> {
-    let [(first, _), (second, _)] = choices;
-    choices
-        .iter()
-        .find(|(name, _)| *name == text)
-        .map(|(_, choice)| *choice)
-        .ok_or_else(|| {
-            ConfigError::new(
-                key,
-                format!("unknown {noun} {text:?} (expected {first:?} or {second:?})"),
-            )
-        })
-}
-
 impl NodeConfig {
     /// Checks every value of `raw` and converts it to its typed form.
     pub fn from_raw(raw: &RawConfig) -> Result<NodeConfig, ConfigError> {
@@ -449,6 +420,7 @@ impl NodeConfig {
             snapshot_threshold_entries,
             snapshot_chunk_size_bytes,
             log_format,
+            consistency: ConsistencyConfig::from_raw(&raw.consistency)?,
         };
         Ok(config)
     }

@@ -7,6 +7,7 @@
 //!                                             │ └─ApplyEntries/Query─▶ applier (KvStore)
 //!  HTTP API ──Propose/Read/GetStatus─────────┘        ◀──Applied──────┘
 //!      └────Query (consistency=local)────────────────▶ applier
+//!  consistency check ── reads the applier's checkpoints; fetches the peers' over HTTP
 //! ```
 //!
 //! To swap an actor, change the one function that starts it ([`start_storage`] picks the
@@ -21,13 +22,17 @@
 //!   (no new proposals, in-flight durable work finished); the process exits once
 //!   `GetDrainState` reports everything durable and applied, or at the latest after
 //!   [`DRAIN_DEADLINE`], well within the 2 s a supervisor allows.
+//! - The consistency check is a task on the System's arbiter (the consensus actor's thread):
+//!   per round it awaits one HTTP request per peer and compares a few hundred checkpoints,
+//!   reading the applier's under one short lock; nothing it does blocks the thread.
 
+use crate::consistency::{ConsistencyChecker, ConsistencyState};
 use crate::http_api::forwarder::Forwarder;
 use crate::http_api::{app, ApiCounters, ApiPorts, ApiState};
 use crate::node_config::{LogFormat, NodeConfig, StorageEngine};
 use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
 use anyhow::Context as _;
-use applier_actor::{ApplierActor, KvStore};
+use applier_actor::{AppliedCheckpoints, ApplierActor, CheckpointPolicy, KvStore};
 use network_actor::{NetworkConfig, StopNetwork, TcpNetwork};
 use raft_actor::{GetDrainState, RaftActor, RaftActorConfig, RaftMetrics};
 use raft_proto::applier::{ApplyEntries, Query};
@@ -97,7 +102,11 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
 
     let (storage, storage_metrics, recovered) =
         start_storage(&config, raft_address.clone().recipient())?;
-    let (apply, local_query) = start_applier(raft_address.clone().recipient());
+    let (apply, local_query, checkpoints) = start_applier(
+        raft_address.clone().recipient(),
+        config.consistency.checkpoint_policy,
+    );
+    let consistency = ConsistencyState::new(config.id, config.cluster_id.clone(), checkpoints);
 
     let peers = config
         .peers()
@@ -142,7 +151,14 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         local_query,
         network_stats: Some(network.clone().recipient()),
     };
-    let http = start_http(&config, api_ports, metrics, storage_metrics)?;
+    let http = start_http(
+        &config,
+        api_ports,
+        metrics,
+        storage_metrics,
+        consistency.clone(),
+    )?;
+    start_consistency_check(&config, consistency)?;
     let node = RunningNode {
         raft,
         network,
@@ -234,12 +250,48 @@ pub fn core_recovered_state(
 }
 
 /// Starts the applier over a fresh `KvStore`; it re-applies the log once the commit index is
-/// known again. Returns where committed entries and local queries go.
+/// known again (and with it rebuilds its running hash from index 1). Returns where committed
+/// entries and local queries go, and the applier's checkpoints.
 fn start_applier(
     applied: Recipient<raft_proto::applier::Applied>,
-) -> (Recipient<ApplyEntries>, Recipient<Query>) {
-    let applier = ApplierActor::new(KvStore::new(), ApplierPorts { applied }).start();
-    (applier.clone().recipient(), applier.recipient())
+    checkpoint_policy: CheckpointPolicy,
+) -> (
+    Recipient<ApplyEntries>,
+    Recipient<Query>,
+    Arc<AppliedCheckpoints>,
+) {
+    let applier = ApplierActor::new(KvStore::new(), ApplierPorts { applied })
+        .with_checkpoint_policy(checkpoint_policy);
+    let checkpoints = applier.checkpoints();
+    let applier = applier.start();
+    (
+        applier.clone().recipient(),
+        applier.recipient(),
+        checkpoints,
+    )
+}
+
+/// Starts the periodic comparison with the peers' checkpoints, unless
+/// `consistency.check_interval_ms` is 0 or there are no peers.
+fn start_consistency_check(
+    config: &NodeConfig,
+    consistency: ConsistencyState,
+) -> anyhow::Result<()> {
+    let peers: BTreeMap<_, _> = config
+        .peers()
+        .map(|member| (member.id, member.client_addr))
+        .collect();
+    let Some(interval) = config.consistency.check_interval else {
+        tracing::warn!("consistency.check_interval_ms = 0: diverged replicas go unnoticed");
+        return Ok(());
+    };
+    if peers.is_empty() {
+        return Ok(());
+    }
+    let checker = ConsistencyChecker::new(consistency, config.peer_addr.ip(), peers)
+        .context("cannot build the consistency check's HTTP client")?;
+    actix::spawn(checker.run(interval));
+    Ok(())
 }
 
 fn start_http(
@@ -247,6 +299,7 @@ fn start_http(
     ports: ApiPorts,
     metrics: Arc<RaftMetrics>,
     storage_metrics: Arc<StorageMetrics>,
+    consistency: ConsistencyState,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let client_addrs: BTreeMap<_, _> = config
         .members
@@ -275,6 +328,7 @@ fn start_http(
             raft_metrics: Some(Arc::clone(&metrics)),
             storage_metrics: Some(Arc::clone(&storage_metrics)),
             counters: counters.clone(),
+            consistency: consistency.clone(),
         })
     })
     .workers(HTTP_WORKERS)

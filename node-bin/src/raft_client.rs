@@ -2,6 +2,8 @@
 //!
 //! It tries the endpoints in order, goes straight to the leader when a node names it
 //! (`error.leader_client_addr`), and retries while the cluster has no leader, until a deadline.
+//! A corruption alarm lasts until the node restarts, so once every endpoint in a row has
+//! answered with one (`503 corruption_alarm`) the call gives up at once instead.
 //! It never retries a write whose outcome is unknown (a timeout after sending, a `504`): doing
 //! so could apply it twice, so that case is reported to the caller as [`ClientFailure::Unknown`].
 //! `raftctl` is a thin command line over it; the process tests use it too.
@@ -132,6 +134,7 @@ impl RaftClient {
         let started = Instant::now();
         let mut rotation = 0;
         let mut leader_hint: Option<String> = None;
+        let mut alarms_in_a_row = 0;
         loop {
             let endpoint = match leader_hint.take() {
                 Some(leader) => leader,
@@ -158,6 +161,11 @@ impl RaftClient {
                     if status != 503 {
                         return Ok(reply);
                     }
+                    if reply.json()["error"]["code"] == "corruption_alarm" {
+                        alarms_in_a_row += 1;
+                    } else {
+                        alarms_in_a_row = 0;
+                    }
                     if let Some(leader) = reply.json()["error"]["leader_client_addr"].as_str() {
                         let leader = normalize_endpoint(leader);
                         if leader != endpoint {
@@ -175,7 +183,7 @@ impl RaftClient {
                     })
                 }
             };
-            if started.elapsed() >= self.deadline {
+            if started.elapsed() >= self.deadline || alarms_in_a_row >= self.endpoints.len() {
                 return Err(ClientFailure::Unavailable { last_error });
             }
             if leader_hint.is_none() && rotation % self.endpoints.len() == 0 {

@@ -1,16 +1,23 @@
 //! The client API served by real actix-web servers against fake consensus actors: status
-//! codes, JSON errors, key rules, local reads, forwarding and the 503-versus-504 rule.
+//! codes, JSON errors, key rules, local reads, forwarding, the 503-versus-504 rule, and the
+//! consistency check's endpoint and corruption alarm.
 
 use actix::{Actor, Context, Handler, MessageResult};
-use applier_actor::{KvStore, StateMachine};
+use applier_actor::{
+    AppliedCheckpoints, Checkpoint, CheckpointPolicy, HistoryHash, KvStore, StateMachine,
+};
+use node_bin::consistency::consistency_checker::PeerCheckError;
+use node_bin::consistency::{ConsistencyChecker, ConsistencyState};
 use node_bin::http_api::forwarder::Forwarder;
 use node_bin::http_api::{app, ApiCounters, ApiPorts, ApiState};
+use node_bin::raft_client::{ClientFailure, RaftClient};
 use raft_proto::applier::Query;
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
 use raft_types::{LogId, LogIndex, NodeId, Term};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the fake consensus actor behaves.
@@ -111,10 +118,13 @@ impl Handler<GetStatus> for FakeNode {
 
 struct TestCluster {
     addresses: BTreeMap<NodeId, SocketAddr>,
+    /// Each node's checkpoints and alarms, as its HTTP API sees them.
+    consistency: BTreeMap<NodeId, ConsistencyState>,
     client: reqwest::Client,
 }
 
 const MAX_VALUE_BYTES: usize = 1024;
+const CLUSTER_ID: &str = "test";
 
 /// Starts one HTTP server per `(id, behaviour)`, each over its own fake node.
 fn start(nodes: &[(u64, Behaviour)], request_timeout: Duration) -> TestCluster {
@@ -129,11 +139,15 @@ fn start(nodes: &[(u64, Behaviour)], request_timeout: Duration) -> TestCluster {
         .iter()
         .map(|(id, listener)| (*id, listener.local_addr().expect("address")))
         .collect();
+    let mut consistency_states = BTreeMap::new();
     for ((id, listener), (_, behaviour)) in listeners.into_iter().zip(nodes) {
         if *behaviour == Behaviour::Absent {
             drop(listener);
             continue;
         }
+        let checkpoints = Arc::new(AppliedCheckpoints::new(CheckpointPolicy::default()));
+        let consistency = ConsistencyState::new(id, CLUSTER_ID.to_string(), checkpoints);
+        consistency_states.insert(id, consistency.clone());
         let fake = FakeNode {
             id,
             behaviour: *behaviour,
@@ -168,6 +182,7 @@ fn start(nodes: &[(u64, Behaviour)], request_timeout: Duration) -> TestCluster {
                 raft_metrics: None,
                 storage_metrics: None,
                 counters: counters.clone(),
+                consistency: consistency.clone(),
             })
         })
         .workers(1)
@@ -179,6 +194,7 @@ fn start(nodes: &[(u64, Behaviour)], request_timeout: Duration) -> TestCluster {
     }
     TestCluster {
         addresses,
+        consistency: consistency_states,
         client: reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -488,4 +504,196 @@ async fn metrics_are_prometheus_text() {
         text.contains("http_responses_total{code=\"200\"} 1"),
         "{text}"
     );
+}
+
+fn checkpoint(index: u64, hash: u64) -> Checkpoint {
+    Checkpoint {
+        index: LogIndex(index),
+        hash: HistoryHash(hash),
+    }
+}
+
+impl TestCluster {
+    /// A consistency checker for node `id` that takes `peers` (id, whose address) as its peers.
+    fn checker(&self, id: u64, peers: &[(u64, u64)]) -> ConsistencyChecker {
+        let peers = peers
+            .iter()
+            .map(|(peer, address_of)| (NodeId(*peer), self.addresses[&NodeId(*address_of)]))
+            .collect();
+        ConsistencyChecker::new(
+            self.consistency[&NodeId(id)].clone(),
+            "127.0.0.1".parse().expect("ip"),
+            peers,
+        )
+        .expect("client")
+    }
+
+    fn record(&self, id: u64, due: &[Checkpoint], latest: Checkpoint) {
+        self.consistency[&NodeId(id)]
+            .checkpoints
+            .record(due, latest);
+    }
+
+    async fn metrics(&self, id: u64) -> String {
+        let (status, body) = self.call(Method::GET, id, "/metrics", "").await;
+        assert_eq!(status, 200);
+        String::from_utf8(body).expect("utf-8")
+    }
+}
+
+#[actix_web::test]
+async fn the_checkpoints_endpoint_serves_what_the_applier_recorded() {
+    let cluster = start(&[(1, Behaviour::Leader)], Duration::from_secs(2));
+    let (status, body) = cluster
+        .json(Method::GET, 1, "/v1/internal/checkpoints", "")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({ "node_id": 1, "cluster_id": "test", "interval_entries": 10,
+                "latest": null, "checkpoints": [] })
+    );
+    cluster.record(
+        1,
+        &[checkpoint(10, 0xa), checkpoint(20, 0xb)],
+        checkpoint(23, 0xc),
+    );
+    let (_, body) = cluster
+        .json(Method::GET, 1, "/v1/internal/checkpoints", "")
+        .await;
+    assert_eq!(
+        body,
+        json!({
+            "node_id": 1,
+            "cluster_id": "test",
+            "interval_entries": 10,
+            "latest": { "index": 23, "hash": "000000000000000c" },
+            "checkpoints": [
+                { "index": 10, "hash": "000000000000000a" },
+                { "index": 20, "hash": "000000000000000b" },
+            ],
+        })
+    );
+    let (status, body) = cluster
+        .json(Method::POST, 1, "/v1/internal/checkpoints", "")
+        .await;
+    assert_eq!((status, error_code(&body)), (405, "method_not_allowed"));
+}
+
+#[actix_web::test]
+async fn a_checkpoint_mismatch_raises_a_sticky_alarm_that_refuses_writes_and_linearizable_reads() {
+    let cluster = start(
+        &[(1, Behaviour::Leader), (2, Behaviour::Leader)],
+        Duration::from_secs(2),
+    );
+    let (status, _) = cluster.json(Method::PUT, 1, "/v1/kv/a", "1").await;
+    assert_eq!(status, 200);
+    cluster.record(1, &[checkpoint(10, 1)], checkpoint(14, 4));
+    cluster.record(2, &[checkpoint(10, 1)], checkpoint(10, 1));
+
+    // Agreeing nodes: compared, no alarm.
+    let outcomes = cluster.checker(1, &[(2, 2)]).check_all_peers().await;
+    let comparison = outcomes[&NodeId(2)].as_ref().expect("compared");
+    assert_eq!((comparison.shared_indexes, comparison.mismatch), (1, None));
+    // An address that answers as another node is never compared.
+    let outcomes = cluster.checker(1, &[(3, 2)]).check_all_peers().await;
+    assert!(
+        matches!(outcomes[&NodeId(3)], Err(PeerCheckError::WrongNode { .. })),
+        "{outcomes:?}"
+    );
+    let (status, body) = cluster.json(Method::GET, 1, "/v1/status", "").await;
+    assert_eq!((status, &body["alarms"]), (200, &json!([])));
+    let metrics = cluster.metrics(1).await;
+    for line in [
+        "raft_corruption_alarm 0\n",
+        "raft_corruption_alarm_index 0\n",
+        "raft_consistency_checkpoint_index 10\n",
+        "raft_consistency_comparisons_total 1\n",
+        "raft_consistency_peer_errors_total 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+
+    // Index 20 holds different histories on the two nodes.
+    cluster.record(1, &[checkpoint(20, 0x21)], checkpoint(20, 0x21));
+    cluster.record(2, &[checkpoint(20, 0x22)], checkpoint(22, 0x23));
+    let checker = cluster.checker(1, &[(2, 2)]);
+    let outcomes = checker.check_all_peers().await;
+    let mismatch = outcomes[&NodeId(2)]
+        .as_ref()
+        .expect("compared")
+        .mismatch
+        .expect("the hashes differ at 20");
+    assert_eq!(mismatch.index, LogIndex(20));
+    let expected_alarm = json!({
+        "kind": "corruption",
+        "index": 20,
+        "local_hash": "0000000000000021",
+        "peer_id": 2,
+        "peer_hash": "0000000000000022",
+        "last_matching_index": 10,
+    });
+    // Sticky: a later round changes nothing.
+    checker.check_all_peers().await;
+
+    let (status, body) = cluster.json(Method::GET, 1, "/v1/status", "").await;
+    assert_eq!((status, &body["alarms"]), (200, &json!([expected_alarm])));
+    let (status, body) = cluster.json(Method::GET, 1, "/health", "").await;
+    assert_eq!((status, error_code(&body)), (503, "corruption_alarm"));
+    assert_eq!(body["error"]["alarm"], expected_alarm);
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("index 20") && message.contains("node 2"),
+        "{message}"
+    );
+    let metrics = cluster.metrics(1).await;
+    for line in [
+        "raft_corruption_alarm 1\n",
+        "raft_corruption_alarm_index 20\n",
+        "raft_consistency_checkpoint_index 20\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+
+    for (method, path, body) in [
+        (Method::PUT, "/v1/kv/a", "2"),
+        (Method::DELETE, "/v1/kv/a", ""),
+        (Method::POST, "/v1/cas/a", r#"{"expect":"1","value":"3"}"#),
+        (Method::GET, "/v1/kv/a", ""),
+        (Method::GET, "/v1/kv/a?consistency=linearizable", ""),
+    ] {
+        let (status, json) = cluster.json(method.clone(), 1, path, body).await;
+        assert_eq!(
+            (status, error_code(&json)),
+            (503, "corruption_alarm"),
+            "{method} {path}: {json}"
+        );
+        assert_eq!(json["error"]["alarm"], expected_alarm, "{method} {path}");
+    }
+    // A local read is still served: it never claimed to be linearizable.
+    let (status, value) = cluster
+        .call(Method::GET, 1, "/v1/kv/a?consistency=local", "")
+        .await;
+    assert_eq!((status, value), (200, b"1".to_vec()));
+    // Node 2 never checked, so it raised nothing.
+    let (status, _) = cluster.json(Method::GET, 2, "/health", "").await;
+    assert_eq!(status, 200);
+
+    // raftctl's client does not wait out its deadline for an alarm that lasts until restart.
+    let endpoint = cluster.url(1, "");
+    let deadline = Duration::from_secs(60);
+    let (failure, elapsed) = tokio::task::spawn_blocking(move || {
+        let client = RaftClient::new(&[endpoint], Duration::from_secs(5), deadline);
+        let started = std::time::Instant::now();
+        (client.put("a", b"4"), started.elapsed())
+    })
+    .await
+    .expect("the client thread");
+    match failure {
+        Err(ClientFailure::Unavailable { last_error }) => {
+            assert!(last_error.contains("corruption_alarm"), "{last_error}")
+        }
+        other => panic!("expected the alarm, got {other:?}"),
+    }
+    assert!(elapsed < deadline, "gave up only at the deadline");
 }

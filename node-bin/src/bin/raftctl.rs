@@ -204,6 +204,18 @@ fn status(client: &RaftClient) -> u8 {
                     field("last_applied"),
                     field("last_log_index")
                 );
+                // A raised alarm is the one thing an operator must not miss in this table.
+                for alarm in status["alarms"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<28} ALARM {}: at index {} this node's hash {} differs from node {}'s {}",
+                        "",
+                        alarm["kind"].as_str().unwrap_or("?"),
+                        alarm["index"],
+                        alarm["local_hash"].as_str().unwrap_or("?"),
+                        alarm["peer_id"],
+                        alarm["peer_hash"].as_str().unwrap_or("?"),
+                    );
+                }
             }
             Err(error) => println!("{endpoint:<28} unreachable: {error}"),
         }

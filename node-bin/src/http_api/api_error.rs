@@ -5,6 +5,7 @@
 //! always `{"error": {"code": "...", "message": "..."}}`, plus `leader_id` and
 //! `leader_client_addr` when the error is about leadership, so a client can go to the leader.
 
+use crate::consistency::CorruptionAlarm;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use raft_types::NodeId;
@@ -37,6 +38,10 @@ pub enum ApiError {
     /// The request may have entered the log and may still be applied.
     #[error("{message}")]
     OutcomeUnknown { message: String },
+    /// This node's applied state differs from a peer's: it refuses writes and linearizable
+    /// reads (`503`, nothing happened) until it is restarted.
+    #[error("{}", alarm.describe())]
+    CorruptionAlarm { alarm: CorruptionAlarm },
     /// The state machine answered something this API does not understand (a bug).
     #[error("{message}")]
     Internal { message: String },
@@ -76,6 +81,7 @@ impl ApiError {
             } => "no_leader",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::OutcomeUnknown { .. } => "outcome_unknown",
+            ApiError::CorruptionAlarm { .. } => "corruption_alarm",
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -88,9 +94,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotLeader { .. } | ApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NotLeader { .. }
+            | ApiError::Unavailable { .. }
+            | ApiError::CorruptionAlarm { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::OutcomeUnknown { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -106,6 +112,9 @@ impl ResponseError for ApiError {
         {
             error["leader_id"] = json!(leader_id.map(|id| id.0));
             error["leader_client_addr"] = json!(leader_client_addr.map(|a| a.to_string()));
+        }
+        if let ApiError::CorruptionAlarm { alarm } = self {
+            error["alarm"] = alarm.to_json();
         }
         HttpResponse::build(self.status_code()).json(json!({ "error": error }))
     }

@@ -1,5 +1,6 @@
 //! `ApiState`: what every request handler holds.
 
+use crate::consistency::ConsistencyState;
 use crate::http_api::api_error::ApiError;
 use crate::http_api::forwarder::Forwarder;
 use actix::Recipient;
@@ -66,6 +67,9 @@ pub struct ApiState {
     /// The storage actor's live metrics (fsync latency, group sizes), when wired.
     pub storage_metrics: Option<Arc<storage_actor::StorageMetrics>>,
     pub counters: ApiCounters,
+    /// The applier's checkpoints (served to peers) and the node's alarms (which refuse
+    /// writes and linearizable reads while raised).
+    pub consistency: ConsistencyState,
 }
 
 impl ApiState {
@@ -73,6 +77,15 @@ impl ApiState {
     pub fn payload_too_large(&self) -> ApiError {
         ApiError::PayloadTooLarge {
             limit_bytes: self.max_value_bytes,
+        }
+    }
+
+    /// `503` while an alarm is raised: a node that knows its state differs from a peer's must
+    /// not take writes into it nor answer for it as linearizable.
+    pub fn refuse_when_alarmed(&self) -> Result<(), ApiError> {
+        match self.consistency.alarms.corruption() {
+            Some(alarm) => Err(ApiError::CorruptionAlarm { alarm }),
+            None => Ok(()),
         }
     }
 }

@@ -32,6 +32,22 @@ pub enum Effect {
     Write,
 }
 
+/// An HTTP client for requests to other nodes' client APIs (forwarding, the consistency
+/// check). Every connection binds to `bind_ip`, the IP of this node's `peer_addr`, so that a
+/// firewall rule between two node addresses cuts all their traffic (CONTRACT.md); a second is
+/// plenty to connect on any network a cluster runs on, and `timeout` bounds the whole request.
+pub fn node_to_node_client(
+    bind_ip: IpAddr,
+    timeout: Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .local_address(bind_ip)
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(timeout)
+        .build()
+}
+
 #[derive(Debug, Clone)]
 pub struct Forwarder {
     own_id: NodeId,
@@ -48,12 +64,7 @@ impl Forwarder {
         client_addrs: BTreeMap<NodeId, SocketAddr>,
         request_timeout: Duration,
     ) -> Result<Forwarder, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .local_address(bind_ip)
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(request_timeout)
-            .build()?;
+        let client = node_to_node_client(bind_ip, request_timeout)?;
         Ok(Forwarder {
             own_id,
             client,

@@ -103,7 +103,11 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let key = key_from_path(request.uri().path(), KV_PREFIX)?;
     let query = KvQuery::Get { key }.encode();
-    match consistency(&request)? {
+    let consistency = consistency(&request)?;
+    if consistency == Consistency::Linearizable {
+        state.refuse_when_alarmed()?;
+    }
+    match consistency {
         Consistency::Local => {
             let (responder, answer) = oneshot::channel();
             let message = Query { query, responder };
@@ -154,10 +158,13 @@ pub async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
         .leader_id
         .and_then(|leader| state.forwarder.client_addr(leader))
         .map(|address| address.to_string()));
+    body["alarms"] = json!(state.consistency.alarms.to_json());
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// `503` with the alarm while one is raised, else `200` once a leader is known.
 pub async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    state.refuse_when_alarmed()?;
     let status = fetch_status(&state).await?;
     match status.leader_id {
         Some(leader) => {
@@ -182,10 +189,16 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
             text.network(&stats);
         }
     }
+    text.consistency(&state.consistency);
     text.http(&state.counters.responses_by_status());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text.finish())
+}
+
+/// This node's applied-state checkpoints, for its peers' consistency check.
+pub async fn checkpoints(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.consistency.reply())
 }
 
 pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -208,6 +221,7 @@ async fn write(
     state: &ApiState,
     command: KvCommand,
 ) -> Result<HttpResponse, ApiError> {
+    state.refuse_when_alarmed()?;
     let (responder, answer) = oneshot::channel();
     let message = Propose {
         command: command.encode(),

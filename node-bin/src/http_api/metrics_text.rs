@@ -3,8 +3,10 @@
 //! Sources: the consensus actor's `RaftMetrics` (term, role, indexes, proposals, elections,
 //! leader changes, append-to-durable latency), the storage actor's `StorageMetrics` (fsync
 //! latency, batches, entries), the network actor's `NetworkStats` (per-peer
-//! traffic and dropped messages) and the API's own request counters.
+//! traffic and dropped messages), the consistency check's alarm and counters, and the API's own
+//! request counters.
 
+use crate::consistency::ConsistencyState;
 use raft_actor::RaftMetricsSnapshot;
 use raft_proto::client::Role;
 use raft_proto::metrics::HistogramSnapshot;
@@ -270,6 +272,46 @@ impl MetricsText {
             "counter",
             "Messages addressed to a node that is not a peer, dropped.",
             stats.messages_to_unknown_peer,
+        )
+    }
+
+    pub fn consistency(&mut self, consistency: &ConsistencyState) -> &mut MetricsText {
+        let alarm = consistency.alarms.corruption();
+        let latest_checkpoint_index = consistency
+            .checkpoints
+            .snapshot()
+            .checkpoints
+            .last()
+            .map_or(0, |checkpoint| checkpoint.index.0);
+        self.single(
+            "raft_corruption_alarm",
+            "gauge",
+            "1 when this node's applied state was found to differ from a peer's (sticky until restart).",
+            u64::from(alarm.is_some()),
+        )
+        .single(
+            "raft_corruption_alarm_index",
+            "gauge",
+            "Log index at which the corruption alarm found the states differing, 0 when none.",
+            alarm.map_or(0, |alarm| alarm.index.0),
+        )
+        .single(
+            "raft_consistency_checkpoint_index",
+            "gauge",
+            "Index of this node's newest applied-state checkpoint, 0 when none.",
+            latest_checkpoint_index,
+        )
+        .single(
+            "raft_consistency_comparisons_total",
+            "counter",
+            "Peer checkpoint lists compared that shared at least one index with this node's.",
+            consistency.stats.comparisons_total(),
+        )
+        .single(
+            "raft_consistency_peer_errors_total",
+            "counter",
+            "Peer checkpoint fetches that failed (unreachable, bad answer, wrong node).",
+            consistency.stats.peer_errors_total(),
         )
     }
 

@@ -12,6 +12,9 @@
 //! - [`kv_key`]: key parsing from the request path.
 //! - [`forwarder`]: relaying a follower's request to the leader.
 //! - [`metrics_text`]: the Prometheus text for `/metrics`.
+//!
+//! `GET /v1/internal/checkpoints` is for the nodes themselves: the consistency check
+//! ([`crate::consistency`]) fetches it from every peer.
 
 pub mod api_error;
 pub mod api_state;
@@ -40,6 +43,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/v1/status").route(web::get().to(handlers::status)))
         .service(resource("/health").route(web::get().to(handlers::health)))
         .service(resource("/metrics").route(web::get().to(handlers::metrics)))
+        .service(
+            resource(crate::consistency::consistency_checker::CHECKPOINTS_PATH)
+                .route(web::get().to(handlers::checkpoints)),
+        )
         .default_service(web::to(handlers::not_found));
 }
 
