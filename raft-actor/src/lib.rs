@@ -50,7 +50,10 @@ pub mod raft_actor;
 pub mod waiting_proposals;
 
 pub use metrics::{HistogramSnapshot, RaftMetrics, RaftMetricsSnapshot};
-pub use raft_actor::{DivergenceHook, DrainState, GetDrainState, RaftActor, RaftActorConfig};
+pub use raft_actor::{
+    DivergenceHook, DrainState, GetDrainState, RaftActor, RaftActorConfig,
+    DEFAULT_MAX_UNPERSISTED_BYTES, DEFAULT_MAX_UNPERSISTED_ENTRIES,
+};
 
 /// The exit code of a node stopped on a divergence (a committed entry that differs from a
 /// peer's; see `raft_core::Divergence`). Distinct from 1 (storage failure) so an operator, or a

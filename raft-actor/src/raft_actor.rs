@@ -14,6 +14,11 @@
 //! - A storage failure, or a storage or applier actor that is gone, is fatal: the actor logs
 //!   it and stops the system with exit code 1 (rule 4), rather than run on a log it can't trust
 //!   or commit entries nobody applies.
+//! - The write path is bounded: a leader whose storage has not reported durable
+//!   `max_unpersisted_entries` entries (or `max_unpersisted_bytes` of proposals) refuses new
+//!   proposals as `Unavailable` (definitely not applied) rather than queue them without limit.
+//! - A divergence (the core's `Command::Diverged`) is fatal with exit code 3, after the
+//!   `on_divergence` hook has recorded it.
 //! - Every client responder is answered exactly once: by the applier (its entry applied), by
 //!   this actor (refused, overwritten, read rejected), or when the actor stops.
 
@@ -31,7 +36,7 @@ use raft_proto::client::{
 use raft_proto::network::{PeerEvent, ReceivedMessages, SendMessages};
 use raft_proto::ports::RaftPorts;
 use raft_proto::storage::StorageEvent;
-use raft_types::{IoSequence, NodeId, Term};
+use raft_types::{IoSequence, LogIndex, NodeId, Term};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +70,19 @@ pub struct RaftActorConfig {
     /// in-process cluster, which runs many nodes in one System, turns it off: the actor then
     /// only stops itself.
     pub stop_system_on_fatal: bool,
+    /// The write path's memory bound: a leader holding this many entries that storage has not
+    /// yet reported durable refuses new proposals (`Unavailable`, HTTP 503) instead of queueing
+    /// them without limit behind a slow disk.
+    pub max_unpersisted_entries: u64,
+    /// The same bound in payload bytes of this node's own proposals.
+    pub max_unpersisted_bytes: u64,
 }
+
+/// Default of [`RaftActorConfig::max_unpersisted_entries`].
+pub const DEFAULT_MAX_UNPERSISTED_ENTRIES: u64 = 100_000;
+
+/// Default of [`RaftActorConfig::max_unpersisted_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_UNPERSISTED_BYTES: u64 = 256 * 1024 * 1024;
 
 /// See [`RaftActorConfig::on_divergence`].
 pub type DivergenceHook = Arc<dyn Fn(&str) + Send + Sync>;
@@ -78,6 +95,8 @@ impl std::fmt::Debug for RaftActorConfig {
             .field("check_invariants", &self.check_invariants)
             .field("on_divergence", &self.on_divergence.is_some())
             .field("stop_system_on_fatal", &self.stop_system_on_fatal)
+            .field("max_unpersisted_entries", &self.max_unpersisted_entries)
+            .field("max_unpersisted_bytes", &self.max_unpersisted_bytes)
             .finish()
     }
 }
@@ -89,6 +108,8 @@ impl RaftActorConfig {
             check_invariants: false,
             on_divergence: None,
             stop_system_on_fatal: true,
+            max_unpersisted_entries: DEFAULT_MAX_UNPERSISTED_ENTRIES,
+            max_unpersisted_bytes: DEFAULT_MAX_UNPERSISTED_BYTES,
         }
     }
 }
@@ -148,6 +169,10 @@ pub struct RaftActor {
     /// When each outstanding `Append` was sent, by its request sequence, for the latency
     /// histogram.
     pub(crate) appends_in_flight: VecDeque<(IoSequence, Instant)>,
+    /// This node's proposals not yet reported durable here, by index, with their payload
+    /// sizes, and the sum of those sizes: the byte half of the write path's bound.
+    unpersisted_proposals: VecDeque<(LogIndex, u64)>,
+    unpersisted_bytes: u64,
     flush_scheduled: bool,
     inputs_since_flush: usize,
     shutting_down: bool,
@@ -183,6 +208,8 @@ impl RaftActor {
             waiting_reads: BTreeMap::new(),
             next_read_request_id: 1,
             appends_in_flight: VecDeque::new(),
+            unpersisted_proposals: VecDeque::new(),
+            unpersisted_bytes: 0,
             flush_scheduled: false,
             inputs_since_flush: 0,
             shutting_down: false,
@@ -324,6 +351,34 @@ impl RaftActor {
         }
     }
 
+    /// Why a proposal of `bytes` must be refused because storage is too far behind, if it
+    /// must (see [`RaftActorConfig::max_unpersisted_entries`]).
+    fn write_path_full(&mut self, bytes: u64) -> Option<String> {
+        let persisted_index = self.raft.persisted_index();
+        while let Some((index, size)) = self.unpersisted_proposals.front().copied() {
+            if index > persisted_index {
+                break;
+            }
+            self.unpersisted_bytes -= size;
+            self.unpersisted_proposals.pop_front();
+        }
+        let unpersisted_entries = self.raft.last_log_id().index.0 - persisted_index.0;
+        if unpersisted_entries >= self.config.max_unpersisted_entries {
+            return Some(format!(
+                "storage is behind: {unpersisted_entries} entries are not yet durable \
+                 (limit {})",
+                self.config.max_unpersisted_entries
+            ));
+        }
+        if self.unpersisted_bytes + bytes > self.config.max_unpersisted_bytes {
+            return Some(format!(
+                "storage is behind: {} bytes of proposals are not yet durable (limit {})",
+                self.unpersisted_bytes, self.config.max_unpersisted_bytes
+            ));
+        }
+        None
+    }
+
     fn refuse_when_shutting_down(&self, responder: ClientResponder) -> Option<ClientResponder> {
         if !self.shutting_down {
             return Some(responder);
@@ -458,8 +513,18 @@ impl Handler<Propose> for RaftActor {
             self.metrics.increment(Counter::ProposalsRejected);
             return;
         };
+        let bytes = message.command.len() as u64;
+        if self.raft.role() == raft_core::Role::Leader {
+            if let Some(reason) = self.write_path_full(bytes) {
+                self.metrics.increment(Counter::ProposalsRejected);
+                let _ = responder.send(Err(ClientError::Unavailable { reason }));
+                return;
+            }
+        }
         match self.raft.propose(message.command) {
             Ok(log_id) => {
+                self.unpersisted_proposals.push_back((log_id.index, bytes));
+                self.unpersisted_bytes += bytes;
                 self.metrics.increment(Counter::Proposals);
                 self.waiting_proposals.insert(log_id, responder);
                 self.input_handled(ctx);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use actix::{Actor, ActorContext, Context, Handler, System};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, System};
 use applier_actor::KvOutput;
 use common::*;
 use raft_actor::GetDrainState;
@@ -215,4 +215,67 @@ fn a_lost_storage_actor_stops_the_system_with_exit_code_one() {
         );
     });
     assert_eq!(system.run_with_code().expect("the system runs"), 1);
+}
+
+/// Issue 10: the write path is bounded. With storage not reporting appends durable, a leader
+/// accepts proposals up to `max_unpersisted_entries` entries not yet durable and refuses the
+/// rest at once as `Unavailable` (HTTP 503, definitely not applied), never queueing them.
+#[actix::test]
+async fn proposals_beyond_the_unpersisted_bound_are_refused_as_unavailable() {
+    let raft_context: Context<raft_actor::RaftActor> = Context::new();
+    let probe = Arc::new(StorageProbe::default());
+    let storage = MemoryStorage {
+        events: raft_context.address().recipient(),
+        entries: Vec::new(),
+        hard_state: Default::default(),
+        probe: Arc::clone(&probe),
+    }
+    .start();
+    let raft = Raft::new(
+        core_config(NodeId(1), &[NodeId(1)]),
+        RecoveredState::default(),
+    )
+    .expect("valid");
+    let mut actor_config = raft_actor::RaftActorConfig::new(TICK_INTERVAL);
+    actor_config.check_invariants = true;
+    actor_config.max_unpersisted_entries = 8;
+    let (raft, _applier, metrics) = run_raft_with_applier_and_config(
+        raft_context,
+        raft,
+        storage.recipient(),
+        NullNetwork.start().recipient(),
+        actor_config,
+    );
+    let node_status = || status(&raft);
+    wait_until("a leader", || async {
+        node_status().await.role == Role::Leader
+    })
+    .await;
+    probe.withhold_persisted.store(true, Ordering::SeqCst);
+    let mut pending = Vec::new();
+    let mut refused = Vec::new();
+    for number in 0..20 {
+        let receiver = propose(&raft, put_command(&format!("key-{number}"), b"v"));
+        // One at a time, so each sees the previous ones in the log.
+        status(&raft).await;
+        pending.push(receiver);
+    }
+    for receiver in pending {
+        match tokio::time::timeout(std::time::Duration::from_millis(200), receiver).await {
+            Ok(answer) => match answer.expect("answered") {
+                Err(ClientError::Unavailable { reason }) => refused.push(reason),
+                other => panic!("unexpected answer {other:?}"),
+            },
+            // Accepted, waiting for a durability that never comes.
+            Err(_elapsed) => {}
+        }
+    }
+    // The no-op was durable before storage stalled; 8 proposals then fill the bound.
+    assert_eq!(refused.len(), 12, "{refused:?}");
+    assert!(
+        refused[0].contains("not yet durable (limit 8)"),
+        "{}",
+        refused[0]
+    );
+    assert_eq!(metrics.snapshot().proposals_total, 8);
 }

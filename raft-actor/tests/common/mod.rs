@@ -28,6 +28,8 @@ pub struct StorageProbe {
     pub appends: AtomicUsize,
     pub hard_state_saves: AtomicUsize,
     pub fail_next_request: AtomicBool,
+    /// While set, appends are stored but not reported durable (a disk that does not keep up).
+    pub withhold_persisted: AtomicBool,
 }
 
 /// Keeps the log in memory and reports every request durable at once (in order, like the real
@@ -79,7 +81,9 @@ impl Handler<StorageRequest> for MemoryStorage {
                     "appends are contiguous"
                 );
                 self.entries.extend(entries);
-                self.events.do_send(StorageEvent::Persisted { io, last });
+                if !self.probe.withhold_persisted.load(Ordering::SeqCst) {
+                    self.events.do_send(StorageEvent::Persisted { io, last });
+                }
             }
             StorageRequest::Truncate { since, .. } => {
                 self.entries.truncate(since.0 as usize - 1);
@@ -252,6 +256,23 @@ pub fn run_raft_with_applier(
     Addr<ApplierActor<KvStore>>,
     Arc<raft_actor::RaftMetrics>,
 ) {
+    let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
+    actor_config.check_invariants = true;
+    run_raft_with_applier_and_config(raft_context, raft, storage, network, actor_config)
+}
+
+/// [`run_raft_with_applier`] with the actor's own settings.
+pub fn run_raft_with_applier_and_config(
+    raft_context: Context<RaftActor>,
+    raft: Raft,
+    storage: Recipient<StorageRequest>,
+    network: Recipient<SendMessages>,
+    actor_config: RaftActorConfig,
+) -> (
+    Addr<RaftActor>,
+    Addr<ApplierActor<KvStore>>,
+    Arc<raft_actor::RaftMetrics>,
+) {
     let applier = ApplierActor::new(
         KvStore::new(),
         ApplierPorts {
@@ -265,8 +286,6 @@ pub fn run_raft_with_applier(
         apply: applier.clone().recipient(),
         query: applier.clone().recipient(),
     };
-    let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
-    actor_config.check_invariants = true;
     let actor = RaftActor::new(actor_config, raft, ports);
     let metrics = actor.metrics();
     (raft_context.run(actor), applier, metrics)
