@@ -620,6 +620,27 @@ fn stale_term_answers_do_not_count_as_contact_for_check_quorum() {
 
 // ----- storage completions ----------------------------------------------------------------
 
+/// What a follower emits when a leader of the newer `term` replaces its entry at
+/// `replacement`'s index: the term saved, the old entry cut, the new one appended, as storage
+/// requests `first_io`, `first_io + 1` and `first_io + 2`.
+fn new_term_replaces_entry(
+    term: u64,
+    replacement: raft_types::Entry,
+    first_io: u64,
+) -> Vec<Command> {
+    vec![
+        persist_hard_state(term, None, first_io),
+        Command::TruncateLog {
+            since: replacement.index(),
+            io: io(first_io + 1),
+        },
+        Command::AppendLog {
+            entries: vec![replacement],
+            io: io(first_io + 2),
+        },
+    ]
+}
+
 /// Issue 9: a completion issued before a truncation is ignored even when the log holds, once
 /// more, the very LogId it names. Here index 2 holds (2,2), is replaced by (3,2), then by (2,2)
 /// again (a term-4 leader that kept it); the first write's late completion must not make the
@@ -644,40 +665,18 @@ fn a_completion_from_before_a_truncation_is_ignored_even_when_the_log_id_is_back
         NodeId(3),
         append_entries(3, 3, log_id(1, 1), vec![entry(3, 2)], 0, 1),
     );
-    let second = raft.take_commands();
     assert_eq!(
-        second,
-        vec![
-            persist_hard_state(3, None, 2),
-            Command::TruncateLog {
-                since: LogIndex(2),
-                io: io(3)
-            },
-            Command::AppendLog {
-                entries: vec![entry(3, 2)],
-                io: io(4)
-            },
-        ]
+        raft.take_commands(),
+        new_term_replaces_entry(3, entry(3, 2), 2)
     );
     // The leader of term 4 holds the original (2,2) and replaces (3,2) with it.
     raft.step(
         NodeId(1),
         append_entries(4, 1, log_id(1, 1), vec![entry(2, 2)], 0, 1),
     );
-    let third = raft.take_commands();
     assert_eq!(
-        third,
-        vec![
-            persist_hard_state(4, None, 5),
-            Command::TruncateLog {
-                since: LogIndex(2),
-                io: io(6)
-            },
-            Command::AppendLog {
-                entries: vec![entry(2, 2)],
-                io: io(7)
-            },
-        ]
+        raft.take_commands(),
+        new_term_replaces_entry(4, entry(2, 2), 5)
     );
     raft.hard_state_saved(io(5));
     assert_eq!(raft.take_commands(), vec![]);
