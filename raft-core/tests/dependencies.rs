@@ -6,7 +6,6 @@ use std::path::Path;
 
 const ALLOWED_DEPENDENCIES: &[&str] = &[
     "raft-types",
-    "rand_core",
     "rand_chacha",
     "tracing",
     "thiserror",
