@@ -5,8 +5,8 @@
 mod common;
 
 use common::{run_seeds, seeds, Cluster, Faults};
-use raft_core::Role;
-use raft_types::{LogIndex, NodeId, RaftMessage, Term};
+use raft_core::{DivergenceSide, Role};
+use raft_types::{Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, RaftMessage, Term};
 
 const BINARY: &str = "cluster";
 
@@ -494,4 +494,115 @@ fn tick_until_sent(cluster: &mut Cluster, leader: NodeId) {
         }
     }
     panic!("seed {}: {leader} sent nothing in 100 ticks", cluster.seed);
+}
+
+// ----- divergence (issue 18) ----------------------------------------------------------------
+
+/// Issue 18, the scenario as reported: a server restarts on a disk that holds, after the prefix
+/// it shares with the cluster, entries of a much newer term where the others have since
+/// committed different ones (another member's data directory, an old backup). Its log looks
+/// the most up to date, so it wins the election its newer term forces, and its AppendEntries
+/// contradict the followers' committed entries. They stop, each naming the index and both
+/// terms, instead of appending; no committed entry of theirs is replaced and none of the
+/// forged entries is applied anywhere.
+#[test]
+fn a_leader_with_a_forged_log_stops_its_followers_instead_of_rewriting_them() {
+    run_seeds(
+        BINARY,
+        "a_leader_with_a_forged_log",
+        seeds(800, 10),
+        |seed| {
+            let forged = NodeId(3);
+            let mut cluster = Cluster::with_config(3, seed, |config| {
+                if config.id == NodeId(3) {
+                    // Server 3 never times out first while the cluster is healthy...
+                    config.election_timeout_min_ticks = 60;
+                    config.election_timeout_max_ticks = 61;
+                }
+            });
+            let leader = cluster.elect(200);
+            assert_ne!(leader, forged);
+            cluster.run_ticks(5);
+            cluster.crash(forged);
+            for _ in 0..5 {
+                cluster.propose(leader).expect("the leader accepts");
+            }
+            cluster.run_ticks(10);
+            let honest = [NodeId(1), NodeId(2)];
+            let committed = cluster.raft(leader).commit_index();
+            for id in honest {
+                assert_eq!(cluster.raft(id).commit_index(), committed, "{id} knows");
+            }
+            let committed_log: Vec<LogId> = (1..=committed.0)
+                .map(|index| {
+                    cluster
+                        .raft(leader)
+                        .log()
+                        .log_id_at(LogIndex(index))
+                        .expect("in the log")
+                })
+                .collect();
+
+            // Server 3's disk, by hand: a newer term after the prefix it holds.
+            let mut forged_ids = Vec::new();
+            cluster.forge_durable(forged, |durable| {
+                let term = Term(durable.hard_state.current_term.0 + 100);
+                durable.hard_state = HardState::new(term, None);
+                for _ in 0..10 {
+                    let index = LogIndex(durable.log.len() as u64 + 1);
+                    durable.log.push(Entry::new(
+                        term,
+                        index,
+                        EntryPayload::command(b"forged".to_vec()),
+                    ));
+                    forged_ids.push(LogId::new(term, index));
+                }
+            });
+            // ...and times out first once back.
+            let config = cluster.configs.get_mut(&forged).expect("known");
+            config.election_timeout_min_ticks = 6;
+            config.election_timeout_max_ticks = 7;
+            cluster.restart(forged);
+            for _ in 0..300 {
+                cluster.run_ticks(1);
+            }
+            // The first follower the forged leader reaches stops, and the forged leader stops
+            // on its answer, so the other may never be contradicted at all. Either way no
+            // committed entry is replaced and nothing forged is applied.
+            let stopped: Vec<NodeId> = honest
+                .into_iter()
+                .filter(|id| cluster.servers[id].divergence.is_some())
+                .collect();
+            assert!(!stopped.is_empty(), "seed {seed}: no follower stopped");
+            for id in &stopped {
+                let divergence = cluster.servers[id].divergence.clone().expect("stopped");
+                assert_eq!(divergence.side, DivergenceSide::CommittedHere);
+                assert_eq!(divergence.peer, forged);
+                assert!(divergence.index <= committed, "{divergence}");
+            }
+            let leader_side = cluster.servers[&forged].divergence.clone();
+            assert!(
+                leader_side
+                    .as_ref()
+                    .is_some_and(|found| found.side == DivergenceSide::CommittedOnFollower),
+                "seed {seed}: the forged leader did not stop on the answer: {leader_side:?}"
+            );
+            for id in honest {
+                let raft = cluster.raft(id);
+                for log_id in &committed_log {
+                    assert!(
+                        raft.log().matches(*log_id),
+                        "{id} lost committed entry {log_id}"
+                    );
+                }
+                assert!(
+                    cluster.servers[&id]
+                        .applied
+                        .iter()
+                        .all(|log_id| !forged_ids.contains(log_id)),
+                    "{id} applied a forged entry"
+                );
+            }
+        },
+    );
 }

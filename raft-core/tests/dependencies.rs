@@ -4,12 +4,7 @@
 
 use std::path::Path;
 
-const ALLOWED_DEPENDENCIES: &[&str] = &[
-    "raft-types",
-    "rand_chacha",
-    "tracing",
-    "thiserror",
-];
+const ALLOWED_DEPENDENCIES: &[&str] = &["raft-types", "rand_chacha", "tracing", "thiserror"];
 
 #[test]
 fn core_depends_on_no_runtime_or_io_crate() {

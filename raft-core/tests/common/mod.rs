@@ -127,6 +127,8 @@ pub struct Server {
     pending_reads: BTreeMap<u64, LogIndex>,
     pub reads_served: u64,
     pub reads_rejected: u64,
+    /// The divergence this server stopped on, if any (only in a dishonest cluster).
+    pub divergence: Option<raft_core::Divergence>,
     incarnation: u64,
     /// A slow disk: random steps do not flush this server's storage before this step.
     storage_stalled_until: u64,
@@ -180,6 +182,10 @@ pub struct Cluster {
     pub step_count: u64,
     pub stats: MessageStats,
     pub checker: Checker,
+    /// Whether every server's storage keeps what it acknowledged. A test that forges a
+    /// server's disk ([`Cluster::forge_durable`]) turns it off: the cluster-wide checks then
+    /// no longer hold by design, and a divergence is recorded instead of failing the test.
+    pub honest: bool,
     next_read_id: u64,
     next_command: u64,
 }
@@ -215,6 +221,7 @@ impl Cluster {
                     pending_reads: BTreeMap::new(),
                     reads_served: 0,
                     reads_rejected: 0,
+                    divergence: None,
                     incarnation: 0,
                     storage_stalled_until: 0,
                 },
@@ -233,6 +240,7 @@ impl Cluster {
             step_count: 0,
             stats: MessageStats::default(),
             checker: Checker::default(),
+            honest: true,
             next_read_id: 1,
             next_command: 1,
         }
@@ -363,7 +371,11 @@ impl Cluster {
                     .extend(entries.iter().map(|entry| entry.log_id));
             }
             Command::Diverged(divergence) => {
-                panic!("{id} stopped on a divergence in a cluster of honest servers: {divergence}")
+                assert!(
+                    !self.honest,
+                    "{id} stopped on a divergence in a cluster of honest servers: {divergence}"
+                );
+                self.server_mut(id).divergence = Some(divergence);
             }
             Command::ReadReady {
                 request_id,
@@ -885,6 +897,14 @@ impl Cluster {
         self.checker.commit_seen.remove(&id);
     }
 
+    /// Rewrites what crashed server `id` holds on disk (a restored backup, another member's
+    /// data directory): the cluster stops being honest.
+    pub fn forge_durable(&mut self, id: NodeId, forge: impl FnOnce(&mut Durable)) {
+        assert!(!self.is_up(id), "forge the disk of a crashed server only");
+        self.honest = false;
+        forge(&mut self.server_mut(id).durable);
+    }
+
     /// Restarts `id` from its durable state.
     pub fn restart(&mut self, id: NodeId) {
         let mut config = self.configs[&id].clone();
@@ -904,6 +924,9 @@ impl Cluster {
     // ----- checks -------------------------------------------------------------------------
 
     fn check_log_matching(&mut self, id: NodeId, entries: &[Entry]) {
+        if !self.honest {
+            return;
+        }
         let raft = self.servers[&id].raft.as_ref().expect("server is running");
         for entry in entries {
             let previous_term = raft
@@ -933,6 +956,9 @@ impl Cluster {
     }
 
     fn check_apply(&mut self, id: NodeId, entries: &[Entry]) {
+        if !self.honest {
+            return;
+        }
         let server = self.servers.get_mut(&id).expect("known server");
         let handed_over = (server.applied.len() + server.apply_queue.len()) as u64;
         for (offset, entry) in entries.iter().enumerate() {
@@ -959,6 +985,9 @@ impl Cluster {
     /// every committed entry before it), and for all of them (`all`) after every durable
     /// truncation, the one way a durable copy disappears.
     fn check_committed_durable_on_majority(&self, all: bool) {
+        if !self.honest {
+            return;
+        }
         let quorum = self.configs.values().next().expect("a cluster").quorum();
         let highest = self.checker.highest_committed;
         let lowest = if all { LogIndex(1) } else { highest };
@@ -978,6 +1007,14 @@ impl Cluster {
 
     /// Cluster-wide invariants plus each core's own `check_invariants`.
     pub fn check(&mut self) {
+        if !self.honest {
+            for server in self.servers.values() {
+                if let Some(raft) = &server.raft {
+                    raft.check_invariants();
+                }
+            }
+            return;
+        }
         let quorum = self.configs.values().next().expect("a cluster").quorum();
         let ids = self.ids();
         for id in ids {
