@@ -5,9 +5,9 @@
 //!
 //! Writes go straight to the active segment with one `write` per operation (no user-space
 //! buffer, so reads see them at once); `sync` is one `fdatasync` of the active segment, plus a
-//! directory fsync when a segment was created or deleted since the last one. The active
-//! segment is fdatasync'd before the next one is created, so a crash can tear only the last
-//! segment.
+//! directory fsync when a segment was deleted since the last one. The active segment is
+//! fdatasync'd before the next one is created, so a crash can tear only the last segment, and a
+//! new segment's header is synced before anything follows it (see [`crate::wal_recovery`]).
 
 use crate::log_store::{check_continues, check_range, LogStore, RecoveredState};
 use crate::storage_error::StorageError;
@@ -68,8 +68,8 @@ pub struct FileLogStore {
     locations: VecDeque<EntryLocation>,
     /// Reused for encoding, so an append allocates nothing once warmed up.
     write_buffer: Vec<u8>,
-    /// A segment was created or deleted since the last sync: the directory must be synced too
-    /// or the new file's name may not survive a crash.
+    /// A segment was deleted since the last sync: the directory must be synced too or the
+    /// deletion may not survive a crash. (A created segment syncs the directory at once.)
     directory_sync_pending: bool,
     /// Set by the first failed write; see `LogStore`'s `# Correctness`.
     poisoned: bool,
@@ -90,8 +90,23 @@ impl FileLogStore {
     ) -> Result<(FileLogStore, RecoveredState), StorageError> {
         let directory = config.directory.clone();
         fs::create_dir_all(&directory).map_err(io_error("create directory", &directory))?;
-        let sequences = list_segments(&directory)?;
+        // Before anything is read: a second store listing the directory while the first one
+        // writes could see a segment being created and remove it, or truncate a record being
+        // written as a torn tail.
         let directory_lock = lock_directory(&directory)?;
+        if config.fsync {
+            // The directory may have just been created (by us, or by a process that crashed
+            // before syncing it): make its own name durable before any acknowledged write can
+            // depend on the files in it.
+            sync_directory(&directory)?;
+            if let Some(parent) = directory
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                sync_directory(parent)?;
+            }
+        }
+        let sequences = list_segments(&directory)?;
         let mut replay = ReplayState::new();
         for (position_in_list, &sequence) in sequences.iter().enumerate() {
             let path = segment_path(&directory, sequence);
@@ -180,7 +195,7 @@ impl FileLogStore {
             }
             None => {
                 let (summary, active_file) =
-                    create_segment(&config.directory, first_sequence, first_index)?;
+                    create_segment(&config.directory, first_sequence, first_index, config.fsync)?;
                 let mut store = FileLogStore {
                     config,
                     segments: vec![summary],
@@ -189,7 +204,7 @@ impl FileLogStore {
                     first_index,
                     locations,
                     write_buffer: Vec::new(),
-                    directory_sync_pending: true,
+                    directory_sync_pending: false,
                     poisoned: false,
                     _directory_lock: directory_lock,
                 };
@@ -269,11 +284,14 @@ impl FileLogStore {
             self.sync_active_segment()?;
         }
         let sequence = self.active_segment().sequence + 1;
-        let (summary, file) =
-            create_segment(&self.config.directory, sequence, self.next_index_value())?;
+        let (summary, file) = create_segment(
+            &self.config.directory,
+            sequence,
+            self.next_index_value(),
+            self.config.fsync,
+        )?;
         self.segments.push(summary);
         self.active_file = file;
-        self.directory_sync_pending = true;
         self.write_hard_state_record()
     }
 
@@ -558,12 +576,15 @@ fn list_segments(directory: &Path) -> Result<Vec<u64>, StorageError> {
     Ok(sequences)
 }
 
-/// Creates segment `sequence` with its header (not yet synced: the caller's next sync covers
-/// it, with the directory).
+/// Creates segment `sequence` with its header, and (with `fsync`) syncs the header and the
+/// directory before anything else is written to it. Recovery relies on that: a segment whose
+/// header is bad while data follows it cannot be a creation the crash interrupted, and is
+/// refused as corruption instead of being removed with whatever it held.
 fn create_segment(
     directory: &Path,
     sequence: u64,
     next_index: LogIndex,
+    fsync: bool,
 ) -> Result<(SegmentSummary, File), StorageError> {
     let path = segment_path(directory, sequence);
     let mut file = OpenOptions::new()
@@ -578,6 +599,11 @@ fn create_segment(
     let header_bytes = header.encode();
     file.write_all(&header_bytes)
         .map_err(io_error("write segment header", &path))?;
+    if fsync {
+        file.sync_data()
+            .map_err(io_error("fdatasync segment header", &path))?;
+        sync_directory(directory)?;
+    }
     let summary = SegmentSummary {
         sequence,
         path,
