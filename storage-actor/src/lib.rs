@@ -16,8 +16,10 @@
 //! - [`storage_actor`]: the actor, group commit, failure handling.
 //! - [`conformance`]: the suite every `LogStore` must pass.
 //! - [`storage_error`]: every way a store can fail (`StorageError`).
+//! - [`data_dir_identity`]: the cluster and node a data directory belongs to, checked at start.
 
 pub mod conformance;
+pub mod data_dir_identity;
 pub mod file_log_store;
 pub mod log_store;
 pub mod mem_log_store;
