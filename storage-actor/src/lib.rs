@@ -11,6 +11,8 @@
 //!   `RecoveredState` a store opens with.
 //! - [`mem_log_store`]: `MemLogStore`, in memory, for experiments and tests.
 //! - [`file_log_store`]: `FileLogStore`, the durable write-ahead log.
+//! - [`file_system`]: the file-system calls of the log behind a trait, and the real disk.
+//! - [`sim_file_system`]: a simulated disk with a page cache, power loss and injected faults.
 //! - [`wal_segment`], [`wal_record`]: the on-disk layout (also in `docs/WAL_FORMAT.md`).
 //! - [`wal_recovery`]: replay at open; torn tail versus corruption.
 //! - [`storage_actor`]: the actor, group commit, failure handling.
@@ -21,8 +23,10 @@
 pub mod conformance;
 pub mod data_dir_identity;
 pub mod file_log_store;
+pub mod file_system;
 pub mod log_store;
 pub mod mem_log_store;
+pub mod sim_file_system;
 pub mod storage_actor;
 pub mod storage_error;
 pub mod wal_record;
