@@ -347,6 +347,23 @@ fn flipped_byte_in_a_middle_record_is_refused_with_file_and_offset() {
 }
 
 #[test]
+fn a_flipped_byte_in_an_early_record_is_refused() {
+    // Entry 1's record of a log spanning several segments: everything after it is intact.
+    let (directory, config) = write_log_over_several_segments();
+    let first = segment_paths(directory.path())[0].clone();
+    let original = fs::read(&first).expect("segment is readable");
+    let mut hard_state_record = Vec::new();
+    storage_actor::wal_record::encode_hard_state(&HardState::default(), &mut hard_state_record)
+        .expect("a hard state encodes");
+    let entry_record_start = 32 + hard_state_record.len() as u64;
+    let mut damaged = original.clone();
+    damaged[entry_record_start as usize + 12] ^= 0x01;
+    fs::write(&first, &damaged).expect("segment is writable");
+    let result = FileLogStore::open(config).map(|(store, _)| store);
+    expect_corruption_at(result, &first, entry_record_start);
+}
+
+#[test]
 fn huge_garbage_length_is_refused_without_allocating() {
     // The reader rejects the length before it allocates or reads anything by it. To prove it,
     // run the check in a child process whose address space is capped far below the garbage
