@@ -18,15 +18,20 @@ struct WrittenLog {
     record_starts: Vec<u64>,
 }
 
-fn write_log() -> WrittenLog {
+/// A fresh store in a temporary directory that saved and synced `hard_state`, and its segment.
+fn store_with_hard_state(hard_state: HardState) -> (tempfile::TempDir, FileLogStore, PathBuf) {
     let directory = tempfile::tempdir().expect("a temporary directory can be created");
     let (mut store, _) =
         FileLogStore::open(FileLogStoreConfig::new(directory.path())).expect("fresh directory");
-    store
-        .save_hard_state(&HardState::new(Term(1), Some(NodeId(1))))
-        .expect("save succeeds");
+    store.save_hard_state(&hard_state).expect("save succeeds");
     store.sync().expect("sync succeeds");
     let segment = only_segment(directory.path());
+    (directory, store, segment)
+}
+
+fn write_log() -> WrittenLog {
+    let (directory, mut store, segment) =
+        store_with_hard_state(HardState::new(Term(1), Some(NodeId(1))));
     let mut record_starts = vec![file_length(&segment)];
     for index in 1..=ENTRY_COUNT {
         store
@@ -162,17 +167,12 @@ fn last_record_cut_at_every_byte_offset_recovers_by_truncation() {
 /// A log whose last record spans several sectors: entries 1..=3 small, entry 4 of
 /// `BIG_PAYLOAD_BYTES`. Returns the directory, the segment and where entry 4's record starts.
 fn write_log_ending_in_a_big_record() -> (tempfile::TempDir, PathBuf, u64) {
-    let directory = tempfile::tempdir().expect("a temporary directory can be created");
-    let (mut store, _) =
-        FileLogStore::open(FileLogStoreConfig::new(directory.path())).expect("fresh directory");
-    store
-        .save_hard_state(&HardState::new(Term(1), Some(NodeId(1))))
-        .expect("save succeeds");
+    let (directory, mut store, segment) =
+        store_with_hard_state(HardState::new(Term(1), Some(NodeId(1))));
     store
         .append(&sample_entries(1, 1, 3))
         .expect("append succeeds");
     store.sync().expect("sync succeeds");
-    let segment = only_segment(directory.path());
     let big_record_start = file_length(&segment);
     let payload: Vec<u8> = (0..BIG_PAYLOAD_BYTES)
         .map(|n| (n % 251 + 1) as u8)
@@ -291,14 +291,8 @@ fn a_garbage_header_followed_by_data_is_refused() {
 
 #[test]
 fn a_hard_state_whose_term_goes_backwards_is_refused() {
-    let directory = tempfile::tempdir().expect("a temporary directory can be created");
-    let (mut store, _) =
-        FileLogStore::open(FileLogStoreConfig::new(directory.path())).expect("fresh directory");
-    store
-        .save_hard_state(&HardState::new(Term(5), Some(NodeId(2))))
-        .expect("save succeeds");
-    store.sync().expect("sync succeeds");
-    let segment = only_segment(directory.path());
+    let (directory, mut store, segment) =
+        store_with_hard_state(HardState::new(Term(5), Some(NodeId(2))));
     let backwards_record_start = file_length(&segment);
     // The store writes what it is given; a lower term on disk can only be damage or records
     // from another log, and replay must not let it undo a vote.
