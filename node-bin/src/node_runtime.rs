@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use storage_actor::data_dir_identity::{
     check_or_record, DataDirIdentity, IdentityCheck, IdentityError,
 };
+use storage_actor::file_system::RealFileSystem;
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor, StorageMetrics,
 };
@@ -89,7 +90,7 @@ pub fn check_data_dir_identity(config: &NodeConfig) -> Result<(), IdentityError>
         cluster_id: config.cluster_id.clone(),
         node_id: config.id,
     };
-    if check_or_record(&config.data_dir, &expected)? == IdentityCheck::Recorded {
+    if check_or_record(&RealFileSystem, &config.data_dir, &expected)? == IdentityCheck::Recorded {
         tracing::info!(data_dir = %config.data_dir.display(), identity = %expected,
             "recorded the data directory's identity");
     }

@@ -31,10 +31,10 @@
 //! - A data directory without the file (a new one, or one written before identities existed)
 //!   is adopted: the identity is recorded and the node starts.
 
+use crate::file_system::{append_all, FileSystem};
 use raft_types::NodeId;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The name of the identity file inside the data directory.
@@ -89,14 +89,16 @@ pub enum IdentityError {
     },
 }
 
-/// Checks that `data_dir` belongs to `expected`, recording `expected` first if the directory
-/// has no identity yet (creating the directory if needed). See the module's `# Correctness`.
+/// Checks that `data_dir` on `file_system` (the real disk: `RealFileSystem`) belongs to
+/// `expected`, recording `expected` first if the directory has no identity yet (creating the
+/// directory if needed). See the module's `# Correctness`.
 pub fn check_or_record(
+    file_system: &dyn FileSystem,
     data_dir: &Path,
     expected: &DataDirIdentity,
 ) -> Result<IdentityCheck, IdentityError> {
     let path = data_dir.join(IDENTITY_FILE_NAME);
-    match fs::read(&path) {
+    match file_system.read_file(&path) {
         Ok(bytes) => {
             let found = decode(&bytes).map_err(|reason| IdentityError::Damaged {
                 path: path.clone(),
@@ -113,7 +115,7 @@ pub fn check_or_record(
             }
         }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            record(data_dir, expected)?;
+            record(file_system, data_dir, expected)?;
             Ok(IdentityCheck::Recorded)
         }
         Err(source) => Err(IdentityError::Io {
@@ -125,9 +127,12 @@ pub fn check_or_record(
 }
 
 /// Reads the identity recorded in `data_dir`, if there is one.
-pub fn read(data_dir: &Path) -> Result<Option<DataDirIdentity>, IdentityError> {
+pub fn read(
+    file_system: &dyn FileSystem,
+    data_dir: &Path,
+) -> Result<Option<DataDirIdentity>, IdentityError> {
     let path = data_dir.join(IDENTITY_FILE_NAME);
-    match fs::read(&path) {
+    match file_system.read_file(&path) {
         Ok(bytes) => decode(&bytes)
             .map(Some)
             .map_err(|reason| IdentityError::Damaged { path, reason }),
@@ -142,7 +147,11 @@ pub fn read(data_dir: &Path) -> Result<Option<DataDirIdentity>, IdentityError> {
 
 /// Writes the identity durably: temporary file, fsync, rename, fsync of the directory and its
 /// parent (the directory itself may have just been created).
-fn record(data_dir: &Path, identity: &DataDirIdentity) -> Result<(), IdentityError> {
+fn record(
+    file_system: &dyn FileSystem,
+    data_dir: &Path,
+    identity: &DataDirIdentity,
+) -> Result<(), IdentityError> {
     let io_error = |operation: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| IdentityError::Io {
@@ -151,32 +160,39 @@ fn record(data_dir: &Path, identity: &DataDirIdentity) -> Result<(), IdentityErr
             source,
         }
     };
-    fs::create_dir_all(data_dir).map_err(io_error("create directory", data_dir))?;
+    file_system
+        .create_dir_all(data_dir)
+        .map_err(io_error("create directory", data_dir))?;
     let temporary = data_dir.join(TEMPORARY_FILE_NAME);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&temporary)
+    // Left behind by a start that crashed while recording: never the identity, start over.
+    match file_system.remove_file(&temporary) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => {
+            return Err(io_error("remove", &temporary)(error))
+        }
+        _ => {}
+    }
+    let mut file = file_system
+        .create_new_file(&temporary)
         .map_err(io_error("create", &temporary))?;
-    file.write_all(&encode(identity))
-        .map_err(io_error("write", &temporary))?;
-    file.sync_all().map_err(io_error("fsync", &temporary))?;
+    append_all(file.as_mut(), &encode(identity)).map_err(io_error("write", &temporary))?;
+    file.sync_data().map_err(io_error("fsync", &temporary))?;
     drop(file);
     let path = data_dir.join(IDENTITY_FILE_NAME);
-    fs::rename(&temporary, &path).map_err(io_error("rename", &path))?;
-    sync_directory(data_dir).map_err(io_error("fsync directory", data_dir))?;
+    file_system
+        .rename(&temporary, &path)
+        .map_err(io_error("rename", &path))?;
+    file_system
+        .sync_directory(data_dir)
+        .map_err(io_error("fsync directory", data_dir))?;
     if let Some(parent) = data_dir
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
     {
-        sync_directory(parent).map_err(io_error("fsync directory", parent))?;
+        file_system
+            .sync_directory(parent)
+            .map_err(io_error("fsync directory", parent))?;
     }
     Ok(())
-}
-
-fn sync_directory(directory: &Path) -> io::Result<()> {
-    File::open(directory)?.sync_all()
 }
 
 /// The file's bytes; see the module's `# Layout`.
@@ -246,6 +262,8 @@ fn decode_hex(hex: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::file_system::RealFileSystem;
+    use crate::sim_file_system::SimFileSystem;
 
     fn identity(cluster_id: &str, node_id: u64) -> DataDirIdentity {
         DataDirIdentity {
@@ -273,22 +291,24 @@ mod tests {
         }
     }
 
+    const REAL: RealFileSystem = RealFileSystem;
+
     #[test]
     fn first_start_records_and_later_starts_check() {
         let parent = tempfile::tempdir().expect("a temporary directory can be created");
         let data_dir = parent.path().join("node-1");
         let node_1_of_a = identity("A", 1);
         assert_eq!(
-            check_or_record(&data_dir, &node_1_of_a).expect("recorded"),
+            check_or_record(&REAL, &data_dir, &node_1_of_a).expect("recorded"),
             IdentityCheck::Recorded
         );
         assert_eq!(
-            check_or_record(&data_dir, &node_1_of_a).expect("matched"),
+            check_or_record(&REAL, &data_dir, &node_1_of_a).expect("matched"),
             IdentityCheck::Matched
         );
         assert!(!data_dir.join(TEMPORARY_FILE_NAME).exists());
         for other in [identity("A", 2), identity("B", 1)] {
-            let error = check_or_record(&data_dir, &other).expect_err("refused");
+            let error = check_or_record(&REAL, &data_dir, &other).expect_err("refused");
             let message = error.to_string();
             assert!(
                 message.contains("belongs to node 1 of cluster \"A\""),
@@ -297,15 +317,65 @@ mod tests {
             assert!(message.contains(&format!("this is {other}")), "{message}");
             assert!(!message.contains('\n'), "one line: {message}");
         }
-        assert_eq!(read(&data_dir).expect("readable"), Some(node_1_of_a));
+        assert_eq!(read(&REAL, &data_dir).expect("readable"), Some(node_1_of_a));
     }
 
     #[test]
     fn a_damaged_file_is_refused_naming_it() {
         let data_dir = tempfile::tempdir().expect("a temporary directory can be created");
-        fs::write(data_dir.path().join(IDENTITY_FILE_NAME), b"garbage").expect("writable");
-        let error = check_or_record(data_dir.path(), &identity("A", 1)).expect_err("refused");
+        std::fs::write(data_dir.path().join(IDENTITY_FILE_NAME), b"garbage").expect("writable");
+        let error =
+            check_or_record(&REAL, data_dir.path(), &identity("A", 1)).expect_err("refused");
         assert!(matches!(error, IdentityError::Damaged { .. }), "{error}");
         assert!(error.to_string().contains(IDENTITY_FILE_NAME), "{error}");
+    }
+
+    #[test]
+    fn a_recorded_identity_survives_power_loss() {
+        // Only the node's parent directory exists durably: the data directory, the file and
+        // its name are made durable by `record` itself.
+        for seed in 0..16 {
+            let disk = SimFileSystem::new(seed);
+            disk.create_dir_all(Path::new("/var/lib"))
+                .and_then(|()| disk.sync_directory(Path::new("/")))
+                .and_then(|()| disk.sync_directory(Path::new("/var")))
+                .expect("the disk is on");
+            let data_dir = Path::new("/var/lib/raft-node");
+            let node_1_of_a = identity("A", 1);
+            check_or_record(&disk, data_dir, &node_1_of_a).expect("recorded");
+            disk.power_loss();
+            assert_eq!(
+                read(&disk, data_dir).expect("readable"),
+                Some(node_1_of_a.clone()),
+                "seed {seed}"
+            );
+            let error = check_or_record(&disk, data_dir, &identity("A", 2)).expect_err("refused");
+            assert!(matches!(error, IdentityError::Mismatch { .. }), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_power_loss_while_recording_leaves_no_identity_or_the_whole_one() {
+        let node_1_of_a = identity("A", 1);
+        let mut outcomes = std::collections::BTreeSet::new();
+        for seed in 0..64 {
+            let disk = SimFileSystem::new(seed);
+            disk.create_dir_all(Path::new("/data"))
+                .and_then(|()| disk.sync_directory(Path::new("/")))
+                .expect("the disk is on");
+            disk.power_off_after(seed % 9);
+            let _ = check_or_record(&disk, Path::new("/data/node"), &node_1_of_a);
+            disk.power_loss();
+            match read(&disk, Path::new("/data/node")) {
+                Ok(found) => {
+                    assert!(found.is_none() || found == Some(node_1_of_a.clone()));
+                    outcomes.insert(found.is_some());
+                }
+                Err(error) => panic!("seed {seed}: a half-written identity was read: {error}"),
+            }
+            // The next start records it (again) and goes on.
+            check_or_record(&disk, Path::new("/data/node"), &node_1_of_a).expect("recorded");
+        }
+        assert_eq!(outcomes.len(), 2, "both outcomes occur: {outcomes:?}");
     }
 }

@@ -36,6 +36,8 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     fn open_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>>;
     /// Removes file `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Renames file `from` to `to`, replacing `to` if it exists (atomically, as rename(2)).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Makes the entries of directory `path` (created, removed, renamed) durable.
     fn sync_directory(&self, path: &Path) -> io::Result<()>;
     /// Takes an exclusive lock named by `path` without waiting: `None` when someone else holds it.
@@ -117,6 +119,10 @@ impl FileSystem for RealFileSystem {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
     }
 
     fn sync_directory(&self, path: &Path) -> io::Result<()> {

@@ -6,7 +6,8 @@
 //! Every file has its *live* contents (what reads see: the page cache) and its *durable*
 //! contents (what the disk holds: as of the last successful `sync_data`). Every directory has
 //! live entries and durable ones (as of its last `sync_directory`): a file created, removed or
-//! renamed since is, after a power loss, as it was before. A directory's own entry lives in its
+//! renamed since is, after a power loss, as it was before (a rename across two directories
+//! needs both synced). A directory's own entry lives in its
 //! parent, so a directory created and never synced into its parent vanishes with its files.
 //!
 //! [`SimFileSystem::power_loss`] keeps what was synced and, of what was not, one of (seeded):
@@ -472,6 +473,26 @@ impl FileSystem for SimFileSystem {
         if let Some(listing) = state.directories.get_mut(&parent) {
             listing.live.remove(&name);
         }
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        let generation = state.generation;
+        let inode = state.resolve_file(from)?;
+        let (to_parent, to_name) = SimState::parent_and_name(to)?;
+        state.directory(&to_parent)?;
+        state.begin_operation(generation)?;
+        let (from_parent, from_name) = SimState::parent_and_name(from)?;
+        if let Some(listing) = state.directories.get_mut(&from_parent) {
+            listing.live.remove(&from_name);
+        }
+        state
+            .directories
+            .get_mut(&to_parent)
+            .expect("checked to exist above")
+            .live
+            .insert(to_name, SimEntry::File(inode));
         Ok(())
     }
 
