@@ -81,7 +81,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use storage_actor::file_system::FileSystem;
-use storage_actor::sim_file_system::SimFileSystem;
+use storage_actor::sim_file_system::{SimFileSystem, SimStatistics};
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, MemDisk, MemLogStore, StorageActor,
 };
@@ -193,7 +193,11 @@ const SIMULATED_WAL_DIRECTORY: &str = "/node/wal";
 const SIMULATED_SEGMENT_BYTES: u64 = 8 * 1024;
 
 /// Every simulated disk cuts its power within this many operations of a `power_loss` call.
-const POWER_CUT_OPERATIONS_MAX: u64 = 12;
+const POWER_CUT_OPERATIONS_MAX: u64 = 3;
+
+/// How long `power_loss` lets the nodes work on for their cuts to land, in virtual time; a disk
+/// that did not reach its cut by then (an idle node) goes dark at the end of it.
+const POWER_CUT_WINDOW: Duration = Duration::from_millis(20);
 
 impl NodeDisk {
     fn new(model: DiskModel, seed: u64) -> NodeDisk {
@@ -417,10 +421,11 @@ impl InProcessCluster {
         }
     }
 
-    /// Cuts the power of every node in `nodes` at once: each simulated disk goes dark at a
-    /// seeded one of its next few operations (possibly between a write and its fdatasync) and
-    /// keeps what was synced plus a seeded part of the rest; then the nodes are stopped as by
-    /// [`InProcessCluster::crash`]. A node on a memory disk is simply crashed.
+    /// Cuts the power of every node in `nodes` together: each simulated disk goes dark at a
+    /// seeded one of its next few operations (possibly between a write and its fdatasync), all
+    /// within [`POWER_CUT_WINDOW`], and keeps what was synced plus a seeded part of the rest;
+    /// then the nodes are stopped as by [`InProcessCluster::crash`]. A node on a memory disk is
+    /// simply crashed.
     pub async fn power_loss(&self, nodes: &[NodeId]) {
         for &node in nodes {
             if let (NodeDisk::Simulated(disk), true) = (self.disk_of(node), self.is_running(node)) {
@@ -434,10 +439,20 @@ impl InProcessCluster {
                 disk.power_off_after(cut);
             }
         }
-        // The cuts land while the nodes go on working: a storage flush of the next moment may
-        // be cut between its write and its fdatasync.
-        tokio::time::sleep(DISK_LATENCY_MAX).await;
-        // The same instant for all: from here no disk of `nodes` completes anything, and their
+        // The cuts land while the nodes go on working, within a few milliseconds of each other
+        // under load: a storage flush may be cut between its write and its fdatasync.
+        let disks: Vec<SimFileSystem> = nodes
+            .iter()
+            .filter_map(|&node| match self.disk_of(node) {
+                NodeDisk::Simulated(disk) => Some(disk),
+                NodeDisk::Memory(_) => None,
+            })
+            .collect();
+        let window_end = Instant::now() + POWER_CUT_WINDOW;
+        while Instant::now() < window_end && !disks.iter().all(SimFileSystem::is_powered_off) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The end of the window: from here no disk of `nodes` completes anything, and their
         // storage events are dropped at the gates.
         for &node in nodes {
             if let NodeDisk::Simulated(disk) = self.disk_of(node) {
@@ -457,6 +472,14 @@ impl InProcessCluster {
             disk.power_loss();
             tracing::info!(%node, %log_in_memory,
                 "in-process cluster: node lost power; its disk keeps what was synced");
+        }
+    }
+
+    /// What `node`'s simulated disk has done (`None` on a memory disk).
+    pub fn disk_statistics(&self, node: NodeId) -> Option<SimStatistics> {
+        match self.disk_of(node) {
+            NodeDisk::Memory(_) => None,
+            NodeDisk::Simulated(disk) => Some(disk.statistics()),
         }
     }
 

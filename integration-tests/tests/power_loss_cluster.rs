@@ -134,9 +134,24 @@ async fn register_client(
     }
 }
 
+/// What the seeds of one test add up to, printed at its end.
+#[derive(Debug, Default)]
+struct Figures {
+    seeds: u64,
+    acknowledged_writes: usize,
+    register_operations: usize,
+    power_losses: u64,
+    /// Power losses that found written but unsynced data in a node's page cache.
+    power_losses_with_unsynced_data: u64,
+}
+
 /// One seed: a 3-node cluster on simulated disks under load; `victims` picks, per outage, the
 /// nodes that lose power together; two outages; then the checks.
-async fn run_seed(seed: u64, victims: impl Fn(&InProcessCluster, NodeId) -> Vec<NodeId>) -> usize {
+async fn run_seed(
+    seed: u64,
+    victims: impl Fn(&InProcessCluster, NodeId) -> Vec<NodeId>,
+    figures: &mut Figures,
+) {
     let cluster = InProcessCluster::start_on(3, seed, DiskModel::Simulated);
     cluster
         .wait_for_leader(ELECTION_BOUND)
@@ -209,7 +224,16 @@ async fn run_seed(seed: u64, victims: impl Fn(&InProcessCluster, NodeId) -> Vec<
     check_register(&register).unwrap_or_else(|error| {
         panic!("seed {seed}: the register history is not linearizable: {error}")
     });
-    acknowledged.len()
+    figures.seeds += 1;
+    figures.acknowledged_writes += acknowledged.len();
+    figures.register_operations += register.len();
+    for node in cluster.members().to_vec() {
+        let statistics = cluster
+            .disk_statistics(node)
+            .expect("the nodes run on simulated disks");
+        figures.power_losses += statistics.power_losses;
+        figures.power_losses_with_unsynced_data += statistics.power_losses_with_unsynced_data;
+    }
 }
 
 /// Runs the register clients side by side.
@@ -234,26 +258,29 @@ fn init_tracing() {
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn power_loss_of_a_majority_loses_no_acknowledged_write() {
     init_tracing();
-    let mut acknowledged = 0;
+    let mut figures = Figures::default();
     let seeds = seeds();
     for &seed in &seeds {
         let _guard = SeedGuard {
             test_name: "power_loss_of_a_majority_loses_no_acknowledged_write",
             seed,
         };
-        acknowledged += run_seed(seed, |cluster, leader| {
-            let follower = *cluster
-                .members()
-                .iter()
-                .find(|node| **node != leader)
-                .expect("three members");
-            vec![leader, follower]
-        })
+        run_seed(
+            seed,
+            |cluster, leader| {
+                let follower = *cluster
+                    .members()
+                    .iter()
+                    .find(|node| **node != leader)
+                    .expect("three members");
+                vec![leader, follower]
+            },
+            &mut figures,
+        )
         .await;
     }
     println!(
-        "power loss of a majority: {} seeds from {}, {acknowledged} acknowledged writes, 0 lost",
-        seeds.len(),
+        "power loss of a majority, seeds from {}: {figures:?}; 0 acknowledged writes lost",
         seeds[0]
     );
 }
@@ -262,18 +289,17 @@ async fn power_loss_of_a_majority_loses_no_acknowledged_write() {
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn power_loss_of_every_node_loses_no_acknowledged_write() {
     init_tracing();
-    let mut acknowledged = 0;
+    let mut figures = Figures::default();
     let seeds = seeds();
     for &seed in &seeds {
         let _guard = SeedGuard {
             test_name: "power_loss_of_every_node_loses_no_acknowledged_write",
             seed,
         };
-        acknowledged += run_seed(seed, |cluster, _| cluster.members().to_vec()).await;
+        run_seed(seed, |cluster, _| cluster.members().to_vec(), &mut figures).await;
     }
     println!(
-        "power loss of every node: {} seeds from {}, {acknowledged} acknowledged writes, 0 lost",
-        seeds.len(),
+        "power loss of every node, seeds from {}: {figures:?}; 0 acknowledged writes lost",
         seeds[0]
     );
 }

@@ -66,6 +66,9 @@ pub struct SimStatistics {
     pub file_syncs: u64,
     pub directory_syncs: u64,
     pub power_losses: u64,
+    /// Power losses that found written but unsynced data in the page cache (the ones that can
+    /// lose something).
+    pub power_losses_with_unsynced_data: u64,
     pub faults_fired: u64,
 }
 
@@ -177,6 +180,17 @@ impl SimFileSystem {
     pub fn power_loss(&self) {
         let mut state = self.state();
         state.statistics.power_losses += 1;
+        let unsynced = state
+            .files
+            .values()
+            .any(|file| file.live != file.durable || !file.dropped_sectors.is_empty())
+            || state
+                .directories
+                .values()
+                .any(|directory| directory.live != directory.durable);
+        if unsynced {
+            state.statistics.power_losses_with_unsynced_data += 1;
+        }
         let SimState {
             directories,
             files,
