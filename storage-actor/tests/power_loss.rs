@@ -394,8 +394,10 @@ fn every_acknowledged_entry_and_vote_survives_power_loss() {
         |seed| power_loss_point(seed, &mut figures),
     );
     println!("{figures:#?}");
+    // With the default number of points the cuts hit every kind of step; a replay of one point
+    // hits one.
     assert!(
-        figures.by_step.len() >= 5,
+        figures.crash_points < 100 || figures.by_step.len() >= 5,
         "the cuts hit few kinds of step: {:?}",
         figures.by_step
     );
