@@ -5,8 +5,8 @@
 //!
 //! ```text
 //!  MemDisk ◀─ StorageActor ◀─ DiskLatency ◀─StorageRequest── RaftActor ──SendMessage──▶ SimEndpoint
-//!  (MemLogStore)   └──StorageEvent─────────────────────────▶  ▲ │                           │
-//!                                                              │ └─ApplyEntries/Query─▶ Applier
+//!  (MemLogStore    └──StorageEvent──▶ EventGate ───────────▶  ▲ │                           │
+//!  or WAL on a SimFileSystem)                                  │ └─ApplyEntries/Query─▶ Applier
 //!  SimNetwork (one per cluster, seeded) ◀──SimSend──────────────┼───────────────────────────┘
 //!       └──────────────ReceivedMessages/PeerEvent───────────────┘
 //! ```
@@ -19,6 +19,11 @@
 //!   request by a seeded 0..=[`DISK_LATENCY_MAX`] (in order), standing in for write-and-sync
 //!   time, so a crash can catch requests not yet durable.
 //! - The state machine is a fresh [`KvStore`] in an [`ApplierActor`].
+//! - Each node's disk is a [`DiskModel`]: by default a [`MemLogStore`] over a [`MemDisk`]; with
+//!   [`DiskModel::Simulated`] the real [`FileLogStore`] over a [`SimFileSystem`] (a page cache
+//!   that a power loss empties, see `storage_actor::sim_file_system`). Storage events reach the
+//!   consensus actor through an `EventGate` that drops them once the node's disk has lost power,
+//!   so nothing a dead node's storage says (not even its failure) gets out.
 //!
 //! # Crash and restart
 //!
@@ -34,6 +39,13 @@
 //! disk and builds the consensus core with `Raft::new(config, recovered)` and fresh actors;
 //! the applier starts empty and re-applies the log from index 1 once the commit index is
 //! known.
+//!
+//! On a simulated disk, a crash is a process crash: the disk's power is switched off first
+//! (so the dying actors write nothing), the actors are aborted, and the page cache survives.
+//! [`InProcessCluster::power_loss`] cuts the power of several nodes at once: each disk goes dark
+//! at a seeded one of its next few operations (so the cut can land between a write and its
+//! fdatasync), then the nodes are aborted and each disk keeps what was synced plus a seeded part
+//! of the rest. Restarting runs the WAL's recovery on what is left.
 //!
 //! # Determinism
 //!
@@ -60,6 +72,7 @@ use raft_actor::{RaftActor, RaftActorConfig, RaftMetrics};
 use raft_proto::applier::Query;
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
 use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
+use raft_proto::storage::StorageEvent;
 use raft_proto::storage::StorageRequest;
 use raft_types::{LogIndex, NodeId};
 use std::cell::RefCell;
@@ -67,7 +80,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use storage_actor::{LogStore, MemDisk, MemLogStore, StorageActor};
+use storage_actor::file_system::FileSystem;
+use storage_actor::sim_file_system::{SimFileSystem, SimStatistics};
+use storage_actor::{
+    FileLogStore, FileLogStoreConfig, LogStore, MemDisk, MemLogStore, StorageActor,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -150,13 +167,63 @@ struct RunningNode {
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
+/// What the nodes of a cluster keep their logs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskModel {
+    /// `MemLogStore` on a `MemDisk`: a flush is durable at once; a crash loses only the
+    /// requests not yet flushed.
+    Memory,
+    /// The real `FileLogStore` on a `SimFileSystem`: a crash keeps the page cache, a power loss
+    /// keeps only what was synced (and a seeded part of the rest).
+    Simulated,
+}
+
+/// A node's disk.
+#[derive(Clone, Debug)]
+enum NodeDisk {
+    Memory(MemDisk),
+    Simulated(SimFileSystem),
+}
+
+/// Where a node's write-ahead log lives on its simulated disk. `/node` is its data directory,
+/// created durably when the disk is made; the store creates `wal` itself.
+const SIMULATED_WAL_DIRECTORY: &str = "/node/wal";
+
+/// Small segments, so a run crosses segment rolls.
+const SIMULATED_SEGMENT_BYTES: u64 = 8 * 1024;
+
+/// Every simulated disk cuts its power within this many operations of a `power_loss` call.
+const POWER_CUT_OPERATIONS_MAX: u64 = 3;
+
+/// How long `power_loss` lets the nodes work on for their cuts to land, in virtual time; a disk
+/// that did not reach its cut by then (an idle node) goes dark at the end of it.
+const POWER_CUT_WINDOW: Duration = Duration::from_millis(20);
+
+impl NodeDisk {
+    fn new(model: DiskModel, seed: u64) -> NodeDisk {
+        match model {
+            DiskModel::Memory => NodeDisk::Memory(MemDisk::default()),
+            DiskModel::Simulated => {
+                let disk = SimFileSystem::new(seed);
+                let made = disk
+                    .create_dir_all(std::path::Path::new("/node"))
+                    .and_then(|()| disk.sync_directory(std::path::Path::new("/")));
+                made.expect("a fresh simulated disk is powered");
+                NodeDisk::Simulated(disk)
+            }
+        }
+    }
+}
+
 /// One member: its disk survives crashes; `running` is `None` while it is crashed.
 struct NodeSlot {
-    disk: MemDisk,
+    disk: NodeDisk,
     running: Option<RunningNode>,
     /// How many times the node was started, mixed into its election-timeout seed so that a
     /// restarted node does not replay its first life's timeouts.
     incarnation: u64,
+    /// How many power cuts the node had, mixed into where the next one lands.
+    power_cuts: u64,
 }
 
 /// An in-process cluster; see the module documentation. Methods take `&self` so a test can
@@ -173,6 +240,11 @@ impl InProcessCluster {
     /// network seeded with `seed`. Must be called inside a System; in a [`PausedSystem`] it
     /// runs in virtual time, replayably.
     pub fn start(size: usize, seed: u64) -> InProcessCluster {
+        InProcessCluster::start_on(size, seed, DiskModel::Memory)
+    }
+
+    /// [`InProcessCluster::start`] with every node's log on disks of the given model.
+    pub fn start_on(size: usize, seed: u64, disk_model: DiskModel) -> InProcessCluster {
         assert!(size >= 1, "a cluster has at least one node");
         let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
         let network = SimNetwork::with_default_faults(seed, healthy_links()).start();
@@ -180,9 +252,10 @@ impl InProcessCluster {
             .iter()
             .map(|id| {
                 let slot = NodeSlot {
-                    disk: MemDisk::default(),
+                    disk: NodeDisk::new(disk_model, mix(seed ^ mix(id.0 ^ 0xD15C))),
                     running: None,
                     incarnation: 0,
+                    power_cuts: 0,
                 };
                 (*id, slot)
             })
@@ -228,25 +301,41 @@ impl InProcessCluster {
         assert!(slot.running.is_none(), "node {id} is already running");
         slot.incarnation += 1;
 
-        let (store, recovered) = MemLogStore::open(slot.disk.clone());
-        // Nothing purges a MemDisk in these tests, so its log starts at index 1.
-        let recovered =
-            core_recovered_state(recovered).unwrap_or_else(|error| panic!("node {id}: {error:#}"));
-
         let raft_context: Context<RaftActor> = Context::new();
         let raft_address = raft_context.address();
 
-        let storage = StorageActor::new(
-            store,
-            StoragePorts {
-                events: raft_address.clone().recipient(),
+        let gate = EventGate {
+            consensus: raft_address.clone().recipient(),
+            disk: match &slot.disk {
+                NodeDisk::Memory(_) => None,
+                NodeDisk::Simulated(disk) => Some(disk.clone()),
             },
-        );
-        let (storage_address, storage_task) = spawn_actor(Context::new(), storage);
-        let disk_latency = DiskLatency::new(
-            storage_address.recipient(),
-            mix(self.seed ^ mix(id.0) ^ slot.incarnation),
-        );
+        };
+        let (gate_address, gate_task) = spawn_actor(Context::new(), gate);
+        let ports = StoragePorts {
+            events: gate_address.recipient(),
+        };
+        // Nothing purges these logs in the tests, so they start at index 1.
+        let (storage, storage_task, recovered) = match &slot.disk {
+            NodeDisk::Memory(disk) => {
+                let (store, recovered) = MemLogStore::open(disk.clone());
+                let (storage, task) = spawn_actor(Context::new(), StorageActor::new(store, ports));
+                (storage.recipient(), task, recovered)
+            }
+            NodeDisk::Simulated(disk) => {
+                let mut config = FileLogStoreConfig::new(SIMULATED_WAL_DIRECTORY);
+                config.segment_size_bytes = SIMULATED_SEGMENT_BYTES;
+                let (store, recovered) = FileLogStore::open_on(Arc::new(disk.clone()), config)
+                    .unwrap_or_else(|error| {
+                        panic!("node {id}: the write-ahead log does not recover: {error}")
+                    });
+                let (storage, task) = spawn_actor(Context::new(), StorageActor::new(store, ports));
+                (storage.recipient(), task, recovered)
+            }
+        };
+        let recovered =
+            core_recovered_state(recovered).unwrap_or_else(|error| panic!("node {id}: {error:#}"));
+        let disk_latency = DiskLatency::new(storage, mix(self.seed ^ mix(id.0) ^ slot.incarnation));
         let (disk_latency_address, disk_latency_task) = spawn_actor(Context::new(), disk_latency);
 
         let applier = ApplierActor::new(
@@ -292,44 +381,127 @@ impl InProcessCluster {
                 ("applier", applier_task),
                 ("disk latency", disk_latency_task),
                 ("storage", storage_task),
+                ("storage event gate", gate_task),
             ],
         });
     }
 
     /// Stops every actor of `node` at once, as `kill -9` would. Its disk keeps what the storage
-    /// actor had flushed; requests it had not flushed yet (never reported durable) are lost.
-    /// Returns once none of its actors can run again. Crashing a crashed node does nothing.
+    /// actor had flushed (a simulated disk: its page cache); requests it had not flushed yet
+    /// (never reported durable) are lost. Returns once none of its actors can run again.
+    /// Crashing a crashed node does nothing.
     pub async fn crash(&self, node: NodeId) {
-        let (running, disk) = {
-            let mut nodes = self.nodes.borrow_mut();
-            let slot = nodes.get_mut(&node).expect("crash: not a member");
-            (slot.running.take(), slot.disk.clone())
-        };
-        let Some(running) = running else {
+        let disk = self.disk_of(node);
+        let Some(running) = self.take_running(node) else {
             return;
         };
-        // Taken before the actors are dropped: dropping an actix context lets it handle what
-        // is still in its mailbox and run `stopping`, so the dying storage actor would write
-        // requests it never reported durable. Those land on the old disk, which is discarded.
-        let (_, flushed) = MemLogStore::open(disk);
-        let flushed_last = flushed.last_log_id().unwrap_or_default();
-        let survivor = disk_holding(flushed);
-        for (_, task) in &running.tasks {
-            task.abort();
+        let log_in_memory = running.metrics.snapshot().last_log_index;
+        match disk {
+            NodeDisk::Memory(disk) => {
+                // Taken before the actors are dropped: dropping an actix context lets it handle
+                // what is still in its mailbox and run `stopping`, so the dying storage actor
+                // would write requests it never reported durable. Those land on the old disk,
+                // which is discarded.
+                let (_, flushed) = MemLogStore::open(disk);
+                let flushed_last = flushed.last_log_id().unwrap_or_default();
+                let survivor = disk_holding(flushed);
+                abort_all(running).await;
+                self.set_disk(node, NodeDisk::Memory(survivor));
+                tracing::info!(%node, %flushed_last, %log_in_memory,
+                    "in-process cluster: node crashed; its disk keeps the log through flushed_last");
+            }
+            NodeDisk::Simulated(disk) => {
+                // Dark first, so the dying actors write nothing; the page cache survives.
+                disk.power_off();
+                abort_all(running).await;
+                disk.process_crash();
+                tracing::info!(%node, %log_in_memory,
+                    "in-process cluster: node crashed; its page cache survives");
+            }
         }
-        for (_, task) in running.tasks {
-            // An aborted task resolves once its future is dropped; a task that already ended
-            // resolves at once. Either way nothing of it runs after this.
-            let _ = task.await;
+    }
+
+    /// Cuts the power of every node in `nodes` together: each simulated disk goes dark at a
+    /// seeded one of its next few operations (possibly between a write and its fdatasync), all
+    /// within [`POWER_CUT_WINDOW`], and keeps what was synced plus a seeded part of the rest;
+    /// then the nodes are stopped as by [`InProcessCluster::crash`]. A node on a memory disk is
+    /// simply crashed.
+    pub async fn power_loss(&self, nodes: &[NodeId]) {
+        for &node in nodes {
+            if let (NodeDisk::Simulated(disk), true) = (self.disk_of(node), self.is_running(node)) {
+                let cut = {
+                    let mut slots = self.nodes.borrow_mut();
+                    let slot = slots.get_mut(&node).expect("power_loss: not a member");
+                    slot.power_cuts += 1;
+                    mix(self.seed ^ mix(node.0) ^ mix(slot.power_cuts))
+                        % (POWER_CUT_OPERATIONS_MAX + 1)
+                };
+                disk.power_off_after(cut);
+            }
         }
+        // The cuts land while the nodes go on working, within a few milliseconds of each other
+        // under load: a storage flush may be cut between its write and its fdatasync.
+        let disks: Vec<SimFileSystem> = nodes
+            .iter()
+            .filter_map(|&node| match self.disk_of(node) {
+                NodeDisk::Simulated(disk) => Some(disk),
+                NodeDisk::Memory(_) => None,
+            })
+            .collect();
+        let window_end = Instant::now() + POWER_CUT_WINDOW;
+        while Instant::now() < window_end && !disks.iter().all(SimFileSystem::is_powered_off) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The end of the window: from here no disk of `nodes` completes anything, and their
+        // storage events are dropped at the gates.
+        for &node in nodes {
+            if let NodeDisk::Simulated(disk) = self.disk_of(node) {
+                disk.power_off();
+            }
+        }
+        for &node in nodes {
+            let NodeDisk::Simulated(disk) = self.disk_of(node) else {
+                self.crash(node).await;
+                continue;
+            };
+            let Some(running) = self.take_running(node) else {
+                continue;
+            };
+            let log_in_memory = running.metrics.snapshot().last_log_index;
+            abort_all(running).await;
+            disk.power_loss();
+            tracing::info!(%node, %log_in_memory,
+                "in-process cluster: node lost power; its disk keeps what was synced");
+        }
+    }
+
+    /// What `node`'s simulated disk has done (`None` on a memory disk).
+    pub fn disk_statistics(&self, node: NodeId) -> Option<SimStatistics> {
+        match self.disk_of(node) {
+            NodeDisk::Memory(_) => None,
+            NodeDisk::Simulated(disk) => Some(disk.statistics()),
+        }
+    }
+
+    fn disk_of(&self, node: NodeId) -> NodeDisk {
+        self.nodes.borrow()[&node].disk.clone()
+    }
+
+    fn set_disk(&self, node: NodeId, disk: NodeDisk) {
         self.nodes
             .borrow_mut()
             .get_mut(&node)
-            .expect("crash: not a member")
-            .disk = survivor;
-        let log_in_memory = running.metrics.snapshot().last_log_index;
-        tracing::info!(%node, %flushed_last, %log_in_memory,
-            "in-process cluster: node crashed; its disk keeps the log through flushed_last");
+            .expect("not a member")
+            .disk = disk;
+    }
+
+    fn take_running(&self, node: NodeId) -> Option<RunningNode> {
+        self.nodes
+            .borrow_mut()
+            .get_mut(&node)
+            .expect("not a member of the cluster")
+            .running
+            .take()
     }
 
     /// Restarts a crashed `node` from what its disk holds, with fresh actors.
@@ -593,6 +765,47 @@ impl Drop for InProcessCluster {
                 }
             }
         }
+    }
+}
+
+/// Aborts every task of a node, then waits until none of them can run again.
+async fn abort_all(running: RunningNode) {
+    for (_, task) in &running.tasks {
+        task.abort();
+    }
+    for (_, task) in running.tasks {
+        // An aborted task resolves once its future is dropped; a task that already ended
+        // resolves at once. Either way nothing of it runs after this.
+        let _ = task.await;
+    }
+}
+
+/// Hands storage events on to the consensus actor, unless the node's simulated disk has lost
+/// power: a node without power says nothing more, not even that its storage failed (which the
+/// consensus actor would rightly take as fatal for the whole System).
+struct EventGate {
+    consensus: Recipient<StorageEvent>,
+    /// `None` on a memory disk, which never loses power.
+    disk: Option<SimFileSystem>,
+}
+
+impl Actor for EventGate {
+    type Context = Context<Self>;
+}
+
+impl Handler<StorageEvent> for EventGate {
+    type Result = ();
+
+    fn handle(&mut self, event: StorageEvent, _: &mut Context<Self>) {
+        if self
+            .disk
+            .as_ref()
+            .is_some_and(SimFileSystem::is_powered_off)
+        {
+            tracing::debug!(?event, "in-process cluster: dropped, the disk has no power");
+            return;
+        }
+        self.consensus.do_send(event);
     }
 }
 

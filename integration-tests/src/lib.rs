@@ -7,8 +7,9 @@
 //! # Layout
 //!
 //! - [`in_process`]: `InProcessCluster`: every actor of N nodes in one actix System on the
-//!   tokio clock (paused in tests), over a seeded simulated network and in-memory disks;
-//!   partitions, link faults, crashes and restarts in virtual time.
+//!   tokio clock (paused in tests), over a seeded simulated network and in-memory disks (or the
+//!   real write-ahead log on simulated disks that lose power); partitions, link faults,
+//!   crashes, power losses and restarts in virtual time.
 //! - [`process_cluster`]: `ProcessCluster`: writes TOML configs, starts, kills (`-9`),
 //!   restarts, pauses (`SIGSTOP`/`SIGCONT`) and stops (`SIGTERM`) nodes; an HTTP client.
 //! - [`private_network`]: runs a test inside its own network namespace (`unshare -n`) where

@@ -14,8 +14,9 @@ pub const EXIT_FAILURE: i32 = 1;
 
 /// The whole of `raft-node`: parses the command line, runs the server or the local cluster,
 /// and returns the process exit code (0 after a graceful stop, 1 on a fatal error, 2 for a bad
-/// configuration, printed as one line naming the key, 3 when the node stopped, or refuses to
-/// start, on a divergence).
+/// configuration, printed as one line naming the key, or for a data directory that belongs to
+/// another node or cluster, printed as one line naming both; 3 when the node stopped, or
+/// refuses to start, on a divergence).
 pub fn raft_node_main() -> i32 {
     let cli = NodeCli::parse();
     if let Some(NodeCommand::LocalCluster(flags)) = &cli.command {
@@ -32,6 +33,12 @@ pub fn raft_node_main() -> i32 {
             return EXIT_BAD_CONFIGURATION;
         }
     };
+    // Before the write-ahead log is opened: a node on another member's data directory must
+    // not recover (or repair) that member's log as its own.
+    if let Err(error) = node_runtime::check_data_dir_identity(&config) {
+        eprintln!("raft-node: {error}");
+        return EXIT_BAD_CONFIGURATION;
+    }
     match divergence_marker::read(&config.data_dir) {
         Ok(None) => {}
         Ok(Some(line)) => {

@@ -43,6 +43,10 @@ use raft_types::LogId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use storage_actor::data_dir_identity::{
+    check_or_record, DataDirIdentity, IdentityCheck, IdentityError,
+};
+use storage_actor::file_system::RealFileSystem;
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor, StorageMetrics,
 };
@@ -78,6 +82,24 @@ pub fn run(config: NodeConfig) -> anyhow::Result<i32> {
     let code = system.run_with_code()?;
     tracing::info!(code, "node stopped");
     Ok(code)
+}
+
+/// Checks that `data_dir` belongs to this node of this cluster, recording the identity on first
+/// start (see `storage_actor::data_dir_identity`). The in-memory engine keeps nothing there, so
+/// it is not checked.
+pub fn check_data_dir_identity(config: &NodeConfig) -> Result<(), IdentityError> {
+    if config.storage_engine == StorageEngine::Memory {
+        return Ok(());
+    }
+    let expected = DataDirIdentity {
+        cluster_id: config.cluster_id.clone(),
+        node_id: config.id,
+    };
+    if check_or_record(&RealFileSystem, &config.data_dir, &expected)? == IdentityCheck::Recorded {
+        tracing::info!(data_dir = %config.data_dir.display(), identity = %expected,
+            "recorded the data directory's identity");
+    }
+    Ok(())
 }
 
 /// What the running node holds on to.

@@ -5,10 +5,11 @@
 //!
 //! Writes go straight to the active segment with one `write` per operation (no user-space
 //! buffer, so reads see them at once); `sync` is one `fdatasync` of the active segment, plus a
-//! directory fsync when a segment was created or deleted since the last one. The active
-//! segment is fdatasync'd before the next one is created, so a crash can tear only the last
-//! segment.
+//! directory fsync when a segment was deleted since the last one. The active segment is
+//! fdatasync'd before the next one is created, so a crash can tear only the last segment, and a
+//! new segment's header is synced before anything follows it (see [`crate::wal_recovery`]).
 
+use crate::file_system::{append_all, FileHandle, FileLock, FileSystem, RealFileSystem};
 use crate::log_store::{check_continues, check_range, LogStore, RecoveredState};
 use crate::storage_error::StorageError;
 use crate::wal_record::{self, read_record, RecordRead, WalRecord};
@@ -18,11 +19,10 @@ use crate::wal_recovery::{
 use crate::wal_segment::{parse_segment_name, segment_path, SegmentHeader};
 use raft_types::{Entry, HardState, LogId, LogIndex};
 use std::collections::{btree_map, BTreeMap, VecDeque};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How a [`FileLogStore`] is opened. Mirrors the `[storage]` section of the node's config.
 #[derive(Clone, Debug)]
@@ -57,10 +57,15 @@ impl FileLogStoreConfig {
 #[derive(Debug)]
 pub struct FileLogStore {
     config: FileLogStoreConfig,
+    /// The disk: the real one in production, a simulated one in power-loss tests.
+    file_system: Arc<dyn FileSystem>,
     /// Every segment on disk, oldest first; the last one is the active segment.
     segments: Vec<SegmentSummary>,
     /// The active segment, opened for appending.
-    active_file: File,
+    active_file: Box<dyn FileHandle>,
+    /// How much of the active segment a successful sync covered: after a failed write or sync
+    /// the segment is cut back to it (see `poison`).
+    active_durable_bytes: u64,
     hard_state: HardState,
     /// Index of `locations[0]`, or of the next append when the log is empty.
     first_index: LogIndex,
@@ -68,15 +73,15 @@ pub struct FileLogStore {
     locations: VecDeque<EntryLocation>,
     /// Reused for encoding, so an append allocates nothing once warmed up.
     write_buffer: Vec<u8>,
-    /// A segment was created or deleted since the last sync: the directory must be synced too
-    /// or the new file's name may not survive a crash.
+    /// A segment was deleted since the last sync: the directory must be synced too or the
+    /// deletion may not survive a crash. (A created segment syncs the directory at once.)
     directory_sync_pending: bool,
     /// Set by the first failed write; see `LogStore`'s `# Correctness`.
     poisoned: bool,
     /// The open `LOCK` file holding an exclusive flock for as long as the store lives, so a
     /// second store (another node given the same directory by mistake) cannot interleave its
     /// writes with ours.
-    _directory_lock: File,
+    _directory_lock: Box<dyn FileLock>,
 }
 
 impl FileLogStore {
@@ -88,14 +93,42 @@ impl FileLogStore {
     pub fn open(
         config: FileLogStoreConfig,
     ) -> Result<(FileLogStore, RecoveredState), StorageError> {
+        FileLogStore::open_on(Arc::new(RealFileSystem), config)
+    }
+
+    /// [`FileLogStore::open`] on `file_system` instead of the real disk: the same code, on a
+    /// simulated disk in the power-loss tests.
+    pub fn open_on(
+        file_system: Arc<dyn FileSystem>,
+        config: FileLogStoreConfig,
+    ) -> Result<(FileLogStore, RecoveredState), StorageError> {
+        let disk = file_system.as_ref();
         let directory = config.directory.clone();
-        fs::create_dir_all(&directory).map_err(io_error("create directory", &directory))?;
-        let sequences = list_segments(&directory)?;
-        let directory_lock = lock_directory(&directory)?;
+        disk.create_dir_all(&directory)
+            .map_err(io_error("create directory", &directory))?;
+        // Before anything is read: a second store listing the directory while the first one
+        // writes could see a segment being created and remove it, or truncate a record being
+        // written as a torn tail.
+        let directory_lock = lock_directory(disk, &directory)?;
+        if config.fsync {
+            // The directory may have just been created (by us, or by a process that crashed
+            // before syncing it): make its own name durable before any acknowledged write can
+            // depend on the files in it.
+            sync_directory(disk, &directory)?;
+            if let Some(parent) = directory
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                sync_directory(disk, parent)?;
+            }
+        }
+        let sequences = list_segments(disk, &directory)?;
         let mut replay = ReplayState::new();
         for (position_in_list, &sequence) in sequences.iter().enumerate() {
             let path = segment_path(&directory, sequence);
-            let bytes = fs::read(&path).map_err(io_error("read segment", &path))?;
+            let bytes = disk
+                .read_file(&path)
+                .map_err(io_error("read segment", &path))?;
             let position = SegmentPosition {
                 is_first: replay.segments.is_empty(),
                 is_last: position_in_list + 1 == sequences.len(),
@@ -116,16 +149,17 @@ impl FileLogStore {
                         reason = %reason,
                         "write-ahead log: truncating a torn tail (a write the crash interrupted)"
                     );
-                    truncate_file(&path, offset, config.fsync)?;
+                    truncate_file(disk, &path, offset, config.fsync)?;
                 }
                 SegmentEnd::HeaderIncomplete => {
                     tracing::warn!(
                         path = %path.display(),
                         "write-ahead log: removing a segment whose creation was interrupted"
                     );
-                    fs::remove_file(&path).map_err(io_error("remove segment", &path))?;
+                    disk.remove_file(&path)
+                        .map_err(io_error("remove segment", &path))?;
                     if config.fsync {
-                        sync_directory(&directory)?;
+                        sync_directory(disk, &directory)?;
                     }
                 }
             }
@@ -138,7 +172,13 @@ impl FileLogStore {
         // A fresh log starts at segment 1; if the only segment was removed above (its creation
         // was cut short), its successor takes the same number.
         let first_sequence = sequences.last().copied().unwrap_or(1);
-        let store = FileLogStore::resume(config, replay, directory_lock, first_sequence)?;
+        let store = FileLogStore::resume(
+            config,
+            Arc::clone(&file_system),
+            replay,
+            directory_lock,
+            first_sequence,
+        )?;
         Ok((store, recovered))
     }
 
@@ -146,8 +186,9 @@ impl FileLogStore {
     /// is left.
     fn resume(
         config: FileLogStoreConfig,
+        file_system: Arc<dyn FileSystem>,
         replay: ReplayState,
-        directory_lock: File,
+        directory_lock: Box<dyn FileLock>,
         first_sequence: u64,
     ) -> Result<FileLogStore, StorageError> {
         let ReplayState {
@@ -159,11 +200,15 @@ impl FileLogStore {
         } = replay;
         let mut store = match segments.last() {
             Some(active) => {
-                let active_file = open_for_append(&active.path)?;
+                let active_file = open_for_append(file_system.as_ref(), &active.path)?;
+                // What recovery read; the sync below makes sure of it.
+                let active_durable_bytes = active.length_bytes;
                 let mut store = FileLogStore {
                     config,
+                    file_system,
                     segments,
                     active_file,
+                    active_durable_bytes,
                     hard_state,
                     first_index,
                     locations,
@@ -179,17 +224,24 @@ impl FileLogStore {
                 store
             }
             None => {
-                let (summary, active_file) =
-                    create_segment(&config.directory, first_sequence, first_index)?;
+                let (summary, active_file) = create_segment(
+                    file_system.as_ref(),
+                    &config.directory,
+                    first_sequence,
+                    first_index,
+                    config.fsync,
+                )?;
                 let mut store = FileLogStore {
                     config,
+                    file_system,
+                    active_durable_bytes: summary.length_bytes,
                     segments: vec![summary],
                     active_file,
                     hard_state,
                     first_index,
                     locations,
                     write_buffer: Vec::new(),
-                    directory_sync_pending: true,
+                    directory_sync_pending: false,
                     poisoned: false,
                     _directory_lock: directory_lock,
                 };
@@ -238,17 +290,54 @@ impl FileLogStore {
         }
         let result = write(self);
         if result.is_err() {
-            self.poisoned = true;
+            self.poison();
         }
         result
+    }
+
+    /// Refuses all further work, and cuts the active segment back to what the last successful
+    /// sync covered.
+    ///
+    /// Why the cut: after a failed fdatasync Linux marks the dirty pages clean without writing
+    /// them ("fsyncgate"). They stay readable, so a restart of the process (no reboot) would
+    /// recover entries the disk does not hold, report them durable, and a later successful sync
+    /// would not write them either. Truncating drops them from the page cache: a restart then
+    /// recovers only what was synced. This is best effort (the truncation can fail too, and
+    /// then a reboot before the restart is the safe course; see docs/WAL_FORMAT.md).
+    fn poison(&mut self) {
+        self.poisoned = true;
+        self.write_buffer.clear();
+        if !self.config.fsync {
+            return;
+        }
+        let durable_bytes = self.active_durable_bytes;
+        let path = self.active_segment().path.clone();
+        let cut = self
+            .active_file
+            .set_len(durable_bytes)
+            .and_then(|()| self.active_file.sync_data());
+        match cut {
+            Ok(()) => {
+                self.active_segment_mut().length_bytes = durable_bytes;
+                tracing::warn!(path = %path.display(), durable_bytes,
+                    "write-ahead log: failed; cut the active segment back to its last sync");
+            }
+            Err(error) => tracing::error!(path = %path.display(), durable_bytes, %error,
+                "write-ahead log: failed, and cutting the active segment back to its last \
+                 sync failed too; reboot the machine before restarting the node"),
+        }
     }
 
     /// Writes `write_buffer` at the end of the active segment in one call and clears it.
     fn write_buffered(&mut self) -> Result<(), StorageError> {
         let written = self.write_buffer.len() as u64;
-        (&self.active_file)
-            .write_all(&self.write_buffer)
-            .map_err(io_error("write segment", &self.active_segment().path))?;
+        let path = &self
+            .segments
+            .last()
+            .expect("a store always has an active segment: open creates one")
+            .path;
+        append_all(self.active_file.as_mut(), &self.write_buffer)
+            .map_err(io_error("write segment", path))?;
         self.write_buffer.clear();
         self.active_segment_mut().length_bytes += written;
         Ok(())
@@ -269,11 +358,16 @@ impl FileLogStore {
             self.sync_active_segment()?;
         }
         let sequence = self.active_segment().sequence + 1;
-        let (summary, file) =
-            create_segment(&self.config.directory, sequence, self.next_index_value())?;
+        let (summary, file) = create_segment(
+            self.file_system.as_ref(),
+            &self.config.directory,
+            sequence,
+            self.next_index_value(),
+            self.config.fsync,
+        )?;
+        self.active_durable_bytes = summary.length_bytes;
         self.segments.push(summary);
         self.active_file = file;
-        self.directory_sync_pending = true;
         self.write_hard_state_record()
     }
 
@@ -351,7 +445,8 @@ impl FileLogStore {
             if !entirely_before {
                 break;
             }
-            fs::remove_file(&candidate.path)
+            self.file_system
+                .remove_file(&candidate.path)
                 .map_err(io_error("remove segment", &candidate.path))?;
             removed += 1;
         }
@@ -378,30 +473,38 @@ impl FileLogStore {
         }
         self.sync_active_segment()?;
         if self.directory_sync_pending {
-            sync_directory(&self.config.directory)?;
+            sync_directory(self.file_system.as_ref(), &self.config.directory)?;
             self.directory_sync_pending = false;
         }
         Ok(())
     }
 
-    fn sync_active_segment(&self) -> Result<(), StorageError> {
+    fn sync_active_segment(&mut self) -> Result<(), StorageError> {
+        let active = self
+            .segments
+            .last()
+            .expect("a store always has an active segment: open creates one");
         self.active_file
             .sync_data()
-            .map_err(io_error("fdatasync segment", &self.active_segment().path))
+            .map_err(io_error("fdatasync segment", &active.path))?;
+        self.active_durable_bytes = active.length_bytes;
+        Ok(())
     }
 
     fn read_entry(
         &self,
         index: LogIndex,
         location: &EntryLocation,
-        open_files: &mut BTreeMap<u64, File>,
+        open_files: &mut BTreeMap<u64, Box<dyn FileHandle>>,
     ) -> Result<Entry, StorageError> {
         let path = segment_path(&self.config.directory, location.segment_sequence);
         let file = match open_files.entry(location.segment_sequence) {
             btree_map::Entry::Occupied(open) => open.into_mut(),
-            btree_map::Entry::Vacant(slot) => {
-                slot.insert(File::open(&path).map_err(io_error("open segment", &path))?)
-            }
+            btree_map::Entry::Vacant(slot) => slot.insert(
+                self.file_system
+                    .open_file(&path)
+                    .map_err(io_error("open segment", &path))?,
+            ),
         };
         let mut bytes = vec![0u8; location.framed_length as usize];
         file.read_exact_at(&mut bytes, location.offset)
@@ -477,36 +580,34 @@ impl LogStore for FileLogStore {
 /// The name of the file whose flock marks the directory as in use.
 const LOCK_FILE_NAME: &str = "LOCK";
 
-/// Takes an exclusive, non-blocking flock on `directory/LOCK` (created if missing). The kernel
-/// releases it when the file is closed or the process dies, so a crash leaves no stale lock.
-fn lock_directory(directory: &Path) -> Result<File, StorageError> {
+/// Takes an exclusive, non-blocking lock on `directory/LOCK` (a flock on the real disk). The
+/// kernel releases it when the file is closed or the process dies, so a crash leaves no stale
+/// lock.
+fn lock_directory(
+    file_system: &dyn FileSystem,
+    directory: &Path,
+) -> Result<Box<dyn FileLock>, StorageError> {
     let path = directory.join(LOCK_FILE_NAME);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_error("open lock file", &path))?;
     // A lock can be held for an instant by a process being spawned: between fork and exec the
     // child holds a copy of every descriptor, close-on-exec ones included. Retrying for a short
     // while tells that from a second store that really holds the directory.
     let deadline = std::time::Instant::now() + LOCK_RETRY_DURATION;
     loop {
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => return Ok(file),
-            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+        match file_system.try_lock_exclusive(&path) {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
-            Err(rustix::io::Errno::WOULDBLOCK) => {
+            Ok(None) => {
                 return Err(StorageError::DirectoryLocked {
                     path: directory.to_path_buf(),
                 })
             }
-            Err(errno) => {
+            Err(source) => {
                 return Err(StorageError::Io {
                     operation: "lock",
                     path,
-                    source: errno.into(),
+                    source,
                 })
             }
         }
@@ -518,13 +619,13 @@ const LOCK_RETRY_DURATION: std::time::Duration = std::time::Duration::from_milli
 
 /// The segment sequences in `directory`, ascending and contiguous. Refuses a directory that
 /// holds other files and no segment (probably not ours).
-fn list_segments(directory: &Path) -> Result<Vec<u64>, StorageError> {
-    let listing = fs::read_dir(directory).map_err(io_error("read directory", directory))?;
+fn list_segments(file_system: &dyn FileSystem, directory: &Path) -> Result<Vec<u64>, StorageError> {
+    let listing = file_system
+        .list_directory(directory)
+        .map_err(io_error("read directory", directory))?;
     let mut sequences = Vec::new();
     let mut foreign = Vec::new();
-    for item in listing {
-        let item = item.map_err(io_error("read directory", directory))?;
-        let name = item.file_name().to_string_lossy().into_owned();
+    for name in listing {
         match parse_segment_name(&name) {
             Some(sequence) => sequences.push(sequence),
             None if name == LOCK_FILE_NAME => {}
@@ -558,26 +659,32 @@ fn list_segments(directory: &Path) -> Result<Vec<u64>, StorageError> {
     Ok(sequences)
 }
 
-/// Creates segment `sequence` with its header (not yet synced: the caller's next sync covers
-/// it, with the directory).
+/// Creates segment `sequence` with its header, and (with `fsync`) syncs the header and the
+/// directory before anything else is written to it. Recovery relies on that: a segment whose
+/// header is bad while data follows it cannot be a creation the crash interrupted, and is
+/// refused as corruption instead of being removed with whatever it held.
 fn create_segment(
+    file_system: &dyn FileSystem,
     directory: &Path,
     sequence: u64,
     next_index: LogIndex,
-) -> Result<(SegmentSummary, File), StorageError> {
+    fsync: bool,
+) -> Result<(SegmentSummary, Box<dyn FileHandle>), StorageError> {
     let path = segment_path(directory, sequence);
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)
+    let mut file = file_system
+        .create_new_file(&path)
         .map_err(io_error("create segment", &path))?;
     let header = SegmentHeader {
         sequence,
         next_index: next_index.0,
     };
     let header_bytes = header.encode();
-    file.write_all(&header_bytes)
-        .map_err(io_error("write segment header", &path))?;
+    append_all(file.as_mut(), &header_bytes).map_err(io_error("write segment header", &path))?;
+    if fsync {
+        file.sync_data()
+            .map_err(io_error("fdatasync segment header", &path))?;
+        sync_directory(file_system, directory)?;
+    }
     let summary = SegmentSummary {
         sequence,
         path,
@@ -587,29 +694,33 @@ fn create_segment(
     Ok((summary, file))
 }
 
-fn open_for_append(path: &Path) -> Result<File, StorageError> {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
+fn open_for_append(
+    file_system: &dyn FileSystem,
+    path: &Path,
+) -> Result<Box<dyn FileHandle>, StorageError> {
+    file_system
+        .open_file(path)
         .map_err(io_error("open segment", path))
 }
 
-fn truncate_file(path: &Path, length: u64, fsync: bool) -> Result<(), StorageError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io_error("open segment", path))?;
+fn truncate_file(
+    file_system: &dyn FileSystem,
+    path: &Path,
+    length: u64,
+    fsync: bool,
+) -> Result<(), StorageError> {
+    let mut file = open_for_append(file_system, path)?;
     file.set_len(length)
         .map_err(io_error("truncate segment", path))?;
     if fsync {
-        file.sync_all().map_err(io_error("fsync segment", path))?;
+        file.sync_data().map_err(io_error("fsync segment", path))?;
     }
     Ok(())
 }
 
-fn sync_directory(directory: &Path) -> Result<(), StorageError> {
-    File::open(directory)
-        .and_then(|handle| handle.sync_all())
+fn sync_directory(file_system: &dyn FileSystem, directory: &Path) -> Result<(), StorageError> {
+    file_system
+        .sync_directory(directory)
         .map_err(io_error("fsync directory", directory))
 }
 

@@ -11,16 +11,22 @@
 //!   `RecoveredState` a store opens with.
 //! - [`mem_log_store`]: `MemLogStore`, in memory, for experiments and tests.
 //! - [`file_log_store`]: `FileLogStore`, the durable write-ahead log.
+//! - [`file_system`]: the file-system calls of the log behind a trait, and the real disk.
+//! - [`sim_file_system`]: a simulated disk with a page cache, power loss and injected faults.
 //! - [`wal_segment`], [`wal_record`]: the on-disk layout (also in `docs/WAL_FORMAT.md`).
 //! - [`wal_recovery`]: replay at open; torn tail versus corruption.
 //! - [`storage_actor`]: the actor, group commit, failure handling.
 //! - [`conformance`]: the suite every `LogStore` must pass.
 //! - [`storage_error`]: every way a store can fail (`StorageError`).
+//! - [`data_dir_identity`]: the cluster and node a data directory belongs to, checked at start.
 
 pub mod conformance;
+pub mod data_dir_identity;
 pub mod file_log_store;
+pub mod file_system;
 pub mod log_store;
 pub mod mem_log_store;
+pub mod sim_file_system;
 pub mod storage_actor;
 pub mod storage_error;
 pub mod wal_record;

@@ -199,6 +199,12 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord, String> {
     }
 }
 
+/// The payload length of the record at `offset` when its length field passes its checksum.
+pub fn payload_length_if_valid(segment: &[u8], offset: usize) -> Option<u32> {
+    let header = segment.get(offset..offset + RECORD_HEADER_BYTES)?;
+    checked_payload_length(header)
+}
+
 /// The end of the record at `offset` when its length field passes its checksum (whether or not
 /// the record is complete or valid), so recovery can look at what follows a failed record.
 pub fn framed_end_if_length_valid(segment: &[u8], offset: usize) -> Option<usize> {

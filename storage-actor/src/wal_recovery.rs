@@ -5,18 +5,37 @@
 //! # What counts as a torn tail
 //!
 //! Only the last segment can have one: the store syncs a segment before it creates the next.
-//! In the last segment, a record that runs past the end of the file, or one that fails its
-//! checksum with nothing but zero bytes after it (a power loss can leave a file extended with
-//! unwritten, zero-filled blocks), is the remains of a write that was never acknowledged.
-//! Anything else that fails, anywhere, is corruption. A last segment whose header is missing
-//! or all zeros is a segment whose creation was cut short; it holds nothing and is removed.
+//! A power loss leaves the synced prefix intact; of what was written after the last sync, the
+//! disk holds any subset of the sectors (pages are written back in any order), and the file
+//! length may or may not include them. Sectors that never reached the disk read as zeros. So
+//! the first invalid record of the last segment is torn when
+//!
+//! - it runs past the end of the file (its length passes its checksum and is within
+//!   `max_record_bytes`, or fewer than 8 bytes of header remain), or
+//! - some [`SECTOR_BYTES`]-aligned sector it touches reads as zeros from where the record
+//!   enters the sector to the end of the sector (or file): a sector that was never written
+//!   back. What follows the record does not matter: later sectors may have reached the disk.
+//!
+//! Any other invalid record, a complete and non-zero one, is damage, not a crash: corruption.
+//! So is anything invalid before the last segment's first invalid record, or in an older
+//! segment. A last segment shorter than its header, or all zeros, was being created when the
+//! crash hit (the store syncs a new segment's header before writing anything after it); it holds
+//! nothing and is removed. A bad header with data after it is corruption.
+//!
+//! Replay also refuses a HardState record whose term is lower than the one before it: terms
+//! never decrease (Figure 2), so a lower one means records were lost or reordered.
 
 use crate::storage_error::StorageError;
-use crate::wal_record::{read_record, RecordRead, WalRecord};
+use crate::wal_record::{read_record, RecordRead, WalRecord, RECORD_HEADER_BYTES};
 use crate::wal_segment::{SegmentHeader, SegmentHeaderError, SEGMENT_HEADER_BYTES};
 use raft_types::{Entry, HardState, LogIndex, Term};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+
+/// The unit a disk writes atomically, and the alignment of what a power loss leaves unwritten.
+/// 512 bytes is the smallest sector size in use; a 4 KiB page that was not written back is
+/// eight such sectors of zeros, so the rule holds for larger sectors and pages too.
+pub const SECTOR_BYTES: usize = 512;
 
 /// Where an entry's record lies on disk, so reads need no scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,8 +102,20 @@ impl ReplayState {
     ) -> Result<SegmentEnd, StorageError> {
         let header = match SegmentHeader::decode(bytes) {
             Ok(header) => header,
-            Err(SegmentHeaderError::Incomplete) if position.is_last => {
+            Err(SegmentHeaderError::Incomplete) if position.is_last && never_written(bytes) => {
                 return Ok(SegmentEnd::HeaderIncomplete)
+            }
+            Err(SegmentHeaderError::Incomplete) if bytes.len() >= SEGMENT_HEADER_BYTES => {
+                // The header is synced before anything is written after it, so zeros there
+                // with data behind them are damage, not an interrupted creation.
+                return Err(corruption(
+                    path,
+                    0,
+                    format!(
+                        "segment header is all zeros but {} bytes follow it",
+                        bytes.len() - SEGMENT_HEADER_BYTES
+                    ),
+                ));
             }
             Err(error) => return Err(header_error(path, error)),
         };
@@ -135,7 +166,7 @@ impl ReplayState {
                     }
                 }
                 RecordRead::Invalid { reason }
-                    if position.is_last && only_zeros_after_record(bytes, offset) =>
+                    if position.is_last && is_torn(bytes, offset, max_record_bytes) =>
                 {
                     break SegmentEnd::TornAt {
                         offset: offset as u64,
@@ -185,7 +216,19 @@ impl ReplayState {
                 });
                 self.entries.push_back(entry);
             }
-            WalRecord::HardState(hard_state) => self.hard_state = hard_state,
+            WalRecord::HardState(hard_state) => {
+                if hard_state.current_term < self.hard_state.current_term {
+                    return Err(corruption(
+                        path,
+                        offset as u64,
+                        format!(
+                            "hard state goes back from term {} to term {}: terms never decrease",
+                            self.hard_state.current_term, hard_state.current_term
+                        ),
+                    ));
+                }
+                self.hard_state = hard_state;
+            }
             WalRecord::Truncate { since } => self.truncate(since),
         }
         Ok(())
@@ -212,15 +255,45 @@ pub struct SegmentPosition {
     pub is_last: bool,
 }
 
-/// True when every byte after the failed record at `offset` is zero. When the record's length
-/// is unreadable, or points past the end of the file (a valid-checksum length that was refused
-/// as too large), the record is taken to start the zeros, so its own non-zero header makes it
-/// corruption rather than a torn tail.
-fn only_zeros_after_record(bytes: &[u8], offset: usize) -> bool {
-    let from = crate::wal_record::framed_end_if_length_valid(bytes, offset)
-        .filter(|&framed_end| framed_end <= bytes.len())
-        .unwrap_or(offset);
-    bytes[from..].iter().all(|&byte| byte == 0)
+/// True when the segment holds nothing a store could have written after syncing its header:
+/// fewer bytes than a header, or only zeros.
+fn never_written(bytes: &[u8]) -> bool {
+    bytes.len() < SEGMENT_HEADER_BYTES || bytes.iter().all(|&byte| byte == 0)
+}
+
+/// Whether the invalid record at `offset` of the last segment is a torn write (see the module
+/// documentation): it runs past the end of the file, or a sector it touches was never written.
+///
+/// The record's extent is known only when its length passes its checksum and could have been
+/// written (within `max_record_bytes`); otherwise only its 8-byte header is taken as the record.
+fn is_torn(bytes: &[u8], offset: usize, max_record_bytes: u32) -> bool {
+    let plausible_end = crate::wal_record::framed_end_if_length_valid(bytes, offset).filter(|_| {
+        crate::wal_record::payload_length_if_valid(bytes, offset)
+            .is_some_and(|length| (1..=max_record_bytes).contains(&length))
+    });
+    let record_end = match plausible_end {
+        Some(end) if end > bytes.len() => return true,
+        Some(end) => end,
+        None => (offset + RECORD_HEADER_BYTES).min(bytes.len()),
+    };
+    touches_unwritten_sector(bytes, offset, record_end)
+}
+
+/// True when some sector overlapping `start..end` reads as zeros from where that range enters
+/// it to the sector's end (or the file's). Such a sector cannot hold a record the store wrote
+/// (no record has a zero length field, and a record's bytes run on to the next record), so it
+/// never reached the disk.
+fn touches_unwritten_sector(bytes: &[u8], start: usize, end: usize) -> bool {
+    let mut sector_start = start - start % SECTOR_BYTES;
+    while sector_start < end {
+        let from = start.max(sector_start);
+        let to = (sector_start + SECTOR_BYTES).min(bytes.len());
+        if from < to && bytes[from..to].iter().all(|&byte| byte == 0) {
+            return true;
+        }
+        sector_start += SECTOR_BYTES;
+    }
+    false
 }
 
 fn header_error(path: &Path, error: SegmentHeaderError) -> StorageError {

@@ -1,7 +1,10 @@
-//! Runs the conformance suite on both stores: every check once on `MemLogStore` and once on
-//! `FileLogStore` (with tiny segments, so rolling and purging cross segment boundaries).
+//! Runs the conformance suite on both stores: every check once on `MemLogStore`, once on
+//! `FileLogStore` (with tiny segments, so rolling and purging cross segment boundaries), and once
+//! on `FileLogStore` over the simulated disk (the same code the power-loss tests run).
 
+use std::sync::Arc;
 use storage_actor::conformance::{self, StoreHarness};
+use storage_actor::sim_file_system::SimFileSystem;
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, MemDisk, MemLogStore, RecoveredState,
 };
@@ -30,6 +33,28 @@ impl StoreHarness for FileHarness {
     }
 }
 
+/// `FileLogStore` on a `SimFileSystem`; reopening is a restart of the process (the simulated
+/// page cache survives), so the suite's reopen checks hold as on a real disk.
+struct SimHarness {
+    disk: SimFileSystem,
+}
+
+impl StoreHarness for SimHarness {
+    type Store = FileLogStore;
+    fn open(&mut self) -> (FileLogStore, RecoveredState) {
+        let mut config = FileLogStoreConfig::new("/node/wal");
+        config.segment_size_bytes = 2048;
+        FileLogStore::open_on(Arc::new(self.disk.clone()), config)
+            .expect("the simulated disk opens")
+    }
+}
+
+fn sim_harness() -> SimHarness {
+    SimHarness {
+        disk: SimFileSystem::new(1),
+    }
+}
+
 fn mem_harness() -> MemHarness {
     MemHarness {
         disk: MemDisk::default(),
@@ -49,6 +74,9 @@ macro_rules! conformance_tests {
         }
         mod file_log_store {
             $(#[test] fn $check() { storage_actor::conformance::$check(&mut super::file_harness()); })*
+        }
+        mod file_log_store_on_simulated_disk {
+            $(#[test] fn $check() { storage_actor::conformance::$check(&mut super::sim_harness()); })*
         }
     };
 }

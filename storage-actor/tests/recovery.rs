@@ -2,7 +2,7 @@
 //! file and the byte offset, a garbage length is refused without being allocated, and the
 //! directory checks (missing: created; foreign or unusable: a clear error).
 
-use raft_types::{HardState, LogIndex, NodeId, Term};
+use raft_types::{Entry, EntryPayload, HardState, LogIndex, NodeId, Term};
 use std::fs;
 use std::path::{Path, PathBuf};
 use storage_actor::conformance::sample_entries;
@@ -18,15 +18,20 @@ struct WrittenLog {
     record_starts: Vec<u64>,
 }
 
-fn write_log() -> WrittenLog {
+/// A fresh store in a temporary directory that saved and synced `hard_state`, and its segment.
+fn store_with_hard_state(hard_state: HardState) -> (tempfile::TempDir, FileLogStore, PathBuf) {
     let directory = tempfile::tempdir().expect("a temporary directory can be created");
     let (mut store, _) =
         FileLogStore::open(FileLogStoreConfig::new(directory.path())).expect("fresh directory");
-    store
-        .save_hard_state(&HardState::new(Term(1), Some(NodeId(1))))
-        .expect("save succeeds");
+    store.save_hard_state(&hard_state).expect("save succeeds");
     store.sync().expect("sync succeeds");
     let segment = only_segment(directory.path());
+    (directory, store, segment)
+}
+
+fn write_log() -> WrittenLog {
+    let (directory, mut store, segment) =
+        store_with_hard_state(HardState::new(Term(1), Some(NodeId(1))));
     let mut record_starts = vec![file_length(&segment)];
     for index in 1..=ENTRY_COUNT {
         store
@@ -159,23 +164,166 @@ fn last_record_cut_at_every_byte_offset_recovers_by_truncation() {
     }
 }
 
+/// A log whose last record spans several sectors: entries 1..=3 small, entry 4 of
+/// `BIG_PAYLOAD_BYTES`. Returns the directory, the segment and where entry 4's record starts.
+fn write_log_ending_in_a_big_record() -> (tempfile::TempDir, PathBuf, u64) {
+    let (directory, mut store, segment) =
+        store_with_hard_state(HardState::new(Term(1), Some(NodeId(1))));
+    store
+        .append(&sample_entries(1, 1, 3))
+        .expect("append succeeds");
+    store.sync().expect("sync succeeds");
+    let big_record_start = file_length(&segment);
+    let payload: Vec<u8> = (0..BIG_PAYLOAD_BYTES)
+        .map(|n| (n % 251 + 1) as u8)
+        .collect();
+    store
+        .append(&[Entry::new(
+            Term(1),
+            LogIndex(4),
+            EntryPayload::command(payload),
+        )])
+        .expect("append succeeds");
+    store.sync().expect("sync succeeds");
+    drop(store);
+    (directory, segment, big_record_start)
+}
+
+const BIG_PAYLOAD_BYTES: usize = 3000;
+const SECTOR: usize = 512;
+
 #[test]
-fn torn_tail_followed_by_zeros_recovers_by_truncation() {
+fn torn_tail_with_zero_sectors_and_garbage_after_it_is_truncated() {
+    // Pages written back out of order: a sector in the middle of the last record never reached
+    // the disk (zeros), later ones did, and the file length covers even more (garbage here).
+    let (directory, segment, big_record_start) = write_log_ending_in_a_big_record();
+    let mut bytes = fs::read(&segment).expect("segment is readable");
+    let zero_sector = (big_record_start as usize / SECTOR + 2) * SECTOR;
+    assert!(
+        zero_sector + SECTOR < bytes.len(),
+        "the record spans the sector"
+    );
+    bytes[zero_sector..zero_sector + SECTOR].fill(0);
+    bytes.extend((0..700u32).map(|n| (n * 7 + 3) as u8));
+    fs::write(&segment, &bytes).expect("segment is writable");
+
+    let store = open(directory.path()).expect("a tail with a zero sector is torn, not corrupt");
+    assert_eq!(store.next_index(), LogIndex(4), "the torn entry 4 is gone");
+    assert_eq!(store.hard_state(), HardState::new(Term(1), Some(NodeId(1))));
+    assert_eq!(
+        file_length(&segment),
+        big_record_start + reopen_record_length(),
+        "truncated at the torn record (then open appends a hard state)"
+    );
+}
+
+#[test]
+fn torn_tail_whose_first_sector_is_zero_is_truncated() {
+    // The record's header lies in a sector that was never written back; what follows did.
+    let (directory, segment, big_record_start) = write_log_ending_in_a_big_record();
+    let mut bytes = fs::read(&segment).expect("segment is readable");
+    let start = big_record_start as usize;
+    let sector_end = (start / SECTOR + 1) * SECTOR;
+    bytes[start..sector_end].fill(0);
+    fs::write(&segment, &bytes).expect("segment is writable");
+    let store = open(directory.path()).expect("torn, not corrupt");
+    assert_eq!(store.next_index(), LogIndex(4));
+}
+
+#[test]
+fn a_complete_non_zero_last_record_that_fails_its_checksum_is_refused() {
+    // No power loss leaves a whole record of non-zero bytes that fails its checksum: that is
+    // damage, even at the very end of the log.
+    let (directory, segment, big_record_start) = write_log_ending_in_a_big_record();
+    let mut bytes = fs::read(&segment).expect("segment is readable");
+    let position = big_record_start as usize + 1000;
+    bytes[position] ^= 0x04;
+    fs::write(&segment, &bytes).expect("segment is writable");
+    expect_corruption_at(open(directory.path()), &segment, big_record_start);
+}
+
+#[test]
+fn zeros_inside_a_sector_but_not_to_its_end_are_corruption() {
+    // A sector is written whole or not at all: zeros in the middle of one, with the record's
+    // bytes after them in the same sector, are damage.
+    let (directory, segment, big_record_start) = write_log_ending_in_a_big_record();
+    let mut bytes = fs::read(&segment).expect("segment is readable");
+    let sector = (big_record_start as usize / SECTOR + 2) * SECTOR;
+    bytes[sector + 16..sector + 400].fill(0);
+    fs::write(&segment, &bytes).expect("segment is writable");
+    expect_corruption_at(open(directory.path()), &segment, big_record_start);
+}
+
+#[test]
+fn a_zeroed_header_followed_by_data_is_refused() {
     let log = write_log();
     let mut bytes = fs::read(&log.segment).expect("segment is readable");
-    let last_record_start = log.record_starts[ENTRY_COUNT as usize - 1] as usize;
-    // A power loss can leave the file extended over blocks that were never written.
-    for byte in &mut bytes[last_record_start + 12..] {
-        *byte = 0;
-    }
-    bytes.extend_from_slice(&[0u8; 4096]);
+    bytes[..32].fill(0);
     fs::write(&log.segment, &bytes).expect("segment is writable");
-    let store = open(log.directory.path()).expect("a zero-filled tail is torn, not corrupt");
-    assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT));
-    assert_eq!(
-        file_length(&log.segment),
-        last_record_start as u64 + reopen_record_length()
+    let result = open(log.directory.path());
+    expect_corruption_at(result, &log.segment, 0);
+    assert!(
+        log.segment.exists(),
+        "the damaged segment is left for the operator"
     );
+}
+
+#[test]
+fn a_zeroed_header_of_the_last_of_several_segments_is_refused() {
+    let (directory, config) = write_log_over_several_segments();
+    let segments = segment_paths(directory.path());
+    let last = segments.last().expect("several segments");
+    let mut bytes = fs::read(last).expect("segment is readable");
+    bytes[..32].fill(0);
+    fs::write(last, &bytes).expect("segment is writable");
+    let result = FileLogStore::open(config).map(|(store, _)| store);
+    expect_corruption_at(result, last, 0);
+}
+
+#[test]
+fn a_garbage_header_followed_by_data_is_refused() {
+    let log = write_log();
+    let mut bytes = fs::read(&log.segment).expect("segment is readable");
+    bytes[3] ^= 0xFF;
+    fs::write(&log.segment, &bytes).expect("segment is writable");
+    expect_corruption_at(open(log.directory.path()), &log.segment, 0);
+}
+
+#[test]
+fn a_hard_state_whose_term_goes_backwards_is_refused() {
+    let (directory, mut store, segment) =
+        store_with_hard_state(HardState::new(Term(5), Some(NodeId(2))));
+    let backwards_record_start = file_length(&segment);
+    // The store writes what it is given; a lower term on disk can only be damage or records
+    // from another log, and replay must not let it undo a vote.
+    store
+        .save_hard_state(&HardState::new(Term(4), Some(NodeId(3))))
+        .expect("save succeeds");
+    store.sync().expect("sync succeeds");
+    drop(store);
+    let result = open(directory.path());
+    expect_corruption_at(result, &segment, backwards_record_start);
+}
+
+#[test]
+fn a_locked_directory_is_neither_listed_nor_repaired() {
+    let log = write_log();
+    let first = open(log.directory.path()).expect("the log opens");
+    // While the first store runs, its directory holds what a crash would leave behind: a
+    // segment being created, and a gap. A second store must not act on any of it.
+    let being_created = log.directory.path().join("00000000000000000002.wal");
+    fs::write(&being_created, [0u8; 10]).expect("directory is writable");
+    let after_gap = log.directory.path().join("00000000000000000009.wal");
+    fs::write(&after_gap, [0u8; 10]).expect("directory is writable");
+    let length_before = file_length(&log.segment);
+    let second = open(log.directory.path()).map(|_| ());
+    assert!(
+        matches!(second, Err(StorageError::DirectoryLocked { .. })),
+        "the lock is taken before the segments are listed or read: {second:?}"
+    );
+    assert!(being_created.exists(), "the second store removed nothing");
+    assert_eq!(file_length(&log.segment), length_before, "nor truncated");
+    drop(first);
 }
 
 #[test]
@@ -190,6 +338,23 @@ fn flipped_byte_in_a_middle_record_is_refused_with_file_and_offset() {
         fs::write(&log.segment, &damaged).expect("segment is writable");
         expect_corruption_at(open(log.directory.path()), &log.segment, middle_start);
     }
+}
+
+#[test]
+fn a_flipped_byte_in_an_early_record_is_refused() {
+    // Entry 1's record of a log spanning several segments: everything after it is intact.
+    let (directory, config) = write_log_over_several_segments();
+    let first = segment_paths(directory.path())[0].clone();
+    let original = fs::read(&first).expect("segment is readable");
+    let mut hard_state_record = Vec::new();
+    storage_actor::wal_record::encode_hard_state(&HardState::default(), &mut hard_state_record)
+        .expect("a hard state encodes");
+    let entry_record_start = 32 + hard_state_record.len() as u64;
+    let mut damaged = original.clone();
+    damaged[entry_record_start as usize + 12] ^= 0x01;
+    fs::write(&first, &damaged).expect("segment is writable");
+    let result = FileLogStore::open(config).map(|(store, _)| store);
+    expect_corruption_at(result, &first, entry_record_start);
 }
 
 #[test]
@@ -277,10 +442,16 @@ fn a_missing_middle_segment_is_refused() {
 fn a_segment_whose_creation_was_cut_short_is_removed() {
     let log = write_log();
     let next_segment = log.directory.path().join("00000000000000000002.wal");
-    fs::write(&next_segment, [0u8; 10]).expect("directory is writable");
-    let store = open(log.directory.path()).expect("an empty last segment is not corruption");
-    assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT + 1));
-    assert!(!next_segment.exists(), "the empty segment is removed");
+    for contents in [vec![], vec![0u8; 10], b"RAFTWAL".to_vec(), vec![0u8; 4096]] {
+        fs::write(&next_segment, &contents).expect("directory is writable");
+        let store = open(log.directory.path()).expect("an empty last segment is not corruption");
+        assert_eq!(store.next_index(), LogIndex(ENTRY_COUNT + 1));
+        assert!(
+            !next_segment.exists(),
+            "the segment of {} bytes is removed",
+            contents.len()
+        );
+    }
 }
 
 #[test]
