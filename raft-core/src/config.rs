@@ -4,6 +4,8 @@
 use raft_types::NodeId;
 use std::collections::BTreeSet;
 
+/// The static configuration of one consensus core, checked by [`Config::validate`] when
+/// [`Raft::new`](crate::Raft::new) builds the core. Times are in ticks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// This server's id; must be one of `members`.
@@ -14,6 +16,8 @@ pub struct Config {
     /// [`election_timeout_min_ticks`, `election_timeout_max_ticks`) without hearing from a
     /// leader (§5.2). Randomized anew at every reset so split votes resolve quickly.
     pub election_timeout_min_ticks: u64,
+    /// The exclusive upper bound of the election timeout, in ticks; see
+    /// `election_timeout_min_ticks`.
     pub election_timeout_max_ticks: u64,
     /// A leader sends one AppendEntries (heartbeat or entries) per follower this often. Must be
     /// well below `election_timeout_min_ticks` (§5.6: broadcastTime ≪ electionTimeout).
@@ -35,20 +39,43 @@ pub struct Config {
     pub random_seed: u64,
 }
 
+/// Why [`Config::validate`] refused a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// This server's id or a member's is 0, which is reserved (see `NodeId`).
     #[error("node id 0 is reserved")]
     ZeroId,
+    /// This server's id is not among `members`.
     #[error("own id {id} is not among the members")]
-    NotAMember { id: NodeId },
+    NotAMember {
+        /// This server's id.
+        id: NodeId,
+    },
+    /// The election timeout range `[min, max)` is empty or starts at 0.
     #[error(
         "election_timeout_min_ticks ({min}) must be >= 1 and < election_timeout_max_ticks ({max})"
     )]
-    ElectionTimeoutRange { min: u64, max: u64 },
+    ElectionTimeoutRange {
+        /// `election_timeout_min_ticks`.
+        min: u64,
+        /// `election_timeout_max_ticks`.
+        max: u64,
+    },
+    /// The heartbeat interval is 0 or not below the minimum election timeout.
     #[error("heartbeat_interval_ticks ({heartbeat}) must be >= 1 and < election_timeout_min_ticks ({min})")]
-    HeartbeatInterval { heartbeat: u64, min: u64 },
+    HeartbeatInterval {
+        /// `heartbeat_interval_ticks`.
+        heartbeat: u64,
+        /// `election_timeout_min_ticks`.
+        min: u64,
+    },
+    /// A replication limit (`max_inflight_appends`, `max_entries_per_append`,
+    /// `max_append_bytes`) is 0.
     #[error("{field} must be at least 1")]
-    ZeroLimit { field: &'static str },
+    ZeroLimit {
+        /// The name of the `Config` field that is 0.
+        field: &'static str,
+    },
 }
 
 impl Config {
@@ -70,6 +97,10 @@ impl Config {
         }
     }
 
+    /// Checks what the core relies on: no id is 0, this server is a member,
+    /// 1 <= `election_timeout_min_ticks` < `election_timeout_max_ticks`,
+    /// 1 <= `heartbeat_interval_ticks` < `election_timeout_min_ticks`, and every limit is at
+    /// least 1.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.id.0 == 0 || self.members.contains(&NodeId(0)) {
             return Err(ConfigError::ZeroId);

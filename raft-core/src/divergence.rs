@@ -38,6 +38,8 @@ pub struct Divergence {
     pub peer: NodeId,
     /// The peer's term at `index`.
     pub peer_term: Term,
+    /// Whether the committed entry is this server's (a follower) or the peer's (this server
+    /// is the leader).
     pub side: DivergenceSide,
 }
 

@@ -23,6 +23,8 @@
 //! - [`divergence`]: what stops a server whose committed entry differs from a peer's.
 //! - [`config`], [`error`].
 
+#![warn(missing_docs)]
+
 pub mod command;
 pub mod config;
 pub mod divergence;

@@ -11,19 +11,28 @@ pub enum ReplicationMode {
     /// at a time, each answer moving `next_index` (back, using the conflict hint) until one
     /// succeeds. `outstanding_sequence` is the sequence of the probe in flight, if any;
     /// answers to older probes are stale and ignored.
-    Probe { outstanding_sequence: Option<u64> },
+    Probe {
+        /// The sequence of the probe in flight, if any.
+        outstanding_sequence: Option<u64>,
+    },
     /// The follower's log matches through `match_index`: the leader streams entries,
     /// optimistically advancing `next_index`, with up to `max_inflight_appends` unacknowledged.
     /// `inflight` holds the last index of each unacknowledged AppendEntries, in send order.
-    Replicate { inflight: VecDeque<LogIndex> },
+    Replicate {
+        /// The last index of each unacknowledged AppendEntries, oldest first.
+        inflight: VecDeque<LogIndex>,
+    },
 }
 
+/// The leader's replication state for one follower: Figure 2's `nextIndex` and `matchIndex`,
+/// and how it paces sending.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Progress {
     /// Index of the next entry to send to this follower.
     pub next_index: LogIndex,
     /// Highest index known to be replicated (durably) on this follower.
     pub match_index: LogIndex,
+    /// Whether the leader probes for the match point or streams entries.
     pub mode: ReplicationMode,
     /// Highest AppendEntries sequence this follower has answered in the current term: proof
     /// it accepted this leader after that message was sent (ReadIndex confirmation).

@@ -23,14 +23,19 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The role a server plays in its current term (§5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
+    /// Follows the leader of its term, or waits for one; may run a pre-vote round.
     Follower,
+    /// Asks for votes in its current term (§5.2).
     Candidate,
+    /// Leads its current term: accepts proposals, replicates its log to the followers and
+    /// decides what is committed (§5.3, §5.4.2).
     Leader,
 }
 
 /// What storage recovered at startup.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveredState {
+    /// The term and vote last made durable.
     pub hard_state: HardState,
     /// The last entry covered by a snapshot, or `LogId::ZERO`.
     pub snapshot_last_log_id: LogId,
@@ -76,6 +81,8 @@ pub(crate) struct PendingAcknowledgement {
     pub match_index: LogIndex,
 }
 
+/// One server's consensus state machine: built by [`Raft::new`], driven by the input methods,
+/// drained by [`Raft::take_commands`].
 pub struct Raft {
     pub(crate) config: Config,
     pub(crate) random: ChaCha8Rng,
@@ -356,42 +363,56 @@ impl Raft {
 
     // ----- queries ------------------------------------------------------------------------
 
+    /// This server's id.
     pub fn id(&self) -> NodeId {
         self.config.id
     }
 
+    /// The configuration the core was built with.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The role this server plays in its current term.
     pub fn role(&self) -> Role {
         self.role
     }
 
+    /// The latest term this server has seen. It may not be durable yet: a `PersistHardState`
+    /// for it can still be in flight.
     pub fn current_term(&self) -> Term {
         self.current_term
     }
 
+    /// The candidate this server voted for in its current term, if any; like `current_term`,
+    /// possibly not durable yet.
     pub fn voted_for(&self) -> Option<NodeId> {
         self.voted_for
     }
 
+    /// `current_term` and `voted_for` together, as the core last asked storage to persist them
+    /// (or as recovered).
     pub fn hard_state(&self) -> HardState {
         HardState::new(self.current_term, self.voted_for)
     }
 
+    /// The leader of the current term as far as this server knows (itself when leader).
     pub fn leader_id(&self) -> Option<NodeId> {
         self.leader_id
     }
 
+    /// The highest index known to be committed (§5.3, §5.4.2).
     pub fn commit_index(&self) -> LogIndex {
         self.commit_index
     }
 
+    /// The highest index the applier reported applied through [`Raft::applied`].
     pub fn last_applied(&self) -> LogIndex {
         self.last_applied
     }
 
+    /// The highest index storage reported durable in this server's log (and still part of
+    /// it: a truncation lowers it).
     pub fn persisted_index(&self) -> LogIndex {
         self.persisted_index
     }
@@ -410,10 +431,12 @@ impl Raft {
         self.halted.as_ref()
     }
 
+    /// The in-memory log, which may hold entries not yet durable.
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
 
+    /// The last entry of the log (the snapshot's last entry when none follows it).
     pub fn last_log_id(&self) -> LogId {
         self.log.last_log_id()
     }

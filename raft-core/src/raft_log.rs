@@ -6,6 +6,8 @@
 
 use raft_types::{Entry, LogId, LogIndex, Term};
 
+/// The replicated log as this server holds it in memory: the entries after the snapshot's last
+/// entry, contiguous, with terms that never decrease.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RaftLog {
     /// The last entry folded into a snapshot; entries at or before it are gone from memory.
@@ -25,6 +27,7 @@ impl RaftLog {
         log
     }
 
+    /// The last entry covered by a snapshot, or `LogId::ZERO` when there is none.
     pub fn snapshot_last_log_id(&self) -> LogId {
         self.snapshot_last_log_id
     }
@@ -34,12 +37,16 @@ impl RaftLog {
         self.snapshot_last_log_id.index.next()
     }
 
+    /// The index of the last entry; the snapshot's last index when no entry follows it (0 for
+    /// an empty log).
     pub fn last_index(&self) -> LogIndex {
         self.snapshot_last_log_id
             .index
             .plus(self.entries.len() as u64)
     }
 
+    /// The last entry's `LogId`; the snapshot's last entry when none follows it (`LogId::ZERO`
+    /// for an empty log).
     pub fn last_log_id(&self) -> LogId {
         self.entries
             .last()
@@ -66,6 +73,7 @@ impl RaftLog {
         self.term_at(log_id.index) == Some(log_id.term)
     }
 
+    /// The entry at `index`; `None` when the index is past the end or in the snapshot.
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
         let offset = self.offset_of(index)?;
         self.entries.get(offset)
@@ -125,6 +133,8 @@ impl RaftLog {
         }
     }
 
+    /// Appends `entry`, which must directly follow the last entry and have no lower term
+    /// (panics otherwise).
     pub fn append(&mut self, entry: Entry) {
         assert_eq!(
             entry.index(),

@@ -19,6 +19,7 @@ use raft_types::{Entry, LogId, LogIndex};
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct ApplyEntries {
+    /// Committed entries, contiguous, starting just after the last entry already handed over.
     pub entries: Vec<Entry>,
     /// Clients waiting on some of these entries (those proposed through this node), keyed by
     /// the `LogId` their proposal received. The applier answers each with the state machine's
@@ -30,6 +31,7 @@ pub struct ApplyEntries {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub struct Applied {
+    /// Every entry through this index has been applied.
     pub index: LogIndex,
 }
 
@@ -38,6 +40,8 @@ pub struct Applied {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Query {
+    /// The read-only query, opaque to everything but the state machine.
     pub query: Vec<u8>,
+    /// Where the query's result goes.
     pub responder: ClientResponder,
 }

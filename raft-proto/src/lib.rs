@@ -27,6 +27,8 @@
 //! - [`metrics`]: the latency histogram every actor reports with.
 //! - [`ports`]: the `Recipient` bundles handed to each actor at wiring time.
 
+#![warn(missing_docs)]
+
 pub mod applier;
 pub mod client;
 pub mod metrics;

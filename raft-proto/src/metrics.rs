@@ -29,11 +29,14 @@ pub struct HistogramSnapshot {
     /// `(upper bound in microseconds, cumulative count)` for each finite bucket; the `+Inf`
     /// bucket's cumulative count is `count`.
     pub cumulative_buckets: Vec<(u64, u64)>,
+    /// The sum of every observed latency, in microseconds.
     pub sum_microseconds: u64,
+    /// The number of observations.
     pub count: u64,
 }
 
 impl LatencyHistogram {
+    /// Records one latency, rounded down to whole microseconds.
     pub fn observe(&self, latency: Duration) {
         let microseconds = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         let bucket = LATENCY_BUCKET_BOUNDS_MICROSECONDS
@@ -46,6 +49,7 @@ impl LatencyHistogram {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Copies the counters out, buckets made cumulative.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut cumulative = 0;
         let cumulative_buckets = LATENCY_BUCKET_BOUNDS_MICROSECONDS

@@ -33,7 +33,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct SendMessage {
+    /// The peer to deliver to.
     pub to: NodeId,
+    /// The message to deliver.
     pub message: RaftMessage,
 }
 
@@ -46,6 +48,7 @@ pub struct SendMessage {
 #[derive(Debug, Default, Message)]
 #[rtype(result = "()")]
 pub struct SendMessages {
+    /// The messages, in sending order.
     pub messages: Vec<SendMessage>,
 }
 
@@ -58,7 +61,9 @@ pub struct SendMessages {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct ReceivedMessages {
+    /// The sending peer, as authenticated by the connection handshake.
     pub from: NodeId,
+    /// The messages, in the order the peer sent them.
     pub messages: Vec<RaftMessage>,
 }
 
@@ -67,8 +72,16 @@ pub struct ReceivedMessages {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum PeerEvent {
-    Connected { peer: NodeId },
-    Disconnected { peer: NodeId },
+    /// The connection for sending to `peer` is up.
+    Connected {
+        /// The peer the connection goes to.
+        peer: NodeId,
+    },
+    /// The connection for sending to `peer` went down.
+    Disconnected {
+        /// The peer the connection went to.
+        peer: NodeId,
+    },
 }
 
 /// Asks the network actor for its counters, for `/metrics` and for tests.

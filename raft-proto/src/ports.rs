@@ -11,27 +11,35 @@ use actix::Recipient;
 /// What the consensus actor may send.
 #[derive(Clone)]
 pub struct RaftPorts {
+    /// The storage actor: the one ordered path to disk.
     pub storage: Recipient<StorageRequest>,
+    /// The network actor: messages to peers.
     pub network: Recipient<SendMessages>,
+    /// The applier: committed entries.
     pub apply: Recipient<ApplyEntries>,
+    /// The applier: linearizable reads, once ready.
     pub query: Recipient<Query>,
 }
 
 /// Where the storage actor sends its events (the consensus actor).
 #[derive(Clone)]
 pub struct StoragePorts {
+    /// Completions and the failure report.
     pub events: Recipient<StorageEvent>,
 }
 
 /// Where the network actor delivers what it receives (the consensus actor).
 #[derive(Clone)]
 pub struct NetworkPorts {
+    /// Messages received from peers.
     pub received: Recipient<ReceivedMessages>,
+    /// Connection up and down events, informational.
     pub peer_events: Recipient<PeerEvent>,
 }
 
 /// Where the applier reports progress (the consensus actor).
 #[derive(Clone)]
 pub struct ApplierPorts {
+    /// Apply progress.
     pub applied: Recipient<Applied>,
 }

@@ -33,20 +33,35 @@ use raft_types::{Entry, HardState, IoSequence, LogId, LogIndex};
 #[rtype(result = "()")]
 pub enum StorageRequest {
     /// Append entries after the current last entry. Indexes are contiguous with the log.
-    Append { entries: Vec<Entry>, io: IoSequence },
+    Append {
+        /// The entries, in index order.
+        entries: Vec<Entry>,
+        /// The consensus core's sequence for this request.
+        io: IoSequence,
+    },
     /// Remove every entry with index >= `since` (a conflicting suffix, §5.3). Always followed,
     /// in the same mailbox, by the `Append` that replaces it. Never below the commit index:
     /// committed entries are never removed.
-    Truncate { since: LogIndex, io: IoSequence },
+    Truncate {
+        /// The first index removed.
+        since: LogIndex,
+        /// The consensus core's sequence for this request.
+        io: IoSequence,
+    },
     /// Persist `current_term` and `voted_for`.
     SaveHardState {
+        /// The term and vote to persist, replacing the stored ones.
         hard_state: HardState,
+        /// The consensus core's sequence for this request.
         io: IoSequence,
     },
     /// Entries with index < `before` are no longer needed (they are covered by a snapshot);
     /// the store may delete whole segments that lie entirely before it. No event answers it:
     /// nothing waits for space to be freed.
-    Purge { before: LogIndex },
+    Purge {
+        /// The first index still needed; everything below it may go.
+        before: LogIndex,
+    },
 }
 
 /// Sent by the storage actor back to the consensus actor.
@@ -54,9 +69,20 @@ pub enum StorageRequest {
 #[rtype(result = "()")]
 pub enum StorageEvent {
     /// Every request through `io` is durable; the log then ends at `last`.
-    Persisted { io: IoSequence, last: LogId },
+    Persisted {
+        /// The last request the sync covered.
+        io: IoSequence,
+        /// The last entry of the store's log after request `io`.
+        last: LogId,
+    },
     /// Every request through `io` is durable, a hard state save among them.
-    HardStateSaved { io: IoSequence },
+    HardStateSaved {
+        /// The last request the sync covered.
+        io: IoSequence,
+    },
     /// The store failed and has stopped; the node must stop too.
-    Failed { error: String },
+    Failed {
+        /// What failed, in words, for the log and the operator.
+        error: String,
+    },
 }

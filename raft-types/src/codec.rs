@@ -10,14 +10,23 @@ use serde::{de::DeserializeOwned, Serialize};
 /// The current version byte. Bumped only when the encoding changes incompatibly.
 pub const WIRE_FORMAT_VERSION: u8 = 1;
 
+/// Why a value could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// The buffer holds nothing, not even a version byte.
     #[error("empty buffer: no version byte")]
     Empty,
+    /// The version byte is not [`WIRE_FORMAT_VERSION`]: bytes from an incompatible build, or
+    /// garbage.
     #[error("unsupported format version {found} (this build speaks {WIRE_FORMAT_VERSION})")]
-    UnsupportedVersion { found: u8 },
+    UnsupportedVersion {
+        /// The version byte read.
+        found: u8,
+    },
+    /// rmp-serde could not encode the value.
     #[error("cannot encode: {0}")]
     Encode(#[from] rmp_serde::encode::Error),
+    /// The bytes after the version byte are not a valid encoding of the expected type.
     #[error("cannot decode: {0}")]
     Decode(#[from] rmp_serde::decode::Error),
 }

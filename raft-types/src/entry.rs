@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct Entry {
     /// The term of the leader that created the entry and its position in the log.
     pub log_id: LogId,
+    /// What the entry carries.
     pub payload: EntryPayload,
 }
 
@@ -35,6 +36,7 @@ impl EntryPayload {
 }
 
 impl Entry {
+    /// The entry at `index` created in `term`.
     pub fn new(term: Term, index: LogIndex, payload: EntryPayload) -> Entry {
         Entry {
             log_id: LogId::new(term, index),
@@ -42,10 +44,12 @@ impl Entry {
         }
     }
 
+    /// The term of the leader that created the entry.
     pub fn term(&self) -> Term {
         self.log_id.term
     }
 
+    /// The entry's position in the log.
     pub fn index(&self) -> LogIndex {
         self.log_id.index
     }

@@ -15,6 +15,7 @@ pub struct HardState {
 }
 
 impl HardState {
+    /// The hard state of a server in `current_term` that voted for `voted_for` in it.
     pub fn new(current_term: Term, voted_for: Option<NodeId>) -> HardState {
         HardState {
             current_term,

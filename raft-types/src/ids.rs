@@ -42,11 +42,14 @@ pub struct LogIndex(pub u64);
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 pub struct LogId {
+    /// The term of the leader that created the entry.
     pub term: Term,
+    /// The entry's position in the log.
     pub index: LogIndex,
 }
 
 impl Term {
+    /// The term before the first election, and the term of the empty prefix (index 0).
     pub const ZERO: Term = Term(0);
 
     /// The term a candidate moves to when it starts an election.
@@ -60,8 +63,10 @@ impl Term {
 }
 
 impl LogIndex {
+    /// The empty prefix: no entry has this index.
     pub const ZERO: LogIndex = LogIndex(0);
 
+    /// The index after this one.
     pub fn next(self) -> LogIndex {
         LogIndex(self.0.checked_add(1).expect("log index overflow"))
     }
@@ -71,6 +76,7 @@ impl LogIndex {
         LogIndex(self.0.saturating_sub(1))
     }
 
+    /// The index `count` places after this one.
     pub fn plus(self, count: u64) -> LogIndex {
         LogIndex(self.0.checked_add(count).expect("log index overflow"))
     }
@@ -80,17 +86,20 @@ impl IoSequence {
     /// Before the first request of an incarnation.
     pub const ZERO: IoSequence = IoSequence(0);
 
+    /// The sequence of the request emitted after this one.
     pub fn next(self) -> IoSequence {
         IoSequence(self.0.checked_add(1).expect("IO sequence overflow"))
     }
 }
 
 impl LogId {
+    /// The empty prefix (term 0, index 0), which every log holds.
     pub const ZERO: LogId = LogId {
         term: Term::ZERO,
         index: LogIndex::ZERO,
     };
 
+    /// The entry at `index` created in `term`.
     pub fn new(term: Term, index: LogIndex) -> LogId {
         LogId { term, index }
     }

@@ -12,6 +12,8 @@
 //! - [`message`]: `RaftMessage`, the RequestVote and AppendEntries RPCs and their responses.
 //! - [`codec`]: the versioned rmp-serde encoding used on the wire and in stored records.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod entry;
 pub mod hard_state;

@@ -10,14 +10,20 @@ use serde::{Deserialize, Serialize};
 /// Every message one server sends another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RaftMessage {
+    /// A candidate asks a peer for its vote (§5.2).
     RequestVote(RequestVoteRequest),
+    /// A peer answers a candidate's RequestVote.
     RequestVoteResponse(RequestVoteResponse),
+    /// The leader replicates entries to a follower, or sends it a heartbeat (§5.3).
     AppendEntries(AppendEntriesRequest),
+    /// A follower answers the leader's AppendEntries.
     AppendEntriesResponse(AppendEntriesResponse),
     /// Pre-vote (thesis §9.6): "would you vote for me in `term`?" asked before a real
     /// election. The receiver changes nothing, so a server that was partitioned away cannot
     /// disrupt a working leader by bumping the term when it returns.
     PreVote(RequestVoteRequest),
+    /// A peer answers a PreVote. A granted answer carries the request's hypothetical term, a
+    /// refusal the receiver's current term.
     PreVoteResponse(RequestVoteResponse),
 }
 
@@ -51,26 +57,34 @@ impl RaftMessage {
 /// Invoked by candidates to gather votes (§5.2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestVoteRequest {
+    /// The candidate's term; in a PreVote, the term it would move to (its current term + 1).
     pub term: Term,
+    /// The candidate requesting the vote; a vote is granted only when it is the sender.
     pub candidate_id: NodeId,
     /// The candidate's last entry, for the election restriction (§5.4.1).
     pub last_log_id: LogId,
 }
 
+/// A voter's answer to a RequestVote or PreVote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestVoteResponse {
     /// The voter's current term, so a stale candidate learns it is behind.
     pub term: Term,
+    /// Whether the voter granted its vote (for a PreVote: whether it would).
     pub vote_granted: bool,
 }
 
 /// Invoked by the leader to replicate entries; with no entries it is a heartbeat (§5.3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendEntriesRequest {
+    /// The leader's term.
     pub term: Term,
+    /// The leader, so followers learn whom to follow; a request whose `leader_id` is not its
+    /// sender is refused.
     pub leader_id: NodeId,
     /// The entry just before `entries`; the follower must hold it (the consistency check).
     pub prev_log_id: LogId,
+    /// The entries to store after `prev_log_id`, in index order; empty for a heartbeat.
     pub entries: Vec<Entry>,
     /// The leader's commit index, so followers learn what to apply.
     pub leader_commit: LogIndex,
@@ -80,26 +94,37 @@ pub struct AppendEntriesRequest {
     pub sequence: u64,
 }
 
+/// A follower's answer to an AppendEntries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendEntriesResponse {
+    /// The follower's current term, so a stale leader learns it is behind.
     pub term: Term,
     /// The `sequence` of the request this answers.
     pub sequence: u64,
+    /// What the follower made of the request.
     pub outcome: AppendOutcome,
 }
 
+/// What a follower made of an AppendEntries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppendOutcome {
     /// The follower's log matches the leader's through `match_index`, and everything through
     /// `match_index` is durable on the follower.
-    Success { match_index: LogIndex },
+    Success {
+        /// The last index the answered request covered (`prev_log_id.index` plus its number
+        /// of entries); one answer sent for several held acknowledgements carries the highest.
+        match_index: LogIndex,
+    },
     /// The consistency check failed: the follower does not hold `prev_log_id`. The hint lets
     /// the leader skip a whole conflicting term per round trip (§5.3, "optimization"):
     /// `conflict_term` is the follower's term at `prev_log_id.index` (None when its log is
     /// shorter) and `conflict_index` the first index the follower holds for that term, or its
     /// last index + 1 when the log is too short.
     Conflict {
+        /// The follower's term at `prev_log_id.index`; `None` when its log is shorter.
         conflict_term: Option<Term>,
+        /// Where the leader should probe next: the first index the follower holds of
+        /// `conflict_term` (never at or below its commit index), or its last index + 1.
         conflict_index: LogIndex,
     },
     /// The request's term was older than the follower's; `term` tells the sender the newer one.
@@ -110,7 +135,9 @@ pub enum AppendOutcome {
     /// Raft's safety is already broken (storage lost or rewrote data), so the follower has
     /// stopped; the leader stops too (see `raft_core::Divergence`).
     Diverged {
+        /// The index of the contradicted committed entry.
         index: LogIndex,
+        /// The term of the follower's entry at `index` (0 when it holds none there).
         committed_term: Term,
     },
 }
