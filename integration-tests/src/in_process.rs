@@ -4,7 +4,7 @@
 //! Each node is wired as `node-bin` wires a real node (`node_runtime.rs`), with two swaps:
 //!
 //! ```text
-//!  MemDisk ◀─ StorageActor ◀─ DiskLatency ◀─StorageRequest── RaftActor ──SendMessage──▶ SimEndpoint
+//!  MemDisk ◀─ StorageActor ◀─ DiskLatency ◀─StorageRequest── RaftActor ──SendMessages─▶ SimEndpoint
 //!  (MemLogStore    └──StorageEvent──▶ EventGate ───────────▶  ▲ │                           │
 //!  or WAL on a SimFileSystem)                                  │ └─ApplyEntries/Query─▶ Applier
 //!  SimNetwork (one per cluster, seeded) ◀──SimSend──────────────┼───────────────────────────┘

@@ -206,7 +206,7 @@ async fn write_to_a_minority_leader_is_refused_and_never_applied() {
     }
 }
 
-/// Durability across crashes (Figure 2's persistent state; ARCHITECTURE.md ordering rules):
+/// Durability across crashes (Figure 2's persistent state; docs/ARCHITECTURE.md ordering rules):
 /// a follower and then the leader crash and restart under a stream of writes; every
 /// acknowledged write is readable at the end, on every node.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
@@ -250,7 +250,7 @@ async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write()
     check_every_acknowledged_write(&cluster, "crash", &history).await;
 }
 
-/// ARCHITECTURE.md rule 2 (nothing is said that depends on data not yet durable): every node
+/// docs/ARCHITECTURE.md rule 2 (nothing is said that depends on data not yet durable): every node
 /// crashes at the same instant under a stream of writes, losing whatever its disk had not yet
 /// synced; after all restart, every acknowledged write is still there.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]

@@ -1,4 +1,4 @@
-//! The node's configuration: every key of CONTRACT.md, loaded in layers and validated.
+//! The node's configuration: every key of docs/CONFIGURATION.md, loaded in layers and validated.
 //!
 //! Layers, lowest priority first: the embedded defaults ([`RawConfig::default`]), the TOML file
 //! given with `--config`, environment variables `RAFT_<KEY>` (nested keys joined with `__`, so

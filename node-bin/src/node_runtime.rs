@@ -2,7 +2,7 @@
 //! gracefully on SIGTERM / SIGINT.
 //!
 //! ```text
-//!  storage (own Arbiter) ◀─StorageRequest── raft ──SendMessage──▶ TcpNetwork
+//!  storage (own Arbiter) ◀─StorageRequest── raft ──SendMessages─▶ TcpNetwork
 //!        └──StorageEvent──────────────────▶  ▲ │ ◀─ReceivedMessages──┘
 //!                                             │ └─ApplyEntries/Query─▶ applier (KvStore)
 //!  HTTP API ──Propose/Read/GetStatus─────────┘        ◀──Applied──────┘

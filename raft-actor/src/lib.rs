@@ -32,8 +32,9 @@
 //!   system: everything this node acknowledged is durable and applied.
 //!
 //! Answers a client can get: `NotLeader { leader_hint }` (not the leader: retry there),
-//! `Unavailable` (refused while shutting down, or the entry was overwritten by a later
-//! leader: definitely not applied), `OutcomeUnknown` (the node stopped while the entry was in
+//! `Unavailable` (refused while shutting down, while storage is too far behind (the write
+//! path's bound), after the node stopped on a divergence, or the entry was overwritten by a
+//! later leader: definitely not applied), `OutcomeUnknown` (the node stopped while the entry was in
 //! the log). A proposal stays waiting while its outcome is open, even across a loss of
 //! leadership, so the client API's own timeout turns a long wait into a 504.
 //!

@@ -7,7 +7,7 @@
 //! - No handler awaits anything: every output leaves through `do_send`, so the mailbox keeps
 //!   moving even when a peer, the disk or a client is slow.
 //! - Everything bound for disk goes to the one storage recipient, in the order the core
-//!   emitted it (ARCHITECTURE.md, ordering rule 1).
+//!   emitted it (docs/ARCHITECTURE.md, ordering rule 1).
 //! - Inputs are batched: handlers only feed the core and schedule one flush
 //!   (`take_commands`) that runs once the messages queued so far are handled, so proposals
 //!   that arrive together share one `Append` and one AppendEntries per follower.

@@ -1,5 +1,8 @@
-//! The actor protocol: every message that crosses an actor boundary in a Raft node, and the
-//! [`ports`] that bundle the `Recipient`s each actor may send to.
+//! The actor protocol: the messages that cross the actor boundaries of a Raft node's ports
+//! (storage, network, applier, client), and the [`ports`] that bundle the `Recipient`s each
+//! actor may send to. Messages that belong to one implementation stay with it: `GetDrainState`
+//! (raft-actor, the node's graceful stop), `StopNetwork` (network-actor's TCP transport) and the
+//! simulated network's fault controls (`network_actor::sim`).
 //!
 //! This is the page to read to learn who says what. Actors never name each other's concrete
 //! types; they hold `Recipient<M>` for the messages below, so any actor that handles the same

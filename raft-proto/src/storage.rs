@@ -3,13 +3,13 @@
 //! # Correctness
 //!
 //! - Requests are executed in the order they were sent. A `SaveHardState` followed by an
-//!   `Append` is never reordered (ARCHITECTURE.md, rule 1): reordering could lose a vote or
+//!   `Append` is never reordered (docs/ARCHITECTURE.md, rule 1): reordering could lose a vote or
 //!   resurrect truncated entries after a crash.
 //! - An event is sent only after everything it reports is durable (fsync'd, unless the store
 //!   was configured with `fsync = false` for experiments).
 //! - Every request carries the consensus core's [`IoSequence`] for it, increasing in sending
 //!   order. An event names the sequence of the last request its sync covered: everything up
-//!   to and including that request is durable (ARCHITECTURE.md, rule 6). The consensus core
+//!   to and including that request is durable (docs/ARCHITECTURE.md, rule 6). The consensus core
 //!   uses it to tell a completion issued before a truncation from one issued after it.
 //! - `Persisted { io, last }` covers every request through `io`: the storage actor may group
 //!   many requests under one fsync and report only once, with the log's last `LogId` then.

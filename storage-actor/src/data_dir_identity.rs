@@ -1,5 +1,5 @@
 //! Whose data directory this is: the cluster_id and node id it was created for, recorded on
-//! first start and checked on every later one (ARCHITECTURE.md, rule 7).
+//! first start and checked on every later one (docs/ARCHITECTURE.md, rule 7).
 //!
 //! A node started on another member's data directory (a copied config, a swapped mount) would
 //! otherwise recover that member's log and votes as its own: it could vote twice in a term in

@@ -6,7 +6,7 @@
 //!
 //! - Operations take effect in call order. A `save_hard_state` followed by an `append` is
 //!   never reordered on disk, nor is a `truncate` and the `append` that follows it
-//!   (ARCHITECTURE.md, rule 1).
+//!   (docs/ARCHITECTURE.md, rule 1).
 //! - After `sync` returns `Ok`, everything written before it survives a crash of the process or
 //!   the machine and is returned by the next `open` (unless the store was configured not to
 //!   sync, which is unsafe and for experiments only).

@@ -41,7 +41,7 @@
 //! # Failure
 //!
 //! The first error is sent once as `StorageEvent::Failed`; every later request is refused
-//! (logged, not executed) and no further event is sent (ARCHITECTURE.md, rule 4).
+//! (logged, not executed) and no further event is sent (docs/ARCHITECTURE.md, rule 4).
 
 use crate::log_store::LogStore;
 use crate::storage_error::StorageError;

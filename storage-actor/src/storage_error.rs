@@ -1,5 +1,5 @@
 //! Everything that can go wrong in a store. Every variant is fatal for the node
-//! (ARCHITECTURE.md, rule 4): the storage actor reports it once as `StorageEvent::Failed` and
+//! (docs/ARCHITECTURE.md, rule 4): the storage actor reports it once as `StorageEvent::Failed` and
 //! accepts nothing after it.
 
 use raft_types::{CodecError, LogIndex};

@@ -24,7 +24,7 @@
 //! recovery allocate gigabytes nor make it skip valid records.
 //!
 //! Why the hard state is a record in the same stream as the entries: one ordered stream makes
-//! "a HardState change and a later append are never reordered" (ARCHITECTURE.md, rule 1) true
+//! "a HardState change and a later append are never reordered" (docs/ARCHITECTURE.md, rule 1) true
 //! by construction, one fdatasync covers both, and there is no second file whose atomic
 //! replacement needs its own fsync and a directory fsync. Recovery keeps the last HardState
 //! record it reads. Every segment starts with a HardState record, so deleting older segments

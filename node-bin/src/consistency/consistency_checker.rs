@@ -12,7 +12,7 @@
 //! - A peer that cannot be reached is counted and skipped: the check is about state, not
 //!   liveness, which Raft already handles.
 //! - Every connection binds to the IP of this node's `peer_addr`, like all node-to-node
-//!   traffic (CONTRACT.md).
+//!   traffic (docs/API.md).
 
 use crate::consistency::corruption_alarm::CorruptionAlarm;
 use crate::consistency::ConsistencyState;

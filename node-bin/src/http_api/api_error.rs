@@ -1,9 +1,10 @@
 //! `ApiError`: every failure the client API reports, and the status code each one maps to.
 //!
-//! The status code is a promise to the client (CONTRACT.md): `400`/`404`/`405`/`413` and `503`
-//! mean nothing happened and a retry is safe; `504` means the outcome is unknown. The body is
-//! always `{"error": {"code": "...", "message": "..."}}`, plus `leader_id` and
-//! `leader_client_addr` when the error is about leadership, so a client can go to the leader.
+//! The status code is a promise to the client (docs/API.md): `400`/`404`/`405`/`413` and `503`
+//! mean nothing happened and a retry is safe; `504` means the outcome is unknown; `500` is a
+//! bug. The body is always `{"error": {"code": "...", "message": "..."}}`, plus `leader_id`
+//! and `leader_client_addr` when the error is about leadership, so a client can go to the
+//! leader, and `alarm` on a `corruption_alarm` refusal.
 
 use crate::consistency::CorruptionAlarm;
 use actix_web::http::StatusCode;

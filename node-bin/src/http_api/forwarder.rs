@@ -1,6 +1,6 @@
 //! `Forwarder`: relays a request a follower cannot serve to the leader's client API.
 //!
-//! Every connection it opens binds to the IP of this node's `peer_addr` (CONTRACT.md), so a
+//! Every connection it opens binds to the IP of this node's `peer_addr` (docs/API.md), so a
 //! firewall rule between two node addresses also cuts forwarded requests. A forwarded request
 //! carries [`FORWARDED_BY_HEADER`]; a node receiving one that is not the leader answers `503`
 //! instead of forwarding again, so two nodes with stale leader hints cannot bounce a request
@@ -34,7 +34,7 @@ pub enum Effect {
 
 /// An HTTP client for requests to other nodes' client APIs (forwarding, the consistency
 /// check). Every connection binds to `bind_ip`, the IP of this node's `peer_addr`, so that a
-/// firewall rule between two node addresses cuts all their traffic (CONTRACT.md); a second is
+/// firewall rule between two node addresses cuts all their traffic (docs/API.md); a second is
 /// plenty to connect on any network a cluster runs on, and `timeout` bounds the whole request.
 pub fn node_to_node_client(
     bind_ip: IpAddr,

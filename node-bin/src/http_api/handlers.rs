@@ -272,8 +272,9 @@ async fn answer_or_forward(
 }
 
 /// Waits for the actor's answer, at most `timeout`. A write that is not answered in time, or
-/// whose responder is dropped unanswered, may still be applied: `504`. A read has no effect,
-/// so the same cases are a plain `503`.
+/// whose responder is dropped unanswered, may still be applied: `504`. A read not answered in
+/// time is `504` too (whether it would have been served is unknown); a read whose responder
+/// was dropped was never served, which a read changing nothing makes a plain `503`.
 async fn await_answer(
     answer: Answer,
     timeout: Duration,

@@ -1,4 +1,4 @@
-//! The client HTTP API of CONTRACT.md, on actix-web.
+//! The client HTTP API of docs/API.md, on actix-web.
 //!
 //! Handlers speak to the node only through `raft-proto` messages: `Propose`, `Read` and
 //! `GetStatus` to the consensus actor, `Query` to the applier for `?consistency=local`. Tests
