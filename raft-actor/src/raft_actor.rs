@@ -28,7 +28,7 @@ use actix::{
     Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle,
     System,
 };
-use raft_core::{ProposeError, Raft, ReadError, ReadRequestId};
+use raft_core::{Raft, ReadRequestId, RequestError};
 use raft_proto::applier::Applied;
 use raft_proto::client::{
     ClientError, ClientResponder, GetStatus, Propose, RaftStatus, Read, Role, Shutdown,
@@ -302,7 +302,7 @@ impl RaftActor {
 
     /// Updates the metrics' gauges and counts elections and leader changes.
     fn observe_state(&mut self) {
-        let role = protocol_role(self.raft.role());
+        let role = self.raft.role();
         let term = self.raft.current_term();
         let leader_id = self.raft.leader_id();
         if role == Role::Candidate
@@ -331,7 +331,7 @@ impl RaftActor {
     fn status(&self) -> RaftStatus {
         RaftStatus {
             id: self.raft.id(),
-            role: protocol_role(self.raft.role()),
+            role: self.raft.role(),
             term: self.raft.current_term(),
             leader_id: self.raft.leader_id(),
             commit_index: self.raft.commit_index(),
@@ -387,15 +387,6 @@ impl RaftActor {
             reason: "the node is shutting down".to_string(),
         }));
         None
-    }
-}
-
-/// The client-facing role for a core role.
-fn protocol_role(role: raft_core::Role) -> Role {
-    match role {
-        raft_core::Role::Follower => Role::Follower,
-        raft_core::Role::Candidate => Role::Candidate,
-        raft_core::Role::Leader => Role::Leader,
     }
 }
 
@@ -529,11 +520,11 @@ impl Handler<Propose> for RaftActor {
                 self.waiting_proposals.insert(log_id, responder);
                 self.input_handled(ctx);
             }
-            Err(ProposeError::NotLeader { leader_hint }) => {
+            Err(RequestError::NotLeader { leader_hint }) => {
                 self.metrics.increment(Counter::ProposalsRejected);
                 let _ = responder.send(Err(ClientError::NotLeader { leader_hint }));
             }
-            Err(ProposeError::Halted) => {
+            Err(RequestError::Halted) => {
                 self.metrics.increment(Counter::ProposalsRejected);
                 let _ = responder.send(Err(ClientError::Unavailable {
                     reason: "the node stopped on a divergence".to_string(),
@@ -563,11 +554,11 @@ impl Handler<Read> for RaftActor {
                 self.waiting_reads.insert(request_id, read);
                 self.input_handled(ctx);
             }
-            Err(ReadError::NotLeader { leader_hint }) => {
+            Err(RequestError::NotLeader { leader_hint }) => {
                 self.metrics.increment(Counter::ReadsRejected);
                 let _ = responder.send(Err(ClientError::NotLeader { leader_hint }));
             }
-            Err(ReadError::Halted) => {
+            Err(RequestError::Halted) => {
                 self.metrics.increment(Counter::ReadsRejected);
                 let _ = responder.send(Err(ClientError::Unavailable {
                     reason: "the node stopped on a divergence".to_string(),

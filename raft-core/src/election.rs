@@ -1,8 +1,10 @@
 //! Leader election (§5.2) with the election restriction (§5.4.1).
 
 use crate::progress::Progress;
-use crate::raft::{CandidateState, LeaderState, PreVoteState, Raft, Role};
-use raft_types::{EntryPayload, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse};
+use crate::raft::{CandidateState, LeaderState, PreVoteState, Raft};
+use raft_types::{
+    EntryPayload, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse, Role,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Raft {

@@ -3,10 +3,10 @@
 
 use crate::command::Command;
 use crate::divergence::{Divergence, DivergenceSide};
-use crate::raft::{PendingAcknowledgement, Raft, Role};
+use crate::raft::{PendingAcknowledgement, Raft};
 use raft_types::{
     AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogId, LogIndex, NodeId,
-    RaftMessage, Term,
+    RaftMessage, Role, Term,
 };
 
 impl Raft {

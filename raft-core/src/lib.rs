@@ -12,12 +12,16 @@
 //!
 //! # Layout
 //!
-//! - [`raft`]: the `Raft` type, its inputs and queries, role transitions, invariants.
-//! - [`election`]: §5.2 leader election and §5.4.1 the election restriction.
-//! - [`replication`]: the leader's side of §5.3 and the commit rule of §5.4.2.
-//! - [`follower`]: the follower's side of AppendEntries.
-//! - [`read_index`]: linearizable reads (thesis §6.4).
-//! - [`progress`]: per-follower replication state.
+//! The public surface is what a shell needs: [`Raft`], [`Config`], the [`Command`]s it emits,
+//! the [`RaftLog`] it can be asked for, [`Divergence`] and [`RequestError`]. Inside, one module
+//! per part of the protocol adds its `impl Raft` block:
+//!
+//! - `raft`: the `Raft` type, its inputs and queries, role transitions, invariants.
+//! - `election`: §5.2 leader election and §5.4.1 the election restriction.
+//! - `replication`: the leader's side of §5.3 and the commit rule of §5.4.2.
+//! - `follower`: the follower's side of AppendEntries.
+//! - `read_index`: linearizable reads (thesis §6.4).
+//! - `progress`: per-follower replication state.
 //! - [`raft_log`]: the in-memory log, which may start after a snapshot.
 //! - [`command`]: the output vocabulary.
 //! - [`divergence`]: what stops a server whose committed entry differs from a peer's.
@@ -28,18 +32,19 @@
 pub mod command;
 pub mod config;
 pub mod divergence;
-pub mod election;
+mod election;
 pub mod error;
-pub mod follower;
-pub mod progress;
-pub mod raft;
+mod follower;
+mod progress;
+mod raft;
 pub mod raft_log;
-pub mod read_index;
-pub mod replication;
+mod read_index;
+mod replication;
 
 pub use command::{Command, ReadRequestId};
 pub use config::{Config, ConfigError};
 pub use divergence::{Divergence, DivergenceSide};
-pub use error::{ProposeError, ReadError};
-pub use raft::{Raft, RecoveredState, Role};
+pub use error::RequestError;
+pub use raft::{Raft, RecoveredState};
 pub use raft_log::RaftLog;
+pub use raft_types::Role;

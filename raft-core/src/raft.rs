@@ -8,29 +8,17 @@
 use crate::command::{Command, ReadRequestId};
 use crate::config::{Config, ConfigError};
 use crate::divergence::Divergence;
-use crate::error::{ProposeError, ReadError};
+use crate::error::RequestError;
 use crate::progress::Progress;
 use crate::raft_log::RaftLog;
 use crate::read_index::PendingRead;
 use raft_types::{
     Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, NodeId, RaftMessage,
-    RequestVoteResponse, Term,
+    RequestVoteResponse, Role, Term,
 };
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The role a server plays in its current term (§5.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Follows the leader of its term, or waits for one; may run a pre-vote round.
-    Follower,
-    /// Asks for votes in its current term (§5.2).
-    Candidate,
-    /// Leads its current term: accepts proposals, replicates its log to the followers and
-    /// decides what is committed (§5.3, §5.4.2).
-    Leader,
-}
 
 /// What storage recovered at startup.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -242,12 +230,12 @@ impl Raft {
 
     /// Appends a client command to the leader's log. The entry is persisted and replicated at
     /// the next [`Raft::take_commands`], together with every other proposal since the last one.
-    pub fn propose(&mut self, command: Vec<u8>) -> Result<LogId, ProposeError> {
+    pub fn propose(&mut self, command: Vec<u8>) -> Result<LogId, RequestError> {
         if self.halted.is_some() {
-            return Err(ProposeError::Halted);
+            return Err(RequestError::Halted);
         }
         if self.role != Role::Leader {
-            return Err(ProposeError::NotLeader {
+            return Err(RequestError::NotLeader {
                 leader_hint: self.leader_id,
             });
         }
@@ -256,12 +244,12 @@ impl Raft {
 
     /// Starts a linearizable read (thesis §6.4). The outcome arrives later as
     /// `Command::ReadReady` or `Command::RejectRead` carrying `request_id`.
-    pub fn read_index(&mut self, request_id: ReadRequestId) -> Result<(), ReadError> {
+    pub fn read_index(&mut self, request_id: ReadRequestId) -> Result<(), RequestError> {
         if self.halted.is_some() {
-            return Err(ReadError::Halted);
+            return Err(RequestError::Halted);
         }
         if self.role != Role::Leader {
-            return Err(ReadError::NotLeader {
+            return Err(RequestError::NotLeader {
                 leader_hint: self.leader_id,
             });
         }
@@ -439,15 +427,6 @@ impl Raft {
     /// The last entry of the log (the snapshot's last entry when none follows it).
     pub fn last_log_id(&self) -> LogId {
         self.log.last_log_id()
-    }
-
-    /// The leader's view of a follower's match index (None when not leader).
-    pub fn match_index_of(&self, follower: NodeId) -> Option<LogIndex> {
-        let leader_state = self.leader_state.as_ref()?;
-        leader_state
-            .progress
-            .get(&follower)
-            .map(|progress| progress.match_index)
     }
 
     // ----- shared helpers -----------------------------------------------------------------

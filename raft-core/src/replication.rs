@@ -3,9 +3,9 @@
 
 use crate::divergence::{Divergence, DivergenceSide};
 use crate::progress::{Progress, ReplicationMode};
-use crate::raft::{Raft, Role};
+use crate::raft::Raft;
 use raft_types::{
-    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogIndex, NodeId, RaftMessage,
+    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogIndex, NodeId, RaftMessage, Role,
 };
 
 impl Raft {

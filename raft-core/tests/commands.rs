@@ -4,7 +4,7 @@
 mod common;
 
 use common::builders::*;
-use raft_core::{Command, Divergence, DivergenceSide, ProposeError, ReadError, Role};
+use raft_core::{Command, Divergence, DivergenceSide, RequestError, Role};
 use raft_types::{AppendOutcome, EntryPayload, HardState, LogIndex, NodeId, Term};
 
 // ----- elections --------------------------------------------------------------------------
@@ -366,13 +366,13 @@ fn proposal_to_a_follower_is_refused_with_a_leader_hint() {
     raft.take_commands();
     assert_eq!(
         raft.propose(b"x".to_vec()),
-        Err(ProposeError::NotLeader {
+        Err(RequestError::NotLeader {
             leader_hint: Some(NodeId(1))
         })
     );
     assert_eq!(
         raft.read_index(1),
-        Err(ReadError::NotLeader {
+        Err(RequestError::NotLeader {
             leader_hint: Some(NodeId(1))
         })
     );
@@ -845,7 +845,7 @@ fn a_follower_stops_when_the_leader_contradicts_its_committed_entry() {
     );
     raft.hard_state_saved(io(1));
     assert_eq!(raft.take_commands(), vec![]);
-    assert_eq!(raft.propose(b"x".to_vec()), Err(ProposeError::Halted));
+    assert_eq!(raft.propose(b"x".to_vec()), Err(RequestError::Halted));
 }
 
 /// Issue 18: an AppendEntries that would replace a committed entry (its `prev_log_id` matches,
@@ -926,5 +926,5 @@ fn a_leader_stops_when_a_follower_reports_a_committed_entry_it_lacks() {
         divergence.to_string(),
         "follower 2 committed entry 2 with term 1 but this leader holds term 2 there"
     );
-    assert_eq!(raft.read_index(20), Err(ReadError::Halted));
+    assert_eq!(raft.read_index(20), Err(RequestError::Halted));
 }

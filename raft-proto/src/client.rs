@@ -5,6 +5,7 @@
 //! and may still be applied (HTTP 504).
 
 use actix::Message;
+pub use raft_types::Role;
 use raft_types::{LogIndex, NodeId, Term};
 use serde::{Deserialize, Serialize};
 
@@ -82,18 +83,6 @@ pub struct RaftStatus {
     pub last_log_index: LogIndex,
     /// The voting members, this node included, in ascending id order.
     pub members: Vec<NodeId>,
-}
-
-/// A node's role in its current term (§5.1), as the status reports it (in lowercase).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Follows the leader of its term, or waits for one.
-    Follower,
-    /// Asks for votes in its current term.
-    Candidate,
-    /// Leads its current term.
-    Leader,
 }
 
 /// Ask the consensus actor to stop taking requests and finish in-flight durable work.

@@ -38,5 +38,3 @@ pub mod metrics;
 pub mod network;
 pub mod ports;
 pub mod storage;
-
-pub use raft_types;

@@ -10,6 +10,7 @@
 //! - [`entry`]: `Entry` and its `EntryPayload` (client command, the leader's no-op).
 //! - [`hard_state`]: `HardState`, what a server must persist before it answers (§5.1, Figure 2).
 //! - [`message`]: `RaftMessage`, the RequestVote and AppendEntries RPCs and their responses.
+//! - [`role`]: `Role`, what a server is in its current term.
 //! - [`codec`]: the versioned rmp-serde encoding used on the wire and in stored records.
 
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod entry;
 pub mod hard_state;
 pub mod ids;
 pub mod message;
+pub mod role;
 
 pub use bytes::Bytes;
 pub use codec::{decode, encode, encode_into, CodecError, WIRE_FORMAT_VERSION};
@@ -29,3 +31,4 @@ pub use message::{
     AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, RaftMessage, RequestVoteRequest,
     RequestVoteResponse,
 };
+pub use role::Role;
