@@ -1,7 +1,7 @@
 //! Leader election (§5.2) with the election restriction (§5.4.1).
 
 use crate::progress::Progress;
-use crate::raft::{CandidateState, LeaderState, PreVoteState, Raft};
+use crate::raft::{CandidateState, FollowerState, LeaderState, PreVoteState, Raft, RoleState};
 use raft_types::{
     EntryPayload, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse, Role,
 };
@@ -14,13 +14,13 @@ impl Raft {
         let term = self.current_term.next();
         // A candidate whose election failed goes back to asking first, as a follower; its
         // vote in the current term stays recorded.
-        self.role = Role::Follower;
-        self.candidate_state = None;
-        self.leader_id = None;
-        self.pre_vote_state = Some(PreVoteState {
-            term,
-            votes_granted: BTreeSet::new(),
+        self.role_state = RoleState::Follower(FollowerState {
+            pre_vote: Some(PreVoteState {
+                term,
+                votes_granted: BTreeSet::new(),
+            }),
         });
+        self.leader_id = None;
         self.reset_election_timer();
         tracing::debug!(id = %self.config.id, %term, "starting pre-vote");
         let request = RequestVoteRequest {
@@ -58,7 +58,10 @@ impl Raft {
     }
 
     pub(crate) fn handle_pre_vote_response(&mut self, from: NodeId, response: RequestVoteResponse) {
-        let Some(pre_vote_state) = self.pre_vote_state.as_mut() else {
+        let RoleState::Follower(FollowerState {
+            pre_vote: Some(pre_vote_state),
+        }) = &mut self.role_state
+        else {
             return;
         };
         if response.vote_granted && response.term == pre_vote_state.term {
@@ -68,11 +71,14 @@ impl Raft {
     }
 
     fn maybe_win_pre_vote(&mut self) {
-        let Some(pre_vote_state) = self.pre_vote_state.as_ref() else {
+        let RoleState::Follower(FollowerState {
+            pre_vote: Some(pre_vote_state),
+        }) = &self.role_state
+        else {
             return;
         };
         if pre_vote_state.votes_granted.len() + 1 >= self.config.quorum() {
-            self.pre_vote_state = None;
+            // The election replaces the follower state, pre-vote round and all.
             self.start_election();
         }
     }
@@ -83,7 +89,7 @@ impl Raft {
         if !self.config.pre_vote {
             return false;
         }
-        match self.role {
+        match self.role() {
             Role::Leader => true,
             Role::Candidate => false,
             Role::Follower => {
@@ -99,11 +105,9 @@ impl Raft {
     pub(crate) fn start_election(&mut self) {
         self.current_term = self.current_term.next();
         self.voted_for = Some(self.config.id);
-        self.role = Role::Candidate;
+        self.role_state = RoleState::Candidate(CandidateState::default());
         self.leader_id = None;
         self.pending_acknowledgements.clear();
-        self.pre_vote_state = None;
-        self.candidate_state = Some(CandidateState::default());
         self.reset_election_timer();
         tracing::debug!(id = %self.config.id, term = %self.current_term, "starting election");
         self.persist_hard_state();
@@ -149,13 +153,11 @@ impl Raft {
         from: NodeId,
         response: RequestVoteResponse,
     ) {
-        if self.role != Role::Candidate || response.term != self.current_term {
+        if response.term != self.current_term || !response.vote_granted {
             return;
         }
-        if response.vote_granted {
-            if let Some(candidate_state) = self.candidate_state.as_mut() {
-                candidate_state.votes_granted.insert(from);
-            }
+        if let RoleState::Candidate(candidate_state) = &mut self.role_state {
+            candidate_state.votes_granted.insert(from);
             self.maybe_win_election();
         }
     }
@@ -163,7 +165,7 @@ impl Raft {
     /// §5.2: a candidate that holds votes from a majority (its own counted once durable)
     /// becomes leader.
     pub(crate) fn maybe_win_election(&mut self) {
-        let Some(candidate_state) = self.candidate_state.as_ref() else {
+        let RoleState::Candidate(candidate_state) = &self.role_state else {
             return;
         };
         let own_vote_durable = self.hard_state_in_flight.is_none();
@@ -175,21 +177,19 @@ impl Raft {
 
     fn become_leader(&mut self) {
         assert_eq!(
-            self.role,
+            self.role(),
             Role::Candidate,
             "only a candidate becomes leader"
         );
         tracing::info!(id = %self.config.id, term = %self.current_term, "became leader");
-        self.role = Role::Leader;
         self.leader_id = Some(self.config.id);
-        self.candidate_state = None;
         let next_index = self.log.last_index().next();
         let progress: BTreeMap<NodeId, Progress> = self
             .config
             .peers()
             .map(|peer| (peer, Progress::new(next_index)))
             .collect();
-        self.leader_state = Some(LeaderState {
+        self.role_state = RoleState::Leader(LeaderState {
             progress,
             next_sequence: 1,
             term_start_index: next_index,

@@ -22,12 +22,12 @@ impl Raft {
             return;
         }
         assert_ne!(
-            self.role,
+            self.role(),
             Role::Leader,
             "Election Safety: two leaders in term {}",
             self.current_term
         );
-        if self.role == Role::Candidate || self.leader_id != Some(from) {
+        if self.role() == Role::Candidate || self.leader_id != Some(from) {
             // §5.2: a candidate that hears from a leader of its term returns to follower.
             if let Some(known) = self.leader_id {
                 assert_eq!(known, from, "Election Safety: two leaders in one term");

@@ -54,11 +54,38 @@ pub(crate) struct CandidateState {
     pub votes_granted: BTreeSet<NodeId>,
 }
 
+/// Follower-only state.
+#[derive(Debug, Default)]
+pub(crate) struct FollowerState {
+    /// The pre-vote round this follower runs, if any (thesis §9.6).
+    pub pre_vote: Option<PreVoteState>,
+}
+
 /// A follower running a pre-vote round for `term` (one above its current term).
 #[derive(Debug)]
 pub(crate) struct PreVoteState {
     pub term: Term,
     pub votes_granted: BTreeSet<NodeId>,
+}
+
+/// The role a server plays with the state only that role has. A transition replaces the
+/// whole value, so no role's state can outlive the role (a leader's progress on a follower,
+/// a candidate's votes on a leader).
+#[derive(Debug)]
+pub(crate) enum RoleState {
+    Follower(FollowerState),
+    Candidate(CandidateState),
+    Leader(LeaderState),
+}
+
+impl RoleState {
+    pub(crate) fn role(&self) -> Role {
+        match self {
+            RoleState::Follower(_) => Role::Follower,
+            RoleState::Candidate(_) => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
 }
 
 /// An AppendEntries acknowledgement held until the entries it covers are durable (rule 2).
@@ -81,7 +108,7 @@ pub struct Raft {
     pub(crate) log: RaftLog,
 
     // Volatile state on all servers.
-    pub(crate) role: Role,
+    pub(crate) role_state: RoleState,
     pub(crate) leader_id: Option<NodeId>,
     pub(crate) commit_index: LogIndex,
     /// Highest index the applier reported applied.
@@ -106,9 +133,6 @@ pub struct Raft {
     pub(crate) election_elapsed: u64,
     pub(crate) randomized_election_timeout: u64,
 
-    pub(crate) leader_state: Option<LeaderState>,
-    pub(crate) candidate_state: Option<CandidateState>,
-    pub(crate) pre_vote_state: Option<PreVoteState>,
     pub(crate) pending_acknowledgements: Vec<PendingAcknowledgement>,
 
     /// Set when a committed entry was found to differ from a peer's: the server has stopped
@@ -131,7 +155,7 @@ impl Raft {
             current_term: recovered.hard_state.current_term,
             voted_for: recovered.hard_state.voted_for,
             log,
-            role: Role::Follower,
+            role_state: RoleState::Follower(FollowerState::default()),
             leader_id: None,
             commit_index: snapshot_index,
             last_applied: snapshot_index,
@@ -144,9 +168,6 @@ impl Raft {
             held_messages: Vec::new(),
             election_elapsed: 0,
             randomized_election_timeout: 0,
-            leader_state: None,
-            candidate_state: None,
-            pre_vote_state: None,
             pending_acknowledgements: Vec::new(),
             halted: None,
             commands: Vec::new(),
@@ -162,9 +183,13 @@ impl Raft {
         if self.halted.is_some() {
             return;
         }
-        match self.role {
-            Role::Leader => self.tick_leader(),
-            Role::Follower | Role::Candidate => {
+        match &mut self.role_state {
+            RoleState::Leader(leader_state) => {
+                if leader_state.tick(&self.config) {
+                    self.step_down_without_quorum();
+                }
+            }
+            RoleState::Follower(_) | RoleState::Candidate(_) => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout {
                     if self.config.pre_vote {
@@ -234,7 +259,7 @@ impl Raft {
         if self.halted.is_some() {
             return Err(RequestError::Halted);
         }
-        if self.role != Role::Leader {
+        if self.role() != Role::Leader {
             return Err(RequestError::NotLeader {
                 leader_hint: self.leader_id,
             });
@@ -248,7 +273,7 @@ impl Raft {
         if self.halted.is_some() {
             return Err(RequestError::Halted);
         }
-        if self.role != Role::Leader {
+        if self.role() != Role::Leader {
             return Err(RequestError::NotLeader {
                 leader_hint: self.leader_id,
             });
@@ -283,7 +308,7 @@ impl Raft {
             return;
         }
         self.persisted_index = last.index;
-        match self.role {
+        match self.role() {
             Role::Leader => self.maybe_advance_commit_index(),
             Role::Follower | Role::Candidate => self.release_acknowledgements(),
         }
@@ -310,7 +335,7 @@ impl Raft {
         for (to, message) in std::mem::take(&mut self.held_messages) {
             self.commands.push(Command::Send { to, message });
         }
-        if self.role == Role::Candidate {
+        if self.role() == Role::Candidate {
             // Our own vote is durable now and counts.
             self.maybe_win_election();
         }
@@ -336,7 +361,7 @@ impl Raft {
     /// batched here into one `AppendLog` and one AppendEntries per follower.
     pub fn take_commands(&mut self) -> Vec<Command> {
         if self.halted.is_none() {
-            if self.role == Role::Leader {
+            if self.role() == Role::Leader {
                 self.flush_leader();
             }
             self.emit_apply();
@@ -363,7 +388,24 @@ impl Raft {
 
     /// The role this server plays in its current term.
     pub fn role(&self) -> Role {
-        self.role
+        self.role_state.role()
+    }
+
+    /// The leader's own state, when this server leads.
+    pub(crate) fn leader_state(&self) -> Option<&LeaderState> {
+        match &self.role_state {
+            RoleState::Leader(leader_state) => Some(leader_state),
+            RoleState::Follower(_) | RoleState::Candidate(_) => None,
+        }
+    }
+
+    /// The leader's own state, for code that runs only on a leader: every caller dispatched on
+    /// the role first, so another role here is a bug in the core.
+    pub(crate) fn leader_state_mut(&mut self) -> &mut LeaderState {
+        match &mut self.role_state {
+            RoleState::Leader(leader_state) => leader_state,
+            other => unreachable!("leader-only code ran on a {}", other.role()),
+        }
     }
 
     /// The latest term this server has seen. It may not be durable yet: a `PersistHardState`
@@ -521,7 +563,7 @@ impl Raft {
     /// Steps down (or stays) as follower in `term`, following `leader` when known.
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
         assert!(term >= self.current_term, "terms never go backwards");
-        if self.role == Role::Leader {
+        if self.role() == Role::Leader {
             // Proposals appended since the last flush have not reached storage: write them now,
             // before anything else touches the log, so storage never sees a gap and no entry is
             // left in memory that storage will never report durable. They are ordinary
@@ -535,10 +577,14 @@ impl Raft {
             self.pending_acknowledgements.clear();
             self.persist_hard_state();
         }
-        if self.role != Role::Follower {
+        let previous = std::mem::replace(
+            &mut self.role_state,
+            RoleState::Follower(FollowerState::default()),
+        );
+        if previous.role() != Role::Follower {
             tracing::debug!(id = %self.config.id, %term, "becoming follower");
         }
-        if let Some(leader_state) = self.leader_state.take() {
+        if let RoleState::Leader(leader_state) = previous {
             // A leader stepping down only knows of a new leader when one told it so; its own
             // `leader_id` still names itself.
             for read in leader_state.pending_reads {
@@ -548,9 +594,6 @@ impl Raft {
                 });
             }
         }
-        self.candidate_state = None;
-        self.pre_vote_state = None;
-        self.role = Role::Follower;
         self.leader_id = leader;
         self.reset_election_timer();
     }
@@ -612,18 +655,16 @@ impl Raft {
             self.log.last_log_id().term <= self.current_term,
             "log holds an entry from a future term"
         );
-        match self.role {
-            Role::Leader => {
+        // Which role holds which state is the type's business (`RoleState`); what is left to
+        // check is what each role implies about the rest.
+        match &self.role_state {
+            RoleState::Leader(leader_state) => {
                 assert_eq!(self.leader_id, Some(self.config.id), "leader knows itself");
                 assert_eq!(
                     self.voted_for,
                     Some(self.config.id),
                     "leader voted for itself"
                 );
-                let leader_state = self
-                    .leader_state
-                    .as_ref()
-                    .expect("a leader has leader state");
                 for (peer, progress) in &leader_state.progress {
                     assert!(
                         progress.match_index < progress.next_index,
@@ -635,20 +676,12 @@ impl Raft {
                     );
                 }
             }
-            Role::Candidate => {
-                assert_eq!(
-                    self.voted_for,
-                    Some(self.config.id),
-                    "candidate voted for itself"
-                );
-                assert!(self.leader_state.is_none());
-            }
-            Role::Follower => {
-                assert!(self.leader_state.is_none() && self.candidate_state.is_none())
-            }
-        }
-        if self.pre_vote_state.is_some() {
-            assert_eq!(self.role, Role::Follower, "only a follower runs a pre-vote");
+            RoleState::Candidate(_) => assert_eq!(
+                self.voted_for,
+                Some(self.config.id),
+                "candidate voted for itself"
+            ),
+            RoleState::Follower(_) => {}
         }
     }
 }

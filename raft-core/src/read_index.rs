@@ -8,7 +8,7 @@
 //! 3. Once the state machine has applied through the read index, the read is served.
 
 use crate::command::{Command, ReadRequestId};
-use crate::raft::Raft;
+use crate::raft::{Raft, RoleState};
 use raft_types::LogIndex;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,10 +26,7 @@ impl Raft {
         let read_index = self
             .committed_in_current_term()
             .then_some(self.commit_index);
-        let leader_state = self
-            .leader_state
-            .as_mut()
-            .expect("register_read runs only on a leader");
+        let leader_state = self.leader_state_mut();
         let required_sequence = leader_state.next_sequence;
         leader_state.pending_reads.push(PendingRead {
             request_id,
@@ -42,8 +39,7 @@ impl Raft {
     }
 
     fn committed_in_current_term(&self) -> bool {
-        self.leader_state
-            .as_ref()
+        self.leader_state()
             .is_some_and(|leader_state| self.commit_index >= leader_state.term_start_index)
     }
 
@@ -51,7 +47,7 @@ impl Raft {
     pub(crate) fn on_commit_advanced(&mut self) {
         if self.committed_in_current_term() {
             let commit_index = self.commit_index;
-            if let Some(leader_state) = self.leader_state.as_mut() {
+            if let RoleState::Leader(leader_state) = &mut self.role_state {
                 for read in &mut leader_state.pending_reads {
                     read.read_index.get_or_insert(commit_index);
                 }
@@ -64,7 +60,7 @@ impl Raft {
     /// index is applied, in arrival order.
     pub(crate) fn serve_ready_reads(&mut self) {
         let last_applied = self.last_applied;
-        let Some(leader_state) = self.leader_state.as_mut() else {
+        let RoleState::Leader(leader_state) = &mut self.role_state else {
             return;
         };
         if leader_state.pending_reads.is_empty() {

@@ -1,57 +1,28 @@
 //! The leader's side of log replication (§5.3) and commitment (§5.4.2), with heartbeats,
 //! pipelining and check-quorum.
 
+use crate::config::Config;
 use crate::divergence::{Divergence, DivergenceSide};
 use crate::progress::{Progress, ReplicationMode};
-use crate::raft::Raft;
+use crate::raft::{LeaderState, Raft};
 use raft_types::{
     AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogIndex, NodeId, RaftMessage, Role,
 };
 
 impl Raft {
-    pub(crate) fn tick_leader(&mut self) {
-        let heartbeat_interval = self.config.heartbeat_interval_ticks;
-        let quorum_check_interval = self.config.election_timeout_min_ticks;
-        let check_quorum = self.config.check_quorum;
-        let leader_state = self
-            .leader_state
-            .as_mut()
-            .expect("tick_leader runs only on a leader");
-        leader_state.heartbeat_elapsed += 1;
-        if leader_state.heartbeat_elapsed >= heartbeat_interval {
-            leader_state.heartbeat_elapsed = 0;
-            leader_state.broadcast_pending = true;
-        }
-        leader_state.quorum_check_elapsed += 1;
-        if check_quorum && leader_state.quorum_check_elapsed >= quorum_check_interval {
-            leader_state.quorum_check_elapsed = 0;
-            let active = 1 + leader_state
-                .progress
-                .values_mut()
-                .map(|progress| std::mem::take(&mut progress.recently_active))
-                .filter(|active| *active)
-                .count();
-            if active < self.config.quorum() {
-                // Thesis §6.2: a leader cut off from a majority steps down rather than keep
-                // accepting requests it can never commit.
-                tracing::warn!(id = %self.config.id, term = %self.current_term,
-                    "stepping down: no contact with a majority for an election timeout");
-                self.become_follower(self.current_term, None);
-            }
-        }
+    /// Check-quorum's verdict (thesis §6.2): a leader cut off from a majority steps down
+    /// rather than keep accepting requests it can never commit.
+    pub(crate) fn step_down_without_quorum(&mut self) {
+        tracing::warn!(id = %self.config.id, term = %self.current_term,
+            "stepping down: no contact with a majority for an election timeout");
+        self.become_follower(self.current_term, None);
     }
 
     /// Sends what the leader owes: new entries to storage, then to every follower whose
     /// window allows, and a heartbeat to every follower when one is due.
     pub(crate) fn flush_leader(&mut self) {
         self.hand_new_entries_to_storage();
-        let broadcast = {
-            let leader_state = self
-                .leader_state
-                .as_mut()
-                .expect("flush_leader runs only on a leader");
-            std::mem::take(&mut leader_state.broadcast_pending)
-        };
+        let broadcast = std::mem::take(&mut self.leader_state_mut().broadcast_pending);
         let peers: Vec<NodeId> = self.config.peers().collect();
         for peer in peers {
             self.replicate_to(peer, broadcast);
@@ -134,10 +105,7 @@ impl Raft {
             .last()
             .map(|entry| entry.index())
             .unwrap_or(prev_log_id.index);
-        let leader_state = self
-            .leader_state
-            .as_mut()
-            .expect("only a leader sends AppendEntries");
+        let leader_state = self.leader_state_mut();
         let sequence = leader_state.next_sequence;
         leader_state.next_sequence += 1;
         let request = AppendEntriesRequest {
@@ -157,7 +125,7 @@ impl Raft {
         from: NodeId,
         response: AppendEntriesResponse,
     ) {
-        if self.role != Role::Leader || response.term != self.current_term {
+        if self.role() != Role::Leader || response.term != self.current_term {
             return;
         }
         match response.outcome {
@@ -246,7 +214,7 @@ impl Raft {
     /// §5.3, §5.4.2: the leader commits the highest index stored on a majority, but only if
     /// that entry is from its current term (Figure 8); earlier entries commit with it.
     pub(crate) fn maybe_advance_commit_index(&mut self) {
-        let Some(leader_state) = self.leader_state.as_ref() else {
+        let Some(leader_state) = self.leader_state() else {
             return;
         };
         let mut match_indexes: Vec<LogIndex> = leader_state
@@ -265,16 +233,40 @@ impl Raft {
     }
 
     pub(crate) fn progress(&self, peer: NodeId) -> &Progress {
-        self.leader_state
-            .as_ref()
+        self.leader_state()
             .and_then(|leader_state| leader_state.progress.get(&peer))
             .expect("the leader tracks progress for every peer")
     }
 
     pub(crate) fn progress_mut(&mut self, peer: NodeId) -> &mut Progress {
-        self.leader_state
-            .as_mut()
-            .and_then(|leader_state| leader_state.progress.get_mut(&peer))
+        self.leader_state_mut()
+            .progress
+            .get_mut(&peer)
             .expect("the leader tracks progress for every peer")
+    }
+}
+
+impl LeaderState {
+    /// One tick of the leader's clocks: a heartbeat round when one is due, and check-quorum
+    /// (thesis §6.2) every minimum election timeout. Returns whether the leader heard from
+    /// less than a majority (itself included) since the last check and must step down.
+    pub(crate) fn tick(&mut self, config: &Config) -> bool {
+        self.heartbeat_elapsed += 1;
+        if self.heartbeat_elapsed >= config.heartbeat_interval_ticks {
+            self.heartbeat_elapsed = 0;
+            self.broadcast_pending = true;
+        }
+        self.quorum_check_elapsed += 1;
+        if !config.check_quorum || self.quorum_check_elapsed < config.election_timeout_min_ticks {
+            return false;
+        }
+        self.quorum_check_elapsed = 0;
+        let active = 1 + self
+            .progress
+            .values_mut()
+            .map(|progress| std::mem::take(&mut progress.recently_active))
+            .filter(|active| *active)
+            .count();
+        active < config.quorum()
     }
 }
