@@ -41,29 +41,30 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: `NetworkConfig`, what a TCP network actor needs to know.
-//! - [`frame`]: the frame layout on the wire, its encoder and its bounded reader.
-//! - [`handshake`]: the first frame on every connection, and its checks.
-//! - [`counters`]: the atomic counters behind `NetworkStats`.
-//! - [`backoff`]: capped exponential reconnection delays with jitter.
-//! - [`outbox`]: the bounded queue of encoded frames between the actor and one peer's task.
-//! - [`outbound`]: the task that owns the connection for sending to one peer.
-//! - [`inbound`]: the listener and the tasks that read from connections peers opened.
-//! - [`socket_options`]: nodelay, keepalive and user timeout on every peer connection.
-//! - [`tcp_network`]: the `TcpNetwork` actor that ties them together.
-//! - [`sim`]: the simulated network.
+//! Public: what the wiring code needs ([`TcpNetwork`], [`NetworkConfig`], [`StopNetwork`] and
+//! their errors), the wire protocol a second implementation or a bad-input test speaks
+//! ([`frame`], [`handshake`]), and the simulated network ([`sim`]). Private, behind them:
+//!
+//! - `config`: `NetworkConfig`, what a TCP network actor needs to know.
+//! - `counters`: the atomic counters behind `NetworkStats`.
+//! - `backoff`: capped exponential reconnection delays with jitter.
+//! - `outbox`: the bounded queue of encoded frames between the actor and one peer's task.
+//! - `outbound`: the task that owns the connection for sending to one peer.
+//! - `inbound`: the listener and the tasks that read from connections peers opened.
+//! - `socket_options`: nodelay, keepalive and user timeout on every peer connection.
+//! - `tcp_network`: the `TcpNetwork` actor that ties them together.
 
-pub mod backoff;
-pub mod config;
-pub mod counters;
+mod backoff;
+mod config;
+mod counters;
 pub mod frame;
 pub mod handshake;
-pub mod inbound;
-pub mod outbound;
-pub mod outbox;
+mod inbound;
+mod outbound;
+mod outbox;
 pub mod sim;
-pub mod socket_options;
-pub mod tcp_network;
+mod socket_options;
+mod tcp_network;
 
 pub use config::{ConfigError, NetworkConfig};
 pub use tcp_network::{NetworkError, StopNetwork, TcpNetwork};

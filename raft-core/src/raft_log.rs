@@ -18,7 +18,7 @@ pub struct RaftLog {
 
 impl RaftLog {
     /// A log recovered from storage: `entries` must directly follow `snapshot_last_log_id`.
-    pub fn new(snapshot_last_log_id: LogId, entries: Vec<Entry>) -> RaftLog {
+    pub(crate) fn new(snapshot_last_log_id: LogId, entries: Vec<Entry>) -> RaftLog {
         let log = RaftLog {
             snapshot_last_log_id,
             entries,
@@ -81,7 +81,7 @@ impl RaftLog {
 
     /// Entries in `from ..= to`, at most `max_count` of them and about `max_bytes` of payload
     /// (always at least one entry when the range is not empty).
-    pub fn entries_between(
+    pub(crate) fn entries_between(
         &self,
         from: LogIndex,
         to: LogIndex,
@@ -108,7 +108,7 @@ impl RaftLog {
 
     /// The first index whose entry has `term`, searching backwards from `from`: used to build
     /// and to follow the conflict hint of a rejected AppendEntries.
-    pub fn first_index_of_term_at_or_before(&self, term: Term, from: LogIndex) -> LogIndex {
+    pub(crate) fn first_index_of_term_at_or_before(&self, term: Term, from: LogIndex) -> LogIndex {
         let mut index = from;
         while index > self.first_index() && self.term_at(index.previous()) == Some(term) {
             index = index.previous();
@@ -118,7 +118,7 @@ impl RaftLog {
 
     /// The last index whose entry has `term` at or below `at_or_below`, if any: the leader's
     /// side of the conflict hint (§5.3).
-    pub fn last_index_of_term(&self, term: Term, at_or_below: LogIndex) -> Option<LogIndex> {
+    pub(crate) fn last_index_of_term(&self, term: Term, at_or_below: LogIndex) -> Option<LogIndex> {
         let mut index = at_or_below.min(self.last_index());
         loop {
             match self.term_at(index) {
@@ -135,7 +135,7 @@ impl RaftLog {
 
     /// Appends `entry`, which must directly follow the last entry and have no lower term
     /// (panics otherwise).
-    pub fn append(&mut self, entry: Entry) {
+    pub(crate) fn append(&mut self, entry: Entry) {
         assert_eq!(
             entry.index(),
             self.last_index().next(),
@@ -149,7 +149,7 @@ impl RaftLog {
     }
 
     /// Removes every entry with index >= `since`.
-    pub fn truncate_from(&mut self, since: LogIndex) {
+    pub(crate) fn truncate_from(&mut self, since: LogIndex) {
         assert!(
             since > self.snapshot_last_log_id.index,
             "cannot truncate into the snapshot: snapshotted entries are committed"
