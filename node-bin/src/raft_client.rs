@@ -26,6 +26,16 @@ pub fn encode_key(key: &str) -> String {
     utf8_percent_encode(key, KEY_ESCAPES).to_string()
 }
 
+/// The path of `key` under `prefix`, or a refusal for a key the server would refuse anyway
+/// and that an HTTP library would silently rewrite on the way (`p/./q` sent as `p/q`): the
+/// client never normalizes a key.
+fn key_path(prefix: &str, key: &str) -> Result<String, ClientFailure> {
+    if let Some(reason) = crate::http_api::kv_key::key_problem(key) {
+        return Err(ClientFailure::Refused { reason });
+    }
+    Ok(format!("{prefix}{}", encode_key(key)))
+}
+
 /// An answer from a node: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -62,6 +72,9 @@ pub enum ClientFailure {
     /// A write was sent but its outcome is unknown; it may still be applied.
     #[error("outcome unknown: {reason}")]
     Unknown { reason: String },
+    /// Refused before anything was sent (a key no node would accept); nothing happened.
+    #[error("{reason}")]
+    Refused { reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,28 +207,17 @@ impl RaftClient {
     }
 
     pub fn put(&self, key: &str, value: &[u8]) -> Result<Reply, ClientFailure> {
-        self.call(
-            Method::Put,
-            &format!("/v1/kv/{}", encode_key(key)),
-            value.to_vec(),
-        )
+        self.call(Method::Put, &key_path("/v1/kv/", key)?, value.to_vec())
     }
 
     pub fn get(&self, key: &str, local: bool) -> Result<Reply, ClientFailure> {
         let query = if local { "?consistency=local" } else { "" };
-        self.call(
-            Method::Get,
-            &format!("/v1/kv/{}{query}", encode_key(key)),
-            Vec::new(),
-        )
+        let path = key_path("/v1/kv/", key)?;
+        self.call(Method::Get, &format!("{path}{query}"), Vec::new())
     }
 
     pub fn delete(&self, key: &str) -> Result<Reply, ClientFailure> {
-        self.call(
-            Method::Delete,
-            &format!("/v1/kv/{}", encode_key(key)),
-            Vec::new(),
-        )
+        self.call(Method::Delete, &key_path("/v1/kv/", key)?, Vec::new())
     }
 
     pub fn compare_and_swap(
@@ -227,7 +229,7 @@ impl RaftClient {
         let body = serde_json::json!({ "expect": expect, "value": value });
         self.call(
             Method::Post,
-            &format!("/v1/cas/{}", encode_key(key)),
+            &key_path("/v1/cas/", key)?,
             body.to_string().into_bytes(),
         )
     }
@@ -254,6 +256,17 @@ mod tests {
     fn keys_keep_slashes_and_escape_the_rest() {
         assert_eq!(encode_key("app/config/x"), "app/config/x");
         assert_eq!(encode_key("a b?c%"), "a%20b%3Fc%25");
+        // Keys an HTTP library would rewrite are refused before anything is sent.
+        for key in ["p/./q", "p/../q", "p//q", "", "."] {
+            assert!(
+                matches!(key_path("/v1/kv/", key), Err(ClientFailure::Refused { .. })),
+                "{key:?}"
+            );
+        }
+        assert_eq!(
+            key_path("/v1/kv/", "app/.config").expect("dots inside a segment"),
+            "/v1/kv/app/.config"
+        );
         assert_eq!(encode_key("é"), "%C3%A9");
     }
 

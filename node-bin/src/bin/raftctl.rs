@@ -156,6 +156,10 @@ fn report(result: Result<Reply, ClientFailure>, on_success: impl FnOnce(&Reply) 
             eprintln!("raftctl: {failure}");
             EXIT_UNKNOWN
         }
+        Err(failure @ ClientFailure::Refused { .. }) => {
+            eprintln!("raftctl: {failure}");
+            EXIT_REFUSED
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::http_api::api_state::ApiState;
 use crate::http_api::forwarder::Effect;
 use crate::http_api::kv_key::key_from_path;
 use crate::http_api::metrics_text::MetricsText;
+use crate::http_api::query::{no_query_parameters, query_parameters};
 use actix::Recipient;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -36,6 +37,7 @@ pub async fn put(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_from_path(request.uri().path(), KV_PREFIX)?;
+    no_query_parameters(&request)?;
     let body = read_body(&request, payload, state.max_value_bytes, &state).await?;
     let command = KvCommand::Put {
         key,
@@ -49,6 +51,7 @@ pub async fn delete(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_from_path(request.uri().path(), KV_PREFIX)?;
+    no_query_parameters(&request)?;
     write(&request, Bytes::new(), &state, KvCommand::Delete { key }).await
 }
 
@@ -67,6 +70,7 @@ pub async fn compare_and_swap(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_from_path(request.uri().path(), CAS_PREFIX)?;
+    no_query_parameters(&request)?;
     let body_limit = state
         .max_value_bytes
         .saturating_mul(2)
@@ -131,11 +135,8 @@ enum Consistency {
 
 fn consistency(request: &HttpRequest) -> Result<Consistency, ApiError> {
     let mut consistency = Consistency::Linearizable;
-    for pair in request.query_string().split('&') {
-        let Some(value) = pair.strip_prefix("consistency=") else {
-            continue;
-        };
-        consistency = match value {
+    for (_name, value) in query_parameters(request, &["consistency"])? {
+        consistency = match value.as_str() {
             "local" => Consistency::Local,
             "linearizable" => Consistency::Linearizable,
             other => {
@@ -149,7 +150,11 @@ fn consistency(request: &HttpRequest) -> Result<Consistency, ApiError> {
     Ok(consistency)
 }
 
-pub async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+pub async fn status(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    no_query_parameters(&request)?;
     let status = fetch_status(&state).await?;
     let mut body = serde_json::to_value(&status).map_err(|error| ApiError::Internal {
         message: error.to_string(),
@@ -163,7 +168,11 @@ pub async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
 }
 
 /// `503` with the alarm while one is raised, else `200` once a leader is known.
-pub async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+pub async fn health(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    no_query_parameters(&request)?;
     state.refuse_when_alarmed()?;
     let status = fetch_status(&state).await?;
     match status.leader_id {
@@ -174,7 +183,15 @@ pub async fn health(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
     }
 }
 
-pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+pub async fn metrics(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    no_query_parameters(&request)?;
+    Ok(metrics_response(&state).await)
+}
+
+async fn metrics_response(state: &ApiState) -> HttpResponse {
     let mut text = MetricsText::default();
     if let Some(raft_metrics) = &state.raft_metrics {
         text.raft(&raft_metrics.snapshot());
@@ -197,8 +214,12 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
 }
 
 /// This node's applied-state checkpoints, for its peers' consistency check.
-pub async fn checkpoints(state: web::Data<ApiState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.consistency.reply())
+pub async fn checkpoints(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    no_query_parameters(&request)?;
+    Ok(HttpResponse::Ok().json(state.consistency.reply()))
 }
 
 pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -22,6 +22,7 @@ pub mod forwarder;
 pub mod handlers;
 pub mod kv_key;
 pub mod metrics_text;
+pub mod query;
 
 pub use api_error::ApiError;
 pub use api_state::{ApiCounters, ApiPorts, ApiState};
