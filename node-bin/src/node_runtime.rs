@@ -78,7 +78,14 @@ pub fn run(config: NodeConfig) -> anyhow::Result<i32> {
     let span = tracing::info_span!("node", id = %config.id);
     let _entered = span.enter();
     let system = actix::System::new();
-    system.block_on(start(config))?;
+    if let Err(error) = system.block_on(start(config)) {
+        // What `start` got running before it failed (the peer network, the storage arbiter)
+        // must stop inside the runtime: dropped outside it, actix panics on its way out and
+        // buries the one line that says what went wrong.
+        system.block_on(async { actix::System::current().stop_with_code(1) });
+        let _ = system.run_with_code();
+        return Err(error);
+    }
     let code = system.run_with_code()?;
     tracing::info!(code, "node stopped");
     Ok(code)
