@@ -8,11 +8,12 @@ use raft_types::{Entry, HardState, IoSequence, LogId, LogIndex, NodeId, Term};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use storage_actor::conformance::{sample_entries, sample_entry};
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor, StorageError,
 };
+use test_support::wait::{wait_for, ASYNC_POLL};
 
 /// Wraps a store to count syncs and make each one take `sync_delay`, like a real fdatasync.
 struct CountingStore<S: LogStore> {
@@ -105,17 +106,16 @@ async fn wait_for_events(
     deadline: Duration,
     condition: impl Fn(&[StorageEvent]) -> bool,
 ) {
-    let start = Instant::now();
-    loop {
-        if condition(&events.lock().expect("collector lock")) {
-            return;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "condition not met within {deadline:?}; events: {:?}",
-            events.lock().expect("collector lock")
-        );
-        actix::clock::sleep(Duration::from_millis(2)).await;
+    let seen = || events.lock().expect("collector lock");
+    let looked = || {
+        std::future::ready(if condition(&seen()) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", seen()))
+        })
+    };
+    if let Err(timeout) = wait_for("the events", deadline, ASYNC_POLL, looked).await {
+        panic!("condition not met: {timeout}");
     }
 }
 
