@@ -401,21 +401,15 @@ impl ProcessCluster {
         found.expect("set when the wait succeeds")
     }
 
-    /// Polls `condition` every 10 ms until it holds; panics (printing node logs) at `deadline`.
+    /// Polls `condition` every 10 ms (real time) until it holds; panics at `deadline`, naming
+    /// `what` (the cluster's drop then prints the node logs).
     pub fn wait_until(
         &self,
         what: &str,
         deadline: Duration,
         mut condition: impl FnMut(&ProcessCluster) -> bool,
     ) {
-        let started = Instant::now();
-        while !condition(self) {
-            if started.elapsed() > deadline {
-                self.print_logs();
-                panic!("timed out after {deadline:?} waiting for {what}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        test_support::wait::wait_until(what, deadline, || condition(self));
     }
 
     /// The text of node `id`'s log (every incarnation).

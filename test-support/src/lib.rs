@@ -12,6 +12,8 @@
 //!   [`wait::wait_until`] polls in real time on the calling thread (process tests);
 //!   [`wait::wait_until_async`] and [`wait::wait_for`] sleep on the tokio clock (actix and tokio
 //!   tests, in virtual time when the clock is paused).
+//! - **Logs** ([`init_tracing`]): tracing output through the test harness's capture, shown only
+//!   for a failing test, filtered by `RUST_LOG` (off by default).
 //!
 //! ```
 //! use test_support::{report::SeedReport, seed, this_test};
@@ -27,3 +29,16 @@ pub mod seed;
 pub mod wait;
 
 pub use report::TestId;
+
+/// Sends `tracing` output through the test harness's capture (shown only when a test fails),
+/// filtered by `RUST_LOG` and off when it is unset. Safe to call from every test: only the first
+/// call in a process installs the subscriber.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_test_writer()
+        .try_init();
+}
