@@ -48,8 +48,12 @@ struct NodeSlot {
     power_cuts: u64,
 }
 
-/// An in-process cluster; see the module documentation. Methods take `&self` so a test can
-/// run a stream of writes and a fault script concurrently (`tokio::join!`) on one cluster.
+/// An in-process cluster: N whole nodes (consensus, storage, applier and network actors wired
+/// as `node-bin` wires them) in the current actix System, over one seeded simulated network and
+/// simulated disks. It models a cluster of machines whose links can be cut or made lossy and
+/// whose nodes can crash, lose power and restart; on a [`PausedSystem`] every bound is virtual
+/// time and a seed replays a run. See the module documentation. Methods take `&self` so a test
+/// can run a stream of writes and a fault script concurrently (`tokio::join!`) on one cluster.
 pub struct InProcessCluster {
     seed: u64,
     members: Vec<NodeId>,

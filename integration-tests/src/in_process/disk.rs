@@ -13,7 +13,8 @@ use storage_actor::sim_file_system::SimFileSystem;
 use storage_actor::{LogStore, MemDisk, MemLogStore};
 use tokio::time::Instant;
 
-/// What the nodes of a cluster keep their logs on.
+/// What the nodes of an [`InProcessCluster`](super::InProcessCluster) keep their logs on: the
+/// disk each node models, and so what a crash or a power loss takes from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiskModel {
     /// `MemLogStore` on a `MemDisk`: a flush is durable at once; a crash loses only the

@@ -95,7 +95,9 @@ pub const NETWORK_DELAY_MAX: Duration = Duration::from_millis(2);
 /// How often the `wait_for_*` helpers re-check their condition, in virtual time.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Why a client request through the harness did not succeed.
+/// Why a client request through the harness did not succeed: what the client of a real node
+/// would see (an error answer, no answer, a node that is down), with what each promises about
+/// whether the request was applied ([`RequestError::definitely_not_applied`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// The node answered with an error (see `ClientError` for what each one promises).

@@ -5,7 +5,8 @@ use std::time::Duration;
 use test_support::TestId;
 
 /// The actix System for in-process cluster tests: a current-thread tokio runtime whose clock
-/// starts paused. Use it as `#[actix_rt::test(system =
+/// starts paused. It models time itself: the clock moves only when every actor is idle, so a
+/// test of minutes of cluster time takes a moment and runs the same way each time. Use it as `#[actix_rt::test(system =
 /// "integration_tests::in_process::PausedSystem")]` instead of calling `tokio::time::pause()`
 /// in the test.
 ///
