@@ -1,12 +1,14 @@
 //! [`InProcessCluster`]: the nodes, their wiring, faults, crashes, restarts and client requests.
 
+use super::client::{await_answer, get_query, value_of, PendingAnswer};
 use super::disk::{
     disk_holding, DiskLatency, EventGate, NodeDisk, POWER_CUT_OPERATIONS_MAX, POWER_CUT_WINDOW,
     SIMULATED_SEGMENT_BYTES, SIMULATED_WAL_DIRECTORY,
 };
+use super::traffic::ReplicationCounter;
 use super::*;
 use actix::{Actor, Addr, AsyncContext, Context};
-use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
+use applier_actor::{ApplierActor, KvCommand, KvStore};
 use network_actor::sim::{
     GetSimStats, HealAll, Isolate, LinkFaults, Partition, SetDefaultLinkFaults, SetLinkFaults,
     SimEndpoint, SimNetwork, SimStats,
@@ -14,11 +16,12 @@ use network_actor::sim::{
 use node_bin::node_runtime::core_recovered_state;
 use raft_actor::{RaftActor, RaftActorConfig, RaftMetrics};
 use raft_proto::applier::Query;
-use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
+use raft_proto::client::{GetStatus, Propose, RaftStatus, Read, Role};
 use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
 use raft_types::{LogIndex, NodeId};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_actor::sim_file_system::{SimFileSystem, SimStatistics};
@@ -59,6 +62,20 @@ pub struct InProcessCluster {
     members: Vec<NodeId>,
     network: Addr<SimNetwork>,
     nodes: RefCell<BTreeMap<NodeId, NodeSlot>>,
+    /// `AppendEntries` requests with entries sent by every node, when counted.
+    appends_with_entries: Option<Arc<AtomicU64>>,
+}
+
+/// How to build an [`InProcessCluster`] beyond its size and seed; the default is what
+/// [`InProcessCluster::start`] builds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClusterOptions {
+    /// What every node keeps its log on.
+    pub disk_model: DiskModel,
+    /// Count the `AppendEntries` requests that carry entries (see
+    /// [`InProcessCluster::appends_with_entries_sent`]): one more actor on each node's path to
+    /// the network, so off unless a test asks.
+    pub count_replication: bool,
 }
 
 impl InProcessCluster {
@@ -71,6 +88,16 @@ impl InProcessCluster {
 
     /// [`InProcessCluster::start`] with every node's log on disks of the given model.
     pub fn start_on(size: usize, seed: u64, disk_model: DiskModel) -> InProcessCluster {
+        let options = ClusterOptions {
+            disk_model,
+            ..ClusterOptions::default()
+        };
+        InProcessCluster::start_with(size, seed, options)
+    }
+
+    /// [`InProcessCluster::start`] with the given options.
+    pub fn start_with(size: usize, seed: u64, options: ClusterOptions) -> InProcessCluster {
+        let disk_model = options.disk_model;
         assert!(size >= 1, "a cluster has at least one node");
         let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
         let network = SimNetwork::with_default_faults(seed, healthy_links()).start();
@@ -91,6 +118,9 @@ impl InProcessCluster {
             members,
             network,
             nodes: RefCell::new(nodes),
+            appends_with_entries: options
+                .count_replication
+                .then(|| Arc::new(AtomicU64::new(0))),
         };
         for &id in &cluster.members {
             cluster.boot(id);
@@ -181,9 +211,22 @@ impl InProcessCluster {
             },
         );
 
+        let mut tasks = Vec::new();
+        let network = match &self.appends_with_entries {
+            None => endpoint.recipient(),
+            Some(counter) => {
+                let counter = ReplicationCounter {
+                    network: endpoint.recipient(),
+                    appends_with_entries: Arc::clone(counter),
+                };
+                let (address, task) = spawn_actor(Context::new(), counter);
+                tasks.push(("replication counter", task));
+                address.recipient()
+            }
+        };
         let ports = RaftPorts {
             storage: disk_latency_address.recipient(),
-            network: endpoint.recipient(),
+            network,
             apply: applier_address.clone().recipient(),
             query: applier_address.clone().recipient(),
         };
@@ -202,13 +245,16 @@ impl InProcessCluster {
             raft,
             applier: applier_address,
             metrics,
-            tasks: vec![
+            tasks: [
                 ("consensus", raft_task),
                 ("applier", applier_task),
                 ("disk latency", disk_latency_task),
                 ("storage", storage_task),
                 ("storage event gate", gate_task),
-            ],
+            ]
+            .into_iter()
+            .chain(tasks)
+            .collect(),
         });
     }
 
@@ -478,6 +524,17 @@ impl InProcessCluster {
         value: &[u8],
         within: Duration,
     ) -> Result<LogIndex, RequestError> {
+        self.send_put(node, key, value)?.put_answer(within).await
+    }
+
+    /// Sends `Put { key, value }` to `node` now and returns its answer to await later, so the
+    /// test can go on (fault the cluster, send more) while the write is in flight.
+    pub fn send_put(
+        &self,
+        node: NodeId,
+        key: &str,
+        value: &[u8],
+    ) -> Result<PendingAnswer, RequestError> {
         let raft = self
             .slot_running(node, |running| running.raft.clone())
             .ok_or(RequestError::Crashed { node })?;
@@ -488,19 +545,15 @@ impl InProcessCluster {
         .encode();
         let (responder, receiver) = oneshot::channel();
         raft.do_send(Propose { command, responder });
-        match await_answer(node, receiver, within).await? {
-            KvOutput::Put { index } => Ok(index),
-            output => Err(RequestError::UnexpectedOutput {
-                node,
-                request: "put",
-                output,
-            }),
-        }
+        Ok(PendingAnswer {
+            node,
+            request: "put",
+            receiver,
+        })
     }
 
-    /// A linearizable read of `key` through `node` (ReadIndex): only a leader that confirms
-    /// its leadership answers `Ok`.
-    pub async fn get(&self, node: NodeId, key: &str) -> Result<Option<Vec<u8>>, RequestError> {
+    /// Sends a linearizable read of `key` to `node` now and returns its answer to await later.
+    pub fn send_get(&self, node: NodeId, key: &str) -> Result<PendingAnswer, RequestError> {
         let raft = self
             .slot_running(node, |running| running.raft.clone())
             .ok_or(RequestError::Crashed { node })?;
@@ -509,7 +562,35 @@ impl InProcessCluster {
             query: get_query(key),
             responder,
         });
-        value_of(node, await_answer(node, receiver, REQUEST_TIMEOUT).await?)
+        Ok(PendingAnswer {
+            node,
+            request: "get",
+            receiver,
+        })
+    }
+
+    /// The `AppendEntries` requests carrying entries that every node sent so far.
+    ///
+    /// # Panics
+    ///
+    /// When the cluster was not started with [`ClusterOptions::count_replication`].
+    pub fn appends_with_entries_sent(&self) -> u64 {
+        self.appends_with_entries
+            .as_ref()
+            .expect("start the cluster with ClusterOptions { count_replication: true, .. }")
+            .load(Ordering::SeqCst)
+    }
+
+    /// The running node's metrics (what its `/metrics` would show), or `None` while it is
+    /// crashed.
+    pub fn metrics(&self, node: NodeId) -> Option<raft_actor::RaftMetricsSnapshot> {
+        self.slot_running(node, |running| running.metrics.snapshot())
+    }
+
+    /// A linearizable read of `key` through `node` (ReadIndex): only a leader that confirms
+    /// its leadership answers `Ok`.
+    pub async fn get(&self, node: NodeId, key: &str) -> Result<Option<Vec<u8>>, RequestError> {
+        self.send_get(node, key)?.get_answer(REQUEST_TIMEOUT).await
     }
 
     /// What `node`'s state machine holds for `key` right now (a local, possibly stale read,
@@ -650,37 +731,4 @@ fn summarize<'a>(
             )
         })
         .collect()
-}
-
-fn get_query(key: &str) -> Vec<u8> {
-    KvQuery::Get {
-        key: key.to_string(),
-    }
-    .encode()
-}
-
-fn value_of(node: NodeId, output: KvOutput) -> Result<Option<Vec<u8>>, RequestError> {
-    match output {
-        KvOutput::Value(value) => Ok(value),
-        output => Err(RequestError::UnexpectedOutput {
-            node,
-            request: "get",
-            output,
-        }),
-    }
-}
-
-/// Waits for a client answer from `node` for at most `within` of virtual time.
-async fn await_answer(
-    node: NodeId,
-    receiver: oneshot::Receiver<Result<Vec<u8>, ClientError>>,
-    within: Duration,
-) -> Result<KvOutput, RequestError> {
-    match tokio::time::timeout(within, receiver).await {
-        Err(_elapsed) => Err(RequestError::TimedOut { node, within }),
-        Ok(Err(_dropped)) => Err(RequestError::Dropped { node }),
-        Ok(Ok(Err(error))) => Err(RequestError::Client { node, error }),
-        Ok(Ok(Ok(bytes))) => Ok(KvOutput::decode(&bytes)
-            .expect("the KvStore answers every request with an encoded KvOutput")),
-    }
 }

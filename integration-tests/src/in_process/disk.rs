@@ -15,10 +15,11 @@ use tokio::time::Instant;
 
 /// What the nodes of an [`InProcessCluster`](super::InProcessCluster) keep their logs on: the
 /// disk each node models, and so what a crash or a power loss takes from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DiskModel {
     /// `MemLogStore` on a `MemDisk`: a flush is durable at once; a crash loses only the
     /// requests not yet flushed.
+    #[default]
     Memory,
     /// The real `FileLogStore` on a `SimFileSystem`: a crash keeps the page cache, a power loss
     /// keeps only what was synced (and a seeded part of the rest).

@@ -61,11 +61,14 @@
 //! within [`REQUEST_TIMEOUT`] ends with [`RequestError::TimedOut`], as the HTTP API's timeout
 //! would answer 504.
 
+mod client;
 mod cluster;
 mod disk;
 mod paused_system;
+mod traffic;
 
-pub use cluster::InProcessCluster;
+pub use client::PendingAnswer;
+pub use cluster::{ClusterOptions, InProcessCluster};
 pub use disk::DiskModel;
 pub use paused_system::{seed_report, test_seed, PausedSystem, SeedReport, REAL_TIME_LIMIT};
 pub use test_support::wait::WaitTimedOut;
