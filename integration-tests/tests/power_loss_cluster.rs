@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use test_support::report::SeedReport;
 use test_support::seed::seed_range;
-use test_support::this_test;
+use test_support::{this_test, TestId};
 use tokio::time::Instant;
 
 const ELECTION_BOUND: Duration = Duration::from_secs(5);
@@ -222,46 +222,44 @@ async fn futures_join_all(cluster: &InProcessCluster, histories: &Histories, sto
     futures::future::join_all(clients).await;
 }
 
-/// A majority (the leader and one follower) loses power at once, twice, under load.
-#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
-async fn power_loss_of_a_majority_loses_no_acknowledged_write() {
+/// Runs `run_seed` for every seed, each under a report that replays it, and prints the figures.
+async fn run_seeds(
+    test: TestId,
+    fault: &str,
+    victims: impl Fn(&InProcessCluster, NodeId) -> Vec<NodeId>,
+) {
     test_support::init_tracing();
     let mut figures = Figures::default();
     let seeds = seeds();
     for &seed in &seeds {
-        let _report = SeedReport::new(this_test!().with_env("RAFT_POWER_LOSS_SEEDS", 1), seed);
-        run_seed(
-            seed,
-            |cluster, leader| {
-                let follower = *cluster
-                    .members()
-                    .iter()
-                    .find(|node| **node != leader)
-                    .expect("three members");
-                vec![leader, follower]
-            },
-            &mut figures,
-        )
-        .await;
+        let _report = SeedReport::new(test.clone().with_env("RAFT_POWER_LOSS_SEEDS", 1), seed);
+        run_seed(seed, &victims, &mut figures).await;
     }
     println!(
-        "power loss of a majority, seeds from {}: {figures:?}; 0 acknowledged writes lost",
+        "power loss of {fault}, seeds from {}: {figures:?}; 0 acknowledged writes lost",
         seeds[0]
     );
+}
+
+/// A majority (the leader and one follower) loses power at once, twice, under load.
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
+async fn power_loss_of_a_majority_loses_no_acknowledged_write() {
+    run_seeds(this_test!(), "a majority", |cluster, leader| {
+        let follower = *cluster
+            .members()
+            .iter()
+            .find(|node| **node != leader)
+            .expect("three members");
+        vec![leader, follower]
+    })
+    .await;
 }
 
 /// Every node loses power at once, twice, under load.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn power_loss_of_every_node_loses_no_acknowledged_write() {
-    test_support::init_tracing();
-    let mut figures = Figures::default();
-    let seeds = seeds();
-    for &seed in &seeds {
-        let _report = SeedReport::new(this_test!().with_env("RAFT_POWER_LOSS_SEEDS", 1), seed);
-        run_seed(seed, |cluster, _| cluster.members().to_vec(), &mut figures).await;
-    }
-    println!(
-        "power loss of every node, seeds from {}: {figures:?}; 0 acknowledged writes lost",
-        seeds[0]
-    );
+    run_seeds(this_test!(), "every node", |cluster, _| {
+        cluster.members().to_vec()
+    })
+    .await;
 }

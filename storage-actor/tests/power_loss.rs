@@ -28,7 +28,7 @@ use storage_actor::{
 use test_support::report::{run_seeds, TestId};
 use test_support::seed::seed_range;
 use test_support::this_test;
-use test_support::wait::{wait_for, ASYNC_POLL};
+use test_support::wait::wait_until_recorded;
 
 const WAL_DIRECTORY: &str = "/data/node-1/wal";
 /// Operations per workload: enough to roll a few 1 KiB segments.
@@ -604,16 +604,6 @@ async fn wait_until(
     events: &Arc<Mutex<Vec<StorageEvent>>>,
     condition: impl Fn(&[StorageEvent]) -> bool,
 ) {
-    let seen = || events.lock().expect("collector lock");
-    let within = Duration::from_secs(5);
-    let looked = || {
-        std::future::ready(if condition(&seen()) {
-            Ok(())
-        } else {
-            Err(format!("{:?}", seen()))
-        })
-    };
-    if let Err(timeout) = wait_for("such events", within, ASYNC_POLL, looked).await {
-        panic!("{timeout}");
-    }
+    let condition = |events: &Vec<StorageEvent>| condition(events);
+    wait_until_recorded("such events", Duration::from_secs(5), events, condition).await;
 }

@@ -13,7 +13,7 @@ use storage_actor::conformance::{sample_entries, sample_entry};
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor, StorageError,
 };
-use test_support::wait::{wait_for, ASYNC_POLL};
+use test_support::wait::wait_until_recorded;
 
 /// Wraps a store to count syncs and make each one take `sync_delay`, like a real fdatasync.
 struct CountingStore<S: LogStore> {
@@ -106,17 +106,8 @@ async fn wait_for_events(
     deadline: Duration,
     condition: impl Fn(&[StorageEvent]) -> bool,
 ) {
-    let seen = || events.lock().expect("collector lock");
-    let looked = || {
-        std::future::ready(if condition(&seen()) {
-            Ok(())
-        } else {
-            Err(format!("{:?}", seen()))
-        })
-    };
-    if let Err(timeout) = wait_for("the events", deadline, ASYNC_POLL, looked).await {
-        panic!("condition not met: {timeout}");
-    }
+    let condition = |events: &Vec<StorageEvent>| condition(events);
+    wait_until_recorded("the events", deadline, events, condition).await;
 }
 
 fn persisted_up_to(events: &[StorageEvent], index: u64) -> bool {

@@ -120,6 +120,33 @@ where
     }
 }
 
+/// Waits until `condition` holds on the value behind `state` (what actors under test record,
+/// such as the events a fake consensus actor received), polling every [`ASYNC_POLL`] of the
+/// tokio clock.
+///
+/// # Panics
+///
+/// When it still does not hold after `within`, naming `what` and showing the value last seen.
+pub async fn wait_until_recorded<T: std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    state: &std::sync::Mutex<T>,
+    condition: impl Fn(&T) -> bool,
+) {
+    let look = || {
+        let seen = state.lock().expect("the recorded state's lock");
+        let outcome = if condition(&seen) {
+            Ok(())
+        } else {
+            Err(format!("{seen:?}"))
+        };
+        std::future::ready(outcome)
+    };
+    if let Err(timeout) = wait_for(what, within, ASYNC_POLL, look).await {
+        panic!("{timeout}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
