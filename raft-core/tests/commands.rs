@@ -11,13 +11,7 @@ use raft_types::{AppendOutcome, EntryPayload, HardState, LogIndex, NodeId, Term}
 
 #[test]
 fn election_start_persists_term_and_vote_before_asking_for_votes() {
-    let mut raft = server(ServerSetup {
-        id: 1,
-        cluster_size: 3,
-        current_term: 4,
-        log_terms: &[1, 4],
-        ..Default::default()
-    });
+    let mut raft = server(1).of(3).term(4).log(&[1, 4]).start();
     let commands = tick_until_election(&mut raft);
     assert_eq!(
         commands,
@@ -43,11 +37,7 @@ fn election_start_persists_term_and_vote_before_asking_for_votes() {
 
 #[test]
 fn single_server_elects_itself_once_its_vote_is_durable() {
-    let mut raft = server(ServerSetup {
-        id: 1,
-        cluster_size: 1,
-        ..Default::default()
-    });
+    let mut raft = server(1).of(1).start();
     let commands = tick_until_election(&mut raft);
     assert_eq!(
         commands,
@@ -87,13 +77,7 @@ fn single_server_elects_itself_once_its_vote_is_durable() {
 
 #[test]
 fn vote_granted_is_sent_only_after_it_is_durable() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(1).log(&[1]).start();
     raft.step(
         NodeId(1),
         request_vote(Vote {
@@ -117,13 +101,7 @@ fn vote_granted_is_sent_only_after_it_is_durable() {
 
 #[test]
 fn vote_denied_to_a_stale_term() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 5,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(5).log(&[1]).start();
     raft.step(
         NodeId(1),
         request_vote(Vote {
@@ -137,14 +115,7 @@ fn vote_denied_to_a_stale_term() {
 
 #[test]
 fn vote_denied_after_voting_for_another_candidate_in_the_term() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 3,
-        voted_for: Some(3),
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(3).voted(3).log(&[1]).start();
     raft.step(
         NodeId(1),
         request_vote(Vote {
@@ -158,14 +129,7 @@ fn vote_denied_after_voting_for_another_candidate_in_the_term() {
 
 #[test]
 fn vote_repeated_for_the_same_candidate() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 3,
-        voted_for: Some(1),
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(3).voted(1).log(&[1]).start();
     raft.step(
         NodeId(1),
         request_vote(Vote {
@@ -179,13 +143,7 @@ fn vote_repeated_for_the_same_candidate() {
 
 #[test]
 fn vote_denied_to_a_candidate_with_an_older_last_term() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 3,
-        log_terms: &[1, 3],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(3).log(&[1, 3]).start();
     raft.step(
         NodeId(1),
         request_vote(Vote {
@@ -209,13 +167,7 @@ fn vote_denied_to_a_candidate_with_an_older_last_term() {
 
 #[test]
 fn vote_denied_to_a_candidate_with_a_shorter_log_of_the_same_term() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 4,
-        log_terms: &[1, 3, 3],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(4).log(&[1, 3, 3]).start();
     raft.step(
         NodeId(1),
         request_vote(Vote {
@@ -229,13 +181,7 @@ fn vote_denied_to_a_candidate_with_a_shorter_log_of_the_same_term() {
 
 #[test]
 fn candidate_becomes_leader_with_a_majority_and_sends_its_no_op() {
-    let mut raft = server(ServerSetup {
-        id: 1,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(1).of(3).term(1).log(&[1]).start();
     let commands = tick_until_election(&mut raft);
     complete_storage(&mut raft, &commands);
     raft.take_commands();
@@ -269,13 +215,7 @@ fn candidate_becomes_leader_with_a_majority_and_sends_its_no_op() {
 
 #[test]
 fn append_accepted_is_acknowledged_once_durable() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 2,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -308,13 +248,7 @@ fn append_accepted_is_acknowledged_once_durable() {
 
 #[test]
 fn append_rejected_when_the_log_is_too_short() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 2,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -344,13 +278,7 @@ fn append_rejected_when_the_log_is_too_short() {
 
 #[test]
 fn append_rejected_with_the_first_index_of_the_conflicting_term() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 3,
-        log_terms: &[1, 2, 2, 2],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(3).log(&[1, 2, 2, 2]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -379,13 +307,7 @@ fn append_rejected_with_the_first_index_of_the_conflicting_term() {
 
 #[test]
 fn append_truncates_a_conflicting_suffix_then_appends() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 3,
-        log_terms: &[1, 2, 2],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(3).log(&[1, 2, 2]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -420,13 +342,7 @@ fn append_truncates_a_conflicting_suffix_then_appends() {
 
 #[test]
 fn stale_duplicate_append_removes_nothing() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 2,
-        log_terms: &[1, 2, 2, 2],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(2).log(&[1, 2, 2, 2]).start();
     // An old AppendEntries carrying entries 2..=3, which the follower already holds.
     raft.step(
         NodeId(1),
@@ -448,13 +364,7 @@ fn stale_duplicate_append_removes_nothing() {
 
 #[test]
 fn follower_commit_is_capped_by_its_last_new_entry() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 2,
-        log_terms: &[1, 1, 1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(2).log(&[1, 1, 1]).start();
     // The leader has committed 3, but only vouches for our log through index 1.
     raft.step(
         NodeId(1),
@@ -483,13 +393,7 @@ fn follower_commit_is_capped_by_its_last_new_entry() {
 
 #[test]
 fn stale_append_entries_is_answered_with_the_current_term() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 5,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(5).log(&[1]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -510,13 +414,7 @@ fn stale_append_entries_is_answered_with_the_current_term() {
 
 #[test]
 fn leader_steps_down_on_a_response_with_a_newer_term() {
-    let mut raft = elected_leader(server(ServerSetup {
-        id: 1,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    }));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     let term = raft.current_term().0;
     raft.step(
         NodeId(2),
@@ -535,13 +433,7 @@ fn leader_steps_down_on_a_response_with_a_newer_term() {
 
 #[test]
 fn stale_vote_response_is_ignored() {
-    let mut raft = server(ServerSetup {
-        id: 1,
-        cluster_size: 5,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(1).of(5).term(1).log(&[1]).start();
     let commands = tick_until_election(&mut raft);
     complete_storage(&mut raft, &commands);
     raft.take_commands();
@@ -559,13 +451,7 @@ fn stale_vote_response_is_ignored() {
 
 #[test]
 fn proposals_since_the_last_step_share_one_append_and_one_message_per_follower() {
-    let mut raft = elected_leader(server(ServerSetup {
-        id: 1,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    }));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     // Followers acknowledged the no-op, so they are in replicate mode.
     raft.step(NodeId(2), append_response(2, 1, success(2)));
     raft.step(NodeId(3), append_response(2, 2, success(2)));
@@ -613,13 +499,7 @@ fn proposals_since_the_last_step_share_one_append_and_one_message_per_follower()
 
 #[test]
 fn commit_advances_when_a_majority_holds_an_entry_of_the_current_term() {
-    let mut raft = elected_leader(server(ServerSetup {
-        id: 1,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    }));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     assert_eq!(raft.commit_index(), LogIndex(0));
     raft.step(NodeId(2), append_response(2, 1, success(2)));
     assert_eq!(raft.commit_index(), LogIndex(2));
@@ -636,13 +516,7 @@ fn commit_advances_when_a_majority_holds_an_entry_of_the_current_term() {
 
 #[test]
 fn proposal_to_a_follower_is_refused_with_a_leader_hint() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 2,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -673,13 +547,7 @@ fn proposal_to_a_follower_is_refused_with_a_leader_hint() {
 
 /// A leader of term 2 whose no-op (index 2) is committed and applied.
 fn leader_with_applied_no_op() -> raft_core::Raft {
-    let mut raft = elected_leader(server(ServerSetup {
-        id: 1,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    }));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     raft.step(NodeId(2), append_response(2, 1, success(2)));
     raft.step(NodeId(3), append_response(2, 2, success(2)));
     raft.take_commands();
@@ -748,13 +616,7 @@ fn read_index_ignores_acknowledgements_older_than_the_read() {
 
 #[test]
 fn read_index_waits_for_the_no_op_of_the_term_to_commit() {
-    let mut raft = elected_leader(server(ServerSetup {
-        id: 1,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    }));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     raft.read_index(10).expect("leader");
     raft.take_commands();
     raft.step(NodeId(2), append_response(2, 4, success(2)));
@@ -809,13 +671,7 @@ fn pending_reads_are_rejected_when_leadership_is_lost() {
 #[test]
 fn acknowledgement_waits_for_a_pending_hard_state() {
     // A follower adopting a newer term from AppendEntries saves it before acknowledging.
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(1).log(&[1]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -864,14 +720,7 @@ fn pre_vote_response(term: u64, vote_granted: bool) -> raft_types::RaftMessage {
 
 #[test]
 fn pre_vote_asks_before_changing_the_term() {
-    let mut raft = server(ServerSetup {
-        id: 1,
-        cluster_size: 3,
-        current_term: 4,
-        log_terms: &[1, 4],
-        pre_vote: true,
-        ..Default::default()
-    });
+    let mut raft = server(1).of(3).term(4).log(&[1, 4]).pre_vote().start();
     let mut commands = Vec::new();
     for _ in 0..100 {
         raft.tick();
@@ -899,14 +748,7 @@ fn pre_vote_asks_before_changing_the_term() {
 
 #[test]
 fn pre_vote_is_granted_without_changing_anything() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 4,
-        log_terms: &[1, 4],
-        pre_vote: true,
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(4).log(&[1, 4]).pre_vote().start();
     raft.step(NodeId(1), pre_vote(5, 1, log_id(4, 2)));
     assert_eq!(
         raft.take_commands(),
@@ -917,14 +759,7 @@ fn pre_vote_is_granted_without_changing_anything() {
 
 #[test]
 fn pre_vote_is_refused_while_a_leader_is_alive_or_to_a_stale_log() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 4,
-        log_terms: &[1, 4],
-        pre_vote: true,
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(4).log(&[1, 4]).pre_vote().start();
     raft.step(NodeId(3), pre_vote(5, 3, log_id(3, 9)));
     assert_eq!(
         raft.take_commands(),
@@ -950,14 +785,7 @@ fn pre_vote_is_refused_while_a_leader_is_alive_or_to_a_stale_log() {
 
 #[test]
 fn vote_requests_are_ignored_while_a_leader_is_alive() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 4,
-        log_terms: &[1, 4],
-        pre_vote: true,
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(4).log(&[1, 4]).pre_vote().start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -1067,13 +895,7 @@ fn new_term_replaces_entry(
 /// second (2,2) durable, because storage holds (3,2) or nothing there.
 #[test]
 fn a_completion_from_before_a_truncation_is_ignored_even_when_the_log_id_is_back() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 2,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {
@@ -1148,13 +970,7 @@ fn a_completion_from_before_a_truncation_is_ignored_even_when_the_log_id_is_back
 /// A save's completion releases held messages only when it covers the latest save.
 #[test]
 fn an_older_hard_state_completion_releases_nothing() {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 1,
-        log_terms: &[1],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(1).log(&[1]).start();
     // Term 2 is adopted (save 1); the vote in term 3 comes before it completes (save 2).
     raft.step(
         NodeId(1),
@@ -1271,13 +1087,7 @@ fn proposals_pending_at_a_check_quorum_step_down_are_written() {
 /// A follower whose log is [1, 2, 2] with everything committed, told so by the leader of
 /// term 3.
 fn follower_with_three_committed_entries() -> raft_core::Raft {
-    let mut raft = server(ServerSetup {
-        id: 2,
-        cluster_size: 3,
-        current_term: 3,
-        log_terms: &[1, 2, 2],
-        ..Default::default()
-    });
+    let mut raft = server(2).of(3).term(3).log(&[1, 2, 2]).start();
     raft.step(
         NodeId(1),
         append_entries(Append {

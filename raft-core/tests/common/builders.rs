@@ -62,8 +62,9 @@ pub fn persist_hard_state(write: HardStateWrite) -> Command {
     }
 }
 
-/// The state a single-core test server restarts in, for [`server`]. The default is server 1
-/// of 3 in term 0, no vote, an empty log, pre-vote off.
+/// The state a single-core test server restarts in: `server(1).of(3).term(4).log(&[1, 4])`,
+/// then [`ServerSetup::start`]. Unset, it is in term 0 with no vote, an empty log and pre-vote
+/// off (so elections follow §5 as written).
 #[derive(Clone, Copy, Debug)]
 pub struct ServerSetup<'a> {
     pub id: u64,
@@ -77,25 +78,71 @@ pub struct ServerSetup<'a> {
     pub pre_vote: bool,
 }
 
-impl Default for ServerSetup<'_> {
-    fn default() -> Self {
-        ServerSetup {
-            id: 1,
-            cluster_size: 3,
-            current_term: 0,
-            voted_for: None,
-            log_terms: &[],
-            pre_vote: false,
-        }
+/// Server `id` (of a single-node cluster until [`ServerSetup::of`] says otherwise).
+pub fn server(id: u64) -> ServerSetup<'static> {
+    ServerSetup {
+        id,
+        cluster_size: 1,
+        current_term: 0,
+        voted_for: None,
+        log_terms: &[],
+        pre_vote: false,
     }
 }
 
-/// A follower restarted as `setup` says (by default pre-vote off, so elections follow §5 as
-/// written).
-pub fn server(setup: ServerSetup) -> Raft {
-    let mut config = config(setup.id, setup.cluster_size);
-    config.pre_vote = setup.pre_vote;
-    restarted(config, setup.current_term, setup.voted_for, setup.log_terms)
+impl<'a> ServerSetup<'a> {
+    /// In a cluster of servers `1..=cluster_size`.
+    pub fn of(self, cluster_size: u64) -> Self {
+        ServerSetup {
+            cluster_size,
+            ..self
+        }
+    }
+
+    /// Restarted in `current_term`.
+    pub fn term(self, current_term: u64) -> Self {
+        ServerSetup {
+            current_term,
+            ..self
+        }
+    }
+
+    /// Having voted for `candidate` in its current term.
+    pub fn voted(self, candidate: u64) -> Self {
+        self.voted_for(Some(candidate))
+    }
+
+    /// With this vote (or none) in its current term.
+    pub fn voted_for(self, voted_for: Option<u64>) -> Self {
+        ServerSetup { voted_for, ..self }
+    }
+
+    /// With a log of entries of these terms at indexes 1...
+    pub fn log<'b>(self, log_terms: &'b [u64]) -> ServerSetup<'b> {
+        ServerSetup {
+            id: self.id,
+            cluster_size: self.cluster_size,
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+            log_terms,
+            pre_vote: self.pre_vote,
+        }
+    }
+
+    /// With pre-vote and leader stickiness on (the default configuration).
+    pub fn pre_vote(self) -> Self {
+        ServerSetup {
+            pre_vote: true,
+            ..self
+        }
+    }
+
+    /// The follower restarted in this state.
+    pub fn start(self) -> Raft {
+        let mut config = config(self.id, self.cluster_size);
+        config.pre_vote = self.pre_vote;
+        restarted(config, self.current_term, self.voted_for, self.log_terms)
+    }
 }
 
 fn restarted(config: Config, current_term: u64, voted_for: Option<u64>, log_terms: &[u64]) -> Raft {
