@@ -28,14 +28,24 @@ pub fn scaled(bound: Duration) -> Duration {
 /// When `condition` still does not hold after `within` (scaled, see [`scaled`]), naming `what`
 /// and the bound.
 pub fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    if poll_real_time(within, || condition().then_some(())).is_none() {
+        panic!("timed out after {:?} waiting for {what}", scaled(within));
+    }
+}
+
+/// Polls `look` every [`REAL_TIME_POLL`] of real time, on this thread, until it returns
+/// `Some`, for at most `within` (scaled, see [`scaled`]); `None` when it never did. Like
+/// [`wait_until`], it takes one last look after the deadline. For waits whose caller has
+/// something to do before it fails (kill a child process, print its logs).
+pub fn poll_real_time<T>(within: Duration, mut look: impl FnMut() -> Option<T>) -> Option<T> {
     let within = scaled(within);
     let started = std::time::Instant::now();
-    while !condition() {
+    loop {
+        if let Some(value) = look() {
+            return Some(value);
+        }
         if started.elapsed() > within {
-            if condition() {
-                return;
-            }
-            panic!("timed out after {within:?} waiting for {what}");
+            return look();
         }
         std::thread::sleep(REAL_TIME_POLL);
     }
