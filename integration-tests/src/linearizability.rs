@@ -24,6 +24,8 @@ pub enum RegisterOperation {
     Read { value: Option<Vec<u8>> },
 }
 
+/// One client operation on the register with its real-time interval, as the checker sees a
+/// history: invoked at `invoked`, answered at `answered` (or never, for an unknown write).
 #[derive(Clone, Debug)]
 pub struct TimedOperation {
     pub client: usize,

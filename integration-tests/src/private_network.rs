@@ -11,7 +11,9 @@ use std::process::Command;
 /// Set in the environment of the re-run test process inside the namespace.
 const INSIDE_ENV: &str = "RAFT_TEST_INSIDE_PRIVATE_NETWORK";
 
-/// What the caller should do next.
+/// Where a test that cuts links stands after [`enter_private_network`]: inside its own network
+/// namespace (a private machine whose loopback it may firewall), or done. Says what the caller
+/// should do next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PrivateNetwork {
     /// We are inside the namespace: run the test body.

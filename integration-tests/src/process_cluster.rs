@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// One server of the cluster.
+/// One server of a [`ProcessCluster`]: a real `raft-node` process (while it runs) with its
+/// addresses, its configuration file and its log file, which outlive the process across
+/// `kill -9` and restarts, as a machine's disk does.
 pub struct ProcessNode {
     pub id: u64,
     /// Its IP (`node_ip(id)`) is what a firewall rule names to cut it off.
@@ -27,7 +29,7 @@ pub struct ProcessNode {
     child: Option<Child>,
 }
 
-/// An HTTP answer: status code and body.
+/// An HTTP answer from a node's client API, as a client sees it: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpReply {
     pub status: u16,
@@ -44,6 +46,11 @@ impl HttpReply {
     }
 }
 
+/// A cluster of real `raft-node` processes on `127.0.0.<10+i>`, each with its own data
+/// directory in a temporary directory: a deployment on one machine. It models what happens to
+/// whole processes (`kill -9`, restart, `SIGSTOP`/`SIGCONT`, `SIGTERM`), in real time; the
+/// network is the real loopback (cut it with [`crate::private_network`]). Dropping it kills
+/// every node; a panicking test prints each node's log tail first.
 pub struct ProcessCluster {
     /// The `raft-node` program: tests pass `env!("CARGO_BIN_EXE_raft-node-under-test")`.
     binary: PathBuf,
@@ -401,21 +408,15 @@ impl ProcessCluster {
         found.expect("set when the wait succeeds")
     }
 
-    /// Polls `condition` every 10 ms until it holds; panics (printing node logs) at `deadline`.
+    /// Polls `condition` every 10 ms (real time) until it holds; panics at `deadline`, naming
+    /// `what` (the cluster's drop then prints the node logs).
     pub fn wait_until(
         &self,
         what: &str,
         deadline: Duration,
         mut condition: impl FnMut(&ProcessCluster) -> bool,
     ) {
-        let started = Instant::now();
-        while !condition(self) {
-            if started.elapsed() > deadline {
-                self.print_logs();
-                panic!("timed out after {deadline:?} waiting for {what}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        test_support::wait::wait_until(what, deadline, || condition(self));
     }
 
     /// The text of node `id`'s log (every incarnation).

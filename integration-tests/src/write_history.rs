@@ -7,16 +7,22 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// Outcomes of writes of unique keys (each key written at most once, so the check is exact).
+/// What clients were told about their writes of unique keys (each key written at most once, so
+/// the check is exact): it models the promise the cluster made to its clients, against which
+/// the state after faults is checked. Cheap to clone; the clones share one history.
 #[derive(Clone, Default)]
 pub struct WriteHistory {
     inner: Arc<Mutex<BTreeMap<String, WriteOutcome>>>,
 }
 
+/// What one client was told about one write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
+    /// Success with this value: it must be in the final state.
     Acknowledged(Vec<u8>),
+    /// No definite answer (a timeout, a dropped connection): either outcome is allowed.
     Unknown(Vec<u8>),
+    /// Definitely not applied: it must not be in the final state.
     Refused,
 }
 

@@ -6,8 +6,8 @@
 //! test prints its seed; `RAFT_TEST_SEED=<seed>` replays it.
 
 use integration_tests::in_process::{
-    healthy_links, test_seed, InProcessCluster, RequestError, SeedReport, NETWORK_DELAY_MIN,
-    POLL_INTERVAL,
+    healthy_links, seed_report, test_seed, InProcessCluster, RequestError, SeedReport,
+    NETWORK_DELAY_MIN, POLL_INTERVAL,
 };
 use integration_tests::write_history::WriteOutcome;
 use network_actor::sim::LinkFaults;
@@ -15,6 +15,7 @@ use raft_types::NodeId;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use test_support::{this_test, TestId};
 
 /// A leader is elected (or re-elected after a fault) within this much virtual time.
 const ELECTION_BOUND: Duration = Duration::from_secs(5);
@@ -25,14 +26,10 @@ const CATCH_UP_BOUND: Duration = Duration::from_secs(10);
 /// What every test here starts with: tracing, its seed (`RAFT_TEST_SEED`, else `default_seed`),
 /// the report that prints the seed if the test fails, and a cluster of `size` nodes. The report
 /// comes first so that it outlives the cluster.
-fn start_cluster(
-    test_name: &'static str,
-    default_seed: u64,
-    size: usize,
-) -> (SeedReport, InProcessCluster) {
-    init_tracing();
+fn start_cluster(test: TestId, default_seed: u64, size: usize) -> (SeedReport, InProcessCluster) {
+    test_support::init_tracing();
     let seed = test_seed(default_seed);
-    let report = SeedReport::new(test_name, seed);
+    let report = seed_report(test, seed);
     (report, InProcessCluster::start(size, seed))
 }
 
@@ -42,25 +39,11 @@ fn members_except(cluster: &InProcessCluster, node: NodeId) -> Vec<NodeId> {
     members.filter(|member| *member != node).collect()
 }
 
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 /// §5.2 (election), §5.3 (replication), thesis §6.4 (ReadIndex): a leader is elected, a write
 /// through it is readable through it at once and, once applied, on every node.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
-    let (_report, cluster) = start_cluster(
-        "three_nodes_elect_a_leader_and_serve_a_put_from_every_node",
-        1,
-        3,
-    );
+    let (_report, cluster) = start_cluster(this_test!(), 1, 3);
 
     let leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     let index = expect(cluster.put(leader, "greeting", b"hello").await);
@@ -92,11 +75,7 @@ async fn three_nodes_elect_a_leader_and_serve_a_put_from_every_node() {
 /// after the heal it catches up.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn isolated_leader_of_five_is_replaced_and_catches_up_after_heal() {
-    let (_report, cluster) = start_cluster(
-        "isolated_leader_of_five_is_replaced_and_catches_up_after_heal",
-        2,
-        5,
-    );
+    let (_report, cluster) = start_cluster(this_test!(), 2, 5);
     let old_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     expect(cluster.put(old_leader, "before", b"1").await);
 
@@ -159,11 +138,7 @@ async fn isolated_leader_of_five_is_replaced_and_catches_up_after_heal() {
 /// that part of its log, and its client is told it was not applied.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn write_to_a_minority_leader_is_refused_and_never_applied() {
-    let (_report, cluster) = start_cluster(
-        "write_to_a_minority_leader_is_refused_and_never_applied",
-        6,
-        5,
-    );
+    let (_report, cluster) = start_cluster(this_test!(), 6, 5);
     let old_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     expect(cluster.put(old_leader, "before", b"1").await);
     let (minority, majority): (Vec<NodeId>, Vec<NodeId>) = {
@@ -211,11 +186,7 @@ async fn write_to_a_minority_leader_is_refused_and_never_applied() {
 /// acknowledged write is readable at the end, on every node.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write() {
-    let (_report, cluster) = start_cluster(
-        "crash_and_restart_follower_then_leader_keeps_every_acknowledged_write",
-        3,
-        3,
-    );
+    let (_report, cluster) = start_cluster(this_test!(), 3, 3);
     let first_leader = expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     let history = WriteLog::default();
     let stop = Cell::new(false);
@@ -255,7 +226,7 @@ async fn crash_and_restart_follower_then_leader_keeps_every_acknowledged_write()
 /// synced; after all restart, every acknowledged write is still there.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn whole_cluster_crash_loses_no_acknowledged_write() {
-    let (_report, cluster) = start_cluster("whole_cluster_crash_loses_no_acknowledged_write", 7, 3);
+    let (_report, cluster) = start_cluster(this_test!(), 7, 3);
     expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     let history = WriteLog::default();
     let stop = Cell::new(false);
@@ -283,11 +254,7 @@ async fn whole_cluster_crash_loses_no_acknowledged_write() {
 /// ends with the same applied state.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
-    let (_report, cluster) = start_cluster(
-        "lossy_links_keep_acknowledged_writes_and_replicas_identical",
-        4,
-        5,
-    );
+    let (_report, cluster) = start_cluster(this_test!(), 4, 5);
     expect(cluster.wait_for_leader(ELECTION_BOUND).await);
     cluster
         .set_all_link_faults(LinkFaults {
@@ -321,9 +288,9 @@ async fn lossy_links_keep_acknowledged_writes_and_replicas_identical() {
 /// one seed ends in the same place, message for message.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn same_seed_replays_the_same_run() {
-    init_tracing();
+    test_support::init_tracing();
     let seed = test_seed(5);
-    let _report = SeedReport::new("same_seed_replays_the_same_run", seed);
+    let _report = seed_report(this_test!(), seed);
     let first = faulty_run_fingerprint(seed).await;
     let second = faulty_run_fingerprint(seed).await;
     assert_eq!(first, second, "two runs with seed {seed} diverged");

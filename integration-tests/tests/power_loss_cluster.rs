@@ -14,6 +14,9 @@ use raft_types::NodeId;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use test_support::report::SeedReport;
+use test_support::seed::seed_range;
+use test_support::{this_test, TestId};
 use tokio::time::Instant;
 
 const ELECTION_BOUND: Duration = Duration::from_secs(5);
@@ -23,35 +26,10 @@ const DEFAULT_SEEDS: u64 = 20;
 /// Clients of the register, besides the stream of unique keys.
 const REGISTER_CLIENTS: usize = 2;
 
+/// `RAFT_POWER_LOSS_SEEDS` seeds (default [`DEFAULT_SEEDS`]) from `RAFT_TEST_SEED` (default
+/// [`DEFAULT_SEED`]).
 fn seeds() -> Vec<u64> {
-    let read = |name: &str, default: u64| match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be an unsigned integer, got {text:?}")),
-        Err(_) => default,
-    };
-    let first = read("RAFT_TEST_SEED", DEFAULT_SEED);
-    let count = read("RAFT_POWER_LOSS_SEEDS", DEFAULT_SEEDS);
-    (first..first + count).collect()
-}
-
-/// Prints the seed and the replay command if the test panics while it is alive.
-struct SeedGuard {
-    test_name: &'static str,
-    seed: u64,
-}
-
-impl Drop for SeedGuard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "{} failed with seed {}. Replay with: RAFT_TEST_SEED={} RAFT_POWER_LOSS_SEEDS=1 \
-                 cargo test -p integration-tests --test power_loss_cluster {} -- --exact",
-                self.test_name, self.seed, self.seed, self.test_name
-            );
-        }
-    }
+    seed_range(DEFAULT_SEED, "RAFT_POWER_LOSS_SEEDS", DEFAULT_SEEDS)
 }
 
 /// What one seed's run recorded.
@@ -244,62 +222,44 @@ async fn futures_join_all(cluster: &InProcessCluster, histories: &Histories, sto
     futures::future::join_all(clients).await;
 }
 
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
-        )
-        .with_test_writer()
-        .try_init();
+/// Runs `run_seed` for every seed, each under a report that replays it, and prints the figures.
+async fn run_seeds(
+    test: TestId,
+    fault: &str,
+    victims: impl Fn(&InProcessCluster, NodeId) -> Vec<NodeId>,
+) {
+    test_support::init_tracing();
+    let mut figures = Figures::default();
+    let seeds = seeds();
+    for &seed in &seeds {
+        let _report = SeedReport::new(test.clone().with_env("RAFT_POWER_LOSS_SEEDS", 1), seed);
+        run_seed(seed, &victims, &mut figures).await;
+    }
+    println!(
+        "power loss of {fault}, seeds from {}: {figures:?}; 0 acknowledged writes lost",
+        seeds[0]
+    );
 }
 
 /// A majority (the leader and one follower) loses power at once, twice, under load.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn power_loss_of_a_majority_loses_no_acknowledged_write() {
-    init_tracing();
-    let mut figures = Figures::default();
-    let seeds = seeds();
-    for &seed in &seeds {
-        let _guard = SeedGuard {
-            test_name: "power_loss_of_a_majority_loses_no_acknowledged_write",
-            seed,
-        };
-        run_seed(
-            seed,
-            |cluster, leader| {
-                let follower = *cluster
-                    .members()
-                    .iter()
-                    .find(|node| **node != leader)
-                    .expect("three members");
-                vec![leader, follower]
-            },
-            &mut figures,
-        )
-        .await;
-    }
-    println!(
-        "power loss of a majority, seeds from {}: {figures:?}; 0 acknowledged writes lost",
-        seeds[0]
-    );
+    run_seeds(this_test!(), "a majority", |cluster, leader| {
+        let follower = *cluster
+            .members()
+            .iter()
+            .find(|node| **node != leader)
+            .expect("three members");
+        vec![leader, follower]
+    })
+    .await;
 }
 
 /// Every node loses power at once, twice, under load.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn power_loss_of_every_node_loses_no_acknowledged_write() {
-    init_tracing();
-    let mut figures = Figures::default();
-    let seeds = seeds();
-    for &seed in &seeds {
-        let _guard = SeedGuard {
-            test_name: "power_loss_of_every_node_loses_no_acknowledged_write",
-            seed,
-        };
-        run_seed(seed, |cluster, _| cluster.members().to_vec(), &mut figures).await;
-    }
-    println!(
-        "power loss of every node, seeds from {}: {figures:?}; 0 acknowledged writes lost",
-        seeds[0]
-    );
+    run_seeds(this_test!(), "every node", |cluster, _| {
+        cluster.members().to_vec()
+    })
+    .await;
 }

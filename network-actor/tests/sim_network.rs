@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
+use test_support::report::SeedReport;
+use test_support::seed::seed_or_else;
+use test_support::this_test;
 
 const VIRTUAL_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -171,7 +174,8 @@ async fn run_all_to_all(seed: u64) -> Vec<Delivery> {
 #[actix_rt::test]
 async fn the_same_seed_gives_the_same_delivery_sequence() {
     tokio::time::pause();
-    let (seed, _reporter) = test_seed();
+    let seed = seed_or_else(rand::random);
+    let _report = SeedReport::new(this_test!(), seed);
     let first = run_all_to_all(seed).await;
     let second = run_all_to_all(seed).await;
     assert!(!first.is_empty());
@@ -323,7 +327,8 @@ async fn delays_run_on_the_paused_clock() {
 #[actix_rt::test]
 async fn links_are_fifo_unless_reordering_is_allowed() {
     tokio::time::pause();
-    let (seed, _reporter) = test_seed();
+    let seed = seed_or_else(rand::random);
+    let _report = SeedReport::new(this_test!(), seed);
     let jittery = LinkFaults::delayed(Duration::ZERO, Duration::from_millis(50));
     let cluster = SimCluster::start(2, SimNetwork::with_default_faults(seed, jittery.clone()));
     for number in 0..100 {
@@ -357,7 +362,8 @@ async fn links_are_fifo_unless_reordering_is_allowed() {
 #[actix_rt::test]
 async fn drop_and_duplicate_probabilities_apply_per_link() {
     tokio::time::pause();
-    let (seed, _reporter) = test_seed();
+    let seed = seed_or_else(rand::random);
+    let _report = SeedReport::new(this_test!(), seed);
     let cluster = SimCluster::start(3, SimNetwork::new(seed));
     cluster.network.do_send(SetLinkFaults {
         from: NodeId(1),

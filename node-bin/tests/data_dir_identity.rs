@@ -6,7 +6,8 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use test_support::wait::poll_real_time;
 
 const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 
@@ -47,17 +48,13 @@ fn spawn_node(config: &str) -> Child {
 }
 
 fn wait_for_exit(child: &mut Child) -> ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("the child can be waited for") {
-            return status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("raft-node did not exit within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let exited = poll_real_time(DEADLINE, || {
+        child.try_wait().expect("the child can be waited for")
+    });
+    exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("raft-node did not exit within {DEADLINE:?}");
+    })
 }
 
 fn stderr_of(child: &mut Child) -> String {
@@ -82,19 +79,11 @@ fn wait_for_ok(
     description: &str,
     mut request: impl FnMut() -> reqwest::Result<reqwest::blocking::Response>,
 ) -> Vec<u8> {
-    let started = Instant::now();
-    loop {
-        if let Ok(response) = request() {
-            if response.status() == 200 {
-                return response.bytes().expect("the body is readable").to_vec();
-            }
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "{description}: no 200 within {DEADLINE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let body = poll_real_time(DEADLINE, || {
+        let response = request().ok().filter(|response| response.status() == 200)?;
+        Some(response.bytes().expect("the body is readable").to_vec())
+    });
+    body.unwrap_or_else(|| panic!("{description}: no 200 within {DEADLINE:?}"))
 }
 
 fn terminate(child: &mut Child) {

@@ -5,7 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use test_support::wait::poll_real_time;
 
 const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 const RAFTCTL: &str = env!("CARGO_BIN_EXE_raftctl");
@@ -128,17 +129,10 @@ fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
         .status()
         .expect("kill");
     assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = cluster.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "local-cluster did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = poll_real_time(Duration::from_secs(10), || {
+        cluster.try_wait().expect("wait")
+    });
+    let exit = exit.expect("local-cluster did not stop");
     assert_eq!(exit.code(), Some(0));
     for url in &urls {
         assert!(

@@ -4,15 +4,16 @@
 
 mod common;
 
-use common::{run_seeds, seeds, Cluster, Faults};
+use common::{Cluster, Faults};
 use raft_core::{DivergenceSide, Role};
 use raft_types::{Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, RaftMessage, Term};
-
-const BINARY: &str = "cluster";
+use test_support::report::run_seeds;
+use test_support::seed::seeds;
+use test_support::this_test;
 
 #[test]
 fn initial_election_elects_one_leader_that_commits_its_no_op() {
-    run_seeds(BINARY, "initial_election", seeds(1, 20), |seed| {
+    run_seeds(&this_test!(), seeds(1, 20), |seed| {
         let mut cluster = Cluster::new(3, seed);
         let leader = cluster.elect(100);
         cluster.run_ticks(10);
@@ -31,7 +32,7 @@ fn initial_election_elects_one_leader_that_commits_its_no_op() {
 
 #[test]
 fn isolated_leader_is_replaced_and_steps_down() {
-    run_seeds(BINARY, "isolated_leader", seeds(100, 20), |seed| {
+    run_seeds(&this_test!(), seeds(100, 20), |seed| {
         let mut cluster = Cluster::new(5, seed);
         let old_leader = cluster.elect(100);
         let old_term = cluster.raft(old_leader).current_term();
@@ -70,7 +71,7 @@ fn isolated_leader_is_replaced_and_steps_down() {
 
 #[test]
 fn no_leader_in_a_minority() {
-    run_seeds(BINARY, "no_leader_in_a_minority", seeds(200, 10), |seed| {
+    run_seeds(&this_test!(), seeds(200, 10), |seed| {
         let mut cluster = Cluster::new(5, seed);
         cluster.elect(100);
         let minority = [NodeId(1), NodeId(2)];
@@ -94,50 +95,45 @@ fn no_leader_in_a_minority() {
 
 #[test]
 fn no_commit_without_a_majority() {
-    run_seeds(
-        BINARY,
-        "no_commit_without_a_majority",
-        seeds(300, 10),
-        |seed| {
-            let mut cluster = Cluster::with_config(5, seed, |config| config.check_quorum = false);
-            let leader = cluster.elect(100);
-            cluster.run_ticks(5);
-            let committed_before = cluster.raft(leader).commit_index();
-            // The leader keeps one follower; the other three are on the far side.
-            let followers: Vec<NodeId> = cluster
-                .ids()
-                .into_iter()
-                .filter(|id| *id != leader)
-                .collect();
-            cluster.partition(&[leader, followers[0]]);
-            for _ in 0..3 {
-                cluster.propose(leader).expect("leader accepts");
-            }
-            // The far side may elect its own leader; that is fine.
-            cluster.run_ticks(50);
-            let raft = cluster.raft(leader);
-            if raft.role() == Role::Leader {
-                assert_eq!(
-                    raft.commit_index(),
-                    committed_before,
-                    "committed without a majority"
-                );
-            }
-            assert!(cluster.raft(followers[0]).commit_index() <= committed_before);
+    run_seeds(&this_test!(), seeds(300, 10), |seed| {
+        let mut cluster = Cluster::with_config(5, seed, |config| config.check_quorum = false);
+        let leader = cluster.elect(100);
+        cluster.run_ticks(5);
+        let committed_before = cluster.raft(leader).commit_index();
+        // The leader keeps one follower; the other three are on the far side.
+        let followers: Vec<NodeId> = cluster
+            .ids()
+            .into_iter()
+            .filter(|id| *id != leader)
+            .collect();
+        cluster.partition(&[leader, followers[0]]);
+        for _ in 0..3 {
+            cluster.propose(leader).expect("leader accepts");
+        }
+        // The far side may elect its own leader; that is fine.
+        cluster.run_ticks(50);
+        let raft = cluster.raft(leader);
+        if raft.role() == Role::Leader {
             assert_eq!(
-                raft.log().last_index(),
-                committed_before.plus(3),
-                "the entries wait"
+                raft.commit_index(),
+                committed_before,
+                "committed without a majority"
             );
-        },
-    );
+        }
+        assert!(cluster.raft(followers[0]).commit_index() <= committed_before);
+        assert_eq!(
+            raft.log().last_index(),
+            committed_before.plus(3),
+            "the entries wait"
+        );
+    });
 }
 
 /// §5.4.2, Figure 8: a leader must not commit an entry of an earlier term by counting
 /// replicas. Five servers, proposals and leader crashes, with partitions, for 1000 rounds.
 #[test]
 fn figure_8_leader_crashes_never_lose_committed_entries() {
-    run_seeds(BINARY, "figure_8", seeds(400, 5), |seed| {
+    run_seeds(&this_test!(), seeds(400, 5), |seed| {
         // Small batches, so an acknowledgement can cover an old-term entry without this
         // term's no-op: exactly the case the current-term commit rule exists for.
         let mut cluster = Cluster::with_config(5, seed, |config| config.max_entries_per_append = 1);
@@ -189,7 +185,7 @@ fn figure_8_leader_crashes_never_lose_committed_entries() {
 /// in a few round trips thanks to the conflict hint, not one per entry.
 #[test]
 fn divergent_logs_are_repaired_in_few_round_trips() {
-    run_seeds(BINARY, "divergent_logs", seeds(500, 5), |seed| {
+    run_seeds(&this_test!(), seeds(500, 5), |seed| {
         let mut cluster = Cluster::with_config(5, seed, |config| {
             config.max_entries_per_append = 1000;
             config.check_quorum = false;
@@ -268,7 +264,7 @@ fn elect_among(cluster: &mut Cluster, group: &[NodeId]) -> NodeId {
 
 #[test]
 fn churn_under_unreliable_delivery() {
-    run_seeds(BINARY, "churn_under_unreliable", seeds(600, 10), |seed| {
+    run_seeds(&this_test!(), seeds(600, 10), |seed| {
         let mut cluster = Cluster::new(5, seed);
         cluster.faults = Faults {
             drop_probability: 0.1,
@@ -372,7 +368,7 @@ fn idle_leader_sends_one_heartbeat_per_follower_per_interval() {
 /// Pre-vote: a follower cut off for a long time comes back without deposing the leader.
 #[test]
 fn rejoining_server_does_not_disrupt_a_stable_leader() {
-    run_seeds(BINARY, "rejoining_server", seeds(700, 10), |seed| {
+    run_seeds(&this_test!(), seeds(700, 10), |seed| {
         let mut cluster = Cluster::new(3, seed);
         let leader = cluster.elect(100);
         cluster.run_ticks(10);
@@ -409,7 +405,7 @@ fn rejoining_server_does_not_disrupt_a_stable_leader() {
 /// the soak), so the cut-off leader keeps believing it leads; server 1 times out first.
 #[test]
 fn an_old_terms_heartbeat_answered_in_a_later_term_confirms_no_read() {
-    run_seeds(BINARY, "an_old_terms_heartbeat", seeds(700, 10), |seed| {
+    run_seeds(&this_test!(), seeds(700, 10), |seed| {
         let mut cluster = Cluster::with_config(3, seed, |config| {
             config.check_quorum = false;
             if config.id == NodeId(1) {
@@ -507,102 +503,97 @@ fn tick_until_sent(cluster: &mut Cluster, leader: NodeId) {
 /// forged entries is applied anywhere.
 #[test]
 fn a_leader_with_a_forged_log_stops_its_followers_instead_of_rewriting_them() {
-    run_seeds(
-        BINARY,
-        "a_leader_with_a_forged_log",
-        seeds(800, 10),
-        |seed| {
-            let forged = NodeId(3);
-            let mut cluster = Cluster::with_config(3, seed, |config| {
-                if config.id == NodeId(3) {
-                    // Server 3 never times out first while the cluster is healthy...
-                    config.election_timeout_min_ticks = 60;
-                    config.election_timeout_max_ticks = 61;
-                }
-            });
-            let leader = cluster.elect(200);
-            assert_ne!(leader, forged);
-            cluster.run_ticks(5);
-            cluster.crash(forged);
-            for _ in 0..5 {
-                cluster.propose(leader).expect("the leader accepts");
+    run_seeds(&this_test!(), seeds(800, 10), |seed| {
+        let forged = NodeId(3);
+        let mut cluster = Cluster::with_config(3, seed, |config| {
+            if config.id == NodeId(3) {
+                // Server 3 never times out first while the cluster is healthy...
+                config.election_timeout_min_ticks = 60;
+                config.election_timeout_max_ticks = 61;
             }
-            cluster.run_ticks(10);
-            let honest = [NodeId(1), NodeId(2)];
-            let committed = cluster.raft(leader).commit_index();
-            for id in honest {
-                assert_eq!(cluster.raft(id).commit_index(), committed, "{id} knows");
-            }
-            let committed_log: Vec<LogId> = (1..=committed.0)
-                .map(|index| {
-                    cluster
-                        .raft(leader)
-                        .log()
-                        .log_id_at(LogIndex(index))
-                        .expect("in the log")
-                })
-                .collect();
+        });
+        let leader = cluster.elect(200);
+        assert_ne!(leader, forged);
+        cluster.run_ticks(5);
+        cluster.crash(forged);
+        for _ in 0..5 {
+            cluster.propose(leader).expect("the leader accepts");
+        }
+        cluster.run_ticks(10);
+        let honest = [NodeId(1), NodeId(2)];
+        let committed = cluster.raft(leader).commit_index();
+        for id in honest {
+            assert_eq!(cluster.raft(id).commit_index(), committed, "{id} knows");
+        }
+        let committed_log: Vec<LogId> = (1..=committed.0)
+            .map(|index| {
+                cluster
+                    .raft(leader)
+                    .log()
+                    .log_id_at(LogIndex(index))
+                    .expect("in the log")
+            })
+            .collect();
 
-            // Server 3's disk, by hand: a newer term after the prefix it holds.
-            let mut forged_ids = Vec::new();
-            cluster.forge_durable(forged, |durable| {
-                let term = Term(durable.hard_state.current_term.0 + 100);
-                durable.hard_state = HardState::new(term, None);
-                for _ in 0..10 {
-                    let index = LogIndex(durable.log.len() as u64 + 1);
-                    durable.log.push(Entry::new(
-                        term,
-                        index,
-                        EntryPayload::command(b"forged".to_vec()),
-                    ));
-                    forged_ids.push(LogId::new(term, index));
-                }
-            });
-            // ...and times out first once back.
-            let config = cluster.configs.get_mut(&forged).expect("known");
-            config.election_timeout_min_ticks = 6;
-            config.election_timeout_max_ticks = 7;
-            cluster.restart(forged);
-            for _ in 0..300 {
-                cluster.run_ticks(1);
+        // Server 3's disk, by hand: a newer term after the prefix it holds.
+        let mut forged_ids = Vec::new();
+        cluster.forge_durable(forged, |durable| {
+            let term = Term(durable.hard_state.current_term.0 + 100);
+            durable.hard_state = HardState::new(term, None);
+            for _ in 0..10 {
+                let index = LogIndex(durable.log.len() as u64 + 1);
+                durable.log.push(Entry::new(
+                    term,
+                    index,
+                    EntryPayload::command(b"forged".to_vec()),
+                ));
+                forged_ids.push(LogId::new(term, index));
             }
-            // The first follower the forged leader reaches stops, and the forged leader stops
-            // on its answer, so the other may never be contradicted at all. Either way no
-            // committed entry is replaced and nothing forged is applied.
-            let stopped: Vec<NodeId> = honest
-                .into_iter()
-                .filter(|id| cluster.servers[id].divergence.is_some())
-                .collect();
-            assert!(!stopped.is_empty(), "seed {seed}: no follower stopped");
-            for id in &stopped {
-                let divergence = cluster.servers[id].divergence.clone().expect("stopped");
-                assert_eq!(divergence.side, DivergenceSide::CommittedHere);
-                assert_eq!(divergence.peer, forged);
-                assert!(divergence.index <= committed, "{divergence}");
-            }
-            let leader_side = cluster.servers[&forged].divergence.clone();
-            assert!(
-                leader_side
-                    .as_ref()
-                    .is_some_and(|found| found.side == DivergenceSide::CommittedOnFollower),
-                "seed {seed}: the forged leader did not stop on the answer: {leader_side:?}"
-            );
-            for id in honest {
-                let raft = cluster.raft(id);
-                for log_id in &committed_log {
-                    assert!(
-                        raft.log().matches(*log_id),
-                        "{id} lost committed entry {log_id}"
-                    );
-                }
+        });
+        // ...and times out first once back.
+        let config = cluster.configs.get_mut(&forged).expect("known");
+        config.election_timeout_min_ticks = 6;
+        config.election_timeout_max_ticks = 7;
+        cluster.restart(forged);
+        for _ in 0..300 {
+            cluster.run_ticks(1);
+        }
+        // The first follower the forged leader reaches stops, and the forged leader stops
+        // on its answer, so the other may never be contradicted at all. Either way no
+        // committed entry is replaced and nothing forged is applied.
+        let stopped: Vec<NodeId> = honest
+            .into_iter()
+            .filter(|id| cluster.servers[id].divergence.is_some())
+            .collect();
+        assert!(!stopped.is_empty(), "seed {seed}: no follower stopped");
+        for id in &stopped {
+            let divergence = cluster.servers[id].divergence.clone().expect("stopped");
+            assert_eq!(divergence.side, DivergenceSide::CommittedHere);
+            assert_eq!(divergence.peer, forged);
+            assert!(divergence.index <= committed, "{divergence}");
+        }
+        let leader_side = cluster.servers[&forged].divergence.clone();
+        assert!(
+            leader_side
+                .as_ref()
+                .is_some_and(|found| found.side == DivergenceSide::CommittedOnFollower),
+            "seed {seed}: the forged leader did not stop on the answer: {leader_side:?}"
+        );
+        for id in honest {
+            let raft = cluster.raft(id);
+            for log_id in &committed_log {
                 assert!(
-                    cluster.servers[&id]
-                        .applied
-                        .iter()
-                        .all(|log_id| !forged_ids.contains(log_id)),
-                    "{id} applied a forged entry"
+                    raft.log().matches(*log_id),
+                    "{id} lost committed entry {log_id}"
                 );
             }
-        },
-    );
+            assert!(
+                cluster.servers[&id]
+                    .applied
+                    .iter()
+                    .all(|log_id| !forged_ids.contains(log_id)),
+                "{id} applied a forged entry"
+            );
+        }
+    });
 }

@@ -11,13 +11,24 @@ use raft_types::{AppendOutcome, EntryPayload, HardState, LogIndex, NodeId, Term}
 
 #[test]
 fn election_start_persists_term_and_vote_before_asking_for_votes() {
-    let mut raft = server(1, 3, 4, None, &[1, 4]);
+    let mut raft = server(1).of(3).term(4).log(&[1, 4]).start();
     let commands = tick_until_election(&mut raft);
-    assert_eq!(commands, vec![persist_hard_state(5, Some(1), 1)]);
+    assert_eq!(
+        commands,
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 5,
+            voted_for: Some(1),
+            io: 1
+        })]
+    );
     assert_eq!(raft.role(), Role::Candidate);
 
     raft.hard_state_saved(io(1));
-    let request = request_vote(5, 1, log_id(4, 2));
+    let request = request_vote(Vote {
+        term: 5,
+        candidate: 1,
+        last_log_id: log_id(4, 2),
+    });
     assert_eq!(
         raft.take_commands(),
         vec![send(2, request.clone()), send(3, request)]
@@ -26,9 +37,16 @@ fn election_start_persists_term_and_vote_before_asking_for_votes() {
 
 #[test]
 fn single_server_elects_itself_once_its_vote_is_durable() {
-    let mut raft = server(1, 1, 0, None, &[]);
+    let mut raft = server(1).of(1).start();
     let commands = tick_until_election(&mut raft);
-    assert_eq!(commands, vec![persist_hard_state(1, Some(1), 1)]);
+    assert_eq!(
+        commands,
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 1,
+            voted_for: Some(1),
+            io: 1
+        })]
+    );
     assert_eq!(raft.role(), Role::Candidate);
     raft.hard_state_saved(io(1));
     assert_eq!(raft.role(), Role::Leader);
@@ -59,12 +77,23 @@ fn single_server_elects_itself_once_its_vote_is_durable() {
 
 #[test]
 fn vote_granted_is_sent_only_after_it_is_durable() {
-    let mut raft = server(2, 3, 1, None, &[1]);
-    raft.step(NodeId(1), request_vote(2, 1, log_id(1, 1)));
+    let mut raft = server(2).of(3).term(1).log(&[1]).start();
+    raft.step(
+        NodeId(1),
+        request_vote(Vote {
+            term: 2,
+            candidate: 1,
+            last_log_id: log_id(1, 1),
+        }),
+    );
     // The newer term and the vote are saved together; the grant waits for the save.
     assert_eq!(
         raft.take_commands(),
-        vec![persist_hard_state(2, Some(1), 1)]
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 2,
+            voted_for: Some(1),
+            io: 1
+        })]
     );
     raft.hard_state_saved(io(1));
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(2, true))]);
@@ -72,52 +101,103 @@ fn vote_granted_is_sent_only_after_it_is_durable() {
 
 #[test]
 fn vote_denied_to_a_stale_term() {
-    let mut raft = server(2, 3, 5, None, &[1]);
-    raft.step(NodeId(1), request_vote(4, 1, log_id(1, 1)));
+    let mut raft = server(2).of(3).term(5).log(&[1]).start();
+    raft.step(
+        NodeId(1),
+        request_vote(Vote {
+            term: 4,
+            candidate: 1,
+            last_log_id: log_id(1, 1),
+        }),
+    );
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(5, false))]);
 }
 
 #[test]
 fn vote_denied_after_voting_for_another_candidate_in_the_term() {
-    let mut raft = server(2, 3, 3, Some(3), &[1]);
-    raft.step(NodeId(1), request_vote(3, 1, log_id(1, 1)));
+    let mut raft = server(2).of(3).term(3).voted(3).log(&[1]).start();
+    raft.step(
+        NodeId(1),
+        request_vote(Vote {
+            term: 3,
+            candidate: 1,
+            last_log_id: log_id(1, 1),
+        }),
+    );
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(3, false))]);
 }
 
 #[test]
 fn vote_repeated_for_the_same_candidate() {
-    let mut raft = server(2, 3, 3, Some(1), &[1]);
-    raft.step(NodeId(1), request_vote(3, 1, log_id(1, 1)));
+    let mut raft = server(2).of(3).term(3).voted(1).log(&[1]).start();
+    raft.step(
+        NodeId(1),
+        request_vote(Vote {
+            term: 3,
+            candidate: 1,
+            last_log_id: log_id(1, 1),
+        }),
+    );
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(3, true))]);
 }
 
 #[test]
 fn vote_denied_to_a_candidate_with_an_older_last_term() {
-    let mut raft = server(2, 3, 3, None, &[1, 3]);
-    raft.step(NodeId(1), request_vote(4, 1, log_id(2, 9)));
+    let mut raft = server(2).of(3).term(3).log(&[1, 3]).start();
+    raft.step(
+        NodeId(1),
+        request_vote(Vote {
+            term: 4,
+            candidate: 1,
+            last_log_id: log_id(2, 9),
+        }),
+    );
     // The newer term is still adopted (and saved) before the denial goes out.
-    assert_eq!(raft.take_commands(), vec![persist_hard_state(4, None, 1)]);
+    assert_eq!(
+        raft.take_commands(),
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 4,
+            voted_for: None,
+            io: 1
+        })]
+    );
     raft.hard_state_saved(io(1));
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(4, false))]);
 }
 
 #[test]
 fn vote_denied_to_a_candidate_with_a_shorter_log_of_the_same_term() {
-    let mut raft = server(2, 3, 4, None, &[1, 3, 3]);
-    raft.step(NodeId(1), request_vote(4, 1, log_id(3, 2)));
+    let mut raft = server(2).of(3).term(4).log(&[1, 3, 3]).start();
+    raft.step(
+        NodeId(1),
+        request_vote(Vote {
+            term: 4,
+            candidate: 1,
+            last_log_id: log_id(3, 2),
+        }),
+    );
     assert_eq!(raft.take_commands(), vec![send(1, vote_response(4, false))]);
 }
 
 #[test]
 fn candidate_becomes_leader_with_a_majority_and_sends_its_no_op() {
-    let mut raft = server(1, 3, 1, None, &[1]);
+    let mut raft = server(1).of(3).term(1).log(&[1]).start();
     let commands = tick_until_election(&mut raft);
     complete_storage(&mut raft, &commands);
     raft.take_commands();
     raft.step(NodeId(2), vote_response(2, true));
     assert_eq!(raft.role(), Role::Leader);
     let no_op = raft_types::Entry::new(Term(2), LogIndex(2), EntryPayload::Blank);
-    let append = |sequence| append_entries(2, 1, log_id(1, 1), vec![no_op.clone()], 0, sequence);
+    let append = |sequence| {
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![no_op.clone()],
+            sequence,
+            ..Default::default()
+        })
+    };
     assert_eq!(
         raft.take_commands(),
         vec![
@@ -135,10 +215,17 @@ fn candidate_becomes_leader_with_a_majority_and_sends_its_no_op() {
 
 #[test]
 fn append_accepted_is_acknowledged_once_durable() {
-    let mut raft = server(2, 3, 2, None, &[1]);
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
     raft.step(
         NodeId(1),
-        append_entries(2, 1, log_id(1, 1), vec![entry(2, 2), entry(2, 3)], 1, 7),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(2, 2), entry(2, 3)],
+            leader_commit: 1,
+            sequence: 7,
+        }),
     );
     assert_eq!(
         raft.take_commands(),
@@ -161,10 +248,17 @@ fn append_accepted_is_acknowledged_once_durable() {
 
 #[test]
 fn append_rejected_when_the_log_is_too_short() {
-    let mut raft = server(2, 3, 2, None, &[1]);
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
     raft.step(
         NodeId(1),
-        append_entries(2, 1, log_id(2, 5), vec![entry(2, 6)], 0, 3),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(2, 5),
+            entries: vec![entry(2, 6)],
+            sequence: 3,
+            ..Default::default()
+        }),
     );
     assert_eq!(
         raft.take_commands(),
@@ -184,8 +278,17 @@ fn append_rejected_when_the_log_is_too_short() {
 
 #[test]
 fn append_rejected_with_the_first_index_of_the_conflicting_term() {
-    let mut raft = server(2, 3, 3, None, &[1, 2, 2, 2]);
-    raft.step(NodeId(1), append_entries(3, 1, log_id(3, 4), vec![], 0, 9));
+    let mut raft = server(2).of(3).term(3).log(&[1, 2, 2, 2]).start();
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 3,
+            leader: 1,
+            prev_log_id: log_id(3, 4),
+            sequence: 9,
+            ..Default::default()
+        }),
+    );
     assert_eq!(
         raft.take_commands(),
         vec![send(
@@ -204,10 +307,17 @@ fn append_rejected_with_the_first_index_of_the_conflicting_term() {
 
 #[test]
 fn append_truncates_a_conflicting_suffix_then_appends() {
-    let mut raft = server(2, 3, 3, None, &[1, 2, 2]);
+    let mut raft = server(2).of(3).term(3).log(&[1, 2, 2]).start();
     raft.step(
         NodeId(1),
-        append_entries(3, 1, log_id(1, 1), vec![entry(3, 2)], 0, 4),
+        append_entries(Append {
+            term: 3,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(3, 2)],
+            sequence: 4,
+            ..Default::default()
+        }),
     );
     assert_eq!(
         raft.take_commands(),
@@ -232,11 +342,18 @@ fn append_truncates_a_conflicting_suffix_then_appends() {
 
 #[test]
 fn stale_duplicate_append_removes_nothing() {
-    let mut raft = server(2, 3, 2, None, &[1, 2, 2, 2]);
+    let mut raft = server(2).of(3).term(2).log(&[1, 2, 2, 2]).start();
     // An old AppendEntries carrying entries 2..=3, which the follower already holds.
     raft.step(
         NodeId(1),
-        append_entries(2, 1, log_id(1, 1), vec![entry(2, 2), entry(2, 3)], 0, 1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(2, 2), entry(2, 3)],
+            sequence: 1,
+            ..Default::default()
+        }),
     );
     assert_eq!(
         raft.take_commands(),
@@ -247,9 +364,19 @@ fn stale_duplicate_append_removes_nothing() {
 
 #[test]
 fn follower_commit_is_capped_by_its_last_new_entry() {
-    let mut raft = server(2, 3, 2, None, &[1, 1, 1]);
+    let mut raft = server(2).of(3).term(2).log(&[1, 1, 1]).start();
     // The leader has committed 3, but only vouches for our log through index 1.
-    raft.step(NodeId(1), append_entries(2, 1, log_id(1, 1), vec![], 3, 5));
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            leader_commit: 3,
+            sequence: 5,
+            ..Default::default()
+        }),
+    );
     assert_eq!(raft.commit_index(), LogIndex(1));
     assert_eq!(
         raft.take_commands(),
@@ -266,10 +393,17 @@ fn follower_commit_is_capped_by_its_last_new_entry() {
 
 #[test]
 fn stale_append_entries_is_answered_with_the_current_term() {
-    let mut raft = server(2, 3, 5, None, &[1]);
+    let mut raft = server(2).of(3).term(5).log(&[1]).start();
     raft.step(
         NodeId(1),
-        append_entries(4, 1, log_id(1, 1), vec![entry(4, 2)], 1, 8),
+        append_entries(Append {
+            term: 4,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(4, 2)],
+            leader_commit: 1,
+            sequence: 8,
+        }),
     );
     assert_eq!(
         raft.take_commands(),
@@ -280,7 +414,7 @@ fn stale_append_entries_is_answered_with_the_current_term() {
 
 #[test]
 fn leader_steps_down_on_a_response_with_a_newer_term() {
-    let mut raft = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     let term = raft.current_term().0;
     raft.step(
         NodeId(2),
@@ -289,13 +423,17 @@ fn leader_steps_down_on_a_response_with_a_newer_term() {
     assert_eq!(raft.role(), Role::Follower);
     assert_eq!(
         raft.take_commands(),
-        vec![persist_hard_state(term + 3, None, 3)]
+        vec![persist_hard_state(HardStateWrite {
+            current_term: term + 3,
+            voted_for: None,
+            io: 3
+        })]
     );
 }
 
 #[test]
 fn stale_vote_response_is_ignored() {
-    let mut raft = server(1, 5, 1, None, &[1]);
+    let mut raft = server(1).of(5).term(1).log(&[1]).start();
     let commands = tick_until_election(&mut raft);
     complete_storage(&mut raft, &commands);
     raft.take_commands();
@@ -313,7 +451,7 @@ fn stale_vote_response_is_ignored() {
 
 #[test]
 fn proposals_since_the_last_step_share_one_append_and_one_message_per_follower() {
-    let mut raft = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     // Followers acknowledged the no-op, so they are in replicate mode.
     raft.step(NodeId(2), append_response(2, 1, success(2)));
     raft.step(NodeId(3), append_response(2, 2, success(2)));
@@ -335,16 +473,33 @@ fn proposals_since_the_last_step_share_one_append_and_one_message_per_follower()
             },
             send(
                 2,
-                append_entries(2, 1, log_id(2, 2), new_entries.clone(), 2, 3)
+                append_entries(Append {
+                    term: 2,
+                    leader: 1,
+                    prev_log_id: log_id(2, 2),
+                    entries: new_entries.clone(),
+                    leader_commit: 2,
+                    sequence: 3
+                })
             ),
-            send(3, append_entries(2, 1, log_id(2, 2), new_entries, 2, 4)),
+            send(
+                3,
+                append_entries(Append {
+                    term: 2,
+                    leader: 1,
+                    prev_log_id: log_id(2, 2),
+                    entries: new_entries,
+                    leader_commit: 2,
+                    sequence: 4
+                })
+            ),
         ]
     );
 }
 
 #[test]
 fn commit_advances_when_a_majority_holds_an_entry_of_the_current_term() {
-    let mut raft = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     assert_eq!(raft.commit_index(), LogIndex(0));
     raft.step(NodeId(2), append_response(2, 1, success(2)));
     assert_eq!(raft.commit_index(), LogIndex(2));
@@ -361,8 +516,18 @@ fn commit_advances_when_a_majority_holds_an_entry_of_the_current_term() {
 
 #[test]
 fn proposal_to_a_follower_is_refused_with_a_leader_hint() {
-    let mut raft = server(2, 3, 2, None, &[1]);
-    raft.step(NodeId(1), append_entries(2, 1, log_id(1, 1), vec![], 1, 1));
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            leader_commit: 1,
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
     raft.take_commands();
     assert_eq!(
         raft.propose(b"x".to_vec()),
@@ -382,7 +547,7 @@ fn proposal_to_a_follower_is_refused_with_a_leader_hint() {
 
 /// A leader of term 2 whose no-op (index 2) is committed and applied.
 fn leader_with_applied_no_op() -> raft_core::Raft {
-    let mut raft = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     raft.step(NodeId(2), append_response(2, 1, success(2)));
     raft.step(NodeId(3), append_response(2, 2, success(2)));
     raft.take_commands();
@@ -398,8 +563,28 @@ fn read_index_confirms_leadership_with_one_heartbeat_round_shared_by_concurrent_
     assert_eq!(
         raft.take_commands(),
         vec![
-            send(2, append_entries(2, 1, log_id(2, 2), vec![], 2, 3)),
-            send(3, append_entries(2, 1, log_id(2, 2), vec![], 2, 4)),
+            send(
+                2,
+                append_entries(Append {
+                    term: 2,
+                    leader: 1,
+                    prev_log_id: log_id(2, 2),
+                    leader_commit: 2,
+                    sequence: 3,
+                    ..Default::default()
+                })
+            ),
+            send(
+                3,
+                append_entries(Append {
+                    term: 2,
+                    leader: 1,
+                    prev_log_id: log_id(2, 2),
+                    leader_commit: 2,
+                    sequence: 4,
+                    ..Default::default()
+                })
+            ),
         ]
     );
     // One follower plus the leader is a majority of three.
@@ -431,7 +616,7 @@ fn read_index_ignores_acknowledgements_older_than_the_read() {
 
 #[test]
 fn read_index_waits_for_the_no_op_of_the_term_to_commit() {
-    let mut raft = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     raft.read_index(10).expect("leader");
     raft.take_commands();
     raft.step(NodeId(2), append_response(2, 4, success(2)));
@@ -456,11 +641,25 @@ fn pending_reads_are_rejected_when_leadership_is_lost() {
     let mut raft = leader_with_applied_no_op();
     raft.read_index(10).expect("leader");
     raft.take_commands();
-    raft.step(NodeId(3), append_entries(3, 3, log_id(2, 2), vec![], 2, 1));
+    raft.step(
+        NodeId(3),
+        append_entries(Append {
+            term: 3,
+            leader: 3,
+            prev_log_id: log_id(2, 2),
+            leader_commit: 2,
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
     assert_eq!(
         raft.take_commands(),
         vec![
-            persist_hard_state(3, None, 3),
+            persist_hard_state(HardStateWrite {
+                current_term: 3,
+                voted_for: None,
+                io: 3
+            }),
             Command::RejectRead {
                 request_id: 10,
                 leader_hint: Some(NodeId(3))
@@ -472,9 +671,25 @@ fn pending_reads_are_rejected_when_leadership_is_lost() {
 #[test]
 fn acknowledgement_waits_for_a_pending_hard_state() {
     // A follower adopting a newer term from AppendEntries saves it before acknowledging.
-    let mut raft = server(2, 3, 1, None, &[1]);
-    raft.step(NodeId(1), append_entries(2, 1, log_id(1, 1), vec![], 0, 1));
-    assert_eq!(raft.take_commands(), vec![persist_hard_state(2, None, 1)]);
+    let mut raft = server(2).of(3).term(1).log(&[1]).start();
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
+    assert_eq!(
+        raft.take_commands(),
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 2,
+            voted_for: None,
+            io: 1
+        })]
+    );
     raft.hard_state_saved(io(1));
     assert_eq!(
         raft.take_commands(),
@@ -505,7 +720,7 @@ fn pre_vote_response(term: u64, vote_granted: bool) -> raft_types::RaftMessage {
 
 #[test]
 fn pre_vote_asks_before_changing_the_term() {
-    let mut raft = server_with_pre_vote(1, 3, 4, None, &[1, 4]);
+    let mut raft = server(1).of(3).term(4).log(&[1, 4]).pre_vote().start();
     let mut commands = Vec::new();
     for _ in 0..100 {
         raft.tick();
@@ -523,13 +738,17 @@ fn pre_vote_asks_before_changing_the_term() {
     assert_eq!(raft.role(), Role::Candidate);
     assert_eq!(
         raft.take_commands(),
-        vec![persist_hard_state(5, Some(1), 1)]
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 5,
+            voted_for: Some(1),
+            io: 1
+        })]
     );
 }
 
 #[test]
 fn pre_vote_is_granted_without_changing_anything() {
-    let mut raft = server_with_pre_vote(2, 3, 4, None, &[1, 4]);
+    let mut raft = server(2).of(3).term(4).log(&[1, 4]).pre_vote().start();
     raft.step(NodeId(1), pre_vote(5, 1, log_id(4, 2)));
     assert_eq!(
         raft.take_commands(),
@@ -540,13 +759,22 @@ fn pre_vote_is_granted_without_changing_anything() {
 
 #[test]
 fn pre_vote_is_refused_while_a_leader_is_alive_or_to_a_stale_log() {
-    let mut raft = server_with_pre_vote(2, 3, 4, None, &[1, 4]);
+    let mut raft = server(2).of(3).term(4).log(&[1, 4]).pre_vote().start();
     raft.step(NodeId(3), pre_vote(5, 3, log_id(3, 9)));
     assert_eq!(
         raft.take_commands(),
         vec![send(3, pre_vote_response(4, false))]
     );
-    raft.step(NodeId(1), append_entries(4, 1, log_id(4, 2), vec![], 0, 1));
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 4,
+            leader: 1,
+            prev_log_id: log_id(4, 2),
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
     raft.take_commands();
     raft.step(NodeId(3), pre_vote(5, 3, log_id(4, 2)));
     assert_eq!(
@@ -557,10 +785,26 @@ fn pre_vote_is_refused_while_a_leader_is_alive_or_to_a_stale_log() {
 
 #[test]
 fn vote_requests_are_ignored_while_a_leader_is_alive() {
-    let mut raft = server_with_pre_vote(2, 3, 4, None, &[1, 4]);
-    raft.step(NodeId(1), append_entries(4, 1, log_id(4, 2), vec![], 0, 1));
+    let mut raft = server(2).of(3).term(4).log(&[1, 4]).pre_vote().start();
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 4,
+            leader: 1,
+            prev_log_id: log_id(4, 2),
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
     raft.take_commands();
-    raft.step(NodeId(3), request_vote(9, 3, log_id(4, 2)));
+    raft.step(
+        NodeId(3),
+        request_vote(Vote {
+            term: 9,
+            candidate: 3,
+            last_log_id: log_id(4, 2),
+        }),
+    );
     assert_eq!(raft.take_commands(), vec![]);
     assert_eq!(raft.current_term(), Term(4), "the leader's term stands");
 }
@@ -629,7 +873,11 @@ fn new_term_replaces_entry(
     first_io: u64,
 ) -> Vec<Command> {
     vec![
-        persist_hard_state(term, None, first_io),
+        persist_hard_state(HardStateWrite {
+            current_term: term,
+            voted_for: None,
+            io: first_io,
+        }),
         Command::TruncateLog {
             since: replacement.index(),
             io: io(first_io + 1),
@@ -647,10 +895,17 @@ fn new_term_replaces_entry(
 /// second (2,2) durable, because storage holds (3,2) or nothing there.
 #[test]
 fn a_completion_from_before_a_truncation_is_ignored_even_when_the_log_id_is_back() {
-    let mut raft = server(2, 3, 2, None, &[1]);
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
     raft.step(
         NodeId(1),
-        append_entries(2, 1, log_id(1, 1), vec![entry(2, 2)], 0, 1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(2, 2)],
+            sequence: 1,
+            ..Default::default()
+        }),
     );
     let first = raft.take_commands();
     assert_eq!(
@@ -663,7 +918,14 @@ fn a_completion_from_before_a_truncation_is_ignored_even_when_the_log_id_is_back
     // The leader of term 3 replaces it.
     raft.step(
         NodeId(3),
-        append_entries(3, 3, log_id(1, 1), vec![entry(3, 2)], 0, 1),
+        append_entries(Append {
+            term: 3,
+            leader: 3,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(3, 2)],
+            sequence: 1,
+            ..Default::default()
+        }),
     );
     assert_eq!(
         raft.take_commands(),
@@ -672,7 +934,14 @@ fn a_completion_from_before_a_truncation_is_ignored_even_when_the_log_id_is_back
     // The leader of term 4 holds the original (2,2) and replaces (3,2) with it.
     raft.step(
         NodeId(1),
-        append_entries(4, 1, log_id(1, 1), vec![entry(2, 2)], 0, 1),
+        append_entries(Append {
+            term: 4,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(2, 2)],
+            sequence: 1,
+            ..Default::default()
+        }),
     );
     assert_eq!(
         raft.take_commands(),
@@ -701,14 +970,41 @@ fn a_completion_from_before_a_truncation_is_ignored_even_when_the_log_id_is_back
 /// A save's completion releases held messages only when it covers the latest save.
 #[test]
 fn an_older_hard_state_completion_releases_nothing() {
-    let mut raft = server(2, 3, 1, None, &[1]);
+    let mut raft = server(2).of(3).term(1).log(&[1]).start();
     // Term 2 is adopted (save 1); the vote in term 3 comes before it completes (save 2).
-    raft.step(NodeId(1), append_entries(2, 1, log_id(1, 1), vec![], 0, 1));
-    assert_eq!(raft.take_commands(), vec![persist_hard_state(2, None, 1)]);
-    raft.step(NodeId(3), request_vote(3, 3, log_id(1, 1)));
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
     assert_eq!(
         raft.take_commands(),
-        vec![persist_hard_state(3, Some(3), 2)]
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 2,
+            voted_for: None,
+            io: 1
+        })]
+    );
+    raft.step(
+        NodeId(3),
+        request_vote(Vote {
+            term: 3,
+            candidate: 3,
+            last_log_id: log_id(1, 1),
+        }),
+    );
+    assert_eq!(
+        raft.take_commands(),
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 3,
+            voted_for: Some(3),
+            io: 2
+        })]
     );
     raft.hard_state_saved(io(1));
     assert_eq!(raft.take_commands(), vec![], "the vote is not durable yet");
@@ -743,7 +1039,11 @@ fn proposals_pending_at_step_down_are_written_not_stranded() {
                 ],
                 io: io(3)
             },
-            persist_hard_state(3, None, 4),
+            persist_hard_state(HardStateWrite {
+                current_term: 3,
+                voted_for: None,
+                io: 4
+            }),
         ]
     );
     assert!(!raft.storage_idle());
@@ -787,8 +1087,18 @@ fn proposals_pending_at_a_check_quorum_step_down_are_written() {
 /// A follower whose log is [1, 2, 2] with everything committed, told so by the leader of
 /// term 3.
 fn follower_with_three_committed_entries() -> raft_core::Raft {
-    let mut raft = server(2, 3, 3, None, &[1, 2, 2]);
-    raft.step(NodeId(1), append_entries(3, 1, log_id(2, 3), vec![], 3, 1));
+    let mut raft = server(2).of(3).term(3).log(&[1, 2, 2]).start();
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 3,
+            leader: 1,
+            prev_log_id: log_id(2, 3),
+            leader_commit: 3,
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
     raft.take_commands();
     assert_eq!(raft.commit_index(), LogIndex(3));
     raft.applied(LogIndex(3));
@@ -804,7 +1114,14 @@ fn a_follower_stops_when_the_leader_contradicts_its_committed_entry() {
     let mut raft = follower_with_three_committed_entries();
     raft.step(
         NodeId(3),
-        append_entries(5, 3, log_id(4, 3), vec![entry(5, 4)], 4, 1),
+        append_entries(Append {
+            term: 5,
+            leader: 3,
+            prev_log_id: log_id(4, 3),
+            entries: vec![entry(5, 4)],
+            leader_commit: 4,
+            sequence: 1,
+        }),
     );
     let divergence = Divergence {
         index: LogIndex(3),
@@ -816,7 +1133,11 @@ fn a_follower_stops_when_the_leader_contradicts_its_committed_entry() {
     assert_eq!(
         raft.take_commands(),
         vec![
-            persist_hard_state(5, None, 1),
+            persist_hard_state(HardStateWrite {
+                current_term: 5,
+                voted_for: None,
+                io: 1
+            }),
             send(
                 3,
                 append_response(
@@ -841,7 +1162,14 @@ fn a_follower_stops_when_the_leader_contradicts_its_committed_entry() {
     raft.tick();
     raft.step(
         NodeId(3),
-        append_entries(5, 3, log_id(4, 3), vec![entry(5, 4)], 4, 2),
+        append_entries(Append {
+            term: 5,
+            leader: 3,
+            prev_log_id: log_id(4, 3),
+            entries: vec![entry(5, 4)],
+            leader_commit: 4,
+            sequence: 2,
+        }),
     );
     raft.hard_state_saved(io(1));
     assert_eq!(raft.take_commands(), vec![]);
@@ -855,7 +1183,14 @@ fn a_follower_stops_rather_than_overwrite_a_committed_entry() {
     let mut raft = follower_with_three_committed_entries();
     raft.step(
         NodeId(3),
-        append_entries(4, 3, log_id(1, 1), vec![entry(4, 2), entry(4, 3)], 3, 1),
+        append_entries(Append {
+            term: 4,
+            leader: 3,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(4, 2), entry(4, 3)],
+            leader_commit: 3,
+            sequence: 1,
+        }),
     );
     let commands = raft.take_commands();
     assert_eq!(
@@ -883,12 +1218,26 @@ fn a_conflict_above_the_commit_index_is_repaired_not_fatal() {
     let mut raft = follower_with_three_committed_entries();
     raft.step(
         NodeId(1),
-        append_entries(3, 1, log_id(2, 3), vec![entry(3, 4)], 3, 2),
+        append_entries(Append {
+            term: 3,
+            leader: 1,
+            prev_log_id: log_id(2, 3),
+            entries: vec![entry(3, 4)],
+            leader_commit: 3,
+            sequence: 2,
+        }),
     );
     raft.take_commands();
     raft.step(
         NodeId(3),
-        append_entries(4, 3, log_id(2, 3), vec![entry(4, 4)], 3, 1),
+        append_entries(Append {
+            term: 4,
+            leader: 3,
+            prev_log_id: log_id(2, 3),
+            entries: vec![entry(4, 4)],
+            leader_commit: 3,
+            sequence: 1,
+        }),
     );
     let commands = raft.take_commands();
     assert!(raft.divergence().is_none(), "{commands:?}");

@@ -15,11 +15,11 @@ use std::collections::BTreeSet;
 /// of date, it immediately reverts to follower state."
 #[test]
 fn section_5_1_newer_term_makes_any_role_a_follower() {
-    let follower = server(1, 3, 1, None, &[1]);
-    let mut candidate = server(1, 3, 1, None, &[1]);
+    let follower = server(1).of(3).term(1).log(&[1]).start();
+    let mut candidate = server(1).of(3).term(1).log(&[1]).start();
     let commands = tick_until_election(&mut candidate);
     complete_storage(&mut candidate, &commands);
-    let leader = elected_leader(server(1, 3, 1, None, &[1]));
+    let leader = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     for mut raft in [follower, candidate, leader] {
         let newer = raft.current_term().0 + 5;
         raft.step(NodeId(2), vote_response(newer, false));
@@ -37,11 +37,25 @@ fn section_5_1_newer_term_makes_any_role_a_follower() {
 /// §5.1: "If a server receives a request with a stale term number, it rejects the request."
 #[test]
 fn section_5_1_requests_with_stale_terms_are_rejected() {
-    let mut raft = server(2, 3, 7, None, &[1]);
-    raft.step(NodeId(1), request_vote(6, 1, log_id(5, 9)));
+    let mut raft = server(2).of(3).term(7).log(&[1]).start();
     raft.step(
         NodeId(1),
-        append_entries(6, 1, log_id(1, 1), vec![entry(6, 2)], 0, 1),
+        request_vote(Vote {
+            term: 6,
+            candidate: 1,
+            last_log_id: log_id(5, 9),
+        }),
+    );
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 6,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(6, 2)],
+            sequence: 1,
+            ..Default::default()
+        }),
     );
     assert_eq!(
         raft.take_commands(),
@@ -59,7 +73,7 @@ fn section_5_1_requests_with_stale_terms_are_rejected() {
 /// §5.2: "When servers start up, they begin as followers."
 #[test]
 fn section_5_2_servers_start_as_followers() {
-    let raft = server(1, 3, 4, Some(2), &[1, 4]);
+    let raft = server(1).of(3).term(4).voted(2).log(&[1, 4]).start();
     assert_eq!(raft.role(), Role::Follower);
     assert_eq!(raft.leader_id(), None);
     assert_eq!(raft.current_term(), Term(4));
@@ -70,7 +84,7 @@ fn section_5_2_servers_start_as_followers() {
 /// itself and issues RequestVote RPCs in parallel to each of the other servers."
 #[test]
 fn section_5_2_follower_times_out_and_campaigns() {
-    let mut raft = server(1, 5, 2, None, &[1, 2]);
+    let mut raft = server(1).of(5).term(2).log(&[1, 2]).start();
     let commands = tick_until_election(&mut raft);
     assert_eq!(raft.role(), Role::Candidate);
     assert_eq!(raft.current_term(), Term(3));
@@ -80,7 +94,14 @@ fn section_5_2_follower_times_out_and_campaigns() {
     let destinations: BTreeSet<NodeId> = requests.iter().map(|(to, _)| *to).collect();
     assert_eq!(destinations, (2..=5).map(NodeId).collect());
     for (_, message) in requests {
-        assert_eq!(message, request_vote(3, 1, log_id(2, 2)));
+        assert_eq!(
+            message,
+            request_vote(Vote {
+                term: 3,
+                candidate: 1,
+                last_log_id: log_id(2, 2)
+            })
+        );
     }
 }
 
@@ -88,7 +109,7 @@ fn section_5_2_follower_times_out_and_campaigns() {
 /// all followers in order to maintain their authority."
 #[test]
 fn section_5_2_leader_sends_periodic_heartbeats() {
-    let mut raft = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     raft.step(NodeId(2), append_response(2, 1, success(2)));
     raft.step(NodeId(3), append_response(2, 2, success(2)));
     raft.take_commands();
@@ -122,7 +143,7 @@ fn section_5_2_candidate_needs_a_majority() {
         (5, 2, true),
     ];
     for (size, granted, wins) in cases {
-        let mut raft = server(1, size, 0, None, &[]);
+        let mut raft = server(1).of(size).start();
         let commands = tick_until_election(&mut raft);
         complete_storage(&mut raft, &commands);
         for peer in 2..2 + granted {
@@ -143,9 +164,23 @@ fn section_5_2_candidate_needs_a_majority() {
 /// first-come-first-served basis."
 #[test]
 fn section_5_2_one_vote_per_term_first_come_first_served() {
-    let mut raft = server(1, 3, 1, None, &[1]);
-    raft.step(NodeId(2), request_vote(2, 2, log_id(1, 1)));
-    raft.step(NodeId(3), request_vote(2, 3, log_id(1, 1)));
+    let mut raft = server(1).of(3).term(1).log(&[1]).start();
+    raft.step(
+        NodeId(2),
+        request_vote(Vote {
+            term: 2,
+            candidate: 2,
+            last_log_id: log_id(1, 1),
+        }),
+    );
+    raft.step(
+        NodeId(3),
+        request_vote(Vote {
+            term: 2,
+            candidate: 3,
+            last_log_id: log_id(1, 1),
+        }),
+    );
     assert_eq!(raft.voted_for(), Some(NodeId(2)));
     let commands = raft.take_commands();
     raft.hard_state_saved(io(1));
@@ -166,11 +201,20 @@ fn section_5_2_one_vote_per_term_first_come_first_served() {
 /// then the candidate recognizes the leader as legitimate and returns to follower state."
 #[test]
 fn section_5_2_candidate_returns_to_follower_on_append_from_a_leader() {
-    let mut raft = server(1, 3, 1, None, &[1]);
+    let mut raft = server(1).of(3).term(1).log(&[1]).start();
     let commands = tick_until_election(&mut raft);
     complete_storage(&mut raft, &commands);
     raft.take_commands();
-    raft.step(NodeId(2), append_entries(2, 2, log_id(1, 1), vec![], 0, 1));
+    raft.step(
+        NodeId(2),
+        append_entries(Append {
+            term: 2,
+            leader: 2,
+            prev_log_id: log_id(1, 1),
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
     assert_eq!(raft.role(), Role::Follower);
     assert_eq!(raft.leader_id(), Some(NodeId(2)));
     assert_eq!(raft.current_term(), Term(2));
@@ -180,7 +224,7 @@ fn section_5_2_candidate_returns_to_follower_on_append_from_a_leader() {
 /// out and start a new election by incrementing its term."
 #[test]
 fn section_5_2_split_vote_leads_to_a_new_election_in_a_new_term() {
-    let mut raft = server(1, 3, 1, None, &[1]);
+    let mut raft = server(1).of(3).term(1).log(&[1]).start();
     let commands = tick_until_election(&mut raft);
     complete_storage(&mut raft, &commands);
     raft.step(NodeId(2), vote_response(2, false));
@@ -189,14 +233,21 @@ fn section_5_2_split_vote_leads_to_a_new_election_in_a_new_term() {
     raft.take_commands();
     let commands = tick_until_election(&mut raft);
     assert_eq!(raft.current_term(), Term(3));
-    assert_eq!(commands, vec![persist_hard_state(3, Some(1), 2)]);
+    assert_eq!(
+        commands,
+        vec![persist_hard_state(HardStateWrite {
+            current_term: 3,
+            voted_for: Some(1),
+            io: 2
+        })]
+    );
 }
 
 /// §5.2: "Raft uses randomized election timeouts ... chosen randomly from a fixed interval."
 #[test]
 fn section_5_2_election_timeouts_are_randomized_within_the_interval() {
     let mut timeouts = BTreeSet::new();
-    let mut raft = server(1, 3, 0, None, &[]);
+    let mut raft = server(1).of(3).start();
     let (min, max) = (
         raft.config().election_timeout_min_ticks,
         raft.config().election_timeout_max_ticks,
@@ -226,7 +277,7 @@ fn section_5_2_election_timeouts_are_randomized_within_the_interval() {
 /// AppendEntries RPCs in parallel to each of the other servers."
 #[test]
 fn section_5_3_leader_appends_then_replicates_in_parallel() {
-    let mut raft = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     raft.step(NodeId(2), append_response(2, 1, success(2)));
     raft.step(NodeId(3), append_response(2, 2, success(2)));
     raft.take_commands();
@@ -248,24 +299,24 @@ fn section_5_3_leader_appends_then_replicates_in_parallel() {
 /// applies the entry to its local state machine (in log order)."
 #[test]
 fn section_5_3_commit_on_majority_and_followers_apply_in_order() {
-    let mut leader = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut leader = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     leader.step(NodeId(2), append_response(2, 1, success(2)));
     assert_eq!(leader.commit_index(), LogIndex(2));
-    let mut follower = server(2, 3, 2, None, &[1]);
+    let mut follower = server(2).of(3).term(2).log(&[1]).start();
     follower.step(
         NodeId(1),
-        append_entries(
-            2,
-            1,
-            log_id(1, 1),
-            vec![raft_types::Entry::new(
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![raft_types::Entry::new(
                 Term(2),
                 LogIndex(2),
                 EntryPayload::Blank,
             )],
-            2,
-            3,
-        ),
+            leader_commit: 2,
+            sequence: 3,
+        }),
     );
     let commands = follower.take_commands();
     let applied: Vec<_> = commands
@@ -284,10 +335,17 @@ fn section_5_3_commit_on_majority_and_followers_apply_in_order() {
 /// prevLogIndex whose term matches prevLogTerm."
 #[test]
 fn section_5_3_consistency_check_rejects_a_missing_previous_entry() {
-    let mut raft = server(2, 3, 3, None, &[1, 1]);
+    let mut raft = server(2).of(3).term(3).log(&[1, 1]).start();
     raft.step(
         NodeId(1),
-        append_entries(3, 1, log_id(2, 2), vec![entry(3, 3)], 0, 1),
+        append_entries(Append {
+            term: 3,
+            leader: 1,
+            prev_log_id: log_id(2, 2),
+            entries: vec![entry(3, 3)],
+            sequence: 1,
+            ..Default::default()
+        }),
     );
     let commands = raft.take_commands();
     assert!(matches!(
@@ -303,17 +361,17 @@ fn section_5_3_consistency_check_rejects_a_missing_previous_entry() {
 /// Append any new entries not already in the log."
 #[test]
 fn section_5_3_conflicting_entries_are_replaced_by_the_leaders() {
-    let mut raft = server(2, 3, 4, None, &[1, 2, 2, 2]);
+    let mut raft = server(2).of(3).term(4).log(&[1, 2, 2, 2]).start();
     raft.step(
         NodeId(1),
-        append_entries(
-            4,
-            1,
-            log_id(2, 2),
-            vec![entry(4, 3), entry(4, 4), entry(4, 5)],
-            0,
-            1,
-        ),
+        append_entries(Append {
+            term: 4,
+            leader: 1,
+            prev_log_id: log_id(2, 2),
+            entries: vec![entry(4, 3), entry(4, 4), entry(4, 5)],
+            sequence: 1,
+            ..Default::default()
+        }),
     );
     let commands = raft.take_commands();
     assert_eq!(
@@ -339,7 +397,7 @@ fn section_5_3_conflicting_entries_are_replaced_by_the_leaders() {
 /// after a rejection "the leader decrements nextIndex and retries".
 #[test]
 fn section_5_3_leader_backs_off_without_touching_its_own_log() {
-    let mut raft = elected_leader(server(1, 3, 3, None, &[1, 1, 3, 3]));
+    let mut raft = elected_leader(server(1).of(3).term(3).log(&[1, 1, 3, 3]).start());
     let log_before = raft.log().clone();
     // The follower has only entry 1: its hint says "my log ends at 1".
     raft.step(
@@ -375,7 +433,7 @@ fn section_5_3_leader_backs_off_without_touching_its_own_log() {
 fn section_5_3_conflict_term_hint_skips_a_whole_term() {
     // Leader log terms [1, 1, 1, 4, 4], follower [1, 2, 2, 2, 2, 2] (terms 2 never reached
     // the leader): the follower answers the probe at index 5 with term 2 starting at 2.
-    let mut raft = elected_leader(server(1, 3, 4, None, &[1, 1, 1, 4, 4]));
+    let mut raft = elected_leader(server(1).of(3).term(4).log(&[1, 1, 1, 4, 4]).start());
     raft.step(
         NodeId(2),
         append_response(
@@ -395,13 +453,30 @@ fn section_5_3_conflict_term_hint_skips_a_whole_term() {
 /// min(leaderCommit, index of last new entry)."
 #[test]
 fn figure_2_follower_commit_is_min_of_leader_commit_and_last_new_entry() {
-    let mut raft = server(2, 3, 2, None, &[1]);
+    let mut raft = server(2).of(3).term(2).log(&[1]).start();
     raft.step(
         NodeId(1),
-        append_entries(2, 1, log_id(1, 1), vec![entry(2, 2)], 9, 1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(1, 1),
+            entries: vec![entry(2, 2)],
+            leader_commit: 9,
+            sequence: 1,
+        }),
     );
     assert_eq!(raft.commit_index(), LogIndex(2));
-    raft.step(NodeId(1), append_entries(2, 1, log_id(2, 2), vec![], 1, 2));
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(2, 2),
+            leader_commit: 1,
+            sequence: 2,
+            ..Default::default()
+        }),
+    );
     assert_eq!(
         raft.commit_index(),
         LogIndex(2),
@@ -413,10 +488,30 @@ fn figure_2_follower_commit_is_min_of_leader_commit_and_last_new_entry() {
 /// log[lastApplied] to state machine." Each entry is handed to the applier once.
 #[test]
 fn figure_2_committed_entries_are_applied_once_in_order() {
-    let mut raft = server(2, 3, 2, None, &[1, 1, 2]);
-    raft.step(NodeId(1), append_entries(2, 1, log_id(2, 3), vec![], 2, 1));
+    let mut raft = server(2).of(3).term(2).log(&[1, 1, 2]).start();
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(2, 3),
+            leader_commit: 2,
+            sequence: 1,
+            ..Default::default()
+        }),
+    );
     let first: Vec<_> = raft.take_commands();
-    raft.step(NodeId(1), append_entries(2, 1, log_id(2, 3), vec![], 3, 2));
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(2, 3),
+            leader_commit: 3,
+            sequence: 2,
+            ..Default::default()
+        }),
+    );
     let second: Vec<_> = raft.take_commands();
     let applied = |commands: &[Command]| -> Vec<u64> {
         commands
@@ -435,11 +530,25 @@ fn figure_2_committed_entries_are_applied_once_in_order() {
 /// Figure 2, persistent state: "Updated on stable storage before responding to RPCs."
 #[test]
 fn figure_2_responses_wait_for_stable_storage() {
-    let mut raft = server(2, 3, 1, None, &[]);
-    raft.step(NodeId(1), request_vote(2, 1, log_id(0, 0)));
+    let mut raft = server(2).of(3).term(1).start();
     raft.step(
         NodeId(1),
-        append_entries(2, 1, log_id(0, 0), vec![entry(2, 1)], 0, 1),
+        request_vote(Vote {
+            term: 2,
+            candidate: 1,
+            last_log_id: log_id(0, 0),
+        }),
+    );
+    raft.step(
+        NodeId(1),
+        append_entries(Append {
+            term: 2,
+            leader: 1,
+            prev_log_id: log_id(0, 0),
+            entries: vec![entry(2, 1)],
+            sequence: 1,
+            ..Default::default()
+        }),
     );
     let commands = raft.take_commands();
     assert!(
@@ -472,8 +581,15 @@ fn section_5_4_1_election_restriction() {
         (3, 1, true),
     ];
     for (last_term, last_index, granted) in cases {
-        let mut raft = server(2, 3, 3, None, &[1, 2, 2]);
-        raft.step(NodeId(1), request_vote(3, 1, log_id(last_term, last_index)));
+        let mut raft = server(2).of(3).term(3).log(&[1, 2, 2]).start();
+        raft.step(
+            NodeId(1),
+            request_vote(Vote {
+                term: 3,
+                candidate: 1,
+                last_log_id: log_id(last_term, last_index),
+            }),
+        );
         let commands = raft.take_commands();
         complete_storage(&mut raft, &commands);
         let mut all = commands;
@@ -492,7 +608,7 @@ fn section_5_4_1_election_restriction() {
 #[test]
 fn section_5_4_2_no_commit_of_earlier_terms_by_counting_replicas() {
     // S1 was leader of term 2 and wrote entry 2; now it leads term 4 (no-op at index 3).
-    let mut raft = elected_leader(server(1, 5, 3, None, &[1, 2]));
+    let mut raft = elected_leader(server(1).of(5).term(3).log(&[1, 2]).start());
     assert_eq!(raft.current_term(), Term(4));
     assert_eq!(raft.log().last_log_id(), log_id(4, 3));
     // S2 and S3 store entry 2 (term 2), but not yet the no-op: a majority holds entry 2.
@@ -514,7 +630,7 @@ fn section_5_4_2_no_commit_of_earlier_terms_by_counting_replicas() {
 /// lost in the network is sent again at the next heartbeat.
 #[test]
 fn section_5_5_lost_append_entries_are_retried() {
-    let mut raft = elected_leader(server(1, 3, 1, None, &[1]));
+    let mut raft = elected_leader(server(1).of(3).term(1).log(&[1]).start());
     // The no-op's AppendEntries to both followers were lost. The next heartbeat resends.
     for _ in 0..raft.config().heartbeat_interval_ticks {
         raft.tick();

@@ -12,9 +12,12 @@
 
 mod common;
 
-use common::{run_seeds, seeds, Cluster, Faults};
+use common::{Cluster, Faults};
 use raft_core::Config;
 use std::time::Instant;
+use test_support::report::{run_seeds, TestId};
+use test_support::seed::seeds;
+use test_support::this_test;
 
 const STEPS_PER_SEED: u64 = 4_000;
 const SEEDS_PER_CONFIGURATION: u64 = 1_000;
@@ -43,46 +46,43 @@ fn soak(seed: u64, adjust: fn(&mut Config)) {
 /// Runs the soak for one configuration over its seeds and prints how long it took.
 // The wall clock measures the test run itself, never anything the core sees.
 #[allow(clippy::disallowed_methods)]
-fn soak_configuration(test_name: &str, base_seed: u64, adjust: fn(&mut Config)) {
+fn soak_configuration(test: TestId, base_seed: u64, adjust: fn(&mut Config)) {
     let started = Instant::now();
     let seeds = seeds(base_seed, SEEDS_PER_CONFIGURATION);
     let count = seeds.len();
-    run_seeds("soak", test_name, seeds, |seed| soak(seed, adjust));
+    run_seeds(&test, seeds, |seed| soak(seed, adjust));
     eprintln!(
-        "{test_name}: {count} seeds x {STEPS_PER_SEED} steps in {:.1} s",
+        "{}: {count} seeds x {STEPS_PER_SEED} steps in {:.1} s",
+        test.name,
         started.elapsed().as_secs_f64()
     );
 }
 
 #[test]
 fn soak_defaults() {
-    soak_configuration("soak_defaults", 0, |_| {});
+    soak_configuration(this_test!(), 0, |_| {});
 }
 
 #[test]
 fn soak_without_pre_vote() {
-    soak_configuration("soak_without_pre_vote", 10_000, |config| {
-        config.pre_vote = false
-    });
+    soak_configuration(this_test!(), 10_000, |config| config.pre_vote = false);
 }
 
 #[test]
 fn soak_without_check_quorum() {
-    soak_configuration("soak_without_check_quorum", 20_000, |config| {
-        config.check_quorum = false
-    });
+    soak_configuration(this_test!(), 20_000, |config| config.check_quorum = false);
 }
 
 #[test]
 fn soak_one_entry_per_append() {
-    soak_configuration("soak_one_entry_per_append", 30_000, |config| {
+    soak_configuration(this_test!(), 30_000, |config| {
         config.max_entries_per_append = 1
     });
 }
 
 #[test]
 fn soak_one_append_in_flight() {
-    soak_configuration("soak_one_append_in_flight", 40_000, |config| {
+    soak_configuration(this_test!(), 40_000, |config| {
         config.max_inflight_appends = 1
     });
 }

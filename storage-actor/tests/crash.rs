@@ -16,6 +16,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore};
+use test_support::report::run_seeds;
+use test_support::seed::{env_u64, seed_or_else};
+use test_support::this_test;
 
 const CHILD_DIRECTORY: &str = "STORAGE_ACTOR_CRASH_CHILD_DIRECTORY";
 const CHILD_SEED: &str = "STORAGE_ACTOR_CRASH_CHILD_SEED";
@@ -434,28 +437,20 @@ fn every_entry_reported_persisted_survives_sigkill() {
     if std::env::var_os(CHILD_DIRECTORY).is_some() {
         return;
     }
-    let first_seed: u64 = match std::env::var("RAFT_TEST_SEED") {
-        Ok(seed) => seed.parse().expect("RAFT_TEST_SEED is a number"),
-        Err(_) => std::time::SystemTime::now()
+    let first_seed = seed_or_else(|| {
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("the clock is after 1970")
-            .as_secs(),
-    };
-    let runs: u64 = std::env::var("RAFT_CRASH_RUNS")
-        .map(|runs| runs.parse().expect("RAFT_CRASH_RUNS is a number"))
-        .unwrap_or(50);
+            .as_secs()
+    });
+    let runs = env_u64("RAFT_CRASH_RUNS", 50);
     let started = Instant::now();
     let mut statistics = CrashStatistics::default();
-    for seed in first_seed..first_seed + runs {
-        let run = std::panic::AssertUnwindSafe(|| run_seed(seed, &mut statistics));
-        if let Err(panic) = std::panic::catch_unwind(run) {
-            eprintln!(
-                "crash test failed with seed {seed}; replay it with:\n  \
-                 RAFT_TEST_SEED={seed} RAFT_CRASH_RUNS=1 cargo test -p storage-actor --test crash"
-            );
-            std::panic::resume_unwind(panic);
-        }
-    }
+    run_seeds(
+        &this_test!().with_env("RAFT_CRASH_RUNS", 1),
+        (first_seed..first_seed + runs).collect(),
+        |seed| run_seed(seed, &mut statistics),
+    );
     println!(
         "{runs} seeded runs from seed {first_seed}, {} SIGKILLs, in {:?}: {statistics:?}",
         runs * CRASHES_PER_RUN,

@@ -25,6 +25,10 @@ use storage_actor::sim_file_system::{SimFault, SimFileSystem};
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, RecoveredState, StorageActor, StorageError,
 };
+use test_support::report::{run_seeds, TestId};
+use test_support::seed::seed_range;
+use test_support::this_test;
+use test_support::wait::wait_until_recorded;
 
 const WAL_DIRECTORY: &str = "/data/node-1/wal";
 /// Operations per workload: enough to roll a few 1 KiB segments.
@@ -38,37 +42,18 @@ fn config() -> FileLogStoreConfig {
     config
 }
 
-/// The run's seed and the number of crash points, from the environment.
-fn run_parameters() -> (u64, u64) {
-    let read = |name: &str, default: u64| match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be an unsigned integer, got {text:?}")),
-        Err(_) => default,
-    };
-    (
-        read("RAFT_TEST_SEED", DEFAULT_SEED),
-        read("RAFT_CRASH_POINTS", DEFAULT_CRASH_POINTS),
-    )
-}
-
-/// Runs `point(seed)` for every crash point's seed; a panic names the seed and the replay.
-fn for_each_crash_point(test_name: &str, mut point: impl FnMut(u64)) {
-    let (run_seed, points) = run_parameters();
-    println!("{test_name}: {points} crash points from RAFT_TEST_SEED={run_seed}");
-    for number in 0..points {
-        let seed = run_seed.wrapping_add(number);
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| point(seed)));
-        if let Err(panic) = outcome {
-            eprintln!(
-                "{test_name} failed at crash point {number}, seed {seed}. Replay with: \
-                 RAFT_TEST_SEED={seed} RAFT_CRASH_POINTS=1 cargo test -p storage-actor --test \
-                 power_loss {test_name} -- --exact --nocapture"
-            );
-            std::panic::resume_unwind(panic);
-        }
-    }
+/// Runs `point(seed)` for every crash point's seed: `RAFT_CRASH_POINTS` (default
+/// [`DEFAULT_CRASH_POINTS`]) consecutive seeds from `RAFT_TEST_SEED` (default
+/// [`DEFAULT_SEED`]); a panic names the seed and the replay.
+fn for_each_crash_point(test: TestId, point: impl FnMut(u64)) {
+    let seeds = seed_range(DEFAULT_SEED, "RAFT_CRASH_POINTS", DEFAULT_CRASH_POINTS);
+    println!(
+        "{}: {} crash points from RAFT_TEST_SEED={}",
+        test.name,
+        seeds.len(),
+        seeds.first().copied().unwrap_or(DEFAULT_SEED)
+    );
+    run_seeds(&test.with_env("RAFT_CRASH_POINTS", 1), seeds, point);
 }
 
 /// A fresh simulated disk on which the node's data directory `/data/node-1` exists durably (the
@@ -389,10 +374,7 @@ fn power_loss_point(seed: u64, figures: &mut Figures) {
 #[test]
 fn every_acknowledged_entry_and_vote_survives_power_loss() {
     let mut figures = Figures::default();
-    for_each_crash_point(
-        "every_acknowledged_entry_and_vote_survives_power_loss",
-        |seed| power_loss_point(seed, &mut figures),
-    );
+    for_each_crash_point(this_test!(), |seed| power_loss_point(seed, &mut figures));
     println!("{figures:#?}");
     // With the default number of points the cuts hit every kind of step; a replay of one point
     // hits one.
@@ -408,40 +390,37 @@ fn every_acknowledged_entry_and_vote_survives_power_loss() {
 #[test]
 fn a_flipped_bit_after_power_loss_is_refused_or_harmless() {
     let mut figures = Figures::default();
-    for_each_crash_point(
-        "a_flipped_bit_after_power_loss_is_refused_or_harmless",
-        |seed| {
-            let mut random = ChaCha8Rng::seed_from_u64(seed ^ 0xF11F);
-            let disk = fresh_disk(seed);
-            let (mut store, recovered) = open(&disk).expect("a fresh disk opens");
-            let mut model = Model::new(&recovered);
-            let mut workload_random = ChaCha8Rng::seed_from_u64(seed);
-            assert!(run_workload(&mut store, &mut model, &mut workload_random, &disk).is_none());
-            drop(store);
-            disk.power_loss();
-            let files = disk.list_files(Path::new(WAL_DIRECTORY));
-            let (name, length) = &files[random.gen_range(0..files.len())];
-            if *length > 0 {
-                let offset = random.gen_range(0..*length);
-                disk.flip_bit(
-                    &Path::new(WAL_DIRECTORY).join(name),
-                    offset,
-                    random.gen_range(0..8),
-                );
+    for_each_crash_point(this_test!(), |seed| {
+        let mut random = ChaCha8Rng::seed_from_u64(seed ^ 0xF11F);
+        let disk = fresh_disk(seed);
+        let (mut store, recovered) = open(&disk).expect("a fresh disk opens");
+        let mut model = Model::new(&recovered);
+        let mut workload_random = ChaCha8Rng::seed_from_u64(seed);
+        assert!(run_workload(&mut store, &mut model, &mut workload_random, &disk).is_none());
+        drop(store);
+        disk.power_loss();
+        let files = disk.list_files(Path::new(WAL_DIRECTORY));
+        let (name, length) = &files[random.gen_range(0..files.len())];
+        if *length > 0 {
+            let offset = random.gen_range(0..*length);
+            disk.flip_bit(
+                &Path::new(WAL_DIRECTORY).join(name),
+                offset,
+                random.gen_range(0..8),
+            );
+        }
+        figures.crash_points += 1;
+        match open(&disk) {
+            Ok((_, recovered)) => {
+                model.check(&recovered, &format!("seed {seed}, a bit flipped in {name}"));
+                figures.acknowledged_entries_checked += model.acknowledged.entries.len() as u64;
             }
-            figures.crash_points += 1;
-            match open(&disk) {
-                Ok((_, recovered)) => {
-                    model.check(&recovered, &format!("seed {seed}, a bit flipped in {name}"));
-                    figures.acknowledged_entries_checked += model.acknowledged.entries.len() as u64;
-                }
-                Err(
-                    StorageError::Corruption { .. } | StorageError::UnsupportedFormatVersion { .. },
-                ) => figures.refusals += 1,
-                Err(other) => panic!("seed {seed}: expected a corruption error, got {other}"),
-            }
-        },
-    );
+            Err(
+                StorageError::Corruption { .. } | StorageError::UnsupportedFormatVersion { .. },
+            ) => figures.refusals += 1,
+            Err(other) => panic!("seed {seed}: expected a corruption error, got {other}"),
+        }
+    });
     println!("{figures:#?}");
 }
 
@@ -450,53 +429,50 @@ fn a_flipped_bit_after_power_loss_is_refused_or_harmless() {
 #[test]
 fn injected_faults_fail_the_store_and_lose_nothing_acknowledged() {
     let mut figures = Figures::default();
-    for_each_crash_point(
-        "injected_faults_fail_the_store_and_lose_nothing_acknowledged",
-        |seed| {
-            let mut random = ChaCha8Rng::seed_from_u64(seed ^ 0xFA17);
-            let disk = fresh_disk(seed);
-            let (mut store, recovered) = open(&disk).expect("a fresh disk opens");
-            let mut model = Model::new(&recovered);
-            let fault = [
-                SimFault::WriteError,
-                SimFault::NoSpace,
-                SimFault::ShortWrite,
-                SimFault::SyncError,
-            ][random.gen_range(0..4)];
-            disk.arm_fault(fault, random.gen_range(0..40));
-            let mut workload_random = ChaCha8Rng::seed_from_u64(seed);
-            let failure = run_workload(&mut store, &mut model, &mut workload_random, &disk);
-            match (&failure, fault) {
-                (None, SimFault::ShortWrite) | (None, _) => {}
-                (Some((_, error)), _) => {
-                    assert!(fault != SimFault::ShortWrite, "seed {seed}: {error}");
-                    assert!(
-                        matches!(store.sync(), Err(StorageError::Poisoned)),
-                        "seed {seed}: after {error} the store refuses all work"
-                    );
-                }
+    for_each_crash_point(this_test!(), |seed| {
+        let mut random = ChaCha8Rng::seed_from_u64(seed ^ 0xFA17);
+        let disk = fresh_disk(seed);
+        let (mut store, recovered) = open(&disk).expect("a fresh disk opens");
+        let mut model = Model::new(&recovered);
+        let fault = [
+            SimFault::WriteError,
+            SimFault::NoSpace,
+            SimFault::ShortWrite,
+            SimFault::SyncError,
+        ][random.gen_range(0..4)];
+        disk.arm_fault(fault, random.gen_range(0..40));
+        let mut workload_random = ChaCha8Rng::seed_from_u64(seed);
+        let failure = run_workload(&mut store, &mut model, &mut workload_random, &disk);
+        match (&failure, fault) {
+            (None, SimFault::ShortWrite) | (None, _) => {}
+            (Some((_, error)), _) => {
+                assert!(fault != SimFault::ShortWrite, "seed {seed}: {error}");
+                assert!(
+                    matches!(store.sync(), Err(StorageError::Poisoned)),
+                    "seed {seed}: after {error} the store refuses all work"
+                );
             }
-            *figures.by_step.entry(format!("{fault:?}")).or_default() += 1;
-            figures.crash_points += 1;
-            drop(store);
-            if random.gen_ratio(1, 2) {
-                disk.process_crash();
-            } else {
-                disk.power_loss();
-            }
-            let (_, recovered) = open(&disk)
-                .unwrap_or_else(|error| panic!("seed {seed}: a fault is not corruption: {error}"));
-            model.check(&recovered, &format!("seed {seed}, {fault:?}"));
-            // And the entries a failed sync covered were never made durable behind our back.
+        }
+        *figures.by_step.entry(format!("{fault:?}")).or_default() += 1;
+        figures.crash_points += 1;
+        drop(store);
+        if random.gen_ratio(1, 2) {
+            disk.process_crash();
+        } else {
             disk.power_loss();
-            let (_, after_power_loss) = open(&disk).expect("reopens");
-            model.check(
-                &after_power_loss,
-                &format!("seed {seed}, {fault:?}, then power loss"),
-            );
-            figures.acknowledged_entries_checked += model.acknowledged.entries.len() as u64;
-        },
-    );
+        }
+        let (_, recovered) = open(&disk)
+            .unwrap_or_else(|error| panic!("seed {seed}: a fault is not corruption: {error}"));
+        model.check(&recovered, &format!("seed {seed}, {fault:?}"));
+        // And the entries a failed sync covered were never made durable behind our back.
+        disk.power_loss();
+        let (_, after_power_loss) = open(&disk).expect("reopens");
+        model.check(
+            &after_power_loss,
+            &format!("seed {seed}, {fault:?}, then power loss"),
+        );
+        figures.acknowledged_entries_checked += model.acknowledged.entries.len() as u64;
+    });
     println!("{figures:#?}");
 }
 
@@ -628,14 +604,6 @@ async fn wait_until(
     events: &Arc<Mutex<Vec<StorageEvent>>>,
     condition: impl Fn(&[StorageEvent]) -> bool,
 ) {
-    for _ in 0..2500 {
-        if condition(&events.lock().expect("collector lock")) {
-            return;
-        }
-        actix::clock::sleep(Duration::from_millis(2)).await;
-    }
-    panic!(
-        "no such events within 5 s: {:?}",
-        events.lock().expect("collector lock")
-    );
+    let condition = |events: &Vec<StorageEvent>| condition(events);
+    wait_until_recorded("such events", Duration::from_secs(5), events, condition).await;
 }

@@ -8,11 +8,12 @@ use raft_types::{Entry, HardState, IoSequence, LogId, LogIndex, NodeId, Term};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use storage_actor::conformance::{sample_entries, sample_entry};
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor, StorageError,
 };
+use test_support::wait::wait_until_recorded;
 
 /// Wraps a store to count syncs and make each one take `sync_delay`, like a real fdatasync.
 struct CountingStore<S: LogStore> {
@@ -105,18 +106,8 @@ async fn wait_for_events(
     deadline: Duration,
     condition: impl Fn(&[StorageEvent]) -> bool,
 ) {
-    let start = Instant::now();
-    loop {
-        if condition(&events.lock().expect("collector lock")) {
-            return;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "condition not met within {deadline:?}; events: {:?}",
-            events.lock().expect("collector lock")
-        );
-        actix::clock::sleep(Duration::from_millis(2)).await;
-    }
+    let condition = |events: &Vec<StorageEvent>| condition(events);
+    wait_until_recorded("the events", deadline, events, condition).await;
 }
 
 fn persisted_up_to(events: &[StorageEvent], index: u64) -> bool {

@@ -9,7 +9,6 @@ use raft_proto::network::{PeerEvent, ReceivedMessages};
 use raft_proto::ports::NetworkPorts;
 use raft_types::{NodeId, RaftMessage, RequestVoteResponse, Term};
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -96,34 +95,9 @@ pub fn collector() -> (NetworkPorts, Inbox, Addr<Collector>) {
     (ports, inbox, address)
 }
 
-/// Polls `condition` every few milliseconds until it holds; panics naming `what` at the
-/// deadline.
-pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Like [`wait_until`] with an asynchronous condition.
-pub async fn wait_until_async<F: Future<Output = bool>>(
-    what: &str,
-    timeout: Duration,
-    mut condition: impl FnMut() -> F,
-) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+// Not every test binary uses both.
+#[allow(unused_imports)]
+pub use test_support::wait::{poll_until as wait_until, wait_until_async};
 
 /// A small message whose term tells tests which one it is.
 pub fn numbered_message(number: u64) -> RaftMessage {
@@ -210,30 +184,5 @@ impl std::io::Write for CapturedLogs {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-/// The seed of a randomized test: `RAFT_TEST_SEED` when set (to replay a failure), otherwise a
-/// fresh one. Keep the returned reporter alive for the whole test: it prints the seed if the
-/// test panics.
-pub fn test_seed() -> (u64, SeedReporter) {
-    let seed = match std::env::var("RAFT_TEST_SEED") {
-        Ok(text) => text
-            .parse()
-            .expect("RAFT_TEST_SEED must be an unsigned 64-bit integer"),
-        Err(_) => rand::random(),
-    };
-    (seed, SeedReporter { seed })
-}
-
-pub struct SeedReporter {
-    seed: u64,
-}
-
-impl Drop for SeedReporter {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test failed; replay with RAFT_TEST_SEED={}", self.seed);
-        }
     }
 }

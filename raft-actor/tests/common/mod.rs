@@ -1,5 +1,7 @@
-//! In-process wiring for the consensus actor's tests: an in-memory storage actor, a forwarding
-//! "network" between nodes, the real applier with a `KvStore`, and polling helpers.
+//! In-process wiring for the consensus actor's single-node tests: an in-memory storage actor, a
+//! network that drops everything, the real applier with a `KvStore`, and polling helpers (over
+//! `test-support`). Multi-node tests run on the in-process cluster of `integration-tests`
+//! (`integration-tests/tests/consensus_actor_cluster.rs`).
 
 #![allow(dead_code)]
 
@@ -8,11 +10,10 @@ use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
 use raft_actor::{RaftActor, RaftActorConfig};
 use raft_core::{Config, Raft, RecoveredState};
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
-use raft_proto::network::{ReceivedMessages, SendMessage, SendMessages};
+use raft_proto::network::SendMessages;
 use raft_proto::ports::{ApplierPorts, RaftPorts};
 use raft_proto::storage::{StorageEvent, StorageRequest};
-use raft_types::{Entry, HardState, LogId, NodeId, RaftMessage};
-use std::collections::BTreeMap;
+use raft_types::{Entry, HardState, LogId, NodeId};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use tokio::sync::oneshot;
 
 pub const TICK_INTERVAL: Duration = Duration::from_millis(2);
 pub const DEADLINE: Duration = Duration::from_secs(10);
+/// How often the waits re-check their condition.
+pub const POLL: Duration = Duration::from_millis(2);
 
 /// Counts what the fake storage saw, and lets a test make it fail.
 #[derive(Debug, Default)]
@@ -94,86 +97,6 @@ impl Handler<StorageRequest> for MemoryStorage {
                 self.events.do_send(StorageEvent::HardStateSaved { io });
             }
             StorageRequest::Purge { .. } => {}
-        }
-    }
-}
-
-/// Switches shared by every node's forwarder: who is cut off, and what was sent.
-#[derive(Debug, Default)]
-pub struct NetworkSwitches {
-    /// A node whose flag is set neither sends nor receives.
-    pub isolated: BTreeMap<NodeId, AtomicBool>,
-    /// AppendEntries requests carrying at least one entry, over all nodes.
-    pub appends_with_entries: AtomicUsize,
-}
-
-impl NetworkSwitches {
-    pub fn set_isolated(&self, node: NodeId, isolated: bool) {
-        self.isolated
-            .get(&node)
-            .expect("a cluster member")
-            .store(isolated, Ordering::SeqCst);
-    }
-
-    fn is_isolated(&self, node: NodeId) -> bool {
-        self.isolated
-            .get(&node)
-            .is_some_and(|flag| flag.load(Ordering::SeqCst))
-    }
-}
-
-/// One node's network: delivers its `SendMessage`s to the addressed node, stamped with the
-/// sender's id. Peers are filled in once every node's address exists.
-pub struct Forwarder {
-    pub from: NodeId,
-    pub peers: BTreeMap<NodeId, Recipient<ReceivedMessages>>,
-    pub switches: Arc<NetworkSwitches>,
-}
-
-impl Actor for Forwarder {
-    type Context = Context<Self>;
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetPeers(pub BTreeMap<NodeId, Recipient<ReceivedMessages>>);
-
-impl Handler<SetPeers> for Forwarder {
-    type Result = ();
-    fn handle(&mut self, message: SetPeers, _ctx: &mut Context<Self>) {
-        self.peers = message.0;
-    }
-}
-
-impl Handler<SendMessages> for Forwarder {
-    type Result = ();
-
-    fn handle(&mut self, batch: SendMessages, ctx: &mut Context<Self>) {
-        for message in batch.messages {
-            self.handle(message, ctx);
-        }
-    }
-}
-
-impl Handler<SendMessage> for Forwarder {
-    type Result = ();
-
-    fn handle(&mut self, message: SendMessage, _ctx: &mut Context<Self>) {
-        if self.switches.is_isolated(self.from) || self.switches.is_isolated(message.to) {
-            return;
-        }
-        if let RaftMessage::AppendEntries(request) = &message.message {
-            if !request.entries.is_empty() {
-                self.switches
-                    .appends_with_entries
-                    .fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        if let Some(peer) = self.peers.get(&message.to) {
-            peer.do_send(ReceivedMessages {
-                from: self.from,
-                messages: vec![message.message],
-            });
         }
     }
 }
@@ -296,91 +219,43 @@ pub fn start_single_node() -> TestNode {
     start_node(NodeId(1), &[NodeId(1)], network.recipient())
 }
 
-/// Starts `count` nodes wired through forwarders that share `NetworkSwitches`.
-pub async fn start_cluster(count: u64) -> (Vec<TestNode>, Arc<NetworkSwitches>) {
-    let members: Vec<NodeId> = (1..=count).map(NodeId).collect();
-    let switches = Arc::new(NetworkSwitches {
-        isolated: members
-            .iter()
-            .map(|id| (*id, AtomicBool::new(false)))
-            .collect(),
-        appends_with_entries: AtomicUsize::new(0),
-    });
-    let mut nodes = Vec::new();
-    let mut forwarders = Vec::new();
-    for id in &members {
-        let forwarder = Forwarder {
-            from: *id,
-            peers: BTreeMap::new(),
-            switches: Arc::clone(&switches),
-        }
-        .start();
-        nodes.push(start_node(*id, &members, forwarder.clone().recipient()));
-        forwarders.push(forwarder);
-    }
-    let peers: BTreeMap<NodeId, Recipient<ReceivedMessages>> = nodes
-        .iter()
-        .map(|node| (node.id, node.raft.clone().recipient()))
-        .collect();
-    for forwarder in &forwarders {
-        forwarder
-            .send(SetPeers(peers.clone()))
-            .await
-            .expect("forwarder alive");
-    }
-    (nodes, switches)
-}
-
-/// Polls `condition` until it holds or the deadline passes.
+/// Polls `condition` until it holds or [`DEADLINE`] passes.
 pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    test_support::wait::wait_for(what, DEADLINE, POLL, || {
+        let holds = condition();
+        async move {
+            holds
+                .await
+                .then_some(())
+                .ok_or_else(|| "not yet".to_string())
+        }
+    })
+    .await
+    .unwrap_or_else(|timeout| panic!("{timeout}"));
 }
 
 pub async fn status(raft: &Addr<RaftActor>) -> RaftStatus {
     raft.send(GetStatus).await.expect("raft actor alive")
 }
 
+/// Waits until one of `nodes` leads; returns its id.
 pub async fn wait_for_leader(nodes: &[&TestNode]) -> NodeId {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
+    let leader = test_support::wait::wait_for("a leader", DEADLINE, POLL, || async move {
+        let mut roles = Vec::new();
         for node in nodes {
             let status = status(&node.raft).await;
             if status.role == Role::Leader {
-                return status.id;
+                return Ok(status.id);
             }
+            roles.push((status.id, status.role));
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for a leader"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// The node that leads now among `nodes`, waiting through elections.
-pub async fn cluster_leader(nodes: &[TestNode]) -> &TestNode {
-    let all: Vec<&TestNode> = nodes.iter().collect();
-    let leader = wait_for_leader(&all).await;
-    member(nodes, leader)
-}
-
-/// The node of `nodes` with `id`.
-pub fn member(nodes: &[TestNode], id: NodeId) -> &TestNode {
-    nodes
-        .iter()
-        .find(|node| node.id == id)
-        .expect("a cluster member")
+        Err(format!("{roles:?}"))
+    });
+    leader.await.unwrap_or_else(|timeout| panic!("{timeout}"))
 }
 
 pub fn put_command(key: &str, value: &[u8]) -> Vec<u8> {

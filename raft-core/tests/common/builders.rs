@@ -45,37 +45,104 @@ pub fn io(sequence: u64) -> IoSequence {
     IoSequence(sequence)
 }
 
+/// A `PersistHardState` command, in [`persist_hard_state`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HardStateWrite {
+    pub current_term: u64,
+    pub voted_for: Option<u64>,
+    /// The storage request's `IoSequence`.
+    pub io: u64,
+}
+
 /// The `PersistHardState` command for `current_term` and `voted_for`, as storage request `io`.
-pub fn persist_hard_state(current_term: u64, voted_for: Option<u64>, io: u64) -> Command {
+pub fn persist_hard_state(write: HardStateWrite) -> Command {
     Command::PersistHardState {
-        hard_state: HardState::new(Term(current_term), voted_for.map(NodeId)),
-        io: IoSequence(io),
+        hard_state: HardState::new(Term(write.current_term), write.voted_for.map(NodeId)),
+        io: IoSequence(write.io),
     }
 }
 
-/// A follower restarted with `current_term`, `voted_for` and a log with `log_terms`
-/// (pre-vote off, so elections follow §5 as written).
-pub fn server(
-    id: u64,
-    cluster_size: u64,
-    current_term: u64,
-    voted_for: Option<u64>,
-    log_terms: &[u64],
-) -> Raft {
-    restarted(config(id, cluster_size), current_term, voted_for, log_terms)
+/// The state a single-core test server restarts in: `server(1).of(3).term(4).log(&[1, 4])`,
+/// then [`ServerSetup::start`]. Unset, it is in term 0 with no vote, an empty log and pre-vote
+/// off (so elections follow §5 as written).
+#[derive(Clone, Copy, Debug)]
+pub struct ServerSetup<'a> {
+    pub id: u64,
+    pub cluster_size: u64,
+    pub current_term: u64,
+    pub voted_for: Option<u64>,
+    /// The terms of the entries at indexes 1.. (see [`entries_with_terms`]).
+    pub log_terms: &'a [u64],
+    /// Pre-vote and leader stickiness on (the default configuration), instead of elections as
+    /// §5 writes them.
+    pub pre_vote: bool,
 }
 
-/// Like `server`, with pre-vote and leader stickiness on (the default configuration).
-pub fn server_with_pre_vote(
-    id: u64,
-    cluster_size: u64,
-    current_term: u64,
-    voted_for: Option<u64>,
-    log_terms: &[u64],
-) -> Raft {
-    let mut config = config(id, cluster_size);
-    config.pre_vote = true;
-    restarted(config, current_term, voted_for, log_terms)
+/// Server `id` (of a single-node cluster until [`ServerSetup::of`] says otherwise).
+pub fn server(id: u64) -> ServerSetup<'static> {
+    ServerSetup {
+        id,
+        cluster_size: 1,
+        current_term: 0,
+        voted_for: None,
+        log_terms: &[],
+        pre_vote: false,
+    }
+}
+
+impl<'a> ServerSetup<'a> {
+    /// In a cluster of servers `1..=cluster_size`.
+    pub fn of(self, cluster_size: u64) -> Self {
+        ServerSetup {
+            cluster_size,
+            ..self
+        }
+    }
+
+    /// Restarted in `current_term`.
+    pub fn term(self, current_term: u64) -> Self {
+        ServerSetup {
+            current_term,
+            ..self
+        }
+    }
+
+    /// Having voted for `candidate` in its current term.
+    pub fn voted(self, candidate: u64) -> Self {
+        self.voted_for(Some(candidate))
+    }
+
+    /// With this vote (or none) in its current term.
+    pub fn voted_for(self, voted_for: Option<u64>) -> Self {
+        ServerSetup { voted_for, ..self }
+    }
+
+    /// With a log of entries of these terms at indexes 1...
+    pub fn log<'b>(self, log_terms: &'b [u64]) -> ServerSetup<'b> {
+        ServerSetup {
+            id: self.id,
+            cluster_size: self.cluster_size,
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+            log_terms,
+            pre_vote: self.pre_vote,
+        }
+    }
+
+    /// With pre-vote and leader stickiness on (the default configuration).
+    pub fn pre_vote(self) -> Self {
+        ServerSetup {
+            pre_vote: true,
+            ..self
+        }
+    }
+
+    /// The follower restarted in this state.
+    pub fn start(self) -> Raft {
+        let mut config = config(self.id, self.cluster_size);
+        config.pre_vote = self.pre_vote;
+        restarted(config, self.current_term, self.voted_for, self.log_terms)
+    }
 }
 
 fn restarted(config: Config, current_term: u64, voted_for: Option<u64>, log_terms: &[u64]) -> Raft {
@@ -163,11 +230,19 @@ pub fn elected_leader(mut raft: Raft) -> Raft {
     raft
 }
 
-pub fn request_vote(term: u64, candidate: u64, last_log_id: LogId) -> RaftMessage {
+/// A `RequestVote` message, in [`request_vote`].
+#[derive(Clone, Copy, Debug)]
+pub struct Vote {
+    pub term: u64,
+    pub candidate: u64,
+    pub last_log_id: LogId,
+}
+
+pub fn request_vote(vote: Vote) -> RaftMessage {
     RaftMessage::RequestVote(RequestVoteRequest {
-        term: Term(term),
-        candidate_id: NodeId(candidate),
-        last_log_id,
+        term: Term(vote.term),
+        candidate_id: NodeId(vote.candidate),
+        last_log_id: vote.last_log_id,
     })
 }
 
@@ -178,21 +253,39 @@ pub fn vote_response(term: u64, vote_granted: bool) -> RaftMessage {
     })
 }
 
-pub fn append_entries(
-    term: u64,
-    leader: u64,
-    prev_log_id: LogId,
-    entries: Vec<Entry>,
-    leader_commit: u64,
-    sequence: u64,
-) -> RaftMessage {
+/// An `AppendEntries` request, in [`append_entries`]. The default is a heartbeat of term 0
+/// from server 1 at the start of the log: no entries, commit 0, sequence 0.
+#[derive(Clone, Debug)]
+pub struct Append {
+    pub term: u64,
+    pub leader: u64,
+    pub prev_log_id: LogId,
+    pub entries: Vec<Entry>,
+    pub leader_commit: u64,
+    pub sequence: u64,
+}
+
+impl Default for Append {
+    fn default() -> Self {
+        Append {
+            term: 0,
+            leader: 1,
+            prev_log_id: LogId::ZERO,
+            entries: Vec::new(),
+            leader_commit: 0,
+            sequence: 0,
+        }
+    }
+}
+
+pub fn append_entries(append: Append) -> RaftMessage {
     RaftMessage::AppendEntries(AppendEntriesRequest {
-        term: Term(term),
-        leader_id: NodeId(leader),
-        prev_log_id,
-        entries,
-        leader_commit: LogIndex(leader_commit),
-        sequence,
+        term: Term(append.term),
+        leader_id: NodeId(append.leader),
+        prev_log_id: append.prev_log_id,
+        entries: append.entries,
+        leader_commit: LogIndex(append.leader_commit),
+        sequence: append.sequence,
     })
 }
 

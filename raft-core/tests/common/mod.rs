@@ -17,7 +17,8 @@
 //! - `Checker`: the cluster-wide invariants (Election Safety, Log Matching, Leader
 //!   Completeness, State Machine Safety, commit on a durable majority, monotonic commit,
 //!   in-order apply, linearizable ReadIndex).
-//! - `run_seeds`: runs a scenario over many seeds and names the failing one.
+//!
+//! Seeds and the failure report (`seeds`, `run_seeds`) come from the `test-support` crate.
 
 #![allow(dead_code)]
 
@@ -1223,29 +1224,5 @@ impl Cluster {
             }
         }
         panic!("seed {}: cluster did not converge", self.seed);
-    }
-}
-
-/// The seeds to run: `RAFT_TEST_SEED` alone when set, else `count` seeds from `base`.
-pub fn seeds(base: u64, count: u64) -> Vec<u64> {
-    match std::env::var("RAFT_TEST_SEED") {
-        Ok(value) => vec![value
-            .parse()
-            .expect("RAFT_TEST_SEED must be an unsigned integer")],
-        Err(_) => (base..base + count).collect(),
-    }
-}
-
-/// Runs `scenario` for each seed; a failure names the seed and the command that replays it.
-pub fn run_seeds(test_binary: &str, test_name: &str, seeds: Vec<u64>, scenario: impl Fn(u64)) {
-    for seed in seeds {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(seed)));
-        if let Err(panic) = outcome {
-            eprintln!(
-                "\n{test_name} failed with seed {seed}; replay with:\n  \
-                 RAFT_TEST_SEED={seed} cargo test -p raft-core --test {test_binary} {test_name}\n"
-            );
-            std::panic::resume_unwind(panic);
-        }
     }
 }

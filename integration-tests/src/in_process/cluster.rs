@@ -1,68 +1,14 @@
-//! `InProcessCluster`: every actor of N nodes in the current actix System, on the tokio clock,
-//! so a whole-node test runs in virtual time when that clock is paused (see [`PausedSystem`]).
-//!
-//! Each node is wired as `node-bin` wires a real node (`node_runtime.rs`), with two swaps:
-//!
-//! ```text
-//!  MemDisk ◀─ StorageActor ◀─ DiskLatency ◀─StorageRequest── RaftActor ──SendMessages─▶ SimEndpoint
-//!  (MemLogStore    └──StorageEvent──▶ EventGate ───────────▶  ▲ │                           │
-//!  or WAL on a SimFileSystem)                                  │ └─ApplyEntries/Query─▶ Applier
-//!  SimNetwork (one per cluster, seeded) ◀──SimSend──────────────┼───────────────────────────┘
-//!       └──────────────ReceivedMessages/PeerEvent───────────────┘
-//! ```
-//!
-//! - The network is one [`SimNetwork`] seeded from the cluster seed; each node sends through its
-//!   own [`SimEndpoint`]. Partitions, isolation and per-link faults are its control messages.
-//! - Storage is a [`StorageActor`] over a [`MemLogStore`], started on the *current* arbiter
-//!   (not a thread of its own, unlike `node-bin`), so the paused clock governs every actor and
-//!   nothing runs behind the test's back. A `DiskLatency` actor in front of it delays each
-//!   request by a seeded 0..=[`DISK_LATENCY_MAX`] (in order), standing in for write-and-sync
-//!   time, so a crash can catch requests not yet durable.
-//! - The state machine is a fresh [`KvStore`] in an [`ApplierActor`].
-//! - Each node's disk is a [`DiskModel`]: by default a [`MemLogStore`] over a [`MemDisk`]; with
-//!   [`DiskModel::Simulated`] the real [`FileLogStore`] over a [`SimFileSystem`] (a page cache
-//!   that a power loss empties, see `storage_actor::sim_file_system`). Storage events reach the
-//!   consensus actor through an `EventGate` that drops them once the node's disk has lost power,
-//!   so nothing a dead node's storage says (not even its failure) gets out.
-//!
-//! # Crash and restart
-//!
-//! Every actor of a node except its `SimEndpoint` (which stops by itself once the consensus
-//! actor that holds it is gone) runs as a tokio task of its own. [`InProcessCluster::crash`]
-//! aborts those tasks: nothing of the node runs again. The node's [`MemDisk`] keeps exactly
-//! what its storage actor had flushed when the crash came (`MemLogStore` writes through, so a
-//! flush is a sync); requests still in the storage actor's mailbox or batch are lost, as
-//! unsynced writes are lost by a real crash. Nothing acknowledged depends on them: storage
-//! reports `Persisted` only after a flush. Clients waiting on the node are answered by the
-//! consensus actor's `stopped` hook (`OutcomeUnknown` / `Unavailable`), which actix runs when
-//! the aborted context is dropped. [`InProcessCluster::restart`] opens a new store on the
-//! disk and builds the consensus core with `Raft::new(config, recovered)` and fresh actors;
-//! the applier starts empty and re-applies the log from index 1 once the commit index is
-//! known.
-//!
-//! On a simulated disk, a crash is a process crash: the disk's power is switched off first
-//! (so the dying actors write nothing), the actors are aborted, and the page cache survives.
-//! [`InProcessCluster::power_loss`] cuts the power of several nodes at once: each disk goes dark
-//! at a seeded one of its next few operations (so the cut can land between a write and its
-//! fdatasync), then the nodes are aborted and each disk keeps what was synced plus a seeded part
-//! of the rest. Restarting runs the WAL's recovery on what is left.
-//!
-//! # Determinism
-//!
-//! One thread, one seed: the network's RNG, every node's election-timeout RNG and its disk
-//! latencies derive from the cluster seed, and every timer is a tokio timer. On a clock
-//! paused from the start (run the test in a [`PausedSystem`]) a seed replays the same run as
-//! long as the test issues the same inputs; tests print the seed when they fail (see
-//! [`SeedReport`]) and `RAFT_TEST_SEED` replays it.
-//!
-//! # Waiting
-//!
-//! Every wait is bounded in virtual time and polls; a client request that gets no answer
-//! within [`REQUEST_TIMEOUT`] ends with [`RequestError::TimedOut`], as the HTTP API's timeout
-//! would answer 504.
+//! [`InProcessCluster`]: the nodes, their wiring, faults, crashes, restarts and client requests.
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient};
-use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
+use super::client::{await_answer, get_query, value_of, PendingAnswer};
+use super::disk::{
+    disk_holding, DiskLatency, EventGate, NodeDisk, POWER_CUT_OPERATIONS_MAX, POWER_CUT_WINDOW,
+    SIMULATED_SEGMENT_BYTES, SIMULATED_WAL_DIRECTORY,
+};
+use super::traffic::ReplicationCounter;
+use super::*;
+use actix::{Actor, Addr, AsyncContext, Context};
+use applier_actor::{ApplierActor, KvCommand, KvStore};
 use network_actor::sim::{
     GetSimStats, HealAll, Isolate, LinkFaults, Partition, SetDefaultLinkFaults, SetLinkFaults,
     SimEndpoint, SimNetwork, SimStats,
@@ -70,92 +16,19 @@ use network_actor::sim::{
 use node_bin::node_runtime::core_recovered_state;
 use raft_actor::{RaftActor, RaftActorConfig, RaftMetrics};
 use raft_proto::applier::Query;
-use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
+use raft_proto::client::{GetStatus, Propose, RaftStatus, Read, Role};
 use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
-use raft_proto::storage::StorageEvent;
-use raft_proto::storage::StorageRequest;
 use raft_types::{LogIndex, NodeId};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use storage_actor::file_system::FileSystem;
 use storage_actor::sim_file_system::{SimFileSystem, SimStatistics};
-use storage_actor::{
-    FileLogStore, FileLogStoreConfig, LogStore, MemDisk, MemLogStore, StorageActor,
-};
+use storage_actor::{FileLogStore, FileLogStoreConfig, MemLogStore, StorageActor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-/// How often every node's consensus core ticks: the core's default timings then mean a 50 ms
-/// heartbeat and a 150..300 ms election timeout.
-pub const TICK_INTERVAL: Duration = Duration::from_millis(10);
-
-/// How long a client request waits for its answer before giving up, in virtual time.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The longest a storage request waits before it reaches the storage actor (see
-/// `DiskLatency`): the simulated time to write and sync.
-pub const DISK_LATENCY_MAX: Duration = Duration::from_millis(2);
-
-/// The delay range of a healthy simulated link (see [`healthy_links`]).
-pub const NETWORK_DELAY_MIN: Duration = Duration::from_micros(500);
-pub const NETWORK_DELAY_MAX: Duration = Duration::from_millis(2);
-
-/// How often the `wait_for_*` helpers re-check their condition, in virtual time.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
-
-/// Why a client request through the harness did not succeed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    /// The node answered with an error (see `ClientError` for what each one promises).
-    #[error("node {node} answered: {error}")]
-    Client { node: NodeId, error: ClientError },
-    /// The node is crashed; nothing was sent.
-    #[error("node {node} is crashed")]
-    Crashed { node: NodeId },
-    /// The node crashed while holding the request: its outcome is unknown.
-    #[error("node {node} crashed before answering")]
-    Dropped { node: NodeId },
-    /// No answer within `within` of virtual time: the outcome is unknown.
-    #[error("node {node} did not answer within {within:?}")]
-    TimedOut { node: NodeId, within: Duration },
-    /// The state machine answered with an output that does not fit the request.
-    #[error("node {node} answered a {request} with {output:?}")]
-    UnexpectedOutput {
-        node: NodeId,
-        request: &'static str,
-        output: KvOutput,
-    },
-}
-
-impl RequestError {
-    /// True when the request was definitely not applied (the node refused it or never got it).
-    pub fn definitely_not_applied(&self) -> bool {
-        match self {
-            RequestError::Crashed { .. } => true,
-            RequestError::Client { error, .. } => matches!(
-                error,
-                ClientError::NotLeader { .. } | ClientError::Unavailable { .. }
-            ),
-            RequestError::Dropped { .. }
-            | RequestError::TimedOut { .. }
-            | RequestError::UnexpectedOutput { .. } => false,
-        }
-    }
-}
-
-/// A condition that did not hold within its virtual-time bound.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("timed out after {within:?} of virtual time waiting for {what}; last seen: {last_seen}")]
-pub struct WaitTimedOut {
-    pub what: String,
-    pub within: Duration,
-    /// What the condition last observed, for the failure message.
-    pub last_seen: String,
-}
 
 /// The actors of a running node. Each task is the actor's actix context; aborting it is a crash.
 struct RunningNode {
@@ -165,54 +38,6 @@ struct RunningNode {
     /// Aborted all together, before any of them can run again: a consensus actor that saw its
     /// storage or applier gone would take it as fatal and stop the whole System.
     tasks: Vec<(&'static str, JoinHandle<()>)>,
-}
-
-/// What the nodes of a cluster keep their logs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DiskModel {
-    /// `MemLogStore` on a `MemDisk`: a flush is durable at once; a crash loses only the
-    /// requests not yet flushed.
-    Memory,
-    /// The real `FileLogStore` on a `SimFileSystem`: a crash keeps the page cache, a power loss
-    /// keeps only what was synced (and a seeded part of the rest).
-    Simulated,
-}
-
-/// A node's disk.
-#[derive(Clone, Debug)]
-enum NodeDisk {
-    Memory(MemDisk),
-    Simulated(SimFileSystem),
-}
-
-/// Where a node's write-ahead log lives on its simulated disk. `/node` is its data directory,
-/// created durably when the disk is made; the store creates `wal` itself.
-const SIMULATED_WAL_DIRECTORY: &str = "/node/wal";
-
-/// Small segments, so a run crosses segment rolls.
-const SIMULATED_SEGMENT_BYTES: u64 = 8 * 1024;
-
-/// Every simulated disk cuts its power within this many operations of a `power_loss` call.
-const POWER_CUT_OPERATIONS_MAX: u64 = 3;
-
-/// How long `power_loss` lets the nodes work on for their cuts to land, in virtual time; a disk
-/// that did not reach its cut by then (an idle node) goes dark at the end of it.
-const POWER_CUT_WINDOW: Duration = Duration::from_millis(20);
-
-impl NodeDisk {
-    fn new(model: DiskModel, seed: u64) -> NodeDisk {
-        match model {
-            DiskModel::Memory => NodeDisk::Memory(MemDisk::default()),
-            DiskModel::Simulated => {
-                let disk = SimFileSystem::new(seed);
-                let made = disk
-                    .create_dir_all(std::path::Path::new("/node"))
-                    .and_then(|()| disk.sync_directory(std::path::Path::new("/")));
-                made.expect("a fresh simulated disk is powered");
-                NodeDisk::Simulated(disk)
-            }
-        }
-    }
 }
 
 /// One member: its disk survives crashes; `running` is `None` while it is crashed.
@@ -226,13 +51,31 @@ struct NodeSlot {
     power_cuts: u64,
 }
 
-/// An in-process cluster; see the module documentation. Methods take `&self` so a test can
-/// run a stream of writes and a fault script concurrently (`tokio::join!`) on one cluster.
+/// An in-process cluster: N whole nodes (consensus, storage, applier and network actors wired
+/// as `node-bin` wires them) in the current actix System, over one seeded simulated network and
+/// simulated disks. It models a cluster of machines whose links can be cut or made lossy and
+/// whose nodes can crash, lose power and restart; on a [`PausedSystem`] every bound is virtual
+/// time and a seed replays a run. See the module documentation. Methods take `&self` so a test
+/// can run a stream of writes and a fault script concurrently (`tokio::join!`) on one cluster.
 pub struct InProcessCluster {
     seed: u64,
     members: Vec<NodeId>,
     network: Addr<SimNetwork>,
     nodes: RefCell<BTreeMap<NodeId, NodeSlot>>,
+    /// `AppendEntries` requests with entries sent by every node, when counted.
+    appends_with_entries: Option<Arc<AtomicU64>>,
+}
+
+/// How to build an [`InProcessCluster`] beyond its size and seed; the default is what
+/// [`InProcessCluster::start`] builds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClusterOptions {
+    /// What every node keeps its log on.
+    pub disk_model: DiskModel,
+    /// Count the `AppendEntries` requests that carry entries (see
+    /// [`InProcessCluster::appends_with_entries_sent`]): one more actor on each node's path to
+    /// the network, so off unless a test asks.
+    pub count_replication: bool,
 }
 
 impl InProcessCluster {
@@ -245,6 +88,16 @@ impl InProcessCluster {
 
     /// [`InProcessCluster::start`] with every node's log on disks of the given model.
     pub fn start_on(size: usize, seed: u64, disk_model: DiskModel) -> InProcessCluster {
+        let options = ClusterOptions {
+            disk_model,
+            ..ClusterOptions::default()
+        };
+        InProcessCluster::start_with(size, seed, options)
+    }
+
+    /// [`InProcessCluster::start`] with the given options.
+    pub fn start_with(size: usize, seed: u64, options: ClusterOptions) -> InProcessCluster {
+        let disk_model = options.disk_model;
         assert!(size >= 1, "a cluster has at least one node");
         let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
         let network = SimNetwork::with_default_faults(seed, healthy_links()).start();
@@ -265,6 +118,9 @@ impl InProcessCluster {
             members,
             network,
             nodes: RefCell::new(nodes),
+            appends_with_entries: options
+                .count_replication
+                .then(|| Arc::new(AtomicU64::new(0))),
         };
         for &id in &cluster.members {
             cluster.boot(id);
@@ -355,9 +211,22 @@ impl InProcessCluster {
             },
         );
 
+        let mut tasks = Vec::new();
+        let network = match &self.appends_with_entries {
+            None => endpoint.recipient(),
+            Some(counter) => {
+                let counter = ReplicationCounter {
+                    network: endpoint.recipient(),
+                    appends_with_entries: Arc::clone(counter),
+                };
+                let (address, task) = spawn_actor(Context::new(), counter);
+                tasks.push(("replication counter", task));
+                address.recipient()
+            }
+        };
         let ports = RaftPorts {
             storage: disk_latency_address.recipient(),
-            network: endpoint.recipient(),
+            network,
             apply: applier_address.clone().recipient(),
             query: applier_address.clone().recipient(),
         };
@@ -376,13 +245,16 @@ impl InProcessCluster {
             raft,
             applier: applier_address,
             metrics,
-            tasks: vec![
+            tasks: [
                 ("consensus", raft_task),
                 ("applier", applier_task),
                 ("disk latency", disk_latency_task),
                 ("storage", storage_task),
                 ("storage event gate", gate_task),
-            ],
+            ]
+            .into_iter()
+            .chain(tasks)
+            .collect(),
         });
     }
 
@@ -652,6 +524,17 @@ impl InProcessCluster {
         value: &[u8],
         within: Duration,
     ) -> Result<LogIndex, RequestError> {
+        self.send_put(node, key, value)?.put_answer(within).await
+    }
+
+    /// Sends `Put { key, value }` to `node` now and returns its answer to await later, so the
+    /// test can go on (fault the cluster, send more) while the write is in flight.
+    pub fn send_put(
+        &self,
+        node: NodeId,
+        key: &str,
+        value: &[u8],
+    ) -> Result<PendingAnswer, RequestError> {
         let raft = self
             .slot_running(node, |running| running.raft.clone())
             .ok_or(RequestError::Crashed { node })?;
@@ -662,19 +545,15 @@ impl InProcessCluster {
         .encode();
         let (responder, receiver) = oneshot::channel();
         raft.do_send(Propose { command, responder });
-        match await_answer(node, receiver, within).await? {
-            KvOutput::Put { index } => Ok(index),
-            output => Err(RequestError::UnexpectedOutput {
-                node,
-                request: "put",
-                output,
-            }),
-        }
+        Ok(PendingAnswer {
+            node,
+            request: "put",
+            receiver,
+        })
     }
 
-    /// A linearizable read of `key` through `node` (ReadIndex): only a leader that confirms
-    /// its leadership answers `Ok`.
-    pub async fn get(&self, node: NodeId, key: &str) -> Result<Option<Vec<u8>>, RequestError> {
+    /// Sends a linearizable read of `key` to `node` now and returns its answer to await later.
+    pub fn send_get(&self, node: NodeId, key: &str) -> Result<PendingAnswer, RequestError> {
         let raft = self
             .slot_running(node, |running| running.raft.clone())
             .ok_or(RequestError::Crashed { node })?;
@@ -683,7 +562,35 @@ impl InProcessCluster {
             query: get_query(key),
             responder,
         });
-        value_of(node, await_answer(node, receiver, REQUEST_TIMEOUT).await?)
+        Ok(PendingAnswer {
+            node,
+            request: "get",
+            receiver,
+        })
+    }
+
+    /// The `AppendEntries` requests carrying entries that every node sent so far.
+    ///
+    /// # Panics
+    ///
+    /// When the cluster was not started with [`ClusterOptions::count_replication`].
+    pub fn appends_with_entries_sent(&self) -> u64 {
+        self.appends_with_entries
+            .as_ref()
+            .expect("start the cluster with ClusterOptions { count_replication: true, .. }")
+            .load(Ordering::SeqCst)
+    }
+
+    /// The running node's metrics (what its `/metrics` would show), or `None` while it is
+    /// crashed.
+    pub fn metrics(&self, node: NodeId) -> Option<raft_actor::RaftMetricsSnapshot> {
+        self.slot_running(node, |running| running.metrics.snapshot())
+    }
+
+    /// A linearizable read of `key` through `node` (ReadIndex): only a leader that confirms
+    /// its leadership answers `Ok`.
+    pub async fn get(&self, node: NodeId, key: &str) -> Result<Option<Vec<u8>>, RequestError> {
+        self.send_get(node, key)?.get_answer(REQUEST_TIMEOUT).await
     }
 
     /// What `node`'s state machine holds for `key` right now (a local, possibly stale read,
@@ -780,256 +687,12 @@ async fn abort_all(running: RunningNode) {
     }
 }
 
-/// Hands storage events on to the consensus actor, unless the node's simulated disk has lost
-/// power: a node without power says nothing more, not even that its storage failed (which the
-/// consensus actor would rightly take as fatal for the whole System).
-struct EventGate {
-    consensus: Recipient<StorageEvent>,
-    /// `None` on a memory disk, which never loses power.
-    disk: Option<SimFileSystem>,
-}
-
-impl Actor for EventGate {
-    type Context = Context<Self>;
-}
-
-impl Handler<StorageEvent> for EventGate {
-    type Result = ();
-
-    fn handle(&mut self, event: StorageEvent, _: &mut Context<Self>) {
-        if self
-            .disk
-            .as_ref()
-            .is_some_and(SimFileSystem::is_powered_off)
-        {
-            tracing::debug!(?event, "in-process cluster: dropped, the disk has no power");
-            return;
-        }
-        self.consensus.do_send(event);
-    }
-}
-
-/// Stands between a node's consensus actor and its storage actor and hands each request on
-/// after a simulated write-and-sync latency in `[0, DISK_LATENCY_MAX]`, in order. It opens
-/// the window a real disk has: a request sent but not yet durable, lost if the node crashes.
-struct DiskLatency {
-    storage: Recipient<StorageRequest>,
-    /// Requests with the time they reach the storage actor, in sending order.
-    queue: VecDeque<(Instant, StorageRequest)>,
-    /// State of the SplitMix64 sequence the latencies are drawn from.
-    rng_state: u64,
-}
-
-impl DiskLatency {
-    fn new(storage: Recipient<StorageRequest>, seed: u64) -> DiskLatency {
-        DiskLatency {
-            storage,
-            queue: VecDeque::new(),
-            rng_state: seed,
-        }
-    }
-
-    fn next_latency(&mut self) -> Duration {
-        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let micros = DISK_LATENCY_MAX.as_micros() as u64;
-        Duration::from_micros(mix(self.rng_state) % (micros + 1))
-    }
-
-    fn forward_due(&mut self) {
-        let now = Instant::now();
-        while let Some((due, _)) = self.queue.front() {
-            if *due > now {
-                break;
-            }
-            let (_, request) = self.queue.pop_front().expect("front was just seen");
-            self.storage.do_send(request);
-        }
-    }
-}
-
-impl Actor for DiskLatency {
-    type Context = Context<Self>;
-}
-
-impl Handler<StorageRequest> for DiskLatency {
-    type Result = ();
-
-    fn handle(&mut self, request: StorageRequest, context: &mut Context<Self>) {
-        let now = Instant::now();
-        // Never before an earlier request: the storage port is one ordered path to disk.
-        let earliest = self.queue.back().map_or(now, |(due, _)| *due);
-        let due = (now + self.next_latency()).max(earliest);
-        self.queue.push_back((due, request));
-        context.run_later(due - now, |latency, _| latency.forward_due());
-    }
-}
-
-/// The fault model of a healthy link: connected, no loss, FIFO, and a delay of
-/// [`NETWORK_DELAY_MIN`]..=[`NETWORK_DELAY_MAX`]. Never zero: on a paused clock time only
-/// advances when every task is idle, so messages that bounce between nodes without delay
-/// (a bug, or a node whose disk was wiped) would spin forever at one instant and no deadline
-/// would ever fire; with a delay, such a loop uses up virtual time and the test fails.
-pub fn healthy_links() -> LinkFaults {
-    LinkFaults::delayed(NETWORK_DELAY_MIN, NETWORK_DELAY_MAX)
-}
-
-/// Polls `condition` every [`POLL_INTERVAL`] until it returns `Ok`, for at most `within` of
-/// virtual time. `Err` carries what the condition saw, for the failure message.
-pub async fn wait_for<T, F, Fut>(
-    what: &str,
-    within: Duration,
-    mut condition: F,
-) -> Result<T, WaitTimedOut>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        match condition().await {
-            Ok(value) => return Ok(value),
-            Err(last_seen) if Instant::now() >= deadline => {
-                return Err(WaitTimedOut {
-                    what: what.to_string(),
-                    within,
-                    last_seen,
-                })
-            }
-            Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
-        }
-    }
-}
-
-/// The actix System for in-process cluster tests: a current-thread tokio runtime whose clock
-/// starts paused. Use it as `#[actix_rt::test(system =
-/// "integration_tests::in_process::PausedSystem")]` instead of calling `tokio::time::pause()`
-/// in the test.
-///
-/// Why not `pause()`: tokio rounds timer deadlines up to whole milliseconds counted from the
-/// moment the runtime was built, while a clock paused later sits a random fraction of a
-/// millisecond past that grid. Two timers a fraction of a millisecond apart (simulated network
-/// delays are drawn in nanoseconds) then fire in the same tick in one run and in different
-/// ticks in the next, and the same seed no longer replays the same run. A clock paused from
-/// the start has no such fraction.
-pub struct PausedSystem;
-
-impl PausedSystem {
-    // The shape `#[actix_rt::test(system = ..)]` calls: `<system>::new().block_on(..)`.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new() -> actix_rt::SystemRunner {
-        actix_rt::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .expect("a current-thread tokio runtime builds")
-        })
-    }
-}
-
-/// Reads the seed of a randomized test: `RAFT_TEST_SEED` if set (to replay a failure), else
-/// `default`.
-pub fn test_seed(default: u64) -> u64 {
-    match std::env::var("RAFT_TEST_SEED") {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("RAFT_TEST_SEED must be an unsigned integer, got {text:?}")),
-        Err(_) => default,
-    }
-}
-
-/// How much real time a test guarded by a [`SeedReport`] may take before the watchdog aborts
-/// the test process. Tests take well under a second; only a livelock gets near this.
-pub const REAL_TIME_LIMIT: Duration = Duration::from_secs(120);
-
-/// Prints the seed and how to replay the test when it is dropped during a panic (a failed
-/// assertion); keep one alive for the whole test: `let _report = SeedReport::new(name, seed);`.
-///
-/// It also runs a watchdog: virtual-time bounds cannot catch a livelock in which tasks stay
-/// busy at one instant (time never advances, so no deadline fires), so after
-/// [`REAL_TIME_LIMIT`] of real time the watchdog prints the seed and aborts the process
-/// rather than let the test hang.
-pub struct SeedReport {
-    test_name: &'static str,
-    seed: u64,
-    /// Dropping it tells the watchdog the test is over.
-    _watchdog: std::sync::mpsc::Sender<()>,
-}
-
-impl SeedReport {
-    pub fn new(test_name: &'static str, seed: u64) -> SeedReport {
-        let (done, watched) = std::sync::mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                watched.recv_timeout(REAL_TIME_LIMIT)
-            {
-                eprintln!(
-                    "{test_name} is still running after {REAL_TIME_LIMIT:?} of real time: a \
-                     livelock at one virtual instant? Aborting. {}",
-                    replay_hint(test_name, seed)
-                );
-                std::process::abort();
-            }
-        });
-        SeedReport {
-            test_name,
-            seed,
-            _watchdog: done,
-        }
-    }
-}
-
-impl Drop for SeedReport {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "{} failed with seed {}. {}",
-                self.test_name,
-                self.seed,
-                replay_hint(self.test_name, self.seed)
-            );
-        }
-    }
-}
-
-fn replay_hint(test_name: &str, seed: u64) -> String {
-    format!(
-        "Replay with: RAFT_TEST_SEED={seed} cargo test -p integration-tests --test \
-         in_process_cluster {test_name} -- --exact"
-    )
-}
-
-/// A fresh disk holding exactly `state`: what survives a crash.
-fn disk_holding(state: storage_actor::RecoveredState) -> MemDisk {
-    assert!(
-        state.first_index.0 <= 1,
-        "nothing purges a MemDisk in these tests, so its log starts at index 1"
-    );
-    let disk = MemDisk::default();
-    let (mut store, _) = MemLogStore::open(disk.clone());
-    let written = store
-        .save_hard_state(&state.hard_state)
-        .and_then(|()| store.append(&state.entries))
-        .and_then(|()| store.sync());
-    written.expect("an empty in-memory store accepts a contiguous log from index 1");
-    disk
-}
-
 /// The consensus core's configuration for one node: default timings (in ticks of
 /// [`TICK_INTERVAL`]), election timeouts seeded from the cluster seed, the node and its life.
 fn core_config(id: NodeId, members: &[NodeId], seed: u64, incarnation: u64) -> raft_core::Config {
     let mut config = raft_core::Config::new(id, members.iter().copied());
     config.random_seed = mix(mix(seed ^ id.0) ^ incarnation);
     config
-}
-
-/// SplitMix64's finalizer: nearby inputs (seeds, node ids) give unrelated outputs.
-fn mix(value: u64) -> u64 {
-    let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Runs `actor` in `context` as a task of the current arbiter, returning a handle whose abort
@@ -1068,37 +731,4 @@ fn summarize<'a>(
             )
         })
         .collect()
-}
-
-fn get_query(key: &str) -> Vec<u8> {
-    KvQuery::Get {
-        key: key.to_string(),
-    }
-    .encode()
-}
-
-fn value_of(node: NodeId, output: KvOutput) -> Result<Option<Vec<u8>>, RequestError> {
-    match output {
-        KvOutput::Value(value) => Ok(value),
-        output => Err(RequestError::UnexpectedOutput {
-            node,
-            request: "get",
-            output,
-        }),
-    }
-}
-
-/// Waits for a client answer from `node` for at most `within` of virtual time.
-async fn await_answer(
-    node: NodeId,
-    receiver: oneshot::Receiver<Result<Vec<u8>, ClientError>>,
-    within: Duration,
-) -> Result<KvOutput, RequestError> {
-    match tokio::time::timeout(within, receiver).await {
-        Err(_elapsed) => Err(RequestError::TimedOut { node, within }),
-        Ok(Err(_dropped)) => Err(RequestError::Dropped { node }),
-        Ok(Ok(Err(error))) => Err(RequestError::Client { node, error }),
-        Ok(Ok(Ok(bytes))) => Ok(KvOutput::decode(&bytes)
-            .expect("the KvStore answers every request with an encoded KvOutput")),
-    }
 }
