@@ -203,9 +203,15 @@ async fn client_answers_match_the_final_state_under_partitions() {
     cluster.wait_for_leader(ELECTION_BOUND).await.unwrap();
 
     let mut writes = Vec::new();
+    // A proposal is answered once the committed log reaches its index. A stale leader's log
+    // may run ahead of the cluster's and is cut back as soon as it hears the newer leader, so
+    // the longest log any node held is sampled before every heal: the cluster's log must grow
+    // past it before every answer is due.
+    let mut longest_log = LogIndex::ZERO;
     for round in 0..20 {
         // Cut off at most one node at a time, so a majority can always make progress.
         let isolated = NodeId(random.gen_range(0..=3));
+        longest_log = longest_log.max(longest_log_of(&cluster).await);
         cluster.heal().await;
         if members.contains(&isolated) {
             cluster.isolate(isolated).await;
@@ -226,14 +232,8 @@ async fn client_answers_match_the_final_state_under_partitions() {
         }
         tokio::time::sleep(Duration::from_millis(random.gen_range(5..60))).await;
     }
+    longest_log = longest_log.max(longest_log_of(&cluster).await);
     cluster.heal().await;
-    // A proposal is answered once the committed log reaches its index; a stale leader's log
-    // may have run ahead of the cluster's, so write until the commit index passes every log.
-    let statuses = cluster.statuses().await;
-    let longest_log = statuses
-        .values()
-        .map(|status| status.last_log_index)
-        .fold(LogIndex::ZERO, LogIndex::max);
     let deadline = Instant::now() + DEADLINE;
     for filler in 0.. {
         let leader = cluster.wait_for_leader(ELECTION_BOUND).await.unwrap();
@@ -286,6 +286,16 @@ async fn client_answers_match_the_final_state_under_partitions() {
         unknown, 0,
         "seed {seed}: every proposal is answered once its index commits"
     );
+}
+
+/// The longest log any running node holds now.
+async fn longest_log_of(cluster: &InProcessCluster) -> LogIndex {
+    cluster
+        .statuses()
+        .await
+        .values()
+        .map(|status| status.last_log_index)
+        .fold(LogIndex::ZERO, LogIndex::max)
 }
 
 /// A linearizable read from whichever node leads, retried while leadership moves.
