@@ -292,11 +292,7 @@ impl Raft {
         if self.halted.is_some() || io < self.last_truncation_io {
             return;
         }
-        assert!(
-            io <= self.last_io,
-            "storage reports request {io} durable, but only {} were issued",
-            self.last_io
-        );
+        self.assert_issued(io);
         assert!(
             self.log.matches(last) || last.index < self.log.first_index(),
             "storage reports {last} durable through request {io}, after the last truncation \
@@ -319,11 +315,7 @@ impl Raft {
         if self.halted.is_some() {
             return;
         }
-        assert!(
-            io <= self.last_io,
-            "storage reports request {io} durable, but only {} were issued",
-            self.last_io
-        );
+        self.assert_issued(io);
         if self
             .hard_state_in_flight
             .is_none_or(|in_flight| io < in_flight)
@@ -480,6 +472,15 @@ impl Raft {
         } else {
             self.commands.push(Command::Send { to, message });
         }
+    }
+
+    /// A completion can only name a request the core has emitted.
+    fn assert_issued(&self, io: IoSequence) {
+        assert!(
+            io <= self.last_io,
+            "storage reports request {io} durable, but only {} were issued",
+            self.last_io
+        );
     }
 
     /// The sequence for the next storage request, in emission order.
