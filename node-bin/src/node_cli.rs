@@ -119,10 +119,13 @@ pub struct LocalClusterFlags {
     /// How many servers to start.
     #[arg(long, default_value_t = 3)]
     pub nodes: u64,
-    /// Where the servers keep their data (one sub-directory per node). Default: a fresh
-    /// directory under the system temp dir, removed on exit.
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    /// Where the servers keep their data (one sub-directory per node), kept on exit and used
+    /// again by the next run.
+    #[arg(long, value_name = "DIR", default_value = "raft-local-cluster")]
+    pub data_dir: PathBuf,
+    /// Wipe the data directory first and start an empty cluster.
+    #[arg(long)]
+    pub fresh: bool,
     /// First client API port; node i listens on base + i - 1. Peer ports start at base - 1000.
     #[arg(long, default_value_t = 8001)]
     pub base_client_port: u16,

@@ -11,6 +11,16 @@ use test_support::wait::poll_real_time;
 const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 const RAFTCTL: &str = env!("CARGO_BIN_EXE_raftctl");
 
+/// The tests start clusters on fixed port ranges found free: one at a time, or two could pick
+/// the same range.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A client port base such that the three client ports and the three peer ports are free.
 fn free_base_port() -> u16 {
     for attempt in 0..200u16 {
@@ -48,6 +58,7 @@ fn raftctl(endpoints: &str, arguments: &[&str]) -> (i32, String) {
 
 #[test]
 fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
+    let _exclusive = exclusive();
     let data = tempfile::tempdir().expect("temp dir");
     let base = free_base_port();
     let mut cluster = Command::new(RAFT_NODE)
@@ -140,4 +151,118 @@ fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
             "{url} still answers after Ctrl-C"
         );
     }
+}
+
+/// Issue 15: a node of the local cluster killed with `kill -9` leaves the others running, the
+/// command says how to start it again, Enter restarts it, and the data stays for the next run
+/// (which finds the key written before).
+#[test]
+fn a_killed_node_leaves_the_others_running_and_the_data_outlives_the_cluster() {
+    use std::io::Write;
+    let _exclusive = exclusive();
+    let data = tempfile::tempdir().expect("temp dir");
+    let base = free_base_port();
+    let start = || {
+        Command::new(RAFT_NODE)
+            .args(["local-cluster", "--nodes", "3", "--base-client-port"])
+            .arg(base.to_string())
+            .arg("--data-dir")
+            .arg(data.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start local-cluster")
+    };
+    let endpoints: String = (0..3)
+        .map(|offset| format!("http://127.0.0.1:{}", base + offset))
+        .collect::<Vec<_>>()
+        .join(",");
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let healthy = |url: &str| {
+        http.get(format!("{url}/health"))
+            .send()
+            .is_ok_and(|response| response.status().as_u16() == 200)
+    };
+    let mut cluster = start();
+    let answered = poll_real_time(Duration::from_secs(20), || {
+        (raftctl(&endpoints, &["put", "a", "1"]).0 == 0).then_some(())
+    });
+    assert!(answered.is_some(), "the cluster never took a write");
+
+    // Kill node 2's process (the pid is the one listening on its client port).
+    let node_2 = format!("http://127.0.0.1:{}", base + 1);
+    let pid = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ps -eo pid,args | grep -- '{}/node-2.toml' | grep -v grep | awk '{{print $1}}'",
+            data.path().canonicalize().expect("exists").display()
+        ))
+        .output()
+        .expect("ps");
+    let pid = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "node 2's process was not found");
+    assert!(Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let mut stderr = BufReader::new(cluster.stderr.take().expect("piped"));
+    let mut said = String::new();
+    while !said.contains("start it again with:") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("read") > 0,
+            "local-cluster said nothing about the dead node: {said}"
+        );
+        said.push_str(&line);
+    }
+    assert!(said.contains("node 2 exited"), "{said}");
+    assert!(said.contains("node-2.toml"), "{said}");
+    // The other two keep serving.
+    let (code, out) = raftctl(&endpoints, &["put", "b", "2"]);
+    assert_eq!(code, 0, "two of three nodes take writes: {out}");
+    assert!(
+        cluster.try_wait().expect("wait").is_none(),
+        "local-cluster stopped"
+    );
+
+    // Enter restarts it.
+    let mut stdin = cluster.stdin.take().expect("piped");
+    stdin.write_all(b"\n").expect("write Enter");
+    stdin.flush().expect("flush");
+    let back = poll_real_time(Duration::from_secs(20), || healthy(&node_2).then_some(()));
+    assert!(back.is_some(), "node 2 did not come back after Enter");
+
+    // Stop the whole cluster and start it again on the same data: the keys are there.
+    Command::new("kill")
+        .arg("-INT")
+        .arg(cluster.id().to_string())
+        .status()
+        .expect("kill");
+    let exit = poll_real_time(Duration::from_secs(10), || {
+        cluster.try_wait().expect("wait")
+    });
+    assert_eq!(exit.expect("stopped").code(), Some(0));
+    let mut again = start();
+    let value = poll_real_time(Duration::from_secs(20), || {
+        let (code, out) = raftctl(&endpoints, &["get", "b"]);
+        (code == 0).then_some(out)
+    });
+    assert_eq!(
+        value.as_deref(),
+        Some("2\n"),
+        "the data outlived the cluster"
+    );
+    Command::new("kill")
+        .arg("-INT")
+        .arg(again.id().to_string())
+        .status()
+        .expect("kill");
+    let exit = poll_real_time(Duration::from_secs(10), || again.try_wait().expect("wait"));
+    assert_eq!(exit.expect("stopped").code(), Some(0));
 }
