@@ -36,6 +36,20 @@ fn key_path(prefix: &str, key: &str) -> Result<String, ClientFailure> {
     Ok(format!("{prefix}{}", encode_key(key)))
 }
 
+/// Full rounds of connection failures on every endpoint after which a call gives up: a node
+/// restarting refuses connections for a moment, a cluster that is down refuses them for good.
+const UNREACHABLE_ROUNDS: usize = 3;
+
+/// The most specific message in an error's chain ("Connection refused (os error 111)" rather
+/// than "error sending request for url ...").
+fn innermost_cause(error: &dyn std::error::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
 /// An answer from a node: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -148,6 +162,11 @@ impl RaftClient {
         let mut rotation = 0;
         let mut leader_hint: Option<String> = None;
         let mut alarms_in_a_row = 0;
+        // Connection failures in a row, with what each endpoint said last: when no endpoint
+        // accepts a connection for a few rounds the cluster is down (or the endpoints are
+        // wrong), and waiting out the whole deadline would only hide that.
+        let mut unreachable_in_a_row = 0;
+        let mut unreachable: Vec<String> = Vec::new();
         loop {
             let endpoint = match leader_hint.take() {
                 Some(leader) => leader,
@@ -171,6 +190,7 @@ impl RaftClient {
                         body: bytes,
                         endpoint: endpoint.clone(),
                     };
+                    unreachable_in_a_row = 0;
                     if status != 503 {
                         return Ok(reply);
                     }
@@ -187,8 +207,16 @@ impl RaftClient {
                     }
                     format!("{endpoint}: {}", reply.text())
                 }
-                Err(error) if error.is_connect() || !method.is_write() => {
-                    format!("{endpoint}: {error}")
+                Err(error) if error.is_connect() => {
+                    unreachable_in_a_row += 1;
+                    let said = format!("{endpoint}: {}", innermost_cause(&error));
+                    unreachable.retain(|known| !known.starts_with(&format!("{endpoint}: ")));
+                    unreachable.push(said.clone());
+                    said
+                }
+                Err(error) if !method.is_write() => {
+                    unreachable_in_a_row = 0;
+                    format!("{endpoint}: {}", innermost_cause(&error))
                 }
                 Err(error) => {
                     return Err(ClientFailure::Unknown {
@@ -196,6 +224,11 @@ impl RaftClient {
                     })
                 }
             };
+            if unreachable_in_a_row >= UNREACHABLE_ROUNDS * self.endpoints.len() {
+                return Err(ClientFailure::Unavailable {
+                    last_error: format!("no node is reachable: {}", unreachable.join("; ")),
+                });
+            }
             if started.elapsed() >= self.deadline || alarms_in_a_row >= self.endpoints.len() {
                 return Err(ClientFailure::Unavailable { last_error });
             }
@@ -250,6 +283,31 @@ impl RaftClient {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cluster_that_refuses_every_connection_fails_fast_and_says_so() {
+        // Ports that were free a moment ago: nothing listens there.
+        let closed: Vec<String> = (0..2)
+            .map(|_| {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+                format!("http://{}", listener.local_addr().expect("bound"))
+            })
+            .collect();
+        let client = RaftClient::new(&closed, Duration::from_secs(5), Duration::from_secs(10));
+        let started = Instant::now();
+        let failure = client.put("a", b"1").expect_err("nothing listens");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "gave up only after {:?}",
+            started.elapsed()
+        );
+        let message = failure.to_string();
+        assert!(
+            message.contains("no node is reachable") && message.contains(&closed[1]),
+            "{message}"
+        );
+        assert!(matches!(failure, ClientFailure::Unavailable { .. }));
+    }
+
     use super::*;
 
     #[test]
