@@ -98,6 +98,37 @@ fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
     let with_dead_endpoint = format!("http://127.0.0.1:1,{endpoints}");
     let (code, out) = raftctl(&with_dead_endpoint, &["put", "b", "2"]);
     assert_eq!(code, 0, "raftctl put past a dead endpoint: {out}");
+    // Values too large for an argument: from standard input and from a file, bytes as they are.
+    let large: Vec<u8> = (0..300 * 1024).map(|byte| (byte % 251) as u8).collect();
+    let mut put = Command::new(RAFTCTL)
+        .args(["--endpoints", &endpoints, "put", "large", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run raftctl");
+    std::io::Write::write_all(&mut put.stdin.take().expect("piped"), &large).expect("write");
+    assert!(put.wait().expect("raftctl").success(), "put from stdin");
+    let file = data.path().join("value.bin");
+    std::fs::write(&file, &large[..1000]).expect("write the file");
+    let output = Command::new(RAFTCTL)
+        .args(["--endpoints", &endpoints, "put", "from-file", "--file"])
+        .arg(&file)
+        .output()
+        .expect("run raftctl");
+    assert!(output.status.success(), "put --file");
+    for (key, expected) in [("large", &large[..]), ("from-file", &large[..1000])] {
+        let output = Command::new(RAFTCTL)
+            .args(["--endpoints", &endpoints, "get", key])
+            .output()
+            .expect("run raftctl");
+        // `get` ends the value with one newline for the terminal.
+        let mut written = expected.to_vec();
+        written.push(b'\n');
+        assert!(
+            output.stdout == written,
+            "{key} was not read back byte for byte"
+        );
+    }
     // Nothing reachable at all: exit 3, "definitely not applied".
     let output = Command::new(RAFTCTL)
         .args([

@@ -48,8 +48,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Set KEY to VALUE; prints the log index it was applied at.
-    Put { key: String, value: String },
+    /// Set KEY to VALUE; prints the log index it was applied at. VALUE `-` reads the value
+    /// from standard input, `--file PATH` from a file (bytes as they are, any size the
+    /// cluster's `client.max_value_bytes` allows).
+    Put {
+        key: String,
+        /// The value, or `-` for standard input; omitted with --file.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        value: Option<String>,
+        /// Read the value from this file.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Print the value of KEY (linearizable unless --local).
     Get {
         key: String,
@@ -92,10 +102,16 @@ fn main() -> ExitCode {
         Duration::from_millis(cli.deadline_ms),
     );
     let code = match cli.command {
-        Command::Put { key, value } => report(client.put(&key, value.as_bytes()), |reply| {
-            println!("OK index={}", reply.json()["index"]);
-            0
-        }),
+        Command::Put { key, value, file } => match put_value(value, file) {
+            Ok(value) => report(client.put(&key, &value), |reply| {
+                println!("OK index={}", reply.json()["index"]);
+                0
+            }),
+            Err(error) => {
+                eprintln!("raftctl: {error}");
+                2
+            }
+        },
         Command::Get { key, local } => report(client.get(&key, local), |reply| {
             let mut stdout = std::io::stdout();
             let _ = stdout.write_all(&reply.body);
@@ -128,6 +144,25 @@ fn main() -> ExitCode {
         } => bench(&cli.endpoints, requests, clients, value_bytes),
     };
     ExitCode::from(code)
+}
+
+/// The bytes `put` writes: the argument, standard input for `-`, or the file.
+fn put_value(value: Option<String>, file: Option<std::path::PathBuf>) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    match (value, file) {
+        (_, Some(path)) => {
+            std::fs::read(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+        }
+        (Some(value), None) if value == "-" => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|error| format!("cannot read standard input: {error}"))?;
+            Ok(bytes)
+        }
+        (Some(value), None) => Ok(value.into_bytes()),
+        (None, None) => Err("put needs a VALUE, - (standard input) or --file PATH".to_string()),
+    }
 }
 
 /// Maps a reply to an exit code: `on_success` for 2xx, the documented codes otherwise.
