@@ -157,6 +157,12 @@ fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
             .expect("PUT");
         assert_eq!(response.status().as_u16(), 200, "PUT via {url}");
     }
+    // Told of one node, status finds the other members through it.
+    let (code, out) = raftctl(&urls[0], &["status"]);
+    assert_eq!(code, 0);
+    for url in &urls {
+        assert!(out.contains(url.as_str()), "{url} missing from: {out}");
+    }
     let (code, out) = raftctl(&endpoints, &["status"]);
     assert_eq!(code, 0);
     assert_eq!(

@@ -13,7 +13,7 @@
 //! | 6 | unexpected answer from the server |
 
 use clap::{Parser, Subcommand};
-use node_bin::raft_client::{ClientFailure, RaftClient, Reply};
+use node_bin::raft_client::{normalize_endpoint, ClientFailure, RaftClient, Reply};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -223,11 +223,30 @@ fn cas(client: &RaftClient, absent: bool, key: &str, values: &[String]) -> u8 {
 
 fn status(client: &RaftClient) -> u8 {
     let mut reachable = 0;
+    // The endpoints given, then every other member the first answering node knows of: a
+    // cluster of five shows five rows even when raftctl was told of three.
+    let mut endpoints: Vec<String> = client.endpoints().to_vec();
+    if let Some(known) = endpoints
+        .iter()
+        .find_map(|endpoint| client.status_of(endpoint).ok())
+    {
+        for address in known["member_client_addrs"]
+            .as_object()
+            .into_iter()
+            .flat_map(|members| members.values())
+            .filter_map(|address| address.as_str())
+        {
+            let endpoint = normalize_endpoint(address);
+            if !endpoints.contains(&endpoint) {
+                endpoints.push(endpoint);
+            }
+        }
+    }
     println!(
         "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8}",
         "endpoint", "id", "role", "term", "leader", "commit", "applied", "last_log"
     );
-    for endpoint in client.endpoints() {
+    for endpoint in &endpoints {
         match client.status_of(endpoint) {
             Ok(status) => {
                 reachable += 1;

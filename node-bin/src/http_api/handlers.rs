@@ -164,6 +164,16 @@ pub async fn status(
         .and_then(|leader| state.forwarder.client_addr(leader))
         .map(|address| address.to_string()));
     body["alarms"] = json!(state.consistency.alarms.to_json());
+    // Every member's client address, so a client given one endpoint can find the others.
+    let member_client_addrs: serde_json::Map<String, serde_json::Value> = status
+        .members
+        .iter()
+        .filter_map(|member| {
+            let address = state.forwarder.client_addr(*member)?;
+            Some((member.to_string(), json!(address.to_string())))
+        })
+        .collect();
+    body["member_client_addrs"] = serde_json::Value::Object(member_client_addrs);
     Ok(HttpResponse::Ok().json(body))
 }
 
