@@ -36,9 +36,9 @@ fn key_path(prefix: &str, key: &str) -> Result<String, ClientFailure> {
     Ok(format!("{prefix}{}", encode_key(key)))
 }
 
-/// Full rounds of connection failures on every endpoint after which a call gives up: a node
-/// restarting refuses connections for a moment, a cluster that is down refuses them for good.
-const UNREACHABLE_ROUNDS: usize = 3;
+/// How long every endpoint may refuse connections before a call gives up: a node starting or
+/// restarting refuses them for a moment, a cluster that is down refuses them for good.
+const UNREACHABLE_GRACE: Duration = Duration::from_secs(3);
 
 /// The most specific message in an error's chain ("Connection refused (os error 111)" rather
 /// than "error sending request for url ...").
@@ -166,6 +166,7 @@ impl RaftClient {
         // accepts a connection for a few rounds the cluster is down (or the endpoints are
         // wrong), and waiting out the whole deadline would only hide that.
         let mut unreachable_in_a_row = 0;
+        let mut unreachable_since: Option<Instant> = None;
         let mut unreachable: Vec<String> = Vec::new();
         loop {
             let endpoint = match leader_hint.take() {
@@ -191,6 +192,7 @@ impl RaftClient {
                         endpoint: endpoint.clone(),
                     };
                     unreachable_in_a_row = 0;
+                    unreachable_since = None;
                     if status != 503 {
                         return Ok(reply);
                     }
@@ -209,6 +211,7 @@ impl RaftClient {
                 }
                 Err(error) if error.is_connect() => {
                     unreachable_in_a_row += 1;
+                    unreachable_since.get_or_insert_with(Instant::now);
                     let said = format!("{endpoint}: {}", innermost_cause(&error));
                     unreachable.retain(|known| !known.starts_with(&format!("{endpoint}: ")));
                     unreachable.push(said.clone());
@@ -216,6 +219,7 @@ impl RaftClient {
                 }
                 Err(error) if !method.is_write() => {
                     unreachable_in_a_row = 0;
+                    unreachable_since = None;
                     format!("{endpoint}: {}", innermost_cause(&error))
                 }
                 Err(error) => {
@@ -224,7 +228,10 @@ impl RaftClient {
                     })
                 }
             };
-            if unreachable_in_a_row >= UNREACHABLE_ROUNDS * self.endpoints.len() {
+            let all_unreachable = unreachable_in_a_row >= self.endpoints.len();
+            if all_unreachable
+                && unreachable_since.is_some_and(|since| since.elapsed() >= UNREACHABLE_GRACE)
+            {
                 return Err(ClientFailure::Unavailable {
                     last_error: format!("no node is reachable: {}", unreachable.join("; ")),
                 });
@@ -292,12 +299,13 @@ mod tests {
                 format!("http://{}", listener.local_addr().expect("bound"))
             })
             .collect();
-        let client = RaftClient::new(&closed, Duration::from_secs(5), Duration::from_secs(10));
+        let deadline = Duration::from_secs(30);
+        let client = RaftClient::new(&closed, Duration::from_secs(5), deadline);
         let started = Instant::now();
         let failure = client.put("a", b"1").expect_err("nothing listens");
         assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "gave up only after {:?}",
+            started.elapsed() < deadline,
+            "waited out the whole deadline ({:?})",
             started.elapsed()
         );
         let message = failure.to_string();

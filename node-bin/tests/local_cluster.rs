@@ -21,6 +21,25 @@ fn exclusive() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Sends SIGINT to a local cluster when dropped, so a failing test leaves no cluster behind
+/// (the supervisor then stops its nodes).
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        // Only while that pid is still a local cluster: never signal a reused pid.
+        let command_line = std::fs::read(format!("/proc/{}/cmdline", self.0)).unwrap_or_default();
+        if !String::from_utf8_lossy(&command_line).contains("local-cluster") {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.0.to_string())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// A client port base such that the three client ports and the three peer ports are free.
 fn free_base_port() -> u16 {
     for attempt in 0..200u16 {
@@ -87,6 +106,7 @@ fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
     }
     assert_eq!(urls[0], format!("http://127.0.0.1:{base}"));
     let endpoints = urls.join(",");
+    let _stop_on_failure = StopOnDrop(cluster.id());
 
     let (code, out) = raftctl(&endpoints, &["put", "a", "1"]);
     assert_eq!(code, 0, "raftctl put: {out}");
@@ -226,6 +246,7 @@ fn a_killed_node_leaves_the_others_running_and_the_data_outlives_the_cluster() {
             .is_ok_and(|response| response.status().as_u16() == 200)
     };
     let mut cluster = start();
+    let _stop_on_failure = StopOnDrop(cluster.id());
     let answered = poll_real_time(Duration::from_secs(20), || {
         (raftctl(&endpoints, &["put", "a", "1"]).0 == 0).then_some(())
     });
@@ -286,6 +307,7 @@ fn a_killed_node_leaves_the_others_running_and_the_data_outlives_the_cluster() {
     });
     assert_eq!(exit.expect("stopped").code(), Some(0));
     let mut again = start();
+    let _stop_again_on_failure = StopOnDrop(again.id());
     let value = poll_real_time(Duration::from_secs(20), || {
         let (code, out) = raftctl(&endpoints, &["get", "b"]);
         (code == 0).then_some(out)
