@@ -11,8 +11,9 @@
 //! fixed); a failure prints it with the command that replays that one point.
 //! `RAFT_CRASH_POINTS` sets how many points a test runs (default 300).
 
-use actix::{Actor, Context, Handler, System};
-use raft_proto::ports::StoragePorts;
+mod support;
+
+use actix::{Actor, System};
 use raft_proto::storage::{StorageEvent, StorageRequest};
 use raft_types::{Entry, EntryPayload, HardState, IoSequence, LogIndex, NodeId, Term};
 use rand::{Rng, SeedableRng};
@@ -25,6 +26,7 @@ use storage_actor::sim_file_system::{SimFault, SimFileSystem};
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, RecoveredState, StorageActor, StorageError,
 };
+use support::start_collector;
 use test_support::report::{run_seeds, TestId};
 use test_support::seed::seed_range;
 use test_support::this_test;
@@ -538,21 +540,6 @@ fn the_directory_created_before_open_survives_power_loss() {
     }
 }
 
-struct EventCollector {
-    events: Arc<Mutex<Vec<StorageEvent>>>,
-}
-
-impl Actor for EventCollector {
-    type Context = Context<Self>;
-}
-
-impl Handler<StorageEvent> for EventCollector {
-    type Result = ();
-    fn handle(&mut self, event: StorageEvent, _: &mut Context<Self>) {
-        self.events.lock().expect("collector lock").push(event);
-    }
-}
-
 /// Through the storage actor: EIO on fsync is reported as `StorageEvent::Failed`, and the
 /// entries of that batch are never reported persisted.
 #[test]
@@ -560,18 +547,8 @@ fn eio_on_fsync_fails_the_storage_actor() {
     System::new().block_on(async {
         let disk = fresh_disk(11);
         let (store, _) = open(&disk).expect("a fresh disk opens");
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let collector = EventCollector {
-            events: Arc::clone(&events),
-        }
-        .start();
-        let storage = StorageActor::new(
-            store,
-            StoragePorts {
-                events: collector.recipient(),
-            },
-        )
-        .start();
+        let (ports, events) = start_collector();
+        let storage = StorageActor::new(store, ports).start();
         storage.do_send(StorageRequest::Append {
             entries: vec![entry(1, 1)],
             io: IoSequence(1),

@@ -1,8 +1,9 @@
 //! The storage actor: group commit (one sync per drained batch, proven by counting syncs),
 //! events in order, failure reported once and everything after it refused.
 
-use actix::{Actor, Arbiter, Context, Handler, System};
-use raft_proto::ports::StoragePorts;
+mod support;
+
+use actix::{Actor, Arbiter, System};
 use raft_proto::storage::{StorageEvent, StorageRequest};
 use raft_types::{Entry, HardState, IoSequence, LogId, LogIndex, NodeId, Term};
 use std::ops::Range;
@@ -13,6 +14,7 @@ use storage_actor::conformance::{sample_entries, sample_entry};
 use storage_actor::{
     FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor, StorageError,
 };
+use support::start_collector;
 use test_support::wait::wait_until_recorded;
 
 /// Wraps a store to count syncs and make each one take `sync_delay`, like a real fdatasync.
@@ -68,36 +70,6 @@ impl<S: LogStore> LogStore for CountingStore<S> {
     fn entries(&self, range: Range<LogIndex>) -> Result<Vec<Entry>, StorageError> {
         self.inner.entries(range)
     }
-}
-
-/// Stands in for the consensus actor: records every event.
-struct EventCollector {
-    events: Arc<Mutex<Vec<StorageEvent>>>,
-}
-
-impl Actor for EventCollector {
-    type Context = Context<Self>;
-}
-
-impl Handler<StorageEvent> for EventCollector {
-    type Result = ();
-    fn handle(&mut self, event: StorageEvent, _: &mut Context<Self>) {
-        self.events.lock().expect("collector lock").push(event);
-    }
-}
-
-fn start_collector() -> (StoragePorts, Arc<Mutex<Vec<StorageEvent>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let collector = EventCollector {
-        events: events.clone(),
-    }
-    .start();
-    (
-        StoragePorts {
-            events: collector.recipient(),
-        },
-        events,
-    )
 }
 
 /// Polls until `condition` holds on the events, or panics after `deadline`.
