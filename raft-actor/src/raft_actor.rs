@@ -460,6 +460,10 @@ impl Handler<StorageEvent> for RaftActor {
                 self.raft.persisted(io, last);
             }
             StorageEvent::HardStateSaved { io } => self.raft.hard_state_saved(io),
+            // Nothing asks for snapshot chunks to be stored yet.
+            StorageEvent::SnapshotReceived { snapshot, .. } => {
+                tracing::warn!(%snapshot, "ignoring an unrequested snapshot event");
+            }
             StorageEvent::Failed { error } => {
                 self.fatal(ctx, &format!("storage failed: {error}"));
                 return;

@@ -250,6 +250,10 @@ impl Raft {
             }
             RaftMessage::PreVote(request) => self.handle_pre_vote(from, request),
             RaftMessage::PreVoteResponse(response) => self.handle_pre_vote_response(from, response),
+            // Snapshots are not handled by this core yet; nothing sends them.
+            RaftMessage::InstallSnapshot(_) | RaftMessage::InstallSnapshotResponse(_) => {
+                tracing::warn!(%from, kind = message_term.0, "ignoring a snapshot message");
+            }
         }
     }
 

@@ -13,7 +13,7 @@
 
 use crate::client::ClientResponder;
 use actix::Message;
-use raft_types::{Entry, LogId, LogIndex};
+use raft_types::{Entry, LogId, LogIndex, SnapshotMeta};
 
 /// Sent by the consensus actor: apply these committed entries.
 #[derive(Debug, Message)]
@@ -44,4 +44,34 @@ pub struct Query {
     pub query: Vec<u8>,
     /// Where the query's result goes.
     pub responder: ClientResponder,
+}
+
+/// Sent by the consensus actor: replace the state machine's state with the snapshot (already
+/// complete in the snapshot store). Entries the applier was handed before it are applied
+/// first (mailbox order); the next `ApplyEntries` starts just after `snapshot.last_log_id`.
+/// The applier answers with `Applied { index: snapshot.last_log_id.index }` once restored.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct RestoreSnapshot {
+    /// The snapshot to restore.
+    pub snapshot: SnapshotMeta,
+}
+
+/// Sent by the applier to the consensus actor: a snapshot of the applied state is complete and
+/// durable in the snapshot store, so the log before it may be compacted.
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct SnapshotTaken {
+    /// The new snapshot.
+    pub snapshot: SnapshotMeta,
+}
+
+/// Sent by the client API (`POST /v1/snapshot`): take a snapshot of the applied state now,
+/// and answer once it is durable. One already being written is waited for instead of
+/// starting a second.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct TakeSnapshot {
+    /// Where the outcome goes: the snapshot, or why none could be taken.
+    pub responder: tokio::sync::oneshot::Sender<Result<SnapshotMeta, String>>,
 }

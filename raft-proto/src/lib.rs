@@ -24,6 +24,7 @@
 //! # Layout
 //!
 //! - [`storage`]: the log writer's port.
+//! - [`snapshot`]: the snapshot store every actor that touches snapshot files shares.
 //! - [`network`]: the peer network's port.
 //! - [`applier`]: the state-machine applier's port.
 //! - [`client`]: requests from the client API to the consensus actor, and their errors.
@@ -37,4 +38,5 @@ pub mod client;
 pub mod metrics;
 pub mod network;
 pub mod ports;
+pub mod snapshot;
 pub mod storage;

@@ -26,7 +26,7 @@
 //! The durable implementation and its on-disk layout: `storage-actor`, `docs/WAL_FORMAT.md`.
 
 use actix::Message;
-use raft_types::{Entry, HardState, IoSequence, LogId, LogIndex};
+use raft_types::{Bytes, Entry, HardState, IoSequence, LogId, LogIndex, SnapshotMeta};
 
 /// Sent by the consensus actor to the storage actor.
 #[derive(Clone, Debug, PartialEq, Eq, Message)]
@@ -62,6 +62,28 @@ pub enum StorageRequest {
         /// The first index still needed; everything below it may go.
         before: LogIndex,
     },
+    /// Discard the whole log: the snapshot at `last_log_id` (already complete and durable in
+    /// the snapshot store) replaces it, and the next append is `last_log_id.index + 1`.
+    /// Answered like an `Append`: by a `Persisted` whose `last` is `last_log_id` (or a later
+    /// entry appended in the same batch).
+    ResetLog {
+        /// The last entry of the installed snapshot.
+        last_log_id: LogId,
+        /// The consensus core's sequence for this request.
+        io: IoSequence,
+    },
+    /// Store raw bytes of a snapshot a leader is sending, at `offset` (see
+    /// `raft_proto::snapshot::SnapshotStore::receive`); when they complete the file, verify
+    /// and install it. Answered by `SnapshotReceived`. Not ordered with the log requests
+    /// around it in any way the core relies on, and never part of an `IoSequence`.
+    StoreSnapshotChunk {
+        /// The snapshot being received.
+        snapshot: SnapshotMeta,
+        /// Where `data` starts in its file.
+        offset: u64,
+        /// The bytes.
+        data: Bytes,
+    },
 }
 
 /// Sent by the storage actor back to the consensus actor.
@@ -80,9 +102,34 @@ pub enum StorageEvent {
         /// The last request the sync covered.
         io: IoSequence,
     },
+    /// What became of a `StoreSnapshotChunk`.
+    SnapshotReceived {
+        /// The snapshot the chunk belonged to.
+        snapshot: SnapshotMeta,
+        /// What the store did with it.
+        outcome: SnapshotReceiveOutcome,
+    },
     /// The store failed and has stopped; the node must stop too.
     Failed {
         /// What failed, in words, for the log and the operator.
         error: String,
+    },
+}
+
+/// What the storage actor did with a received snapshot chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotReceiveOutcome {
+    /// Bytes `0 .. next_offset` of the snapshot are durable; the file is not complete yet (or
+    /// the chunk did not start where they end, and was not stored).
+    Stored {
+        /// The first byte not held.
+        next_offset: u64,
+    },
+    /// The file is complete, verified and durable: it is now a complete snapshot in the store.
+    Complete,
+    /// The received file failed verification and was discarded; the transfer starts over.
+    Rejected {
+        /// What was wrong.
+        reason: String,
     },
 }

@@ -11,6 +11,7 @@
 //! - [`hard_state`]: `HardState`, what a server must persist before it answers (§5.1, Figure 2).
 //! - [`message`]: `RaftMessage`, the RequestVote and AppendEntries RPCs and their responses.
 //! - [`role`]: `Role`, what a server is in its current term.
+//! - [`snapshot`]: `SnapshotMeta`, what names a snapshot and the log prefix it replaces (§7).
 //! - [`codec`]: the versioned rmp-serde encoding used on the wire and in stored records.
 
 #![warn(missing_docs)]
@@ -21,6 +22,7 @@ pub mod hard_state;
 pub mod ids;
 pub mod message;
 pub mod role;
+pub mod snapshot;
 
 pub use bytes::Bytes;
 pub use codec::{decode, encode, encode_into, CodecError, WIRE_FORMAT_VERSION};
@@ -28,7 +30,8 @@ pub use entry::{Entry, EntryPayload};
 pub use hard_state::HardState;
 pub use ids::{IoSequence, LogId, LogIndex, NodeId, Term};
 pub use message::{
-    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, RaftMessage, RequestVoteRequest,
-    RequestVoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, InstallSnapshotRequest,
+    InstallSnapshotResponse, RaftMessage, RequestVoteRequest, RequestVoteResponse, SnapshotOutcome,
 };
 pub use role::Role;
+pub use snapshot::{SnapshotId, SnapshotMeta};

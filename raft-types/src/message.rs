@@ -5,6 +5,8 @@
 
 use crate::entry::Entry;
 use crate::ids::{LogId, LogIndex, NodeId, Term};
+use crate::snapshot::{SnapshotId, SnapshotMeta};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Every message one server sends another.
@@ -25,6 +27,11 @@ pub enum RaftMessage {
     /// A peer answers a PreVote. A granted answer carries the request's hypothetical term, a
     /// refusal the receiver's current term.
     PreVoteResponse(RequestVoteResponse),
+    /// The leader sends a follower one chunk of a snapshot, because the entries the follower
+    /// needs next are compacted away (§7).
+    InstallSnapshot(InstallSnapshotRequest),
+    /// A follower answers an InstallSnapshot chunk.
+    InstallSnapshotResponse(InstallSnapshotResponse),
 }
 
 impl RaftMessage {
@@ -38,6 +45,8 @@ impl RaftMessage {
             RaftMessage::AppendEntriesResponse(response) => response.term,
             RaftMessage::PreVote(request) => request.term,
             RaftMessage::PreVoteResponse(response) => response.term,
+            RaftMessage::InstallSnapshot(request) => request.term,
+            RaftMessage::InstallSnapshotResponse(response) => response.term,
         }
     }
 
@@ -50,6 +59,8 @@ impl RaftMessage {
             RaftMessage::AppendEntriesResponse(_) => "AppendEntriesResponse",
             RaftMessage::PreVote(_) => "PreVote",
             RaftMessage::PreVoteResponse(_) => "PreVoteResponse",
+            RaftMessage::InstallSnapshot(_) => "InstallSnapshot",
+            RaftMessage::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
         }
     }
 }
@@ -140,4 +151,84 @@ pub enum AppendOutcome {
         /// The term of the follower's entry at `index` (0 when it holds none there).
         committed_term: Term,
     },
+}
+
+/// One chunk of a snapshot file, sent by the leader (§7, Figure 13). The chunks of one
+/// transfer are the file's bytes in order; the follower stores a chunk only when it starts
+/// exactly where its stored bytes end, so a lost or reordered chunk is sent again and a broken
+/// transfer resumes from what the follower already holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSnapshotRequest {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader; a request whose `leader_id` is not its sender is refused.
+    pub leader_id: NodeId,
+    /// The snapshot the chunk belongs to.
+    pub snapshot: SnapshotMeta,
+    /// Where `data` starts in the snapshot file.
+    pub offset: u64,
+    /// The file's bytes `offset .. offset + data.len()`; the last chunk ends at
+    /// `snapshot.size_bytes`.
+    pub data: Bytes,
+    /// The same per-term counter as `AppendEntriesRequest::sequence`, echoed in the answer: an
+    /// answer proves the follower followed this leader after the chunk was sent.
+    pub sequence: u64,
+}
+
+impl InstallSnapshotRequest {
+    /// Where the next chunk starts.
+    pub fn end_offset(&self) -> u64 {
+        self.offset + self.data.len() as u64
+    }
+
+    /// Whether this chunk completes the file.
+    pub fn is_last(&self) -> bool {
+        self.end_offset() >= self.snapshot.size_bytes
+    }
+}
+
+/// A follower's answer to an InstallSnapshot chunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSnapshotResponse {
+    /// The follower's current term.
+    pub term: Term,
+    /// The `sequence` of the request this answers.
+    pub sequence: u64,
+    /// What the follower made of the chunk.
+    pub outcome: SnapshotOutcome,
+}
+
+/// What a follower made of an InstallSnapshot chunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotOutcome {
+    /// The follower durably holds bytes `0 .. next_offset` of `snapshot`: the leader continues
+    /// from `next_offset`. Sent after each stored chunk, and (with a lower `next_offset`) when
+    /// a chunk did not start where the stored bytes end, so the leader goes back.
+    Receiving {
+        /// The snapshot being received.
+        snapshot: SnapshotId,
+        /// The first byte the follower does not hold.
+        next_offset: u64,
+    },
+    /// The follower installed the snapshot: its log now matches the leader's through
+    /// `last_log_id`, durably.
+    Installed {
+        /// The snapshot's last entry.
+        last_log_id: LogId,
+    },
+    /// The follower does not need the snapshot: its commit index already covers it (Figure 13:
+    /// a snapshot at or below what is committed is ignored). The leader replicates entries
+    /// from just after the snapshot instead.
+    NotNeeded {
+        /// The follower's commit index.
+        commit_index: LogIndex,
+    },
+    /// The follower stored every byte but the file failed verification (a checksum, or a
+    /// header that does not match `snapshot`): it discarded what it had; send it again from 0.
+    Rejected {
+        /// What was wrong, for the leader's log.
+        reason: String,
+    },
+    /// The request's term was older than the follower's; `term` tells the sender the newer one.
+    StaleTerm,
 }

@@ -195,7 +195,7 @@ impl Handler<StorageEvent> for Proposer {
                 self.persisted_events += 1;
                 self.top_up();
             }
-            StorageEvent::HardStateSaved { .. } => {}
+            StorageEvent::HardStateSaved { .. } | StorageEvent::SnapshotReceived { .. } => {}
             StorageEvent::Failed { error } => panic!("storage failed: {error}"),
         }
     }

@@ -192,6 +192,10 @@ impl<S: LogStore> StorageActor<S> {
                     outcome.saved_hard_state = true;
                 }
                 StorageRequest::Purge { before } => self.store.purge(before)?,
+                // Not handled by this store yet; the consensus core does not send them.
+                StorageRequest::ResetLog { .. } | StorageRequest::StoreSnapshotChunk { .. } => {
+                    tracing::error!("storage: snapshot requests are not supported yet");
+                }
             }
         }
         let sync_started = Instant::now();
