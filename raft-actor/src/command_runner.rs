@@ -12,16 +12,58 @@
 //! - A read is handed to the applier only on `ReadReady`, which the core emits once the
 //!   applier has reported the read index applied; the applier's mailbox is ordered, so the
 //!   query runs after every entry through that index.
+//! - `RestoreSnapshot` goes to the applier's mailbox like `ApplyEntries` (the `apply` and
+//!   `restore` recipients are one actor's), so it is restored after the entries handed over
+//!   before it and before those after it.
+//! - A snapshot chunk a leader sends is read from the snapshot store on tokio's blocking pool,
+//!   never on this actor's thread; the read file stays open in a small cache, so a transfer
+//!   survives the store deleting the file behind it (retention keeps only the newest two).
 
 use crate::raft_actor::RaftActor;
-use actix::Context;
+use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
 use raft_core::{Command, ReadRequestId};
-use raft_proto::applier::{ApplyEntries, Query};
+use raft_proto::applier::{ApplyEntries, Query, RestoreSnapshot};
 use raft_proto::client::ClientError;
 use raft_proto::network::SendMessage;
+use raft_proto::snapshot::{SnapshotError, SnapshotFile, SnapshotStore};
 use raft_proto::storage::StorageRequest;
-use raft_types::{Entry, IoSequence, LogIndex, NodeId, RaftMessage};
+use raft_types::{Entry, InstallSnapshotRequest, IoSequence, LogIndex, NodeId, RaftMessage};
+use raft_types::{SnapshotId, SnapshotMeta};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// Snapshot files a leader keeps open for the transfers it runs: the newest few, by use.
+const OPEN_SNAPSHOT_FILES: usize = 4;
+
+/// The snapshot files kept open for sending, most recently used last.
+#[derive(Default)]
+pub(crate) struct OpenSnapshotFiles {
+    files: Mutex<VecDeque<(SnapshotId, Arc<dyn SnapshotFile>)>>,
+}
+
+impl OpenSnapshotFiles {
+    /// The open file of `snapshot`, opening it through `store` when it is not open yet.
+    fn get(
+        &self,
+        store: &dyn SnapshotStore,
+        snapshot: &SnapshotId,
+    ) -> Result<Arc<dyn SnapshotFile>, SnapshotError> {
+        let mut files = self.files.lock().expect("never poisoned: no panics inside");
+        if let Some(position) = files.iter().position(|(id, _)| id == snapshot) {
+            let entry = files.remove(position).expect("found");
+            let file = Arc::clone(&entry.1);
+            files.push_back(entry);
+            return Ok(file);
+        }
+        let file = store.open(snapshot)?;
+        files.push_back((*snapshot, Arc::clone(&file)));
+        while files.len() > OPEN_SNAPSHOT_FILES {
+            files.pop_front();
+        }
+        Ok(file)
+    }
+}
 
 use crate::metrics::Counter;
 
@@ -46,7 +88,87 @@ impl RaftActor {
                 leader_hint,
             } => self.run_reject_read(request_id, leader_hint),
             Command::Diverged(divergence) => self.run_diverged(divergence, ctx),
+            Command::PurgeLog { before } => {
+                self.send_to_storage(StorageRequest::Purge { before }, ctx)
+            }
+            Command::ResetLog { last_log_id, io } => {
+                self.send_to_storage(StorageRequest::ResetLog { last_log_id, io }, ctx)
+            }
+            Command::StoreSnapshotChunk {
+                snapshot,
+                offset,
+                data,
+            } => self.send_to_storage(
+                StorageRequest::StoreSnapshotChunk {
+                    snapshot,
+                    offset,
+                    data,
+                },
+                ctx,
+            ),
+            Command::SendSnapshotChunk {
+                to,
+                request,
+                length,
+            } => self.run_send_snapshot_chunk(to, request, length, ctx),
+            Command::RestoreSnapshot { snapshot } => self.run_restore_snapshot(snapshot, ctx),
         }
+    }
+
+    /// Reads the chunk off this thread, then sends it; a failed read tells the core, which
+    /// moves the transfer to a newer snapshot if it has one, or sends again later.
+    fn run_send_snapshot_chunk(
+        &mut self,
+        to: NodeId,
+        mut request: InstallSnapshotRequest,
+        length: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(store) = self.ports.snapshot_store.clone() else {
+            self.fatal(
+                ctx,
+                "the core sends a snapshot, but this node was wired without a snapshot store",
+            );
+            return;
+        };
+        let open_files = Arc::clone(&self.open_snapshot_files);
+        let network = self.ports.network.clone();
+        let snapshot = request.snapshot.id();
+        let offset = request.offset;
+        let read = tokio::task::spawn_blocking(move || {
+            open_files
+                .get(store.as_ref(), &snapshot)
+                .and_then(|file| file.read_at(offset, length as usize))
+        });
+        self.metrics.increment(Counter::SnapshotChunksSent);
+        ctx.spawn(read.into_actor(self).map(move |outcome, actor, _ctx| {
+            let error = match outcome {
+                Ok(Ok(data)) => {
+                    request.data = data;
+                    network.do_send(raft_proto::network::SendMessages {
+                        messages: vec![SendMessage {
+                            to,
+                            message: RaftMessage::InstallSnapshot(request),
+                        }],
+                    });
+                    return;
+                }
+                Ok(Err(error)) => error.to_string(),
+                Err(join_error) => format!("the read task failed: {join_error}"),
+            };
+            tracing::warn!(peer = %to, %snapshot, offset, %error, "cannot read a snapshot chunk");
+            actor.raft.snapshot_send_failed(to, snapshot);
+        }));
+    }
+
+    fn run_restore_snapshot(&mut self, snapshot: SnapshotMeta, ctx: &mut Context<Self>) {
+        if !self.ports.restore.connected() {
+            self.fatal(ctx, "the applier is gone: a snapshot cannot be restored");
+            return;
+        }
+        tracing::info!(id = %self.raft.id(), %snapshot, "restoring the state machine from a snapshot");
+        self.metrics.increment(Counter::SnapshotsRestored);
+        self.ports.restore.do_send(RestoreSnapshot { snapshot });
     }
 
     fn run_append_log(&mut self, entries: Vec<Entry>, io: IoSequence, ctx: &mut Context<Self>) {

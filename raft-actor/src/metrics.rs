@@ -37,6 +37,11 @@ pub struct RaftMetrics {
     messages_sent_total: AtomicU64,
     messages_received_total: AtomicU64,
     storage_appends_total: AtomicU64,
+    snapshot_index: AtomicU64,
+    first_log_index: AtomicU64,
+    snapshots_taken_total: AtomicU64,
+    snapshots_restored_total: AtomicU64,
+    snapshot_chunks_sent_total: AtomicU64,
     peers_connected: AtomicU64,
     append_latency: LatencyHistogram,
 }
@@ -70,6 +75,17 @@ pub struct RaftMetricsSnapshot {
     pub messages_received_total: u64,
     /// `StorageRequest::Append`s sent (one per batch of entries, not per entry).
     pub storage_appends_total: u64,
+    /// The last index of this node's newest snapshot (0 without one).
+    pub snapshot_index: LogIndex,
+    /// The first index of the log held in memory: the log holds
+    /// `last_log_index - first_log_index + 1` entries.
+    pub first_log_index: LogIndex,
+    /// Snapshots this node's state machine took (reported to the core).
+    pub snapshots_taken_total: u64,
+    /// Snapshots received from a leader and restored into the state machine.
+    pub snapshots_restored_total: u64,
+    /// InstallSnapshot chunks sent to followers.
+    pub snapshot_chunks_sent_total: u64,
     /// Peers whose outgoing connection the network reported up.
     pub peers_connected: u64,
     /// Time from sending an `Append` to storage to the `Persisted` event covering it: the
@@ -103,6 +119,8 @@ pub(crate) struct Gauges {
     pub last_applied: LogIndex,
     pub last_log_index: LogIndex,
     pub persisted_index: LogIndex,
+    pub snapshot_index: LogIndex,
+    pub first_log_index: LogIndex,
 }
 
 /// The counters the actor increments.
@@ -117,6 +135,9 @@ pub(crate) enum Counter {
     MessagesSent,
     MessagesReceived,
     StorageAppends,
+    SnapshotsTaken,
+    SnapshotsRestored,
+    SnapshotChunksSent,
 }
 
 impl RaftMetrics {
@@ -140,6 +161,11 @@ impl RaftMetrics {
             messages_sent_total: load(&self.messages_sent_total),
             messages_received_total: load(&self.messages_received_total),
             storage_appends_total: load(&self.storage_appends_total),
+            snapshot_index: LogIndex(load(&self.snapshot_index)),
+            first_log_index: LogIndex(load(&self.first_log_index)),
+            snapshots_taken_total: load(&self.snapshots_taken_total),
+            snapshots_restored_total: load(&self.snapshots_restored_total),
+            snapshot_chunks_sent_total: load(&self.snapshot_chunks_sent_total),
             peers_connected: load(&self.peers_connected),
             append_latency: self.append_latency.snapshot(),
         }
@@ -157,6 +183,8 @@ impl RaftMetrics {
         store(&self.last_applied, gauges.last_applied.0);
         store(&self.last_log_index, gauges.last_log_index.0);
         store(&self.persisted_index, gauges.persisted_index.0);
+        store(&self.snapshot_index, gauges.snapshot_index.0);
+        store(&self.first_log_index, gauges.first_log_index.0);
     }
 
     pub(crate) fn set_peers_connected(&self, count: usize) {
@@ -174,6 +202,9 @@ impl RaftMetrics {
             Counter::MessagesSent => &self.messages_sent_total,
             Counter::MessagesReceived => &self.messages_received_total,
             Counter::StorageAppends => &self.storage_appends_total,
+            Counter::SnapshotsTaken => &self.snapshots_taken_total,
+            Counter::SnapshotsRestored => &self.snapshots_restored_total,
+            Counter::SnapshotChunksSent => &self.snapshot_chunks_sent_total,
         };
         target.fetch_add(1, Ordering::Relaxed);
     }
@@ -214,6 +245,8 @@ mod tests {
             last_applied: LogIndex(4),
             last_log_index: LogIndex(6),
             persisted_index: LogIndex(6),
+            snapshot_index: LogIndex(2),
+            first_log_index: LogIndex(1),
         });
         metrics.increment(Counter::Proposals);
         let snapshot = metrics.snapshot();

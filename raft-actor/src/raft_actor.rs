@@ -29,7 +29,7 @@ use actix::{
     System,
 };
 use raft_core::{Raft, ReadRequestId, RequestError};
-use raft_proto::applier::Applied;
+use raft_proto::applier::{Applied, SnapshotTaken};
 use raft_proto::client::{
     ClientError, ClientResponder, GetStatus, Propose, RaftStatus, Read, Role, Shutdown,
 };
@@ -184,6 +184,8 @@ pub struct RaftActor {
     ticks: u64,
     observed: ObservedState,
     connected_peers: BTreeSet<NodeId>,
+    /// Snapshot files open for the transfers this leader runs.
+    pub(crate) open_snapshot_files: Arc<crate::command_runner::OpenSnapshotFiles>,
 }
 
 impl RaftActor {
@@ -219,6 +221,7 @@ impl RaftActor {
             ticks: 0,
             observed,
             connected_peers: BTreeSet::new(),
+            open_snapshot_files: Arc::default(),
         }
     }
 
@@ -325,6 +328,11 @@ impl RaftActor {
             last_applied: self.raft.last_applied(),
             last_log_index: self.raft.last_log_id().index,
             persisted_index: self.raft.persisted_index(),
+            snapshot_index: self
+                .raft
+                .snapshot()
+                .map_or(LogIndex::ZERO, |snapshot| snapshot.last_log_id.index),
+            first_log_index: self.raft.log().first_index(),
         });
     }
 
@@ -460,15 +468,27 @@ impl Handler<StorageEvent> for RaftActor {
                 self.raft.persisted(io, last);
             }
             StorageEvent::HardStateSaved { io } => self.raft.hard_state_saved(io),
-            // Nothing asks for snapshot chunks to be stored yet.
-            StorageEvent::SnapshotReceived { snapshot, .. } => {
-                tracing::warn!(%snapshot, "ignoring an unrequested snapshot event");
+            StorageEvent::SnapshotReceived { snapshot, outcome } => {
+                self.raft.snapshot_chunk_stored(snapshot.id(), outcome)
             }
             StorageEvent::Failed { error } => {
                 self.fatal(ctx, &format!("storage failed: {error}"));
                 return;
             }
         }
+        self.input_handled(ctx);
+    }
+}
+
+impl Handler<SnapshotTaken> for RaftActor {
+    type Result = ();
+
+    fn handle(&mut self, message: SnapshotTaken, ctx: &mut Context<Self>) {
+        if self.failed {
+            return;
+        }
+        self.metrics.increment(Counter::SnapshotsTaken);
+        self.raft.snapshot_taken(message.snapshot);
         self.input_handled(ctx);
     }
 }

@@ -12,11 +12,21 @@
 //! - `Apply` batches are contiguous and in order; the shell reports progress with `applied`.
 //! - `ReadReady` means: run the read against the state machine now (it has applied through
 //!   `read_index`, so the result is linearizable).
+//! - `ResetLog` goes on the same ordered path and is answered by `persisted` like an append.
+//!   `PurgeLog` may be carried out whenever convenient after the requests before it: it only
+//!   frees space the core no longer needs.
+//! - `StoreSnapshotChunk` is answered with [`Raft::snapshot_chunk_stored`](crate::Raft::snapshot_chunk_stored);
+//!   `SendSnapshotChunk` is a `Send` whose data the shell reads from its snapshot store;
+//!   `RestoreSnapshot` is ordered with `Apply` on the way to the state machine, which answers
+//!   with `applied` at the snapshot's index.
 //! - `Diverged` is the last command the core ever emits: stop the node, carry out none of the
 //!   core's later output, and keep it from restarting until an operator has looked.
 
 use crate::divergence::Divergence;
-use raft_types::{Entry, HardState, IoSequence, LogIndex, NodeId, RaftMessage};
+use raft_types::{
+    Bytes, Entry, HardState, InstallSnapshotRequest, IoSequence, LogId, LogIndex, NodeId,
+    RaftMessage, SnapshotMeta,
+};
 
 /// An opaque id the shell gives a read request, returned with its outcome.
 pub type ReadRequestId = u64;
@@ -72,6 +82,46 @@ pub enum Command {
         request_id: ReadRequestId,
         /// The new leader, when the server that stepped down was told of one.
         leader_hint: Option<NodeId>,
+    },
+    /// Storage may delete entries with index < `before`: a snapshot covers them (§7).
+    PurgeLog {
+        /// The first index still needed.
+        before: LogIndex,
+    },
+    /// Durably discard the whole log: the installed snapshot ending at `last_log_id` replaces
+    /// it, and the next append is `last_log_id.index + 1`.
+    ResetLog {
+        /// The installed snapshot's last entry.
+        last_log_id: LogId,
+        /// This request's place on the ordered storage path.
+        io: IoSequence,
+    },
+    /// Store bytes of a snapshot the leader is sending (they start where the bytes handed over
+    /// before end); report with [`Raft::snapshot_chunk_stored`](crate::Raft::snapshot_chunk_stored).
+    StoreSnapshotChunk {
+        /// The snapshot being received.
+        snapshot: SnapshotMeta,
+        /// Where `data` starts in its file.
+        offset: u64,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Send peer `to` an InstallSnapshot chunk: `request` with its `data` filled in with the
+    /// snapshot file's bytes `request.offset .. request.offset + length`.
+    SendSnapshotChunk {
+        /// The follower.
+        to: NodeId,
+        /// The request, with empty `data`.
+        request: InstallSnapshotRequest,
+        /// How many bytes to read into `data`.
+        length: u64,
+    },
+    /// Replace the state machine's state with this snapshot (complete in the snapshot store).
+    /// Entries of earlier `Apply` commands are applied first; the next `Apply` starts right
+    /// after the snapshot. The state machine answers with `applied` at the snapshot's index.
+    RestoreSnapshot {
+        /// The snapshot to restore.
+        snapshot: SnapshotMeta,
     },
     /// A committed entry differs between this server and a peer: stop (see [`Divergence`]).
     /// Nothing follows it; every later input to the core is ignored.

@@ -35,6 +35,17 @@ pub struct Config {
     /// while a leader is known to be alive, so a server rejoining after a partition does not
     /// depose a working leader.
     pub pre_vote: bool,
+    /// Entries kept in the log behind the newest snapshot, so a follower that lags by less
+    /// than this catches up with entries instead of a whole snapshot (§7).
+    pub snapshot_trailing_entries: u64,
+    /// Bytes of snapshot file per InstallSnapshot chunk.
+    pub snapshot_chunk_bytes: u64,
+    /// InstallSnapshot chunks a leader keeps unacknowledged per follower.
+    pub snapshot_max_inflight_chunks: usize,
+    /// A transfer that made no progress (no chunk acknowledged) for this many ticks resends
+    /// from the last byte the follower reported stored. Per chunk, so the time a whole
+    /// transfer may take grows with its size.
+    pub snapshot_chunk_timeout_ticks: u64,
     /// Seed of the core's RNG (election timeouts). Tests pin it to replay a run.
     pub random_seed: u64,
 }
@@ -70,7 +81,8 @@ pub enum ConfigError {
         min: u64,
     },
     /// A replication limit (`max_inflight_appends`, `max_entries_per_append`,
-    /// `max_append_bytes`) is 0.
+    /// `max_append_bytes`, `snapshot_chunk_bytes`, `snapshot_max_inflight_chunks`,
+    /// `snapshot_chunk_timeout_ticks`) is 0.
     #[error("{field} must be at least 1")]
     ZeroLimit {
         /// The name of the `Config` field that is 0.
@@ -93,6 +105,10 @@ impl Config {
             max_append_bytes: 4 * 1024 * 1024,
             check_quorum: true,
             pre_vote: true,
+            snapshot_trailing_entries: 5_000,
+            snapshot_chunk_bytes: 1024 * 1024,
+            snapshot_max_inflight_chunks: 4,
+            snapshot_chunk_timeout_ticks: 100,
             random_seed: id.0,
         }
     }
@@ -128,6 +144,15 @@ impl Config {
             ("max_inflight_appends", self.max_inflight_appends),
             ("max_entries_per_append", self.max_entries_per_append),
             ("max_append_bytes", self.max_append_bytes),
+            ("snapshot_chunk_bytes", self.snapshot_chunk_bytes as usize),
+            (
+                "snapshot_max_inflight_chunks",
+                self.snapshot_max_inflight_chunks,
+            ),
+            (
+                "snapshot_chunk_timeout_ticks",
+                self.snapshot_chunk_timeout_ticks as usize,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit { field });

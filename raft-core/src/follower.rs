@@ -21,20 +21,7 @@ impl Raft {
             self.send(from, RaftMessage::AppendEntriesResponse(response));
             return;
         }
-        assert_ne!(
-            self.role(),
-            Role::Leader,
-            "Election Safety: two leaders in term {}",
-            self.current_term
-        );
-        if self.role() == Role::Candidate || self.leader_id != Some(from) {
-            // §5.2: a candidate that hears from a leader of its term returns to follower.
-            if let Some(known) = self.leader_id {
-                assert_eq!(known, from, "Election Safety: two leaders in one term");
-            }
-            self.become_follower(request.term, Some(from));
-        }
-        self.election_elapsed = 0;
+        self.follow_leader_of_this_term(from, request.term);
 
         // Rule 2: reply false if the log does not contain an entry at prevLogIndex whose term
         // matches prevLogTerm. Checked at every index, at or below the commit index too: a
@@ -84,10 +71,30 @@ impl Raft {
         self.release_acknowledgements();
     }
 
-    /// Whether the log holds `log_id`, or `log_id` lies before the snapshot (folded into it:
-    /// committed, and beyond checking entry by entry).
+    /// `leader` sent a request of this server's current term: follow it (§5.2: a candidate
+    /// that hears from a leader of its term returns to follower) and restart the election
+    /// timer.
+    pub(crate) fn follow_leader_of_this_term(&mut self, leader: NodeId, term: Term) {
+        assert_eq!(term, self.current_term, "a newer term was adopted in step");
+        assert_ne!(
+            self.role(),
+            Role::Leader,
+            "Election Safety: two leaders in term {}",
+            self.current_term
+        );
+        if self.role() == Role::Candidate || self.leader_id != Some(leader) {
+            if let Some(known) = self.leader_id {
+                assert_eq!(known, leader, "Election Safety: two leaders in one term");
+            }
+            self.become_follower(term, Some(leader));
+        }
+        self.election_elapsed = 0;
+    }
+
+    /// Whether the log holds `log_id`, or `log_id` lies before the purged prefix (covered by a
+    /// snapshot: committed, and beyond checking entry by entry).
     fn holds_or_compacted(&self, log_id: LogId) -> bool {
-        self.log.matches(log_id) || log_id.index < self.log.snapshot_last_log_id().index
+        self.log.matches(log_id) || log_id.index < self.log.last_purged_log_id().index
     }
 
     /// Tells the leader why this follower stops (directly, not held behind a hard state save:
@@ -117,11 +124,11 @@ impl Raft {
         leader: NodeId,
         entries: Vec<raft_types::Entry>,
     ) -> Result<(), Divergence> {
-        let snapshot_index = self.log.snapshot_last_log_id().index;
+        let last_purged_index = self.log.last_purged_log_id().index;
         let mut first_new = None;
         for (position, entry) in entries.iter().enumerate() {
-            if entry.index() < snapshot_index {
-                // Folded into the snapshot: committed, held.
+            if entry.index() < last_purged_index {
+                // Covered by a snapshot: committed, held.
                 continue;
             }
             match self.log.term_at(entry.index()) {

@@ -21,6 +21,8 @@
 //! - `replication`: the leader's side of §5.3 and the commit rule of §5.4.2.
 //! - `follower`: the follower's side of AppendEntries.
 //! - `read_index`: linearizable reads (thesis §6.4).
+//! - `snapshot`: log compaction, sending and installing snapshots (§7, Figure 13).
+//! - [`recovery`]: what a restarting server's log is, given its snapshot and its stored log.
 //! - `progress`: per-follower replication state.
 //! - [`raft_log`]: the in-memory log, which may start after a snapshot.
 //! - [`command`]: the output vocabulary.
@@ -39,12 +41,16 @@ mod progress;
 mod raft;
 pub mod raft_log;
 mod read_index;
+pub mod recovery;
 mod replication;
+mod snapshot;
 
 pub use command::{Command, ReadRequestId};
 pub use config::{Config, ConfigError};
 pub use divergence::{Divergence, DivergenceSide};
 pub use error::RequestError;
+pub use progress::{ReplicationMode, SnapshotTransfer};
 pub use raft::{Raft, RecoveredState};
 pub use raft_log::RaftLog;
 pub use raft_types::Role;
+pub use recovery::{reconcile, RecoveryError, StoredLog};

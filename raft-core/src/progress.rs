@@ -1,7 +1,7 @@
 //! What a leader knows about one follower's log (Figure 2, "Volatile state on leaders"), and
 //! how it paces replication to it.
 
-use raft_types::LogIndex;
+use raft_types::{LogIndex, SnapshotMeta};
 use std::collections::VecDeque;
 
 /// How the leader sends to a follower.
@@ -22,6 +22,80 @@ pub enum ReplicationMode {
         /// The last index of each unacknowledged AppendEntries, oldest first.
         inflight: VecDeque<LogIndex>,
     },
+    /// The entries the follower needs next are purged: the leader sends it `transfer`'s
+    /// snapshot in chunks. Appends pause; heartbeats go on (with an empty prefix, which every
+    /// log holds), so the follower keeps following and ReadIndex keeps working.
+    Snapshot(SnapshotTransfer),
+}
+
+/// One InstallSnapshot transfer to one follower (at most one per follower).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotTransfer {
+    /// The snapshot being sent. It stays the same for the whole transfer, even when the leader
+    /// takes a newer one meanwhile.
+    pub snapshot: SnapshotMeta,
+    /// The follower durably holds bytes `0 .. acknowledged_offset`.
+    pub acknowledged_offset: u64,
+    /// The next byte to send.
+    pub next_offset: u64,
+    /// Chunks sent and not acknowledged, oldest first: (sequence, offset, end offset).
+    pub inflight: VecDeque<SentChunk>,
+    /// Ticks since a chunk was last acknowledged; at `snapshot_chunk_timeout_ticks` the
+    /// unacknowledged chunks are sent again.
+    pub ticks_without_progress: u64,
+}
+
+/// A chunk in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentChunk {
+    /// The request's sequence.
+    pub sequence: u64,
+    /// Where the chunk starts in the file.
+    pub offset: u64,
+    /// Where it ends.
+    pub end_offset: u64,
+}
+
+impl SnapshotTransfer {
+    /// A transfer of `snapshot` from its first byte.
+    pub fn new(snapshot: SnapshotMeta) -> SnapshotTransfer {
+        SnapshotTransfer {
+            snapshot,
+            acknowledged_offset: 0,
+            next_offset: 0,
+            inflight: VecDeque::new(),
+            ticks_without_progress: 0,
+        }
+    }
+
+    /// The follower holds `0 .. next_offset`: chunks ending there or before are done.
+    /// Returns whether that was news.
+    pub fn acknowledge(&mut self, next_offset: u64) -> bool {
+        if next_offset <= self.acknowledged_offset {
+            return false;
+        }
+        self.acknowledged_offset = next_offset;
+        self.next_offset = self.next_offset.max(next_offset);
+        while self
+            .inflight
+            .front()
+            .is_some_and(|chunk| chunk.end_offset <= next_offset)
+        {
+            self.inflight.pop_front();
+        }
+        self.ticks_without_progress = 0;
+        true
+    }
+
+    /// Sends again from `offset`, what the follower says it holds (less than before when it
+    /// restarted and lost its partial file): every chunk in flight is forgotten; answers to
+    /// them that still come match no chunk.
+    pub fn resend_from(&mut self, offset: u64) {
+        self.acknowledged_offset = offset;
+        self.next_offset = offset;
+        self.inflight.clear();
+        self.ticks_without_progress = 0;
+    }
 }
 
 /// The leader's replication state for one follower: Figure 2's `nextIndex` and `matchIndex`,
@@ -78,8 +152,30 @@ impl Progress {
                     inflight: VecDeque::new(),
                 };
             }
+            // A late answer to an AppendEntries sent before the transfer (or a heartbeat's,
+            // which matches through 0): the transfer goes on; it ends when the follower
+            // installs the snapshot or says it does not need it.
+            ReplicationMode::Snapshot(_) => {}
         }
         advanced
+    }
+
+    /// The follower's log matches through `match_index` after installing a snapshot: stream
+    /// entries from there.
+    pub fn finish_snapshot(&mut self, match_index: LogIndex) {
+        self.match_index = self.match_index.max(match_index);
+        self.next_index = self.match_index.next();
+        self.mode = ReplicationMode::Replicate {
+            inflight: VecDeque::new(),
+        };
+    }
+
+    /// The transfer in progress, if the follower is being sent a snapshot.
+    pub fn snapshot_transfer(&self) -> Option<&SnapshotTransfer> {
+        match &self.mode {
+            ReplicationMode::Snapshot(transfer) => Some(transfer),
+            ReplicationMode::Probe { .. } | ReplicationMode::Replicate { .. } => None,
+        }
     }
 
     /// Falls back to probing from `next_index` (never below what is known to match).

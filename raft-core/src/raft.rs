@@ -12,23 +12,37 @@ use crate::error::RequestError;
 use crate::progress::Progress;
 use crate::raft_log::RaftLog;
 use crate::read_index::PendingRead;
+use crate::snapshot::SnapshotReceipt;
 use raft_types::{
     Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, NodeId, RaftMessage,
-    RequestVoteResponse, Role, Term,
+    RequestVoteResponse, Role, SnapshotMeta, Term,
 };
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What storage recovered at startup.
+/// What a server restarts from: its hard state, its newest snapshot and the log after it.
+/// [`crate::recovery::reconcile`] builds it from what the snapshot store and the log store
+/// hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveredState {
     /// The term and vote last made durable.
     pub hard_state: HardState,
-    /// The last entry covered by a snapshot, or `LogId::ZERO`.
-    pub snapshot_last_log_id: LogId,
-    /// The entries after the snapshot, contiguous.
+    /// The newest snapshot, which the state machine was restored from; `None` when there is
+    /// none (the state machine starts empty).
+    pub snapshot: Option<SnapshotMeta>,
+    /// The entries after the snapshot's last entry (or after index 0), contiguous.
     pub entries: Vec<Entry>,
+}
+
+impl RecoveredState {
+    /// The last entry the snapshot covers, or `LogId::ZERO` without one.
+    pub fn snapshot_last_log_id(&self) -> LogId {
+        self.snapshot
+            .as_ref()
+            .map(|snapshot| snapshot.last_log_id)
+            .unwrap_or(LogId::ZERO)
+    }
 }
 
 /// Leader-only state, created on election and dropped on stepping down.
@@ -135,6 +149,11 @@ pub struct Raft {
 
     pub(crate) pending_acknowledgements: Vec<PendingAcknowledgement>,
 
+    /// The newest snapshot this server holds (taken by its state machine or installed).
+    pub(crate) snapshot: Option<SnapshotMeta>,
+    /// The snapshot this follower is receiving from a leader, if any.
+    pub(crate) snapshot_receipt: Option<SnapshotReceipt>,
+
     /// Set when a committed entry was found to differ from a peer's: the server has stopped
     /// and every later input is ignored.
     pub(crate) halted: Option<Divergence>,
@@ -146,9 +165,12 @@ impl Raft {
     /// A server restarting from what storage recovered (a fresh server recovers nothing).
     pub fn new(config: Config, recovered: RecoveredState) -> Result<Raft, ConfigError> {
         config.validate()?;
-        let log = RaftLog::new(recovered.snapshot_last_log_id, recovered.entries);
+        let snapshot_last_log_id = recovered.snapshot_last_log_id();
+        let log = RaftLog::new(snapshot_last_log_id, recovered.entries);
         let last_index = log.last_index();
-        let snapshot_index = recovered.snapshot_last_log_id.index;
+        // The state machine was restored from the snapshot: everything in it is committed
+        // and applied.
+        let snapshot_index = snapshot_last_log_id.index;
         let mut raft = Raft {
             random: ChaCha8Rng::seed_from_u64(config.random_seed),
             config,
@@ -169,6 +191,8 @@ impl Raft {
             election_elapsed: 0,
             randomized_election_timeout: 0,
             pending_acknowledgements: Vec::new(),
+            snapshot: recovered.snapshot,
+            snapshot_receipt: None,
             halted: None,
             commands: Vec::new(),
         };
@@ -234,7 +258,7 @@ impl Raft {
         // §5.1: any RPC with a newer term makes this server a follower in that term.
         if message_term > self.current_term && !term_is_hypothetical {
             let leader = match &message {
-                RaftMessage::AppendEntries(_) => Some(from),
+                RaftMessage::AppendEntries(_) | RaftMessage::InstallSnapshot(_) => Some(from),
                 _ => None,
             };
             self.become_follower(message_term, leader);
@@ -250,9 +274,9 @@ impl Raft {
             }
             RaftMessage::PreVote(request) => self.handle_pre_vote(from, request),
             RaftMessage::PreVoteResponse(response) => self.handle_pre_vote_response(from, response),
-            // Snapshots are not handled by this core yet; nothing sends them.
-            RaftMessage::InstallSnapshot(_) | RaftMessage::InstallSnapshotResponse(_) => {
-                tracing::warn!(%from, kind = message_term.0, "ignoring a snapshot message");
+            RaftMessage::InstallSnapshot(request) => self.handle_install_snapshot(from, request),
+            RaftMessage::InstallSnapshotResponse(response) => {
+                self.handle_install_snapshot_response(from, response)
             }
         }
     }
@@ -579,7 +603,12 @@ impl Raft {
         if term_changed {
             self.current_term = term;
             self.voted_for = None;
+            // Answers owed to the old term's leader would carry the new term: drop them. A
+            // partial snapshot stays; the next leader may send the same one.
             self.pending_acknowledgements.clear();
+            if let Some(receipt) = &mut self.snapshot_receipt {
+                receipt.pending_answers.clear();
+            }
             self.persist_hard_state();
         }
         let previous = std::mem::replace(
@@ -660,6 +689,36 @@ impl Raft {
             self.log.last_log_id().term <= self.current_term,
             "log holds an entry from a future term"
         );
+        let last_purged_index = self.log.last_purged_log_id().index;
+        assert!(
+            last_purged_index <= self.apply_requested_index,
+            "entries purged ({last_purged_index}) before they were handed to the state machine ({})",
+            self.apply_requested_index
+        );
+        match &self.snapshot {
+            Some(snapshot) => assert!(
+                last_purged_index <= snapshot.last_log_id.index
+                    && snapshot.last_log_id.index <= self.apply_requested_index,
+                "purged {last_purged_index} <= snapshot {} <= handed to the state machine {}",
+                snapshot.last_log_id,
+                self.apply_requested_index
+            ),
+            None => assert_eq!(
+                last_purged_index,
+                LogIndex::ZERO,
+                "entries are purged only behind a snapshot"
+            ),
+        }
+        if let Some(receipt) = &self.snapshot_receipt {
+            assert!(
+                receipt.stored <= receipt.handed_over,
+                "snapshot bytes stored beyond what was handed to storage"
+            );
+            assert!(
+                receipt.handed_over <= receipt.snapshot.size_bytes,
+                "more snapshot bytes handed to storage than the file has"
+            );
+        }
         // Which role holds which state is the type's business (`RoleState`); what is left to
         // check is what each role implies about the rest.
         match &self.role_state {

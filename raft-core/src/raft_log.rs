@@ -1,64 +1,78 @@
 //! The in-memory copy of the replicated log.
 //!
-//! The log may start after index 0: `snapshot_last_log_id` names the last entry covered by a
-//! snapshot (or `LogId::ZERO` when there is none), and `entries` holds everything after it.
+//! The log may start after index 0: `last_purged_log_id` names the last entry dropped from
+//! memory because a snapshot covers it (or `LogId::ZERO` when none was), and `entries` holds
+//! everything after it. Its term stays known, so an AppendEntries can still follow it. The
+//! newest snapshot may lie after it: entries behind the snapshot are kept for a while for
+//! followers that lag a little (`Config::snapshot_trailing_entries`).
 //! Nothing here touches disk; the core emits commands that make the same changes durable.
 
 use raft_types::{Entry, LogId, LogIndex, Term};
 
-/// The replicated log as this server holds it in memory: the entries after the snapshot's last
-/// entry, contiguous, with terms that never decrease.
+/// The replicated log as this server holds it in memory: the entries after the last purged
+/// one, contiguous, with terms that never decrease.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RaftLog {
-    /// The last entry folded into a snapshot; entries at or before it are gone from memory.
-    snapshot_last_log_id: LogId,
-    /// Entries `snapshot_last_log_id.index + 1 ..= last_index()`, contiguous.
+    /// The last entry dropped from memory (covered by a snapshot); entries at or before it are
+    /// gone, its own `LogId` is kept.
+    last_purged_log_id: LogId,
+    /// Entries `last_purged_log_id.index + 1 ..= last_index()`, contiguous.
     entries: Vec<Entry>,
 }
 
 impl RaftLog {
-    /// A log recovered from storage: `entries` must directly follow `snapshot_last_log_id`.
-    pub(crate) fn new(snapshot_last_log_id: LogId, entries: Vec<Entry>) -> RaftLog {
+    /// A log recovered from storage: `entries` must directly follow `last_purged_log_id`.
+    pub(crate) fn new(last_purged_log_id: LogId, entries: Vec<Entry>) -> RaftLog {
         let log = RaftLog {
-            snapshot_last_log_id,
+            last_purged_log_id,
             entries,
         };
         log.check_invariants();
         log
     }
 
-    /// The last entry covered by a snapshot, or `LogId::ZERO` when there is none.
-    pub fn snapshot_last_log_id(&self) -> LogId {
-        self.snapshot_last_log_id
+    /// The last entry dropped from memory, or `LogId::ZERO` when none was.
+    pub fn last_purged_log_id(&self) -> LogId {
+        self.last_purged_log_id
     }
 
-    /// The index of the first entry held in memory (one past the snapshot).
+    /// The index of the first entry held in memory (one past the last purged one).
     pub fn first_index(&self) -> LogIndex {
-        self.snapshot_last_log_id.index.next()
+        self.last_purged_log_id.index.next()
     }
 
-    /// The index of the last entry; the snapshot's last index when no entry follows it (0 for
-    /// an empty log).
+    /// The number of entries held in memory.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is held in memory (the log may still have a last purged entry).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The index of the last entry; the last purged index when no entry follows it (0 for an
+    /// empty log).
     pub fn last_index(&self) -> LogIndex {
-        self.snapshot_last_log_id
+        self.last_purged_log_id
             .index
             .plus(self.entries.len() as u64)
     }
 
-    /// The last entry's `LogId`; the snapshot's last entry when none follows it (`LogId::ZERO`
+    /// The last entry's `LogId`; the last purged entry when none follows it (`LogId::ZERO`
     /// for an empty log).
     pub fn last_log_id(&self) -> LogId {
         self.entries
             .last()
             .map(|entry| entry.log_id)
-            .unwrap_or(self.snapshot_last_log_id)
+            .unwrap_or(self.last_purged_log_id)
     }
 
-    /// The term of the entry at `index`; `Some(Term(0))` for index 0 and the snapshot's term for
-    /// its last index; `None` when the index is past the end or compacted away.
+    /// The term of the entry at `index`; `Some(Term(0))` for index 0 and the purged entry's
+    /// term for its index; `None` when the index is past the end or purged.
     pub fn term_at(&self, index: LogIndex) -> Option<Term> {
-        if index == self.snapshot_last_log_id.index {
-            return Some(self.snapshot_last_log_id.term);
+        if index == self.last_purged_log_id.index {
+            return Some(self.last_purged_log_id.term);
         }
         self.entry(index).map(Entry::term)
     }
@@ -73,7 +87,7 @@ impl RaftLog {
         self.term_at(log_id.index) == Some(log_id.term)
     }
 
-    /// The entry at `index`; `None` when the index is past the end or in the snapshot.
+    /// The entry at `index`; `None` when the index is past the end or purged.
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
         let offset = self.offset_of(index)?;
         self.entries.get(offset)
@@ -126,7 +140,7 @@ impl RaftLog {
                 Some(found) if found < term => return None,
                 _ => {}
             }
-            if index <= self.snapshot_last_log_id.index {
+            if index <= self.last_purged_log_id.index {
                 return None;
             }
             index = index.previous();
@@ -151,11 +165,32 @@ impl RaftLog {
     /// Removes every entry with index >= `since`.
     pub(crate) fn truncate_from(&mut self, since: LogIndex) {
         assert!(
-            since > self.snapshot_last_log_id.index,
-            "cannot truncate into the snapshot: snapshotted entries are committed"
+            since > self.last_purged_log_id.index,
+            "cannot truncate into the purged prefix: purged entries are committed"
         );
         let keep = (since.0 - self.first_index().0) as usize;
         self.entries.truncate(keep);
+    }
+
+    /// Drops every entry through `through` from memory (a snapshot covers them), keeping its
+    /// `LogId`. `through` must be held (or already purged: then nothing changes).
+    pub(crate) fn purge_through(&mut self, through: LogIndex) {
+        if through <= self.last_purged_log_id.index {
+            return;
+        }
+        let last_purged = self
+            .log_id_at(through)
+            .expect("only entries the log holds are purged");
+        let count = (through.0 - self.last_purged_log_id.index.0) as usize;
+        self.entries.drain(..count);
+        self.last_purged_log_id = last_purged;
+    }
+
+    /// Discards every entry: the log continues right after `last_log_id` (an installed
+    /// snapshot's last entry, §7: "discard the entire log").
+    pub(crate) fn reset_to(&mut self, last_log_id: LogId) {
+        self.entries.clear();
+        self.last_purged_log_id = last_log_id;
     }
 
     fn offset_of(&self, index: LogIndex) -> Option<usize> {
@@ -165,9 +200,9 @@ impl RaftLog {
         Some((index.0 - self.first_index().0) as usize)
     }
 
-    /// Indexes contiguous from the snapshot, terms non-decreasing.
+    /// Indexes contiguous from the last purged entry, terms non-decreasing.
     pub fn check_invariants(&self) {
-        let mut previous = self.snapshot_last_log_id;
+        let mut previous = self.last_purged_log_id;
         for entry in &self.entries {
             assert_eq!(
                 entry.index(),
@@ -244,5 +279,24 @@ mod tests {
         assert_eq!(log.term_at(LogIndex(10)), Some(Term(3)));
         assert_eq!(log.term_at(LogIndex(9)), None);
         assert_eq!(log.last_index(), LogIndex(11));
+    }
+
+    #[test]
+    fn purging_keeps_the_last_purged_term_and_reset_discards_everything() {
+        let mut log = log_with_terms(&[1, 1, 2, 2, 3]);
+        log.purge_through(LogIndex(3));
+        assert_eq!(log.last_purged_log_id(), LogId::new(Term(2), LogIndex(3)));
+        assert_eq!(log.first_index(), LogIndex(4));
+        assert_eq!(log.term_at(LogIndex(3)), Some(Term(2)));
+        assert_eq!(log.term_at(LogIndex(2)), None);
+        assert_eq!(log.last_log_id(), LogId::new(Term(3), LogIndex(5)));
+        // Purging what is already gone changes nothing.
+        log.purge_through(LogIndex(2));
+        assert_eq!(log.first_index(), LogIndex(4));
+        log.reset_to(LogId::new(Term(4), LogIndex(9)));
+        assert!(log.is_empty());
+        assert_eq!(log.last_log_id(), LogId::new(Term(4), LogIndex(9)));
+        assert_eq!(log.first_index(), LogIndex(10));
+        log.check_invariants();
     }
 }

@@ -32,6 +32,13 @@ impl Raft {
     /// Sends AppendEntries to `peer` as its mode allows; with `force`, sends at least one
     /// (a heartbeat when there is nothing new).
     fn replicate_to(&mut self, peer: NodeId, force: bool) {
+        if self.needs_snapshot(peer) {
+            self.start_snapshot_transfer(peer);
+        }
+        if self.progress(peer).snapshot_transfer().is_some() {
+            self.send_snapshot_chunks(peer, force);
+            return;
+        }
         let last_index = self.log.last_index();
         let max_inflight = self.config.max_inflight_appends;
         let progress = self.progress(peer);
@@ -57,6 +64,7 @@ impl Raft {
                     sent_any = true;
                 }
             }
+            ReplicationMode::Snapshot(_) => unreachable!("handled above"),
             ReplicationMode::Replicate { ref inflight } => {
                 let mut inflight_count = inflight.len();
                 let mut next_index = next_index;
@@ -190,6 +198,11 @@ impl Raft {
         conflict_index: LogIndex,
     ) {
         let progress = self.progress(from);
+        if progress.snapshot_transfer().is_some() {
+            // An answer to an AppendEntries sent before the transfer began: the follower's log
+            // is behind, which is why it is being sent a snapshot.
+            return;
+        }
         if let ReplicationMode::Probe {
             outstanding_sequence: Some(outstanding),
         } = progress.mode
@@ -255,6 +268,18 @@ impl LeaderState {
         if self.heartbeat_elapsed >= config.heartbeat_interval_ticks {
             self.heartbeat_elapsed = 0;
             self.broadcast_pending = true;
+        }
+        for progress in self.progress.values_mut() {
+            if let ReplicationMode::Snapshot(transfer) = &mut progress.mode {
+                transfer.ticks_without_progress += 1;
+                if transfer.ticks_without_progress >= config.snapshot_chunk_timeout_ticks
+                    && !transfer.inflight.is_empty()
+                {
+                    // No chunk acknowledged for a while: they, or their answers, were lost.
+                    let from = transfer.acknowledged_offset;
+                    transfer.resend_from(from);
+                }
+            }
         }
         self.quorum_check_elapsed += 1;
         if !config.check_quorum || self.quorum_check_elapsed < config.election_timeout_min_ticks {

@@ -275,6 +275,8 @@ fn churn_under_unreliable_delivery() {
             delay_completions: true,
             lagging_applier: true,
             storage_stall_probability: 0.001,
+            snapshot_every: None,
+            corrupt_chunk_probability: 0.0,
         };
         for _ in 0..5000 {
             cluster.random_step();

@@ -25,7 +25,10 @@ const SEEDS_PER_CONFIGURATION: u64 = 1_000;
 /// One seeded run: the seed picks the cluster size and the fault mix.
 fn soak(seed: u64, adjust: fn(&mut Config)) {
     let size = if seed.is_multiple_of(2) { 3 } else { 5 };
-    let mut cluster = Cluster::with_config(size, seed, adjust);
+    let mut cluster = Cluster::with_config(size, seed, |config| {
+        adjust(config);
+        common::small_snapshots(config, seed);
+    });
     cluster.faults = Faults::chaotic(seed);
     for _ in 0..STEPS_PER_SEED {
         cluster.random_step();
@@ -34,11 +37,13 @@ fn soak(seed: u64, adjust: fn(&mut Config)) {
     if std::env::var("SOAK_DEBUG").is_ok() {
         let reads: u64 = cluster.servers.values().map(|s| s.reads_served).sum();
         eprintln!(
-            "seed {seed} size {size} committed {} highest {} reads {} messages {}",
+            "seed {seed} size {size} committed {} highest {} reads {} messages {} snapshot chunks {} installed {}",
             cluster.committed_count(),
             cluster.checker.highest_committed,
             reads,
-            cluster.stats.total()
+            cluster.stats.total(),
+            cluster.stats.snapshot_chunks,
+            cluster.stats.snapshots_installed
         );
     }
 }

@@ -3,10 +3,12 @@
 //! Only the wiring code (node-bin, integration-tests) names concrete actor types; everything
 //! else sees these.
 
-use crate::applier::{Applied, ApplyEntries, Query};
+use crate::applier::{Applied, ApplyEntries, Query, RestoreSnapshot};
 use crate::network::{PeerEvent, ReceivedMessages, SendMessages};
+use crate::snapshot::SnapshotStore;
 use crate::storage::{StorageEvent, StorageRequest};
 use actix::Recipient;
+use std::sync::Arc;
 
 /// What the consensus actor may send.
 #[derive(Clone)]
@@ -19,6 +21,13 @@ pub struct RaftPorts {
     pub apply: Recipient<ApplyEntries>,
     /// The applier: linearizable reads, once ready.
     pub query: Recipient<Query>,
+    /// The applier: restore a snapshot a leader sent. The same actor as `apply`, so the
+    /// restore is ordered with the entries around it (one mailbox).
+    pub restore: Recipient<RestoreSnapshot>,
+    /// Where this node's snapshot files are, for reading the chunks a leader sends. `None`
+    /// for a node that never compacts its log and never sends a snapshot (it can still
+    /// receive one: the storage actor writes those).
+    pub snapshot_store: Option<Arc<dyn SnapshotStore>>,
 }
 
 /// Where the storage actor sends its events (the consensus actor).

@@ -25,8 +25,10 @@
 //!   expected `SnapshotMeta`, every checksum) before it installs it.
 //! - **Receiving resumes.** `receive` stores a chunk only at the offset where the bytes stored
 //!   so far for that snapshot end (or at 0, which starts over), so the leader can resend and a
-//!   broken transfer continues where it stopped. Receiving a different snapshot discards the
-//!   partial one.
+//!   broken transfer continues where it stopped. A chunk at offset 0 of a different snapshot
+//!   discards the partial one; a chunk at another offset of a snapshot with no partial file is
+//!   refused (`OutOfOrder` with 0 stored) and changes nothing, so a late chunk of an abandoned
+//!   transfer cannot destroy the current one.
 //! - **Recovery.** Opening a store removes temporary and partial files left by a crash; a
 //!   corrupt newest snapshot falls back to the previous one (with a warning); the choice is
 //!   reported by `newest`.

@@ -26,6 +26,7 @@
 //! The durable implementation and its on-disk layout: `storage-actor`, `docs/WAL_FORMAT.md`.
 
 use actix::Message;
+pub use raft_types::SnapshotReceiveOutcome;
 use raft_types::{Bytes, Entry, HardState, IoSequence, LogId, LogIndex, SnapshotMeta};
 
 /// Sent by the consensus actor to the storage actor.
@@ -113,23 +114,5 @@ pub enum StorageEvent {
     Failed {
         /// What failed, in words, for the log and the operator.
         error: String,
-    },
-}
-
-/// What the storage actor did with a received snapshot chunk.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SnapshotReceiveOutcome {
-    /// Bytes `0 .. next_offset` of the snapshot are durable; the file is not complete yet (or
-    /// the chunk did not start where they end, and was not stored).
-    Stored {
-        /// The first byte not held.
-        next_offset: u64,
-    },
-    /// The file is complete, verified and durable: it is now a complete snapshot in the store.
-    Complete,
-    /// The received file failed verification and was discarded; the transfer starts over.
-    Rejected {
-        /// What was wrong.
-        reason: String,
     },
 }

@@ -34,4 +34,4 @@ pub use message::{
     InstallSnapshotResponse, RaftMessage, RequestVoteRequest, RequestVoteResponse, SnapshotOutcome,
 };
 pub use role::Role;
-pub use snapshot::{SnapshotId, SnapshotMeta};
+pub use snapshot::{SnapshotId, SnapshotMeta, SnapshotReceiveOutcome};

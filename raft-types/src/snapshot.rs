@@ -61,3 +61,23 @@ impl fmt::Display for SnapshotMeta {
         write!(formatter, "{} ({} bytes)", self.id(), self.size_bytes)
     }
 }
+
+/// What became of snapshot bytes a follower stored on the leader's behalf: the storage
+/// actor's answer to a chunk (`raft_proto::storage::StorageEvent::SnapshotReceived`) and the
+/// consensus core's input for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotReceiveOutcome {
+    /// Bytes `0 .. next_offset` of the snapshot are durable; the file is not complete yet (or
+    /// the chunk did not start where they end, and was not stored).
+    Stored {
+        /// The first byte not held.
+        next_offset: u64,
+    },
+    /// The file is complete, verified and durable: it is now a complete snapshot in the store.
+    Complete,
+    /// The received file failed verification and was discarded; the transfer starts over.
+    Rejected {
+        /// What was wrong.
+        reason: String,
+    },
+}

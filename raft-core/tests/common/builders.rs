@@ -150,7 +150,7 @@ fn restarted(config: Config, current_term: u64, voted_for: Option<u64>, log_term
         config,
         RecoveredState {
             hard_state: HardState::new(Term(current_term), voted_for.map(NodeId)),
-            snapshot_last_log_id: LogId::ZERO,
+            snapshot: None,
             entries: entries_with_terms(log_terms),
         },
     )

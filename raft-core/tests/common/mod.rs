@@ -22,9 +22,10 @@
 
 #![allow(dead_code)]
 
-use raft_core::{Command, Config, Raft, RecoveredState, Role};
+use raft_core::{Command, Config, Raft, Role, StoredLog};
 use raft_types::{
-    Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, NodeId, RaftMessage, Term,
+    Bytes, Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, NodeId, RaftMessage,
+    SnapshotId, SnapshotMeta, SnapshotOutcome, SnapshotReceiveOutcome, Term,
 };
 pub mod builders;
 
@@ -53,6 +54,13 @@ pub struct Faults {
     /// its storage requests pile up across elections and truncations, then complete in
     /// pieces, so completions arrive long after the log they describe has changed.
     pub storage_stall_probability: f64,
+    /// Each server's state machine snapshots after this many entries applied since its last
+    /// snapshot (`None`: never), so logs are compacted and lagging followers are sent
+    /// snapshots.
+    pub snapshot_every: Option<u64>,
+    /// The chance that a received snapshot chunk is stored with a flipped byte (a bad disk or
+    /// a bug in transit): the file then fails verification and the transfer starts over.
+    pub corrupt_chunk_probability: f64,
 }
 
 impl Faults {
@@ -67,8 +75,19 @@ impl Faults {
             delay_completions: true,
             lagging_applier: true,
             storage_stall_probability: 0.001,
+            snapshot_every: [None, Some(7), Some(25)][(seed / 9 % 3) as usize],
+            corrupt_chunk_probability: 0.02,
         }
     }
+}
+
+/// A configuration that makes snapshots small and their transfers many-chunked, for the
+/// soak's snapshotting seeds: a handful of trailing entries, tiny chunks, a small window.
+pub fn small_snapshots(config: &mut Config, seed: u64) {
+    config.snapshot_trailing_entries = seed % 6;
+    config.snapshot_chunk_bytes = [8, 24, 1000][(seed / 5 % 3) as usize];
+    config.snapshot_max_inflight_chunks = 1 + (seed / 7 % 3) as usize;
+    config.snapshot_chunk_timeout_ticks = 10;
 }
 
 #[derive(Clone, Debug)]
@@ -85,44 +104,182 @@ enum StorageOperation {
     HardState(HardState),
     Truncate(LogIndex),
     Append(Vec<Entry>),
+    Reset(LogId),
+    Purge(LogIndex),
+    StoreChunk {
+        snapshot: SnapshotMeta,
+        offset: u64,
+        data: Bytes,
+    },
 }
 
 /// What one storage flush reports, as the storage actor does: `HardStateSaved` when the batch
-/// saved a hard state, `Persisted` when it appended, both naming the batch's last request.
-#[derive(Clone, Copy, Debug)]
+/// saved a hard state, `Persisted` when it appended (or reset), both naming the batch's last
+/// request, and what became of each snapshot chunk.
+#[derive(Clone, Debug)]
 struct Completion {
     io: IoSequence,
     hard_state_saved: bool,
     persisted: Option<LogId>,
+    chunks: Vec<(SnapshotId, SnapshotReceiveOutcome)>,
+}
+
+/// A snapshot file of the simulated state machine, whose state is the list of `LogId`s it
+/// applied: the file is a 8-byte header (the count) and 16 bytes per `LogId`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimSnapshot {
+    pub meta: SnapshotMeta,
+    pub bytes: Vec<u8>,
+}
+
+impl SimSnapshot {
+    pub fn of(applied: &[LogId], members: Vec<NodeId>) -> SimSnapshot {
+        let mut bytes = (applied.len() as u64).to_le_bytes().to_vec();
+        for log_id in applied {
+            bytes.extend_from_slice(&log_id.term.0.to_le_bytes());
+            bytes.extend_from_slice(&log_id.index.0.to_le_bytes());
+        }
+        let meta = SnapshotMeta {
+            last_log_id: applied.last().copied().unwrap_or(LogId::ZERO),
+            members,
+            size_bytes: bytes.len() as u64,
+            file_checksum: checksum(&bytes),
+        };
+        SimSnapshot { meta, bytes }
+    }
+
+    /// The applied list the file holds.
+    pub fn applied(&self) -> Vec<LogId> {
+        let count = u64::from_le_bytes(self.bytes[..8].try_into().expect("8 bytes")) as usize;
+        (0..count)
+            .map(|position| {
+                let at = 8 + position * 16;
+                let word = |from: usize| {
+                    u64::from_le_bytes(self.bytes[from..from + 8].try_into().expect("8 bytes"))
+                };
+                LogId::new(Term(word(at)), LogIndex(word(at + 8)))
+            })
+            .collect()
+    }
+}
+
+/// FNV-1a, folded to 32 bits: the simulated file checksum.
+fn checksum(bytes: &[u8]) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash ^ (hash >> 32)) as u32
 }
 
 /// What survives a crash.
 #[derive(Clone, Debug, Default)]
 pub struct Durable {
     pub hard_state: HardState,
+    /// The entry before `log[0]` when known (after a reset), as the WAL records it.
+    pub log_prev: Option<LogId>,
+    /// The index of `log[0]`; 1 until a purge or a reset.
+    pub log_first: LogIndex,
     pub log: Vec<Entry>,
+    /// Complete snapshots, oldest first; the newest two are kept.
+    pub snapshots: Vec<SimSnapshot>,
 }
 
 impl Durable {
-    fn holds(&self, log_id: LogId) -> bool {
-        log_id.index.0 >= 1
-            && self
-                .log
-                .get(log_id.index.0 as usize - 1)
-                .is_some_and(|entry| entry.log_id == log_id)
+    fn fresh() -> Durable {
+        Durable {
+            log_prev: Some(LogId::ZERO),
+            log_first: LogIndex(1),
+            ..Durable::default()
+        }
     }
+
+    /// The entry at `index` in the durable log.
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        if index < self.log_first {
+            return None;
+        }
+        self.log.get((index.0 - self.log_first.0) as usize)
+    }
+
+    /// Whether this disk holds `log_id`: in the log, or covered by a snapshot (whose entries
+    /// are committed, so one at a higher index holds every committed entry before it).
+    pub fn holds(&self, log_id: LogId) -> bool {
+        if log_id.index.0 == 0 {
+            return false;
+        }
+        if self
+            .entry(log_id.index)
+            .is_some_and(|entry| entry.log_id == log_id)
+        {
+            return true;
+        }
+        self.newest_snapshot().is_some_and(|snapshot| {
+            snapshot.meta.last_log_id.index >= log_id.index
+                && snapshot.applied()[log_id.index.0 as usize - 1] == log_id
+        })
+    }
+
+    pub fn newest_snapshot(&self) -> Option<&SimSnapshot> {
+        self.snapshots.last()
+    }
+
+    fn next_index(&self) -> LogIndex {
+        self.log_first.plus(self.log.len() as u64)
+    }
+
+    fn last_log_id(&self) -> LogId {
+        match self.log.last() {
+            Some(entry) => entry.log_id,
+            None => self
+                .log_prev
+                .unwrap_or_else(|| LogId::new(Term(0), self.log_first.previous())),
+        }
+    }
+
+    /// Adds a complete snapshot, keeping the newest two.
+    fn add_snapshot(&mut self, snapshot: SimSnapshot) {
+        if self.snapshots.iter().any(|held| held.meta == snapshot.meta) {
+            return;
+        }
+        self.snapshots.push(snapshot);
+        self.snapshots
+            .sort_by_key(|snapshot| snapshot.meta.last_log_id.index);
+        while self.snapshots.len() > 2 {
+            self.snapshots.remove(0);
+        }
+    }
+}
+
+/// An item handed to the simulated state machine: an entry, or a snapshot to restore.
+#[derive(Clone, Debug)]
+enum ApplyItem {
+    Entry(LogId),
+    Restore(SnapshotMeta),
 }
 
 pub struct Server {
     pub raft: Option<Raft>,
     pub durable: Durable,
-    storage_queue: VecDeque<(IoSequence, StorageOperation)>,
+    /// Requests waiting for a flush; snapshot chunks carry no sequence.
+    storage_queue: VecDeque<(Option<IoSequence>, StorageOperation)>,
     /// Completions of durable writes not yet reported to the core, oldest first.
     completions: VecDeque<Completion>,
-    /// Committed entries handed to the applier and not yet applied.
-    apply_queue: VecDeque<LogId>,
-    /// LogIds applied by this incarnation's state machine, in order.
+    /// Committed entries (and snapshots to restore) handed to the applier and not yet applied.
+    apply_queue: VecDeque<ApplyItem>,
+    /// The index the next `Apply` must start after.
+    handed_to_applier: LogIndex,
+    /// The state machine: every LogId applied, in order (restored from a snapshot at start).
     pub applied: Vec<LogId>,
+    /// The index of the state machine's last snapshot.
+    last_snapshot_index: LogIndex,
+    /// The bytes of a snapshot being received, with its meta. Gone on a crash: the snapshot
+    /// store removes partial files when it opens.
+    partial_snapshot: Option<(SnapshotMeta, Vec<u8>)>,
+    /// Every snapshot file this server can read: a leader keeps a file it is sending open,
+    /// so retention deleting it does not stop the transfer.
+    readable_snapshots: BTreeMap<SnapshotId, Vec<u8>>,
     /// Reads this server accepted, with the highest index known committed anywhere when the
     /// read arrived: a linearizable read must be served at an index at least that high.
     pending_reads: BTreeMap<u64, LogIndex>,
@@ -139,6 +296,8 @@ pub struct Server {
 pub struct MessageStats {
     pub request_vote: u64,
     pub append_entries: u64,
+    pub snapshot_chunks: u64,
+    pub snapshots_installed: u64,
     pub append_entries_heartbeats: u64,
     pub responses: u64,
     /// AppendEntries sent per (from, to).
@@ -189,6 +348,8 @@ pub struct Cluster {
     pub honest: bool,
     next_read_id: u64,
     next_command: u64,
+    /// `SIM_TRACE=1`: print every command and delivery (replaying one seed).
+    pub trace: bool,
 }
 
 pub fn ids(count: u64) -> Vec<NodeId> {
@@ -208,17 +369,22 @@ impl Cluster {
             let mut config = Config::new(*id, members.clone());
             config.random_seed = seed.wrapping_mul(1000).wrapping_add(id.0);
             adjust(&mut config);
-            let raft = Raft::new(config.clone(), RecoveredState::default()).expect("valid config");
+            let raft = Raft::new(config.clone(), raft_core::RecoveredState::default())
+                .expect("valid config");
             configs.insert(*id, config);
             servers.insert(
                 *id,
                 Server {
                     raft: Some(raft),
-                    durable: Durable::default(),
+                    durable: Durable::fresh(),
                     storage_queue: VecDeque::new(),
                     completions: VecDeque::new(),
                     apply_queue: VecDeque::new(),
+                    handed_to_applier: LogIndex::ZERO,
                     applied: Vec::new(),
+                    last_snapshot_index: LogIndex::ZERO,
+                    partial_snapshot: None,
+                    readable_snapshots: BTreeMap::new(),
                     pending_reads: BTreeMap::new(),
                     reads_served: 0,
                     reads_rejected: 0,
@@ -244,6 +410,7 @@ impl Cluster {
             honest: true,
             next_read_id: 1,
             next_command: 1,
+            trace: std::env::var("SIM_TRACE").is_ok(),
         }
     }
 
@@ -303,6 +470,19 @@ impl Cluster {
 
     // ----- driving ------------------------------------------------------------------------
 
+    fn trace_delivery(&self, message: &InFlight) {
+        if self.trace {
+            let text = format!("{:?}", message.message);
+            eprintln!(
+                "[{}] deliver {} -> {}: {}",
+                self.step_count,
+                message.from,
+                message.to,
+                &text[..text.len().min(300)]
+            );
+        }
+    }
+
     /// Applies `input` to server `id` (if up), then carries out its commands.
     pub fn with_server(&mut self, id: NodeId, input: impl FnOnce(&mut Raft)) {
         let Some(raft) = self.servers.get_mut(&id).and_then(|s| s.raft.as_mut()) else {
@@ -336,22 +516,102 @@ impl Cluster {
         self.check();
     }
 
-    /// The applier applies everything handed to it and reports the last index.
+    /// The applier applies everything handed to it (restoring snapshots among it) and reports
+    /// the last index; then, when due, the state machine takes a snapshot.
     pub fn apply_queued(&mut self, id: NodeId) {
         let server = self.server_mut(id);
         if server.raft.is_none() || server.apply_queue.is_empty() {
             return;
         }
         let mut last = LogIndex::ZERO;
-        while let Some(log_id) = server.apply_queue.pop_front() {
-            server.applied.push(log_id);
-            last = log_id.index;
+        while let Some(item) = server.apply_queue.pop_front() {
+            match item {
+                ApplyItem::Entry(log_id) => {
+                    assert_eq!(
+                        log_id.index.0,
+                        server.applied.len() as u64 + 1,
+                        "the state machine applies in index order"
+                    );
+                    server.applied.push(log_id);
+                    last = log_id.index;
+                }
+                ApplyItem::Restore(meta) => {
+                    let bytes = server
+                        .readable_snapshots
+                        .get(&meta.id())
+                        .expect("a snapshot is restored only once complete in the store");
+                    let snapshot = SimSnapshot {
+                        meta: meta.clone(),
+                        bytes: bytes.clone(),
+                    };
+                    let restored = snapshot.applied();
+                    assert!(
+                        restored.len() as u64 >= server.applied.len() as u64,
+                        "{id} restored snapshot {meta}, older than what it applied ({})",
+                        server.applied.len()
+                    );
+                    server.applied = restored;
+                    server.last_snapshot_index = meta.last_log_id.index;
+                    last = meta.last_log_id.index;
+                }
+            }
         }
+        self.check_applied_state(id);
         self.with_server(id, |raft| raft.applied(last));
+        self.maybe_take_snapshot(id);
+    }
+
+    /// The state machine snapshots its state when `snapshot_every` entries were applied since
+    /// its last snapshot; the file is durable at once and reported to the core.
+    fn maybe_take_snapshot(&mut self, id: NodeId) {
+        let Some(every) = self.faults.snapshot_every else {
+            return;
+        };
+        let members = self.configs[&id].members.iter().copied().collect();
+        let server = self.server_mut(id);
+        if server.raft.is_none() {
+            return;
+        }
+        let applied_index = LogIndex(server.applied.len() as u64);
+        if applied_index.0 < server.last_snapshot_index.0 + every {
+            return;
+        }
+        let snapshot = SimSnapshot::of(&server.applied, members);
+        server.last_snapshot_index = applied_index;
+        server
+            .readable_snapshots
+            .insert(snapshot.meta.id(), snapshot.bytes.clone());
+        let meta = snapshot.meta.clone();
+        server.durable.add_snapshot(snapshot);
+        self.with_server(id, |raft| raft.snapshot_taken(meta));
+    }
+
+    /// Every state machine's state is a prefix of the committed log.
+    fn check_applied_state(&self, id: NodeId) {
+        if !self.honest {
+            return;
+        }
+        for (position, log_id) in self.servers[&id].applied.iter().enumerate() {
+            let index = LogIndex(position as u64 + 1);
+            if let Some((committed, _)) = self.checker.committed.get(&index) {
+                assert_eq!(
+                    committed, log_id,
+                    "State Machine Safety: {id}'s state holds {log_id} where {committed} was committed"
+                );
+            }
+        }
     }
 
     /// Carries out one command.
     fn run_command(&mut self, id: NodeId, command: Command) {
+        if self.trace {
+            let text = format!("{command:?}");
+            eprintln!(
+                "[{}] {id} {}",
+                self.step_count,
+                &text[..text.len().min(300)]
+            );
+        }
         match command {
             Command::PersistHardState { hard_state, io } => {
                 self.queue_storage(id, io, StorageOperation::HardState(hard_state));
@@ -367,9 +627,60 @@ impl Cluster {
             Command::Apply { entries } => {
                 self.check_apply(id, &entries);
                 let server = self.server_mut(id);
+                server.handed_to_applier = entries.last().expect("never empty").index();
                 server
                     .apply_queue
-                    .extend(entries.iter().map(|entry| entry.log_id));
+                    .extend(entries.iter().map(|entry| ApplyItem::Entry(entry.log_id)));
+            }
+            Command::PurgeLog { before } => {
+                let server = self.server_mut(id);
+                server
+                    .storage_queue
+                    .push_back((None, StorageOperation::Purge(before)));
+            }
+            Command::ResetLog { last_log_id, io } => {
+                self.queue_storage(id, io, StorageOperation::Reset(last_log_id));
+            }
+            Command::StoreSnapshotChunk {
+                snapshot,
+                offset,
+                data,
+            } => {
+                let server = self.server_mut(id);
+                server.storage_queue.push_back((
+                    None,
+                    StorageOperation::StoreChunk {
+                        snapshot,
+                        offset,
+                        data,
+                    },
+                ));
+            }
+            Command::SendSnapshotChunk {
+                to,
+                mut request,
+                length,
+            } => {
+                let bytes = self.servers[&id]
+                    .readable_snapshots
+                    .get(&request.snapshot.id())
+                    .expect("a leader sends only snapshots it holds");
+                let start = request.offset as usize;
+                let end = (start + length as usize).min(bytes.len());
+                request.data = Bytes::copy_from_slice(&bytes[start..end]);
+                self.stats.snapshot_chunks += 1;
+                self.send(id, to, RaftMessage::InstallSnapshot(request));
+            }
+            Command::RestoreSnapshot { snapshot } => {
+                let server = self.server_mut(id);
+                assert!(
+                    snapshot.last_log_id.index > server.handed_to_applier,
+                    "{id} restores {snapshot} after handing entries through {} to the applier",
+                    server.handed_to_applier
+                );
+                server.handed_to_applier = snapshot.last_log_id.index;
+                server.apply_queue.push_back(ApplyItem::Restore(snapshot));
+                self.stats.snapshots_installed += 1;
             }
             Command::Diverged(divergence) => {
                 assert!(
@@ -412,13 +723,10 @@ impl Cluster {
 
     fn queue_storage(&mut self, id: NodeId, io: IoSequence, operation: StorageOperation) {
         let server = self.server_mut(id);
-        if let Some((last, _)) = server.storage_queue.back() {
-            assert!(
-                io > *last,
-                "storage requests are numbered in emission order"
-            );
+        if let Some(last) = server.storage_queue.iter().rev().find_map(|(io, _)| *io) {
+            assert!(io > last, "storage requests are numbered in emission order");
         }
-        server.storage_queue.push_back((io, operation));
+        server.storage_queue.push_back((Some(io), operation));
     }
 
     fn server_mut(&mut self, id: NodeId) -> &mut Server {
@@ -440,6 +748,7 @@ impl Cluster {
                     .entry((from, to))
                     .or_default() += 1;
             }
+            RaftMessage::InstallSnapshot(_) => {}
             _ => self.stats.responses += 1,
         }
         if self.cut_links.contains(&(from, to)) {
@@ -523,15 +832,51 @@ impl Cluster {
                 }
                 // Within one term the log through an acknowledged index never changes.
                 let raft = server.raft.as_ref().expect("a running server sends");
-                let log_id = raft
-                    .log()
-                    .log_id_at(match_index)
-                    .expect("an index acknowledged in this term is in the log");
+                let Some(log_id) = raft.log().log_id_at(match_index) else {
+                    // Purged since: covered by a durable snapshot.
+                    assert!(
+                        raft.log().last_purged_log_id().index >= match_index,
+                        "an index acknowledged in this term is in the log or purged"
+                    );
+                    return;
+                };
                 assert!(
                     durable.holds(log_id),
                     "{from} acknowledged {log_id} to {to}, which its disk does not hold"
                 );
             }
+            RaftMessage::InstallSnapshotResponse(response) => match &response.outcome {
+                SnapshotOutcome::Installed { last_log_id } => assert!(
+                    durable
+                        .snapshots
+                        .iter()
+                        .any(|snapshot| snapshot.meta.last_log_id == *last_log_id)
+                        || durable.holds(*last_log_id),
+                    "{from} told {to} it installed {last_log_id} before the snapshot was durable"
+                ),
+                SnapshotOutcome::Receiving {
+                    snapshot,
+                    next_offset,
+                } if *next_offset > 0 => {
+                    // Storage reports a batch of chunks at once: a later chunk of the batch
+                    // may have completed the file, or failed its verification and removed the
+                    // partial file, before the answer for an earlier one leaves. That answer
+                    // was true when storage made it, and only paces the leader; what can be
+                    // checked is that a partial file still there is not shorter.
+                    if let Some((_, bytes)) = server
+                        .partial_snapshot
+                        .as_ref()
+                        .filter(|(meta, _)| meta.id() == *snapshot)
+                    {
+                        assert!(
+                            bytes.len() as u64 >= *next_offset,
+                            "{from} told {to} it holds {next_offset} bytes of {snapshot}; its disk has {}",
+                            bytes.len()
+                        );
+                    }
+                }
+                _ => {}
+            },
             _ => {}
         }
     }
@@ -547,6 +892,7 @@ impl Cluster {
         if self.cut_links.contains(&(message.from, message.to)) {
             return true;
         }
+        self.trace_delivery(&message);
         self.with_server(message.to, |raft| raft.step(message.from, message.message));
         true
     }
@@ -608,6 +954,7 @@ impl Cluster {
             if self.cut_links.contains(&(message.from, message.to)) {
                 continue;
             }
+            self.trace_delivery(&message);
             let raft = self.servers.get_mut(&id).and_then(|s| s.raft.as_mut());
             raft.expect("server is running")
                 .step(message.from, message.message);
@@ -630,11 +977,17 @@ impl Cluster {
     }
 
     fn report_completion(raft: &mut Raft, completion: Completion) {
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("    completion at {}: {completion:?}", raft.id());
+        }
         if completion.hard_state_saved {
             raft.hard_state_saved(completion.io);
         }
         if let Some(last) = completion.persisted {
             raft.persisted(completion.io, last);
+        }
+        for (snapshot, outcome) in completion.chunks {
+            raft.snapshot_chunk_stored(snapshot, outcome);
         }
     }
 
@@ -680,6 +1033,7 @@ impl Cluster {
         if self.cut_links.contains(&(message.from, message.to)) {
             return true;
         }
+        self.trace_delivery(&message);
         self.with_server(message.to, |raft| raft.step(message.from, message.message));
         true
     }
@@ -698,52 +1052,138 @@ impl Cluster {
         } else {
             queued
         };
+        let corrupt_probability = self.faults.corrupt_chunk_probability;
+        let corrupt: Vec<bool> = (0..count)
+            .map(|_| corrupt_probability > 0.0 && self.random.gen_bool(corrupt_probability))
+            .collect();
         let server = self.server_mut(id);
         let mut completion = Completion {
             io: IoSequence::ZERO,
             hard_state_saved: false,
             persisted: None,
+            chunks: Vec::new(),
         };
         let mut appended = false;
         let mut truncated = false;
-        for (io, operation) in server.storage_queue.drain(..count) {
-            completion.io = io;
+        let operations: Vec<_> = server.storage_queue.drain(..count).collect();
+        for ((io, operation), corrupt) in operations.into_iter().zip(corrupt) {
+            if let Some(io) = io {
+                completion.io = io;
+            }
+            let durable = &mut server.durable;
             match operation {
                 StorageOperation::HardState(hard_state) => {
-                    server.durable.hard_state = hard_state;
+                    durable.hard_state = hard_state;
                     completion.hard_state_saved = true;
                 }
                 StorageOperation::Truncate(since) => {
-                    server.durable.log.truncate(since.0 as usize - 1);
+                    assert!(since >= durable.log_first, "truncating purged entries");
+                    durable
+                        .log
+                        .truncate((since.0 - durable.log_first.0) as usize);
                     truncated = true;
                 }
                 StorageOperation::Append(entries) => {
-                    let first = entries[0].index().0 as usize;
                     assert_eq!(
-                        first,
-                        server.durable.log.len() + 1,
+                        entries[0].index(),
+                        durable.next_index(),
                         "storage appends must be contiguous with the durable log"
                     );
-                    server.durable.log.extend(entries);
+                    durable.log.extend(entries);
                     appended = true;
+                }
+                StorageOperation::Reset(last_log_id) => {
+                    durable.log.clear();
+                    durable.log_first = last_log_id.index.next();
+                    durable.log_prev = Some(last_log_id);
+                    appended = true;
+                    truncated = true;
+                }
+                StorageOperation::Purge(before) => {
+                    // Whole "segments": a random amount up to `before`, as the WAL deletes
+                    // only segments that lie entirely before it.
+                    let removable = before.0.saturating_sub(durable.log_first.0) as usize;
+                    let removable = removable.min(durable.log.len());
+                    if removable > 0 {
+                        durable.log.drain(..removable);
+                        durable.log_first = durable.log_first.plus(removable as u64);
+                        durable.log_prev = None;
+                    }
+                }
+                StorageOperation::StoreChunk {
+                    snapshot,
+                    offset,
+                    data,
+                } => {
+                    let mut data = data.to_vec();
+                    if corrupt && !data.is_empty() {
+                        data[0] ^= 0x55;
+                    }
+                    // The snapshot store's rules: offset 0 starts over (dropping any partial
+                    // file); elsewhere a chunk must continue the partial file of its own
+                    // snapshot, or it is refused and changes nothing.
+                    let stored_of_this = match &server.partial_snapshot {
+                        Some((meta, bytes)) if *meta == snapshot => bytes.len() as u64,
+                        _ => 0,
+                    };
+                    if offset != 0 && offset != stored_of_this {
+                        completion.chunks.push((
+                            snapshot.id(),
+                            SnapshotReceiveOutcome::Stored {
+                                next_offset: stored_of_this,
+                            },
+                        ));
+                        continue;
+                    }
+                    let mut bytes = match server.partial_snapshot.take() {
+                        Some((meta, bytes)) if meta == snapshot && offset != 0 => bytes,
+                        _ => Vec::new(),
+                    };
+                    bytes.extend_from_slice(&data);
+                    let stored = bytes.len() as u64;
+                    if stored < snapshot.size_bytes {
+                        server.partial_snapshot = Some((snapshot.clone(), bytes));
+                        completion.chunks.push((
+                            snapshot.id(),
+                            SnapshotReceiveOutcome::Stored {
+                                next_offset: stored,
+                            },
+                        ));
+                    } else if stored == snapshot.size_bytes
+                        && checksum(&bytes) == snapshot.file_checksum
+                    {
+                        server
+                            .readable_snapshots
+                            .insert(snapshot.id(), bytes.clone());
+                        server.durable.add_snapshot(SimSnapshot {
+                            meta: snapshot.clone(),
+                            bytes,
+                        });
+                        completion
+                            .chunks
+                            .push((snapshot.id(), SnapshotReceiveOutcome::Complete));
+                    } else {
+                        completion.chunks.push((
+                            snapshot.id(),
+                            SnapshotReceiveOutcome::Rejected {
+                                reason: "checksum mismatch".to_string(),
+                            },
+                        ));
+                    }
                 }
             }
         }
         if appended {
-            completion.persisted = Some(
-                server
-                    .durable
-                    .log
-                    .last()
-                    .map(|entry| entry.log_id)
-                    .unwrap_or(LogId::ZERO),
-            );
+            completion.persisted = Some(server.durable.last_log_id());
         }
         if truncated {
             // A truncation is the one way a durable copy of an entry disappears.
             self.check_committed_durable_on_majority(true);
         }
-        if !completion.hard_state_saved && completion.persisted.is_none() {
+        if !completion.hard_state_saved
+            && completion.persisted.is_none()
+            && completion.chunks.is_empty()
+        {
             return;
         }
         // Delayed completions are reported in order: this one joins the queue, or (half the
@@ -894,6 +1334,10 @@ impl Cluster {
         server.completions.clear();
         server.apply_queue.clear();
         server.applied.clear();
+        server.handed_to_applier = LogIndex::ZERO;
+        server.last_snapshot_index = LogIndex::ZERO;
+        server.partial_snapshot = None;
+        server.readable_snapshots.clear();
         server.pending_reads.clear();
         self.checker.commit_seen.remove(&id);
     }
@@ -913,11 +1357,36 @@ impl Cluster {
         assert!(server.raft.is_none(), "restart a crashed server only");
         server.incarnation += 1;
         config.random_seed = config.random_seed.wrapping_add(server.incarnation * 7919);
-        let recovered = RecoveredState {
-            hard_state: server.durable.hard_state,
-            snapshot_last_log_id: LogId::ZERO,
-            entries: server.durable.log.clone(),
+        let durable = &mut server.durable;
+        let newest = durable.newest_snapshot().cloned();
+        let stored = StoredLog {
+            first_index: durable.log_first,
+            prev_log_id: durable.log_prev,
+            entries: durable.log.clone(),
         };
+        let (recovered, reset) = raft_core::reconcile(
+            durable.hard_state,
+            newest.as_ref().map(|snapshot| snapshot.meta.clone()),
+            stored,
+        )
+        .expect("a durable log always continues a durable snapshot");
+        if let Some(last_log_id) = reset {
+            durable.log.clear();
+            durable.log_first = last_log_id.index.next();
+            durable.log_prev = Some(last_log_id);
+        }
+        // The state machine is restored from the newest snapshot before the core starts.
+        server.applied = newest
+            .as_ref()
+            .map(SimSnapshot::applied)
+            .unwrap_or_default();
+        server.handed_to_applier = LogIndex(server.applied.len() as u64);
+        server.last_snapshot_index = server.handed_to_applier;
+        for snapshot in &durable.snapshots {
+            server
+                .readable_snapshots
+                .insert(snapshot.meta.id(), snapshot.bytes.clone());
+        }
         server.raft = Some(Raft::new(config, recovered).expect("valid config"));
         self.process_commands(id);
     }
@@ -961,7 +1430,7 @@ impl Cluster {
             return;
         }
         let server = self.servers.get_mut(&id).expect("known server");
-        let handed_over = (server.applied.len() + server.apply_queue.len()) as u64;
+        let handed_over = server.handed_to_applier.0;
         for (offset, entry) in entries.iter().enumerate() {
             assert_eq!(
                 entry.index().0,
@@ -1001,9 +1470,34 @@ impl Cluster {
             assert!(
                 copies >= quorum,
                 "committed entry {log_id} is durable on only {copies} servers (a majority is \
-                 {quorum})"
+                 {quorum}); disks: {}",
+                self.describe_disks()
             );
         }
+    }
+
+    /// Each server's durable log range and snapshots, for failure messages.
+    pub fn describe_disks(&self) -> String {
+        self.servers
+            .iter()
+            .map(|(id, server)| {
+                let durable = &server.durable;
+                let snapshots: Vec<String> = durable
+                    .snapshots
+                    .iter()
+                    .map(|snapshot| snapshot.meta.last_log_id.to_string())
+                    .collect();
+                format!(
+                    "{id}: log {}..{} (prev {:?}, last {}), snapshots [{}]",
+                    durable.log_first,
+                    durable.next_index(),
+                    durable.log_prev,
+                    durable.last_log_id(),
+                    snapshots.join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Cluster-wide invariants plus each core's own `check_invariants`.
@@ -1033,9 +1527,10 @@ impl Cluster {
                     None => {
                         self.checker.leaders_by_term.insert(term, id);
                         // Leader Completeness: every entry committed in an earlier term is
-                        // in the new leader's log.
+                        // in the new leader's log (or in the snapshot that replaced it).
+                        let purged = raft.log().last_purged_log_id().index;
                         for (index, (log_id, committed_term)) in &self.checker.committed {
-                            if *committed_term < term {
+                            if *committed_term < term && *index >= purged {
                                 assert_eq!(
                                     raft.log().log_id_at(*index),
                                     Some(*log_id),
@@ -1058,11 +1553,21 @@ impl Cluster {
                 panic!("commit index of {id} decreased from {seen} to {commit_index}");
             }
             if commit_index > seen {
+                let snapshot_state = self.servers[&id]
+                    .durable
+                    .snapshots
+                    .iter()
+                    .rev()
+                    .find(|snapshot| snapshot.meta.last_log_id.index >= commit_index)
+                    .map(SimSnapshot::applied);
                 for index in (seen.0 + 1)..=commit_index.0 {
-                    let log_id = raft
-                        .log()
-                        .log_id_at(LogIndex(index))
-                        .expect("committed entries are in the log");
+                    // Entries an installed snapshot covers are not in the log: the snapshot
+                    // says what was committed there.
+                    let log_id = raft.log().log_id_at(LogIndex(index)).unwrap_or_else(|| {
+                        snapshot_state.as_ref().expect(
+                            "committed entries are in the log or in a snapshot covering them",
+                        )[index as usize - 1]
+                    });
                     match self.checker.committed.get(&LogIndex(index)) {
                         Some((known, _)) => assert_eq!(
                             *known, log_id,
@@ -1075,10 +1580,7 @@ impl Cluster {
                         }
                     }
                 }
-                let log_id = raft
-                    .log()
-                    .log_id_at(commit_index)
-                    .expect("committed entries are in the log");
+                let log_id = self.checker.committed[&commit_index].0;
                 let durable_copies = self
                     .servers
                     .values()
