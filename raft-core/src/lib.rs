@@ -49,7 +49,7 @@ pub use command::{Command, ReadRequestId};
 pub use config::{Config, ConfigError};
 pub use divergence::{Divergence, DivergenceSide};
 pub use error::RequestError;
-pub use progress::{ReplicationMode, SnapshotTransfer};
+pub use progress::{Progress, ReplicationMode, SentChunk, SnapshotTransfer};
 pub use raft::{Raft, RecoveredState};
 pub use raft_log::RaftLog;
 pub use raft_types::Role;

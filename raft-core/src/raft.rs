@@ -428,6 +428,13 @@ impl Raft {
         }
     }
 
+    /// What this leader knows about `peer`'s log and how it replicates to it; `None` when
+    /// this server does not lead (or `peer` is not a member).
+    pub fn follower_progress(&self, peer: NodeId) -> Option<&Progress> {
+        self.leader_state()
+            .and_then(|leader_state| leader_state.progress.get(&peer))
+    }
+
     /// The latest term this server has seen. It may not be durable yet: a `PersistHardState`
     /// for it can still be in flight.
     pub fn current_term(&self) -> Term {

@@ -13,7 +13,7 @@
 //! After a snapshot at index `s`, entries through `s - snapshot_trailing_entries` are dropped
 //! from memory and storage may delete them (`Command::PurgeLog`). A leader keeps every entry
 //! after the snapshot a follower is still being sent, so that follower can continue with
-//! entries once it has installed it.
+//! entries once it has installed it; they go at the next compaction after the transfer.
 //!
 //! # The leader's side
 //!
@@ -365,9 +365,9 @@ impl Raft {
                 } else {
                     progress.acknowledge(last_log_id.index);
                 }
+                // The entries kept for this transfer are what the follower needs now: they
+                // go at the next compaction, once it has had them.
                 self.maybe_advance_commit_index();
-                // The entries kept for this transfer may go now.
-                self.compact_log();
             }
             SnapshotOutcome::NotNeeded { commit_index } => {
                 let progress = self.progress_mut(from);
@@ -376,7 +376,6 @@ impl Raft {
                     tracing::debug!(peer = %from, %commit_index,
                         "follower needs no snapshot; probing after it");
                     progress.start_probing(after_snapshot);
-                    self.compact_log();
                 }
             }
             SnapshotOutcome::Rejected { reason } => {

@@ -192,6 +192,10 @@ pub fn complete_storage(raft: &mut Raft, commands: &[Command]) {
                 last_io = Some(*io);
             }
             Command::TruncateLog { io, .. } => last_io = Some(*io),
+            Command::ResetLog { last_log_id, io } => {
+                last_appended = Some(*last_log_id);
+                last_io = Some(*io);
+            }
             _ => {}
         }
     }
