@@ -1,17 +1,34 @@
 //! `KvStore`: the default state machine, an ordered map from UTF-8 keys to byte values.
+//!
+//! The map is persistent (structurally shared, `rpds::RedBlackTreeMapSync`): cloning it is
+//! O(1) and later writes copy only the O(log n) nodes on their path. That is what lets the
+//! applier capture the state at an index for a snapshot and serialize it on another thread
+//! while apply goes on: the capture keeps the old nodes alive, the store moves on with new ones.
 
 use crate::kv::{KvCommand, KvOutput, KvQuery};
 use crate::state_machine::StateMachine;
 use raft_types::LogId;
-use std::collections::BTreeMap;
+use rpds::RedBlackTreeMapSync;
 
-/// An in-memory key-value store. It is rebuilt on restart by re-applying the log (there are
-/// no snapshots yet), so it holds no state of its own on disk.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The map the store keeps: ordered, so iteration (in tests, in snapshots) is the same on every
+/// replica; `Sync` (atomically counted nodes), so a captured copy can be read on another thread.
+pub(crate) type KvMap = RedBlackTreeMapSync<String, Vec<u8>>;
+
+/// An in-memory key-value store. Its state reaches the disk only through snapshots
+/// ([`StateMachine::snapshot`]); otherwise it is rebuilt on restart by re-applying the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvStore {
-    /// `BTreeMap`, not `HashMap`: iteration order (in tests, in future snapshots) must be the
+    /// An ordered map, not a `HashMap`: iteration order (in tests, in snapshots) must be the
     /// same on every replica.
-    entries: BTreeMap<String, Vec<u8>>,
+    entries: KvMap,
+}
+
+impl Default for KvStore {
+    fn default() -> KvStore {
+        KvStore {
+            entries: KvMap::new_sync(),
+        }
+    }
 }
 
 impl KvStore {
@@ -24,7 +41,7 @@ impl KvStore {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.size()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -35,17 +52,17 @@ impl KvStore {
         let index = log_id.index;
         match command {
             KvCommand::Put { key, value } => {
-                self.entries.insert(key, value);
+                self.entries.insert_mut(key, value);
                 KvOutput::Put { index }
             }
             KvCommand::Delete { key } => {
-                let existed = self.entries.remove(&key).is_some();
+                let existed = self.entries.remove_mut(&key);
                 KvOutput::Deleted { index, existed }
             }
             KvCommand::CompareAndSwap { key, expect, value } => {
                 let current = self.entries.get(&key);
                 if current == expect.as_ref() {
-                    self.entries.insert(key, value);
+                    self.entries.insert_mut(key, value);
                     KvOutput::Swapped { index }
                 } else {
                     KvOutput::CasFailed {
