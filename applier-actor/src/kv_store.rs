@@ -6,9 +6,11 @@
 //! while apply goes on: the capture keeps the old nodes alive, the store moves on with new ones.
 
 use crate::kv::{KvCommand, KvOutput, KvQuery};
-use crate::state_machine::StateMachine;
+use crate::kv_snapshot::{self, KvSnapshot};
+use crate::state_machine::{StateMachine, StateMachineSnapshot};
 use raft_types::LogId;
 use rpds::RedBlackTreeMapSync;
+use std::io;
 
 /// The map the store keeps: ordered, so iteration (in tests, in snapshots) is the same on every
 /// replica; `Sync` (atomically counted nodes), so a captured copy can be read on another thread.
@@ -96,6 +98,20 @@ impl StateMachine for KvStore {
             },
         };
         output.encode()
+    }
+
+    /// O(1): the snapshot shares the map's nodes; writes after it copy the nodes they change.
+    fn snapshot(&self) -> Box<dyn StateMachineSnapshot> {
+        Box::new(KvSnapshot {
+            entries: self.entries.clone(),
+        })
+    }
+
+    /// Reads the whole payload into a new map first and swaps it in only if all of it is
+    /// valid, so a bad payload leaves the store as it was. The format is in [`kv_snapshot`].
+    fn restore(&mut self, payload: &mut dyn io::Read) -> Result<(), String> {
+        self.entries = kv_snapshot::read_map(payload)?;
+        Ok(())
     }
 }
 
@@ -200,5 +216,235 @@ mod tests {
             ));
         }
         assert!(first.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use raft_types::{LogIndex, Term};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use test_support::report::SeedReport;
+    use test_support::{seed, this_test};
+
+    fn apply(store: &mut KvStore, index: u64, command: KvCommand) {
+        store.apply(LogId::new(Term(1), LogIndex(index)), &command.encode());
+    }
+
+    fn put(key: &str, value: &[u8]) -> KvCommand {
+        KvCommand::Put {
+            key: key.to_string(),
+            value: value.to_vec(),
+        }
+    }
+
+    fn bytes_of(store: &KvStore) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        store
+            .snapshot()
+            .write_to(&mut bytes)
+            .expect("writing to a Vec succeeds");
+        bytes
+    }
+
+    fn restored(bytes: &[u8]) -> Result<KvStore, String> {
+        let mut store = KvStore::new();
+        store.restore(&mut &bytes[..])?;
+        Ok(store)
+    }
+
+    /// A store after `operations` seeded random commands over a small key space (so keys are
+    /// overwritten, deleted and swapped), with binary, empty and non-ASCII keys and values.
+    fn random_store(random: &mut ChaCha8Rng, operations: u64) -> KvStore {
+        const KEYS: [&str; 7] = ["", "a", "a/b", "b", "é", "z\u{0}z", "日本"];
+        let mut store = KvStore::new();
+        for index in 1..=operations {
+            let key = KEYS[random.gen_range(0..KEYS.len())].to_string();
+            let length = random.gen_range(0..40);
+            let value: Vec<u8> = (0..length).map(|_| random.gen()).collect();
+            let command = match random.gen_range(0..4) {
+                0 => KvCommand::Delete { key },
+                1 => KvCommand::CompareAndSwap {
+                    key: key.clone(),
+                    expect: store.get(&key).cloned(),
+                    value,
+                },
+                _ => KvCommand::Put { key, value },
+            };
+            apply(&mut store, index, command);
+        }
+        store
+    }
+
+    #[test]
+    fn a_snapshot_restores_to_an_equal_store_and_writes_the_same_bytes_again() {
+        for seed in seed::seeds(1, 20) {
+            let _report = SeedReport::new(this_test!(), seed);
+            let mut random = ChaCha8Rng::seed_from_u64(seed);
+            let operations = random.gen_range(0..200);
+            let store = random_store(&mut random, operations);
+            let bytes = bytes_of(&store);
+            let restored = restored(&bytes).expect("a snapshot restores");
+            assert_eq!(restored, store);
+            assert_eq!(bytes_of(&restored), bytes);
+        }
+    }
+
+    /// The format is read by other versions: this encoding must never change (version 1).
+    #[test]
+    fn a_fixed_store_has_fixed_bytes() {
+        let mut store = KvStore::new();
+        apply(&mut store, 1, put("b", &[0xff, 0]));
+        apply(&mut store, 2, put("a", b""));
+        let mut expected = b"KVSN\x01".to_vec();
+        expected.extend_from_slice(&2u64.to_le_bytes());
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(b"a");
+        expected.extend_from_slice(&0u32.to_le_bytes());
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(b"b");
+        expected.extend_from_slice(&2u32.to_le_bytes());
+        expected.extend_from_slice(&[0xff, 0]);
+        assert_eq!(bytes_of(&store), expected);
+        assert_eq!(bytes_of(&KvStore::new()), b"KVSN\x01\0\0\0\0\0\0\0\0");
+    }
+
+    #[test]
+    fn replicas_with_equal_state_write_identical_bytes_whatever_their_history() {
+        let mut first = KvStore::new();
+        apply(&mut first, 1, put("x", b"1"));
+        apply(&mut first, 2, put("y", b"2"));
+        apply(&mut first, 3, put("z", b"3"));
+        let mut second = KvStore::new();
+        apply(&mut second, 1, put("z", b"3"));
+        apply(&mut second, 2, put("w", b"gone"));
+        apply(&mut second, 3, put("y", b"old"));
+        apply(
+            &mut second,
+            4,
+            KvCommand::Delete {
+                key: "w".to_string(),
+            },
+        );
+        apply(&mut second, 5, put("x", b"1"));
+        apply(&mut second, 6, put("y", b"2"));
+        assert_eq!(first, second);
+        assert_eq!(bytes_of(&first), bytes_of(&second));
+    }
+
+    #[test]
+    fn a_snapshot_is_the_state_at_its_capture_not_after() {
+        let mut store = KvStore::new();
+        apply(&mut store, 1, put("a", b"1"));
+        let before = bytes_of(&store);
+        let captured = store.snapshot();
+        apply(&mut store, 2, put("a", b"2"));
+        apply(&mut store, 3, put("b", b"3"));
+        let mut written = Vec::new();
+        captured.write_to(&mut written).expect("writes");
+        assert_eq!(written, before);
+        assert_eq!(store.get("a"), Some(&b"2".to_vec()));
+    }
+
+    #[test]
+    fn restore_replaces_the_whole_state_and_never_merges() {
+        let mut source = KvStore::new();
+        apply(&mut source, 1, put("kept", b"new"));
+        let mut target = KvStore::new();
+        apply(&mut target, 1, put("kept", b"old"));
+        apply(&mut target, 2, put("stale", b"only here"));
+        target
+            .restore(&mut &bytes_of(&source)[..])
+            .expect("restores");
+        assert_eq!(target, source);
+        assert_eq!(target.get("stale"), None);
+    }
+
+    /// Every way a payload can be bad: each is refused with an error naming it, never a panic,
+    /// and the store keeps exactly the state it had.
+    #[test]
+    fn garbage_or_truncated_payloads_are_refused_and_change_nothing() {
+        let mut source = KvStore::new();
+        apply(&mut source, 1, put("a", b"first"));
+        apply(&mut source, 2, put("b", &[0, 1, 2]));
+        let valid = bytes_of(&source);
+        let mut bad: Vec<(String, Vec<u8>)> = (0..valid.len())
+            .map(|length| (format!("cut to {length} bytes"), valid[..length].to_vec()))
+            .collect();
+        let with = |position: usize, byte: u8| {
+            let mut changed = valid.clone();
+            changed[position] = byte;
+            changed
+        };
+        bad.push(("wrong magic".to_string(), with(0, b'X')));
+        bad.push(("unknown version".to_string(), with(4, 2)));
+        bad.push(("one entry more than held".to_string(), with(5, 3)));
+        bad.push(("one entry fewer than held".to_string(), with(5, 1)));
+        // Key "a" is at bytes 17..18 (after the 13-byte header and its 4-byte length).
+        bad.push(("key not UTF-8".to_string(), with(17, 0xff)));
+        bad.push(("keys out of order".to_string(), with(17, b'c')));
+        bad.push(("repeated key".to_string(), with(17, b'b')));
+        let mut huge_length = valid.clone();
+        huge_length[13..17].copy_from_slice(&u32::MAX.to_le_bytes());
+        bad.push(("a length past the end".to_string(), huge_length));
+        let mut trailing = valid.clone();
+        trailing.push(0);
+        bad.push(("a byte after the last entry".to_string(), trailing));
+        bad.push(("a WAL record".to_string(), b"\x01\x93\xa3put".to_vec()));
+        let mut huge_count = b"KVSN\x01".to_vec();
+        huge_count.extend_from_slice(&u64::MAX.to_le_bytes());
+        bad.push(("a count past the end".to_string(), huge_count));
+
+        let mut target = KvStore::new();
+        apply(&mut target, 1, put("mine", b"untouched"));
+        let before = target.clone();
+        let bytes_before = bytes_of(&target);
+        for (what, payload) in bad {
+            let error = target
+                .restore(&mut &payload[..])
+                .expect_err(&format!("{what}: refused"));
+            assert!(!error.is_empty(), "{what}: the error says something");
+            assert_eq!(target, before, "{what}: the state is unchanged");
+            assert_eq!(bytes_of(&target), bytes_before, "{what}");
+        }
+    }
+
+    /// A reader that fails partway, as a snapshot store does on a checksum mismatch.
+    struct FailingReader {
+        bytes: Vec<u8>,
+        position: usize,
+    }
+
+    impl io::Read for FailingReader {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            if self.position >= self.bytes.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "checksum mismatch",
+                ));
+            }
+            let length = buffer.len().min(self.bytes.len() - self.position).min(3);
+            buffer[..length].copy_from_slice(&self.bytes[self.position..][..length]);
+            self.position += length;
+            Ok(length)
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_reported_with_its_cause_and_changes_nothing() {
+        let mut source = KvStore::new();
+        apply(&mut source, 1, put("a", b"0123456789"));
+        let valid = bytes_of(&source);
+        let mut target = KvStore::new();
+        apply(&mut target, 1, put("mine", b"untouched"));
+        let before = target.clone();
+        let mut reader = FailingReader {
+            bytes: valid[..valid.len() - 4].to_vec(),
+            position: 0,
+        };
+        let error = target.restore(&mut reader).expect_err("refused");
+        assert!(error.contains("checksum mismatch"), "{error}");
+        assert_eq!(target, before);
     }
 }

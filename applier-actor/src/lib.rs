@@ -7,10 +7,13 @@
 //!
 //! # Layout
 //!
-//! - [`state_machine`]: the `StateMachine` trait, with its `# Correctness` contract.
+//! - [`state_machine`]: the `StateMachine` trait, with its `# Correctness` contract, and the
+//!   `StateMachineSnapshot` it hands out to be written on another thread.
 //! - [`kv`]: the key-value vocabulary (`KvCommand`, `KvQuery`, `KvOutput`) and the helpers a
 //!   client API uses to encode requests and decode answers.
-//! - [`kv_store`]: `KvStore`, the default state machine (put, get, delete, compare-and-swap).
+//! - [`kv_store`]: `KvStore`, the default state machine (put, get, delete, compare-and-swap),
+//!   on a persistent map so a snapshot captures it in O(1).
+//! - [`kv_snapshot`]: the byte format of a `KvStore` snapshot, its writer and its reader.
 //! - [`applier_actor`]: `ApplierActor`, the actix actor handling `ApplyEntries` and `Query`.
 //! - [`running_hash`]: `RunningHash`, the hash of every applied entry (its byte format).
 //! - [`applied_checkpoints`]: `AppliedCheckpoints`, that hash at a fixed cadence of indexes,
@@ -19,6 +22,7 @@
 pub mod applied_checkpoints;
 pub mod applier_actor;
 pub mod kv;
+pub mod kv_snapshot;
 pub mod kv_store;
 pub mod running_hash;
 pub mod state_machine;
@@ -32,4 +36,4 @@ pub use applier_actor::ApplierActor;
 pub use kv::{KvCommand, KvOutput, KvQuery};
 pub use kv_store::KvStore;
 pub use running_hash::{HistoryHash, RunningHash};
-pub use state_machine::StateMachine;
+pub use state_machine::{StateMachine, StateMachineSnapshot};
