@@ -14,7 +14,11 @@
 //! - [`kv_store`]: `KvStore`, the default state machine (put, get, delete, compare-and-swap),
 //!   on a persistent map so a snapshot captures it in O(1).
 //! - [`kv_snapshot`]: the byte format of a `KvStore` snapshot, its writer and its reader.
-//! - [`applier_actor`]: `ApplierActor`, the actix actor handling `ApplyEntries` and `Query`.
+//! - [`applier_actor`]: `ApplierActor`, the actix actor handling `ApplyEntries` and `Query`,
+//!   and taking (`SnapshotPolicy`, `TakeSnapshot`) and restoring (`RestoreSnapshot`) snapshots.
+//! - [`snapshot_envelope`]: what the applier writes around the state machine's payload (the
+//!   last applied `LogId` and the running hash), its byte format.
+//! - [`snapshot_metrics`]: `SnapshotMetrics`, the snapshot counters, readable from any thread.
 //! - [`running_hash`]: `RunningHash`, the hash of every applied entry (its byte format).
 //! - [`applied_checkpoints`]: `AppliedCheckpoints`, that hash at a fixed cadence of indexes,
 //!   shared with the node's consistency check, and `compare_checkpoints` for two replicas.
@@ -25,6 +29,8 @@ pub mod kv;
 pub mod kv_snapshot;
 pub mod kv_store;
 pub mod running_hash;
+pub mod snapshot_envelope;
+pub mod snapshot_metrics;
 pub mod state_machine;
 
 pub use applied_checkpoints::{
@@ -32,8 +38,9 @@ pub use applied_checkpoints::{
     CheckpointPolicy, CheckpointsSnapshot,
 };
 
-pub use applier_actor::ApplierActor;
+pub use applier_actor::{AppliedSinceSnapshot, ApplierActor, SnapshotPolicy};
 pub use kv::{KvCommand, KvOutput, KvQuery};
 pub use kv_store::KvStore;
 pub use running_hash::{HistoryHash, RunningHash};
+pub use snapshot_metrics::{SnapshotMetrics, SnapshotMetricsValues};
 pub use state_machine::{StateMachine, StateMachineSnapshot};
