@@ -89,3 +89,45 @@ impl SnapshotMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_types::{LogId, NodeId, Term};
+
+    fn snapshot(index: u64, size_bytes: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: LogId::new(Term(1), LogIndex(index)),
+            members: vec![NodeId(1)],
+            size_bytes,
+            file_checksum: 0,
+        }
+    }
+
+    #[test]
+    fn counts_writes_failures_and_restores_and_keeps_the_newest_snapshot() {
+        let metrics = SnapshotMetrics::new();
+        assert_eq!(metrics.read(), SnapshotMetricsValues::default());
+        metrics.record_started();
+        assert!(metrics.read().write_in_progress);
+        metrics.record_failure();
+        metrics.record_started();
+        metrics.record_taken(&snapshot(5, 50), Duration::from_millis(12));
+        metrics.record_restored(&snapshot(9, 90));
+        // A write of index 7 that ends after the restore of 9 counts, but 9 stays the newest.
+        metrics.record_started();
+        metrics.record_taken(&snapshot(7, 70), Duration::from_millis(3));
+        assert_eq!(
+            metrics.read(),
+            SnapshotMetricsValues {
+                taken: 2,
+                failures: 1,
+                restored: 1,
+                last_index: LogIndex(9),
+                last_size_bytes: 90,
+                last_write_duration_ms: 3,
+                write_in_progress: false,
+            }
+        );
+    }
+}
