@@ -1,17 +1,36 @@
 //! `KvStore`: the default state machine, an ordered map from UTF-8 keys to byte values.
+//!
+//! The map is persistent (structurally shared, `rpds::RedBlackTreeMapSync`): cloning it is
+//! O(1) and later writes copy only the O(log n) nodes on their path. That is what lets the
+//! applier capture the state at an index for a snapshot and serialize it on another thread
+//! while apply goes on: the capture keeps the old nodes alive, the store moves on with new ones.
 
 use crate::kv::{KvCommand, KvOutput, KvQuery};
-use crate::state_machine::StateMachine;
+use crate::kv_snapshot::{self, KvSnapshot};
+use crate::state_machine::{StateMachine, StateMachineSnapshot};
 use raft_types::LogId;
-use std::collections::BTreeMap;
+use rpds::RedBlackTreeMapSync;
+use std::io;
 
-/// An in-memory key-value store. It is rebuilt on restart by re-applying the log (there are
-/// no snapshots yet), so it holds no state of its own on disk.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The map the store keeps: ordered, so iteration (in tests, in snapshots) is the same on every
+/// replica; `Sync` (atomically counted nodes), so a captured copy can be read on another thread.
+pub(crate) type KvMap = RedBlackTreeMapSync<String, Vec<u8>>;
+
+/// An in-memory key-value store. Its state reaches the disk only through snapshots
+/// ([`StateMachine::snapshot`]); otherwise it is rebuilt on restart by re-applying the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvStore {
-    /// `BTreeMap`, not `HashMap`: iteration order (in tests, in future snapshots) must be the
+    /// An ordered map, not a `HashMap`: iteration order (in tests, in snapshots) must be the
     /// same on every replica.
-    entries: BTreeMap<String, Vec<u8>>,
+    entries: KvMap,
+}
+
+impl Default for KvStore {
+    fn default() -> KvStore {
+        KvStore {
+            entries: KvMap::new_sync(),
+        }
+    }
 }
 
 impl KvStore {
@@ -24,7 +43,7 @@ impl KvStore {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.size()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -35,17 +54,17 @@ impl KvStore {
         let index = log_id.index;
         match command {
             KvCommand::Put { key, value } => {
-                self.entries.insert(key, value);
+                self.entries.insert_mut(key, value);
                 KvOutput::Put { index }
             }
             KvCommand::Delete { key } => {
-                let existed = self.entries.remove(&key).is_some();
+                let existed = self.entries.remove_mut(&key);
                 KvOutput::Deleted { index, existed }
             }
             KvCommand::CompareAndSwap { key, expect, value } => {
                 let current = self.entries.get(&key);
                 if current == expect.as_ref() {
-                    self.entries.insert(key, value);
+                    self.entries.insert_mut(key, value);
                     KvOutput::Swapped { index }
                 } else {
                     KvOutput::CasFailed {
@@ -79,6 +98,20 @@ impl StateMachine for KvStore {
             },
         };
         output.encode()
+    }
+
+    /// O(1): the snapshot shares the map's nodes; writes after it copy the nodes they change.
+    fn snapshot(&self) -> Box<dyn StateMachineSnapshot> {
+        Box::new(KvSnapshot {
+            entries: self.entries.clone(),
+        })
+    }
+
+    /// Reads the whole payload into a new map first and swaps it in only if all of it is
+    /// valid, so a bad payload leaves the store as it was. The format is in [`kv_snapshot`].
+    fn restore(&mut self, payload: &mut dyn io::Read) -> Result<(), String> {
+        self.entries = kv_snapshot::read_map(payload)?;
+        Ok(())
     }
 }
 
@@ -183,5 +216,195 @@ mod tests {
             ));
         }
         assert!(first.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use raft_types::{LogIndex, Term};
+
+    fn apply(store: &mut KvStore, index: u64, command: KvCommand) {
+        store.apply(LogId::new(Term(1), LogIndex(index)), &command.encode());
+    }
+
+    fn put(key: &str, value: &[u8]) -> KvCommand {
+        KvCommand::Put {
+            key: key.to_string(),
+            value: value.to_vec(),
+        }
+    }
+
+    fn bytes_of(store: &KvStore) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        store
+            .snapshot()
+            .write_to(&mut bytes)
+            .expect("writing to a Vec succeeds");
+        bytes
+    }
+
+    fn restored(bytes: &[u8]) -> Result<KvStore, String> {
+        let mut store = KvStore::new();
+        store.restore(&mut &bytes[..])?;
+        Ok(store)
+    }
+
+    /// The format is read by other versions: this encoding must never change (version 1).
+    #[test]
+    fn a_fixed_store_has_fixed_bytes() {
+        let mut store = KvStore::new();
+        apply(&mut store, 1, put("b", &[0xff, 0]));
+        apply(&mut store, 2, put("a", b""));
+        let mut expected = b"KVSN\x01".to_vec();
+        expected.extend_from_slice(&2u64.to_le_bytes());
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(b"a");
+        expected.extend_from_slice(&0u32.to_le_bytes());
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(b"b");
+        expected.extend_from_slice(&2u32.to_le_bytes());
+        expected.extend_from_slice(&[0xff, 0]);
+        assert_eq!(bytes_of(&store), expected);
+        assert_eq!(restored(&expected), Ok(store));
+        assert_eq!(bytes_of(&KvStore::new()), b"KVSN\x01\0\0\0\0\0\0\0\0");
+    }
+
+    #[test]
+    fn replicas_with_equal_state_write_identical_bytes_whatever_their_history() {
+        let mut first = KvStore::new();
+        apply(&mut first, 1, put("x", b"1"));
+        apply(&mut first, 2, put("y", b"2"));
+        apply(&mut first, 3, put("z", b"3"));
+        let mut second = KvStore::new();
+        apply(&mut second, 1, put("z", b"3"));
+        apply(&mut second, 2, put("w", b"gone"));
+        apply(&mut second, 3, put("y", b"old"));
+        apply(
+            &mut second,
+            4,
+            KvCommand::Delete {
+                key: "w".to_string(),
+            },
+        );
+        apply(&mut second, 5, put("x", b"1"));
+        apply(&mut second, 6, put("y", b"2"));
+        assert_eq!(first, second);
+        assert_eq!(bytes_of(&first), bytes_of(&second));
+    }
+
+    #[test]
+    fn a_snapshot_is_the_state_at_its_capture_not_after() {
+        let mut store = KvStore::new();
+        apply(&mut store, 1, put("a", b"1"));
+        let before = bytes_of(&store);
+        let captured = store.snapshot();
+        apply(&mut store, 2, put("a", b"2"));
+        apply(&mut store, 3, put("b", b"3"));
+        let mut written = Vec::new();
+        captured.write_to(&mut written).expect("writes");
+        assert_eq!(written, before);
+        assert_eq!(store.get("a"), Some(&b"2".to_vec()));
+    }
+
+    #[test]
+    fn restore_replaces_the_whole_state_and_never_merges() {
+        let mut source = KvStore::new();
+        apply(&mut source, 1, put("kept", b"new"));
+        let mut target = KvStore::new();
+        apply(&mut target, 1, put("kept", b"old"));
+        apply(&mut target, 2, put("stale", b"only here"));
+        target
+            .restore(&mut &bytes_of(&source)[..])
+            .expect("restores");
+        assert_eq!(target, source);
+        assert_eq!(target.get("stale"), None);
+    }
+
+    /// Every way a payload can be bad: each is refused with an error naming it, never a panic,
+    /// and the store keeps exactly the state it had.
+    #[test]
+    fn garbage_or_truncated_payloads_are_refused_and_change_nothing() {
+        let mut source = KvStore::new();
+        apply(&mut source, 1, put("a", b"first"));
+        apply(&mut source, 2, put("b", &[0, 1, 2]));
+        let valid = bytes_of(&source);
+        let mut bad: Vec<(String, Vec<u8>)> = (0..valid.len())
+            .map(|length| (format!("cut to {length} bytes"), valid[..length].to_vec()))
+            .collect();
+        let with = |position: usize, byte: u8| {
+            let mut changed = valid.clone();
+            changed[position] = byte;
+            changed
+        };
+        bad.push(("wrong magic".to_string(), with(0, b'X')));
+        bad.push(("unknown version".to_string(), with(4, 2)));
+        bad.push(("one entry more than held".to_string(), with(5, 3)));
+        bad.push(("one entry fewer than held".to_string(), with(5, 1)));
+        // Key "a" is at bytes 17..18 (after the 13-byte header and its 4-byte length).
+        bad.push(("key not UTF-8".to_string(), with(17, 0xff)));
+        bad.push(("keys out of order".to_string(), with(17, b'c')));
+        bad.push(("repeated key".to_string(), with(17, b'b')));
+        let mut huge_length = valid.clone();
+        huge_length[13..17].copy_from_slice(&u32::MAX.to_le_bytes());
+        bad.push(("a length past the end".to_string(), huge_length));
+        let mut trailing = valid.clone();
+        trailing.push(0);
+        bad.push(("a byte after the last entry".to_string(), trailing));
+        bad.push(("a WAL record".to_string(), b"\x01\x93\xa3put".to_vec()));
+        let mut huge_count = b"KVSN\x01".to_vec();
+        huge_count.extend_from_slice(&u64::MAX.to_le_bytes());
+        bad.push(("a count past the end".to_string(), huge_count));
+
+        let mut target = KvStore::new();
+        apply(&mut target, 1, put("mine", b"untouched"));
+        let before = target.clone();
+        let bytes_before = bytes_of(&target);
+        for (what, payload) in bad {
+            let error = target
+                .restore(&mut &payload[..])
+                .expect_err(&format!("{what}: refused"));
+            assert!(!error.is_empty(), "{what}: the error says something");
+            assert_eq!(target, before, "{what}: the state is unchanged");
+            assert_eq!(bytes_of(&target), bytes_before, "{what}");
+        }
+    }
+
+    /// A reader that fails partway, as a snapshot store does on a checksum mismatch.
+    struct FailingReader {
+        bytes: Vec<u8>,
+        position: usize,
+    }
+
+    impl io::Read for FailingReader {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            if self.position >= self.bytes.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "checksum mismatch",
+                ));
+            }
+            let length = buffer.len().min(self.bytes.len() - self.position).min(3);
+            buffer[..length].copy_from_slice(&self.bytes[self.position..][..length]);
+            self.position += length;
+            Ok(length)
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_reported_with_its_cause_and_changes_nothing() {
+        let mut source = KvStore::new();
+        apply(&mut source, 1, put("a", b"0123456789"));
+        let valid = bytes_of(&source);
+        let mut target = KvStore::new();
+        apply(&mut target, 1, put("mine", b"untouched"));
+        let before = target.clone();
+        let mut reader = FailingReader {
+            bytes: valid[..valid.len() - 4].to_vec(),
+            position: 0,
+        };
+        let error = target.restore(&mut reader).expect_err("refused");
+        assert!(error.contains("checksum mismatch"), "{error}");
+        assert_eq!(target, before);
     }
 }

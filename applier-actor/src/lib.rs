@@ -7,11 +7,18 @@
 //!
 //! # Layout
 //!
-//! - [`state_machine`]: the `StateMachine` trait, with its `# Correctness` contract.
+//! - [`state_machine`]: the `StateMachine` trait, with its `# Correctness` contract, and the
+//!   `StateMachineSnapshot` it hands out to be written on another thread.
 //! - [`kv`]: the key-value vocabulary (`KvCommand`, `KvQuery`, `KvOutput`) and the helpers a
 //!   client API uses to encode requests and decode answers.
-//! - [`kv_store`]: `KvStore`, the default state machine (put, get, delete, compare-and-swap).
-//! - [`applier_actor`]: `ApplierActor`, the actix actor handling `ApplyEntries` and `Query`.
+//! - [`kv_store`]: `KvStore`, the default state machine (put, get, delete, compare-and-swap),
+//!   on a persistent map so a snapshot captures it in O(1).
+//! - [`kv_snapshot`]: the byte format of a `KvStore` snapshot, its writer and its reader.
+//! - [`applier_actor`]: `ApplierActor`, the actix actor handling `ApplyEntries` and `Query`,
+//!   and taking (`SnapshotPolicy`, `TakeSnapshot`) and restoring (`RestoreSnapshot`) snapshots.
+//! - [`snapshot_envelope`]: what the applier writes around the state machine's payload (the
+//!   last applied `LogId` and the running hash), its byte format.
+//! - [`snapshot_metrics`]: `SnapshotMetrics`, the snapshot counters, readable from any thread.
 //! - [`running_hash`]: `RunningHash`, the hash of every applied entry (its byte format).
 //! - [`applied_checkpoints`]: `AppliedCheckpoints`, that hash at a fixed cadence of indexes,
 //!   shared with the node's consistency check, and `compare_checkpoints` for two replicas.
@@ -19,8 +26,11 @@
 pub mod applied_checkpoints;
 pub mod applier_actor;
 pub mod kv;
+pub mod kv_snapshot;
 pub mod kv_store;
 pub mod running_hash;
+pub mod snapshot_envelope;
+pub mod snapshot_metrics;
 pub mod state_machine;
 
 pub use applied_checkpoints::{
@@ -28,8 +38,9 @@ pub use applied_checkpoints::{
     CheckpointPolicy, CheckpointsSnapshot,
 };
 
-pub use applier_actor::ApplierActor;
+pub use applier_actor::{AppliedSinceSnapshot, ApplierActor, SnapshotPolicy};
 pub use kv::{KvCommand, KvOutput, KvQuery};
 pub use kv_store::KvStore;
 pub use running_hash::{HistoryHash, RunningHash};
-pub use state_machine::StateMachine;
+pub use snapshot_metrics::{SnapshotMetrics, SnapshotMetricsValues};
+pub use state_machine::{StateMachine, StateMachineSnapshot};

@@ -123,6 +123,13 @@ impl RunningHash {
         RunningHash::default()
     }
 
+    /// The running hash of a history whose hash after `index` is `hash` (from a snapshot
+    /// taken there): the next entry to absorb is `index + 1`, and the hashes after it are those
+    /// of a replica that absorbed the whole history.
+    pub fn resume(index: LogIndex, hash: HistoryHash) -> RunningHash {
+        RunningHash { index, hash }
+    }
+
     /// Adds the entry applied right after [`RunningHash::index`].
     pub fn absorb(&mut self, entry: &Entry) {
         assert_eq!(
