@@ -15,7 +15,8 @@
 //! // applier: ApplierActor::new(KvStore::new(), ApplierPorts { applied: .. }).start()
 //! let raft = raft_core::Raft::new(core_config, recovered_state)?;
 //! let ports = RaftPorts { storage, network, apply: applier.clone().recipient(),
-//!                         query: applier.recipient() };
+//!                         query: applier.clone().recipient(), restore: applier.recipient(),
+//!                         snapshot_store: Some(snapshot_store) };
 //! let actor = RaftActor::new(RaftActorConfig::new(tick_interval), raft, ports);
 //! let metrics = actor.metrics();   // Arc<RaftMetrics>; metrics.snapshot() for /metrics
 //! let raft_address = raft_context.run(actor);
@@ -25,7 +26,7 @@
 //!
 //! - From the network: `ReceivedMessages`, `PeerEvent`.
 //! - From storage: `StorageEvent` (`Failed` stops the node with exit code 1).
-//! - From the applier: `Applied`.
+//! - From the applier: `Applied`, `SnapshotTaken` (the log behind it may be compacted).
 //! - From the client API: `Propose`, `Read` (answered through their responders: the state
 //!   machine's output, or a `ClientError`), `GetStatus` (returns `RaftStatus`), `Shutdown`.
 //! - [`GetDrainState`]: after `Shutdown`, poll until [`DrainState::is_drained`], then stop the

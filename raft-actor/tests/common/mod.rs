@@ -54,7 +54,7 @@ impl Handler<GetRecoveredState> for MemoryStorage {
     fn handle(&mut self, _message: GetRecoveredState, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(RecoveredState {
             hard_state: self.hard_state,
-            snapshot_last_log_id: LogId::ZERO,
+            snapshot: None,
             entries: self.entries.clone(),
         })
     }
@@ -211,6 +211,8 @@ pub fn run_raft_with_applier_and_config(
         network,
         apply: applier.clone().recipient(),
         query: applier.clone().recipient(),
+        restore: applier.clone().recipient(),
+        snapshot_store: None,
     };
     let actor = RaftActor::new(actor_config, raft, ports);
     let metrics = actor.metrics();
