@@ -119,7 +119,10 @@ pub struct RawClient {
 #[serde(deny_unknown_fields, default)]
 pub struct RawSnapshot {
     pub threshold_entries: u64,
+    pub threshold_bytes: u64,
+    pub trailing_entries: u64,
     pub chunk_size_bytes: u64,
+    pub max_inflight_chunks: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,7 +184,10 @@ impl Default for RawSnapshot {
     fn default() -> RawSnapshot {
         RawSnapshot {
             threshold_entries: 10_000,
+            threshold_bytes: 64 * 1024 * 1024,
+            trailing_entries: 5_000,
             chunk_size_bytes: 1024 * 1024,
+            max_inflight_chunks: 4,
         }
     }
 }
@@ -273,11 +279,28 @@ pub struct NodeConfig {
     pub fsync: bool,
     pub request_timeout: Duration,
     pub max_value_bytes: usize,
-    pub snapshot_threshold_entries: u64,
-    pub snapshot_chunk_size_bytes: u64,
+    pub snapshot: SnapshotConfig,
     pub log_format: LogFormat,
     pub consistency: ConsistencyConfig,
 }
+
+/// The `[snapshot]` section, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    /// Snapshot after this many entries applied since the last snapshot.
+    pub threshold_entries: u64,
+    /// ... or after this many payload bytes applied since the last snapshot.
+    pub threshold_bytes: u64,
+    /// Entries kept behind a snapshot for followers that lag a little.
+    pub trailing_entries: u64,
+    /// Bytes per InstallSnapshot chunk.
+    pub chunk_size_bytes: u64,
+    /// InstallSnapshot chunks in flight per follower.
+    pub max_inflight_chunks: u64,
+}
+
+/// The largest chunk a peer frame carries with room to spare (frames are bounded at 64 MiB).
+const MAX_SNAPSHOT_CHUNK_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Loads every layer and validates the result.
 pub fn load(sources: &ConfigSources) -> Result<NodeConfig, ConfigError> {
@@ -395,10 +418,28 @@ impl NodeConfig {
         let max_value_bytes = at_least_one("client.max_value_bytes", raw.client.max_value_bytes)?;
         let max_value_bytes = usize::try_from(max_value_bytes)
             .map_err(|_| ConfigError::new("client.max_value_bytes", "too large"))?;
-        let snapshot_threshold_entries =
-            at_least_one("snapshot.threshold_entries", raw.snapshot.threshold_entries)?;
-        let snapshot_chunk_size_bytes =
-            at_least_one("snapshot.chunk_size_bytes", raw.snapshot.chunk_size_bytes)?;
+        let snapshot = SnapshotConfig {
+            threshold_entries: at_least_one(
+                "snapshot.threshold_entries",
+                raw.snapshot.threshold_entries,
+            )?,
+            threshold_bytes: at_least_one("snapshot.threshold_bytes", raw.snapshot.threshold_bytes)?,
+            trailing_entries: raw.snapshot.trailing_entries,
+            chunk_size_bytes: at_least_one(
+                "snapshot.chunk_size_bytes",
+                raw.snapshot.chunk_size_bytes,
+            )?,
+            max_inflight_chunks: at_least_one(
+                "snapshot.max_inflight_chunks",
+                raw.snapshot.max_inflight_chunks,
+            )?,
+        };
+        if snapshot.chunk_size_bytes > MAX_SNAPSHOT_CHUNK_BYTES {
+            return Err(ConfigError::new(
+                "snapshot.chunk_size_bytes",
+                format!("must be at most {MAX_SNAPSHOT_CHUNK_BYTES} (a chunk travels in one peer frame)"),
+            ));
+        }
         let log_format = one_of(
             "log.format",
             "format",
@@ -417,8 +458,7 @@ impl NodeConfig {
             fsync: raw.storage.fsync,
             request_timeout: Duration::from_millis(request_timeout_ms),
             max_value_bytes,
-            snapshot_threshold_entries,
-            snapshot_chunk_size_bytes,
+            snapshot,
             log_format,
             consistency: ConsistencyConfig::from_raw(&raw.consistency)?,
         };
