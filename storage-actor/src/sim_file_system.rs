@@ -28,6 +28,9 @@
 //! on every call fails with EIO and changes nothing, as a machine that lost power does nothing
 //! more; [`SimFileSystem::power_loss`] then computes what the disk holds and turns it back on.
 //! Handles and locks taken before a crash are dead afterwards.
+//!
+//! As on Linux, removing or renaming a file changes only its directory entry: a handle opened
+//! before keeps reading (and writing) the same file until the next crash.
 
 use crate::file_system::{FileHandle, FileLock, FileSystem};
 use std::collections::{BTreeMap, BTreeSet};
@@ -637,6 +640,18 @@ impl FileHandle for SimHandle {
             .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
         buffer.copy_from_slice(bytes);
         Ok(())
+    }
+
+    fn length(&self) -> io::Result<u64> {
+        let state = self.file_system.state();
+        if self.generation != state.generation || state.powered_off {
+            return Err(rustix::io::Errno::IO.into());
+        }
+        let file = state
+            .files
+            .get(&self.inode)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        Ok(file.live.len() as u64)
     }
 
     fn set_len(&mut self, length: u64) -> io::Result<()> {
