@@ -8,7 +8,7 @@
 //! left in the directory.
 //!
 //! Each run goes through every cut point once per seed (the seed drives what the simulated
-//! disk keeps of unsynced data): `RAFT_POWER_LOSS_SEEDS` seeds (default 4) from
+//! disk keeps of unsynced data): `RAFT_POWER_LOSS_SEEDS` seeds (default 16) from
 //! `RAFT_TEST_SEED` (default fixed). A failure prints the seed, the cut point and the replay.
 
 use raft_proto::snapshot::{SnapshotStore, SnapshotWriter};
@@ -26,7 +26,7 @@ use test_support::this_test;
 const SNAPSHOT_DIRECTORY: &str = "/data/node-1/snapshots";
 const CHUNK_BYTES: usize = 700;
 const DEFAULT_SEED: u64 = 20_261_202;
-const DEFAULT_SEEDS: u64 = 4;
+const DEFAULT_SEEDS: u64 = 16;
 
 fn config() -> FileSnapshotStoreConfig {
     let mut config = FileSnapshotStoreConfig::new(SNAPSHOT_DIRECTORY);
