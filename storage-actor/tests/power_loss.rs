@@ -584,3 +584,99 @@ async fn wait_until(
     let condition = |events: &Vec<StorageEvent>| condition(events);
     wait_until_recorded("such events", Duration::from_secs(5), events, condition).await;
 }
+
+/// A reset (installing a snapshot) with the power cut at a seeded disk operation: after
+/// recovery the log is the one before the reset or the one after it (with a prefix of what was
+/// appended after it), never a mix, and nothing acknowledged is lost. The workload: entries
+/// 1..=30 (rolling 1 KiB segments), sync, reset to 2-100, entries 101..=104, sync, purge of what
+/// the reset replaced, entry 105, sync.
+#[test]
+fn a_reset_is_all_or_nothing_across_power_loss() {
+    let hard_state = HardState::new(Term(2), Some(NodeId(1)));
+    let snapshot = raft_types::LogId::new(Term(2), LogIndex(100));
+    let old_log: Vec<Entry> = (1..=30).map(|index| entry(1, index)).collect();
+    let new_log: Vec<Entry> = (101..=105).map(|index| entry(2, index)).collect();
+    // Runs the workload; returns how many syncs succeeded.
+    let workload = |disk: &SimFileSystem| -> u32 {
+        let Ok((mut store, _)) = open(disk) else {
+            return 0;
+        };
+        let mut synced = 0;
+        let steps: [&dyn Fn(&mut FileLogStore) -> Result<(), StorageError>; 3] = [
+            &|store| {
+                store.save_hard_state(&hard_state)?;
+                for batch in old_log.chunks(3) {
+                    store.append(batch)?;
+                }
+                store.sync()
+            },
+            &|store| {
+                store.reset(snapshot)?;
+                store.append(&new_log[..4])?;
+                store.sync()
+            },
+            &|store| {
+                store.purge(LogIndex(101))?;
+                store.append(&new_log[4..])?;
+                store.sync()
+            },
+        ];
+        for step in steps {
+            if step(&mut store).is_err() {
+                break;
+            }
+            synced += 1;
+        }
+        synced
+    };
+    let mut outcomes = BTreeMap::new();
+    for_each_crash_point(this_test!(), |seed| {
+        let mut random = ChaCha8Rng::seed_from_u64(seed ^ 0x5E5E7);
+        let total = {
+            let disk = fresh_disk(seed);
+            assert_eq!(
+                workload(&disk),
+                3,
+                "seed {seed}: without a cut every step succeeds"
+            );
+            disk.statistics().operations
+        };
+        let disk = fresh_disk(seed);
+        disk.power_off_after(random.gen_range(0..=total));
+        let synced = workload(&disk);
+        disk.power_loss();
+        let (_, recovered) = open(&disk)
+            .unwrap_or_else(|error| panic!("seed {seed}: a power loss is not corruption: {error}"));
+        let is_old = recovered.first_index == LogIndex(1)
+            && old_log.starts_with(&recovered.entries)
+            && recovered.prev_log_id == Some(raft_types::LogId::ZERO);
+        let is_new = recovered.first_index == LogIndex(101)
+            && new_log.starts_with(&recovered.entries)
+            && recovered.prev_log_id.is_none_or(|prev| prev == snapshot)
+            && recovered.hard_state == hard_state;
+        let context = format!(
+            "seed {seed}, {synced} syncs done: first index {}, {} entries, prev {:?}",
+            recovered.first_index,
+            recovered.entries.len(),
+            recovered.prev_log_id
+        );
+        match synced {
+            0 => assert!(is_old, "{context}: a prefix of the log before the reset"),
+            1 => assert!(
+                (is_old && recovered.entries == old_log && recovered.hard_state == hard_state)
+                    || is_new,
+                "{context}: the whole log before the reset, or the log after it"
+            ),
+            2 => assert!(is_new && recovered.entries.len() >= 4, "{context}"),
+            _ => assert!(is_new && recovered.entries == new_log, "{context}"),
+        }
+        *outcomes
+            .entry(if is_new {
+                "after the reset"
+            } else {
+                "before the reset"
+            })
+            .or_insert(0u64) += 1;
+    });
+    println!("{outcomes:?}");
+}
