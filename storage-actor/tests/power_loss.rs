@@ -586,7 +586,7 @@ async fn wait_until(
 }
 
 /// One step of a scripted workload, ending with a sync.
-type WorkloadStep = dyn Fn(&mut FileLogStore) -> Result<(), StorageError>;
+type WorkloadStep<'a> = dyn Fn(&mut FileLogStore) -> Result<(), StorageError> + 'a;
 
 /// A reset (installing a snapshot) with the power cut at a seeded disk operation: after
 /// recovery the log is the one before the reset or the one after it (with a prefix of what was
@@ -605,7 +605,7 @@ fn a_reset_is_all_or_nothing_across_power_loss() {
             return 0;
         };
         let mut synced = 0;
-        let steps: [&WorkloadStep; 3] = [
+        let steps: [&WorkloadStep<'_>; 3] = [
             &|store| {
                 store.save_hard_state(&hard_state)?;
                 for batch in old_log.chunks(3) {
