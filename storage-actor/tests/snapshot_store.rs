@@ -538,3 +538,22 @@ fn a_second_store_on_the_same_directory_is_refused() {
         other => panic!("expected a lock error, got {other:?}"),
     }
 }
+
+#[test]
+fn in_memory_an_open_reader_survives_retention_too() {
+    let store = MemSnapshotStore::new();
+    let first_bytes = payload(16, 300_000);
+    let first = write_snapshot(&store, log_id(1, 10), &first_bytes);
+    let mut reader = store.read_payload(&first.id()).expect("opens");
+    let open = store.open(&first.id()).expect("opens");
+    write_snapshot(&store, log_id(1, 20), &payload(17, 10));
+    write_snapshot(&store, log_id(1, 30), &payload(18, 10));
+    assert!(!store.list().contains(&first), "retention deleted it");
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).expect("still reads");
+    assert_eq!(bytes, first_bytes);
+    assert_eq!(
+        open.read_at(0, usize::MAX).expect("still reads").len() as u64,
+        first.size_bytes
+    );
+}
