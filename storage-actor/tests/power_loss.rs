@@ -94,8 +94,20 @@ fn entry(term: u64, index: u64) -> Entry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct LogState {
     hard_state: HardState,
-    /// Entries from index 1.
+    /// The index of `entries[0]`: 1, or the index after the last reset's `last_log_id`.
+    base: u64,
+    /// Entries from index `base`.
     entries: Vec<Entry>,
+}
+
+impl LogState {
+    fn empty() -> LogState {
+        LogState {
+            hard_state: HardState::default(),
+            base: 1,
+            entries: Vec::new(),
+        }
+    }
 }
 
 /// What the test knows the store must hold after a crash.
@@ -116,6 +128,7 @@ impl Model {
         assert_eq!(recovered.first_index, LogIndex(1), "workloads start fresh");
         let state = LogState {
             hard_state: recovered.hard_state,
+            base: 1,
             entries: recovered.entries.clone(),
         };
         Model {
@@ -127,7 +140,7 @@ impl Model {
     }
 
     fn next_index(&self) -> u64 {
-        self.current.entries.len() as u64 + 1
+        self.current.base + self.current.entries.len() as u64
     }
 
     fn record(&mut self) {
@@ -142,14 +155,14 @@ impl Model {
     /// Panics unless `recovered` is the acknowledged state or one issued after it.
     fn check(&self, recovered: &RecoveredState, context: &str) {
         let first = recovered.first_index;
-        assert!(
-            first <= self.purged_before.max(LogIndex(1)),
-            "{context}: the log starts at {first}, but nothing at or after {} was purged",
-            self.purged_before
-        );
+        // Purges may have deleted entries below the highest `before`; nothing else goes.
         let matches = |state: &LogState| {
-            let skipped = (first.0 - 1) as usize;
-            state.hard_state == recovered.hard_state
+            let Some(skipped) = first.0.checked_sub(state.base) else {
+                return false;
+            };
+            let skipped = skipped as usize;
+            first.0 <= self.purged_before.0.max(state.base)
+                && state.hard_state == recovered.hard_state
                 && state.entries.len() >= skipped
                 && state.entries[skipped..] == recovered.entries[..]
         };
@@ -178,6 +191,7 @@ impl Model {
 enum Step {
     Append,
     Truncate,
+    Reset,
     SaveHardState,
     Purge,
     Sync,
@@ -225,17 +239,25 @@ fn run_step(
             }
             (Step::Append, store.append(&entries))
         }
-        45..=54 if model.next_index() > 2 => {
-            let lowest = model.purged_before.0.max(2);
+        45..=54 if model.next_index() > model.current.base + 1 => {
+            // Never below a purge or a reset: the core truncates only uncommitted entries.
+            let lowest = model.purged_before.0.max(model.current.base + 1);
             let since = random.gen_range(lowest..=model.next_index().max(lowest));
-            model
-                .current
-                .entries
-                .truncate((since - 1).min(model.current.entries.len() as u64) as usize);
+            let keep = (since - model.current.base).min(model.current.entries.len() as u64);
+            model.current.entries.truncate(keep as usize);
             model.record();
             (Step::Truncate, store.truncate(LogIndex(since)))
         }
-        55..=64 => {
+        55..=57 => {
+            // A snapshot installed at or beyond the end of the log replaces it.
+            let last_index = model.next_index() - 1 + random.gen_range(0..=5);
+            let last_log_id = raft_types::LogId::new(Term(term), LogIndex(last_index));
+            model.current.base = last_index + 1;
+            model.current.entries.clear();
+            model.record();
+            (Step::Reset, store.reset(last_log_id))
+        }
+        58..=64 => {
             let next_term = term + random.gen_range(0..=1);
             let voted_for = if next_term == term {
                 model.current.hard_state.voted_for
@@ -250,7 +272,7 @@ fn run_step(
             )
         }
         65..=69 => {
-            let before = LogIndex(random.gen_range(1..=model.next_index()));
+            let before = LogIndex(random.gen_range(model.current.base..=model.next_index()));
             model.purged_before = model.purged_before.max(before);
             (Step::Purge, store.purge(before))
         }
@@ -301,15 +323,9 @@ fn power_loss_point(seed: u64, figures: &mut Figures) {
     let cut_after = random.gen_range(0..=total_operations);
     disk.power_off_after(cut_after);
     let mut model = Model {
-        acknowledged: LogState {
-            hard_state: HardState::default(),
-            entries: Vec::new(),
-        },
+        acknowledged: LogState::empty(),
         issued_since: Vec::new(),
-        current: LogState {
-            hard_state: HardState::default(),
-            entries: Vec::new(),
-        },
+        current: LogState::empty(),
         purged_before: LogIndex(1),
     };
     let crashed_in = match open(&disk) {
