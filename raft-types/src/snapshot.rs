@@ -21,7 +21,8 @@ pub struct SnapshotMeta {
     pub members: Vec<NodeId>,
     /// The length of the snapshot file in bytes: what an `InstallSnapshot` transfer moves.
     pub size_bytes: u64,
-    /// The CRC32C of the whole file, as its writer computed it. Two files with the same
+    /// The CRC32C of the file as its writer computed it: of every byte before the file's
+    /// trailer, which records it (docs/SNAPSHOT_FORMAT.md). Two files with the same
     /// `last_log_id` but different bytes (written by two servers) have different checksums, so
     /// a transfer never resumes one file with the other's bytes.
     pub file_checksum: u32,

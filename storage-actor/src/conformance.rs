@@ -27,6 +27,10 @@ pub fn run_all<H: StoreHarness>(mut new_harness: impl FnMut() -> H) {
     reopen_restores_everything_and_continues(&mut new_harness());
     purge_keeps_everything_from_before(&mut new_harness());
     read_outside_the_log_is_refused(&mut new_harness());
+    reset_then_append(&mut new_harness());
+    reset_survives_reopen(&mut new_harness());
+    reset_then_crash_before_sync_is_old_or_new(&mut new_harness());
+    purge_after_reset(&mut new_harness());
 }
 
 /// An entry whose payload is derived from its id, so any mix-up shows.
@@ -74,6 +78,7 @@ pub fn fresh_store_is_empty<H: StoreHarness>(harness: &mut H) {
             hard_state: HardState::default(),
             first_index: LogIndex(1),
             entries: Vec::new(),
+            prev_log_id: Some(LogId::ZERO),
         },
         "a fresh store recovers nothing"
     );
@@ -287,6 +292,14 @@ pub fn purge_keeps_everything_from_before<H: StoreHarness>(harness: &mut H) {
         "a restart sees the same first index"
     );
     assert_eq!(recovered.entries, sample_entries(7, first_index.0, 400));
+    let before_first = LogId::new(Term(7), first_index.previous());
+    assert!(
+        recovered.prev_log_id.is_none()
+            || recovered.prev_log_id == Some(before_first)
+            || (first_index == LogIndex(1) && recovered.prev_log_id == Some(LogId::ZERO)),
+        "prev_log_id is the entry before the first one, or unknown: {:?}",
+        recovered.prev_log_id
+    );
     store
         .append(&sample_entries(8, 401, 401))
         .expect("a purged store appends on");
@@ -318,4 +331,174 @@ pub fn read_outside_the_log_is_refused<H: StoreHarness>(harness: &mut H) {
     store
         .append(&sample_entries(1, 6, 6))
         .expect("a refused read does not poison the store");
+}
+
+pub fn reset_then_append<H: StoreHarness>(harness: &mut H) {
+    let hard_state = HardState::new(Term(5), Some(NodeId(2)));
+    let (mut store, _) = harness.open();
+    fill_log(&mut store, &hard_state, 10, 5);
+    let snapshot = LogId::new(Term(5), LogIndex(100));
+    store.reset(snapshot).expect("reset succeeds");
+    assert_eq!(
+        store.first_index(),
+        LogIndex(101),
+        "the log goes on after the snapshot"
+    );
+    assert_eq!(store.next_index(), LogIndex(101));
+    assert_eq!(store.last_log_id(), None, "a reset log holds no entry");
+    assert_eq!(
+        store
+            .entries(LogIndex(101)..LogIndex(101))
+            .expect("the empty range is held"),
+        Vec::new()
+    );
+    assert!(
+        matches!(
+            store.entries(LogIndex(5)..LogIndex(6)),
+            Err(StorageError::IndexOutOfRange { .. })
+        ),
+        "the entries before the reset are gone"
+    );
+    store
+        .append(&sample_entries(5, 101, 105))
+        .expect("the next append is last_log_id.index + 1");
+    store.sync().expect("sync succeeds");
+    assert_eq!(
+        store.last_log_id(),
+        Some(LogId::new(Term(5), LogIndex(105)))
+    );
+    assert_eq!(read_all(&store), sample_entries(5, 101, 105));
+    assert_eq!(
+        store.hard_state(),
+        hard_state,
+        "a reset keeps the hard state"
+    );
+    drop(store);
+    let (store, recovered) = harness.open();
+    assert_eq!(recovered.hard_state, hard_state);
+    assert_eq!(recovered.first_index, LogIndex(101));
+    assert_eq!(recovered.entries, sample_entries(5, 101, 105));
+    assert_eq!(recovered.prev_log_id, Some(snapshot));
+    assert_eq!(store.next_index(), LogIndex(106));
+}
+
+pub fn reset_survives_reopen<H: StoreHarness>(harness: &mut H) {
+    let hard_state = HardState::new(Term(3), Some(NodeId(1)));
+    let (mut store, _) = harness.open();
+    fill_log(&mut store, &hard_state, 20, 10);
+    // A snapshot below the end of the log replaces it too: the whole log goes.
+    let snapshot = LogId::new(Term(3), LogIndex(12));
+    store.reset(snapshot).expect("reset succeeds");
+    store.sync().expect("sync succeeds");
+    drop(store);
+
+    let (mut store, recovered) = harness.open();
+    assert_eq!(recovered.hard_state, hard_state);
+    assert_eq!(recovered.first_index, LogIndex(13));
+    assert_eq!(
+        recovered.entries,
+        Vec::new(),
+        "the reset survives a restart"
+    );
+    assert_eq!(recovered.prev_log_id, Some(snapshot));
+    assert_eq!(store.next_index(), LogIndex(13));
+    store
+        .append(&sample_entries(4, 13, 15))
+        .expect("a reopened reset log appends on");
+    // A second reset, then entries after it.
+    let later = LogId::new(Term(4), LogIndex(40));
+    store.reset(later).expect("reset succeeds");
+    store
+        .append(&sample_entries(4, 41, 42))
+        .expect("append succeeds");
+    store.sync().expect("sync succeeds");
+    drop(store);
+    let (_, recovered) = harness.open();
+    assert_eq!(recovered.first_index, LogIndex(41));
+    assert_eq!(recovered.entries, sample_entries(4, 41, 42));
+    assert_eq!(recovered.prev_log_id, Some(later));
+}
+
+/// A crash of the process (the store dropped without `sync`): the log is the one before the
+/// reset or the one after it, with a prefix of what was appended since, never a mix.
+pub fn reset_then_crash_before_sync_is_old_or_new<H: StoreHarness>(harness: &mut H) {
+    let hard_state = HardState::new(Term(2), Some(NodeId(3)));
+    let (mut store, _) = harness.open();
+    fill_log(&mut store, &hard_state, 10, 5);
+    let snapshot = LogId::new(Term(2), LogIndex(20));
+    store.reset(snapshot).expect("reset succeeds");
+    store
+        .append(&sample_entries(2, 21, 22))
+        .expect("append succeeds");
+    drop(store);
+    let (_, recovered) = harness.open();
+    assert_eq!(recovered.hard_state, hard_state);
+    let old_log = recovered.first_index == LogIndex(1)
+        && recovered.entries == sample_entries(2, 1, 10)
+        && recovered.prev_log_id == Some(LogId::ZERO);
+    let new_log = recovered.first_index == LogIndex(21)
+        && sample_entries(2, 21, 22).starts_with(&recovered.entries)
+        && recovered.prev_log_id == Some(snapshot);
+    assert!(
+        old_log || new_log,
+        "neither the log before the reset nor the one after it: first index {}, {} entries, \
+         prev {:?}",
+        recovered.first_index,
+        recovered.entries.len(),
+        recovered.prev_log_id
+    );
+}
+
+pub fn purge_after_reset<H: StoreHarness>(harness: &mut H) {
+    let hard_state = HardState::new(Term(4), Some(NodeId(1)));
+    let (mut store, _) = harness.open();
+    fill_log(&mut store, &hard_state, 200, 10);
+    let snapshot = LogId::new(Term(4), LogIndex(300));
+    store.reset(snapshot).expect("reset succeeds");
+    for first in (301..=400).step_by(10) {
+        store
+            .append(&sample_entries(4, first, first + 9))
+            .expect("append succeeds");
+    }
+    store.sync().expect("sync succeeds");
+    store
+        .purge(LogIndex(301))
+        .expect("purging what the reset replaced");
+    store.sync().expect("sync succeeds");
+    assert_eq!(
+        store.first_index(),
+        LogIndex(301),
+        "purge never goes below the reset"
+    );
+    assert_eq!(read_all(&store), sample_entries(4, 301, 400));
+    store
+        .purge(LogIndex(350))
+        .expect("purging entries after the reset");
+    store.sync().expect("sync succeeds");
+    let first_index = store.first_index();
+    assert!(
+        (LogIndex(301)..=LogIndex(350)).contains(&first_index),
+        "purge keeps every entry from `before`: first index {first_index}"
+    );
+    drop(store);
+    let (mut store, recovered) = harness.open();
+    assert_eq!(
+        recovered.hard_state, hard_state,
+        "purging never loses the hard state"
+    );
+    assert_eq!(
+        recovered.first_index, first_index,
+        "a restart sees the same first index"
+    );
+    assert_eq!(recovered.entries, sample_entries(4, first_index.0, 400));
+    let before_first = LogId::new(Term(4), first_index.previous());
+    assert!(
+        recovered.prev_log_id.is_none() || recovered.prev_log_id == Some(before_first),
+        "prev_log_id is the entry before the first one, or unknown: {:?}",
+        recovered.prev_log_id
+    );
+    store
+        .append(&sample_entries(5, 401, 401))
+        .expect("a purged reset log appends on");
+    store.sync().expect("sync succeeds");
 }

@@ -168,6 +168,7 @@ impl FileLogStore {
             hard_state: replay.hard_state,
             first_index: replay.first_index,
             entries: std::mem::take(&mut replay.entries).into(),
+            prev_log_id: replay.prev_log_id,
         };
         // A fresh log starts at segment 1; if the only segment was removed above (its creation
         // was cut short), its successor takes the same number.
@@ -423,6 +424,15 @@ impl FileLogStore {
         Ok(())
     }
 
+    fn reset_log(&mut self, last_log_id: LogId) -> Result<(), StorageError> {
+        self.roll_if_full()?;
+        wal_record::encode_reset(last_log_id, &mut self.write_buffer)?;
+        self.write_buffered()?;
+        self.locations.clear();
+        self.first_index = last_log_id.index.next();
+        Ok(())
+    }
+
     fn store_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
         self.roll_if_full()?;
         self.hard_state = *hard_state;
@@ -538,6 +548,10 @@ impl LogStore for FileLogStore {
 
     fn purge(&mut self, before: LogIndex) -> Result<(), StorageError> {
         self.guarded_write(|store| store.purge_segments(before))
+    }
+
+    fn reset(&mut self, last_log_id: LogId) -> Result<(), StorageError> {
+        self.guarded_write(|store| store.reset_log(last_log_id))
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {

@@ -13,6 +13,8 @@
 //! - A file's name (its creation, removal or rename) survives a power loss only once
 //!   [`FileSystem::sync_directory`] of its directory returned `Ok`.
 //! - Reads see every write at once, synced or not (the page cache).
+//! - An open handle keeps reading its file after the file is removed or renamed (Linux
+//!   semantics): the snapshot store hands out open snapshots that retention may delete.
 //! - [`FileSystem::try_lock_exclusive`] gives at most one lock per path at a time; the lock is
 //!   released when the returned guard is dropped or the process dies.
 
@@ -55,6 +57,9 @@ pub trait FileHandle: Send + fmt::Debug {
     fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<()>;
     /// Cuts the file to `length` bytes (or extends it with zeros).
     fn set_len(&mut self, length: u64) -> io::Result<()>;
+    /// The file's current length in bytes (what reads see, synced or not). Readable through a
+    /// handle whose file was removed since it was opened, as on Linux.
+    fn length(&self) -> io::Result<u64>;
 }
 
 /// A held lock; dropping it releases the lock.
@@ -158,5 +163,9 @@ impl FileHandle for RealFile {
 
     fn set_len(&mut self, length: u64) -> io::Result<()> {
         self.0.set_len(length)
+    }
+
+    fn length(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
     }
 }

@@ -18,15 +18,22 @@
 //! - [`storage_actor`]: the actor, group commit, failure handling.
 //! - [`conformance`]: the suite every `LogStore` must pass.
 //! - [`storage_error`]: every way a store can fail (`StorageError`).
+//! - [`snapshot_file`]: the snapshot file format (also in `docs/SNAPSHOT_FORMAT.md`) and its
+//!   verifier.
+//! - [`file_snapshot_store`]: `FileSnapshotStore`, the snapshot store in a directory (temporary
+//!   file, fdatasync, rename, directory fsync, retention, receiving, recovery), and
+//!   `MemSnapshotStore`, the same store on an in-memory disk.
 //! - [`data_dir_identity`]: the cluster and node a data directory belongs to, checked at start.
 
 pub mod conformance;
 pub mod data_dir_identity;
 pub mod file_log_store;
+pub mod file_snapshot_store;
 pub mod file_system;
 pub mod log_store;
 pub mod mem_log_store;
 pub mod sim_file_system;
+pub mod snapshot_file;
 pub mod storage_actor;
 pub mod storage_error;
 pub mod wal_record;
@@ -34,6 +41,9 @@ pub mod wal_recovery;
 pub mod wal_segment;
 
 pub use file_log_store::{FileLogStore, FileLogStoreConfig};
+pub use file_snapshot_store::{
+    FileSnapshotStore, FileSnapshotStoreConfig, MemSnapshotDisk, MemSnapshotStore,
+};
 pub use log_store::{LogStore, RecoveredState};
 pub use mem_log_store::{MemDisk, MemLogStore};
 pub use storage_actor::{StorageActor, StorageMetrics, StorageMetricsSnapshot};

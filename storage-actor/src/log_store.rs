@@ -18,6 +18,10 @@
 //!   (§5.3: only a conflicting suffix is ever removed).
 //! - `purge(before)` may remove entries with index < `before` and never removes one at or
 //!   after it; `first_index()` tells what remains. The hard state is never purged.
+//! - `reset(last_log_id)` discards the whole log (a snapshot at `last_log_id` replaces it): the
+//!   next append is `last_log_id.index + 1`, and after a crash the log is the one before the
+//!   reset or the one after it (with a prefix of what was appended since), never a mix. The
+//!   hard state is kept.
 //! - The hard state read back is the one most recently saved.
 //! - After an error from a write (`append`, `truncate`, `save_hard_state`, `purge`, `sync`)
 //!   the store is poisoned: every later write fails with `Poisoned`, because a failed write or
@@ -28,7 +32,7 @@ use raft_types::{Entry, HardState, LogId, LogIndex};
 use std::ops::Range;
 
 /// What a store holds when it is opened: the state the consensus core restarts from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecoveredState {
     /// The last saved `current_term` and `voted_for` (Figure 2), or the default when none was.
     pub hard_state: HardState,
@@ -37,6 +41,23 @@ pub struct RecoveredState {
     pub first_index: LogIndex,
     /// The surviving log, contiguous from `first_index`.
     pub entries: Vec<Entry>,
+    /// The id of the entry just before `first_index`, when the store knows it: `LogId::ZERO`
+    /// for a log that starts at index 1, the `last_log_id` of a `reset` when nothing was
+    /// purged since, `None` when a purge deleted it and its term is not known. The consensus
+    /// core needs it to check an AppendEntries that continues from there (§5.3).
+    pub prev_log_id: Option<LogId>,
+}
+
+impl Default for RecoveredState {
+    /// A store that never held anything: the log starts at index 1.
+    fn default() -> RecoveredState {
+        RecoveredState {
+            hard_state: HardState::default(),
+            first_index: LogIndex(1),
+            entries: Vec::new(),
+            prev_log_id: Some(LogId::ZERO),
+        }
+    }
 }
 
 impl RecoveredState {
@@ -68,6 +89,11 @@ pub trait LogStore: Send + Unpin + 'static {
 
     /// Allows the store to delete entries with index < `before` (they are in a snapshot).
     fn purge(&mut self, before: LogIndex) -> Result<(), StorageError>;
+
+    /// Discards every entry: a snapshot through `last_log_id` (complete and durable in the
+    /// snapshot store) replaces the log, and the next append is `last_log_id.index + 1`.
+    /// Ordered with the operations around it like any write, durable at the next `sync`.
+    fn reset(&mut self, last_log_id: LogId) -> Result<(), StorageError>;
 
     /// Makes every operation issued so far durable.
     fn sync(&mut self) -> Result<(), StorageError>;

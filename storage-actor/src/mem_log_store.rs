@@ -26,6 +26,8 @@ struct MemContents {
     /// Index of `entries[0]`, or of the next append when empty.
     first_index: LogIndex,
     entries: VecDeque<Entry>,
+    /// The id of the entry before `first_index` (see `RecoveredState::prev_log_id`).
+    prev_log_id: Option<LogId>,
 }
 
 impl Default for MemContents {
@@ -34,6 +36,7 @@ impl Default for MemContents {
             hard_state: HardState::default(),
             first_index: LogIndex(1),
             entries: VecDeque::new(),
+            prev_log_id: Some(LogId::ZERO),
         }
     }
 }
@@ -70,6 +73,7 @@ impl MemLogStore {
                 hard_state: contents.hard_state,
                 first_index: contents.first_index,
                 entries: contents.entries.iter().cloned().collect(),
+                prev_log_id: contents.prev_log_id,
             }
         };
         (store, recovered)
@@ -121,6 +125,7 @@ impl LogStore for MemLogStore {
             if since < contents.first_index {
                 contents.entries.clear();
                 contents.first_index = since;
+                contents.prev_log_id = (since.0 <= 1).then_some(LogId::ZERO);
             } else {
                 let keep = usize::try_from(since.0 - contents.first_index.0).unwrap_or(usize::MAX);
                 contents.entries.truncate(keep);
@@ -138,10 +143,22 @@ impl LogStore for MemLogStore {
 
     fn purge(&mut self, before: LogIndex) -> Result<(), StorageError> {
         let result = self.writable().map(|mut contents| {
-            while contents.first_index < before && !contents.entries.is_empty() {
-                contents.entries.pop_front();
+            while contents.first_index < before {
+                let Some(purged) = contents.entries.pop_front() else {
+                    break;
+                };
+                contents.prev_log_id = Some(purged.log_id);
                 contents.first_index = contents.first_index.next();
             }
+        });
+        self.poison_on_error(result)
+    }
+
+    fn reset(&mut self, last_log_id: LogId) -> Result<(), StorageError> {
+        let result = self.writable().map(|mut contents| {
+            contents.entries.clear();
+            contents.first_index = last_log_id.index.next();
+            contents.prev_log_id = Some(last_log_id);
         });
         self.poison_on_error(result)
     }

@@ -28,6 +28,11 @@
 //! on every call fails with EIO and changes nothing, as a machine that lost power does nothing
 //! more; [`SimFileSystem::power_loss`] then computes what the disk holds and turns it back on.
 //! Handles and locks taken before a crash are dead afterwards.
+//!
+//! As on Linux, removing or renaming a file changes only its directory entry: a handle opened
+//! before keeps reading (and writing) the same file until the next crash. A file that no
+//! directory names any more, live or durable, is freed once its last handle is dropped, so a
+//! long run (an in-process cluster's `MemSnapshotStore`) does not keep every deleted file.
 
 use crate::file_system::{FileHandle, FileLock, FileSystem};
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,6 +89,9 @@ struct SimState {
     files: BTreeMap<u64, SimFile>,
     next_inode: u64,
     locks: BTreeSet<PathBuf>,
+    /// How many live handles each file has: a file no directory names (live or durable) is
+    /// freed once its last handle is dropped, as the kernel frees an unlinked inode.
+    open_handles: BTreeMap<u64, usize>,
     /// Bumped by every crash: handles and locks of an older generation are dead.
     generation: u64,
     powered_off: bool,
@@ -132,6 +140,7 @@ impl SimFileSystem {
                 files: BTreeMap::new(),
                 next_inode: 1,
                 locks: BTreeSet::new(),
+                open_handles: BTreeMap::new(),
                 generation: 0,
                 powered_off: false,
                 power_off_at: None,
@@ -254,10 +263,31 @@ impl SimFileSystem {
 impl SimState {
     fn restart(&mut self) {
         self.locks.clear();
+        self.open_handles.clear();
+        self.collect_garbage();
         self.generation += 1;
         self.powered_off = false;
         self.power_off_at = None;
         self.faults.clear();
+    }
+
+    /// A handle on `inode` was handed out.
+    fn handle_opened(&mut self, inode: u64) {
+        *self.open_handles.entry(inode).or_default() += 1;
+    }
+
+    /// Frees every file that no directory names, live or durable, and no handle holds: an
+    /// unlinked file lives on only while it is open (or a power loss could bring it back).
+    fn collect_garbage(&mut self) {
+        let mut referenced: BTreeSet<u64> = self.open_handles.keys().copied().collect();
+        for directory in self.directories.values() {
+            for entry in directory.live.values().chain(directory.durable.values()) {
+                if let SimEntry::File(inode) = entry {
+                    referenced.insert(*inode);
+                }
+            }
+        }
+        self.files.retain(|inode, _| referenced.contains(inode));
     }
 
     /// Counts an operation that changes something, or fails it when the power is (or goes) off.
@@ -458,6 +488,7 @@ impl FileSystem for SimFileSystem {
         listing.live.insert(name, SimEntry::File(inode));
         state.next_inode += 1;
         state.files.insert(inode, SimFile::default());
+        state.handle_opened(inode);
         Ok(Box::new(SimHandle {
             file_system: self.clone(),
             inode,
@@ -466,11 +497,12 @@ impl FileSystem for SimFileSystem {
     }
 
     fn open_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
-        let state = self.state();
+        let mut state = self.state();
         if state.powered_off {
             return Err(rustix::io::Errno::IO.into());
         }
         let inode = state.resolve_file(path)?;
+        state.handle_opened(inode);
         Ok(Box::new(SimHandle {
             file_system: self.clone(),
             inode,
@@ -487,6 +519,7 @@ impl FileSystem for SimFileSystem {
         if let Some(listing) = state.directories.get_mut(&parent) {
             listing.live.remove(&name);
         }
+        state.collect_garbage();
         Ok(())
     }
 
@@ -507,6 +540,8 @@ impl FileSystem for SimFileSystem {
             .expect("checked to exist above")
             .live
             .insert(to_name, SimEntry::File(inode));
+        // The file `to` named before, if any, is unlinked.
+        state.collect_garbage();
         Ok(())
     }
 
@@ -524,6 +559,8 @@ impl FileSystem for SimFileSystem {
             .get_mut(path)
             .expect("checked to exist above");
         listing.durable = listing.live.clone();
+        // A removal is durable now: the file cannot come back.
+        state.collect_garbage();
         Ok(())
     }
 
@@ -639,6 +676,18 @@ impl FileHandle for SimHandle {
         Ok(())
     }
 
+    fn length(&self) -> io::Result<u64> {
+        let state = self.file_system.state();
+        if self.generation != state.generation || state.powered_off {
+            return Err(rustix::io::Errno::IO.into());
+        }
+        let file = state
+            .files
+            .get(&self.inode)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        Ok(file.live.len() as u64)
+    }
+
     fn set_len(&mut self, length: u64) -> io::Result<()> {
         self.with_file(|state, inode| {
             let length = usize::try_from(length).map_err(|_| io::ErrorKind::InvalidInput)?;
@@ -649,6 +698,22 @@ impl FileHandle for SimHandle {
                 .retain(|&sector| sector * SECTOR_BYTES < length);
             Ok(())
         })
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let mut state = self.file_system.state();
+        if state.generation != self.generation {
+            return;
+        }
+        if let Some(count) = state.open_handles.get_mut(&self.inode) {
+            *count -= 1;
+            if *count == 0 {
+                state.open_handles.remove(&self.inode);
+                state.collect_garbage();
+            }
+        }
     }
 }
 
@@ -757,6 +822,30 @@ mod tests {
             let contents = disk.read_file(path).expect("the file is there");
             assert!(contents.iter().all(|&byte| byte == 0), "{contents:?}");
         }
+    }
+
+    #[test]
+    fn a_removed_file_stays_readable_while_open_then_is_freed() {
+        let disk = disk_with_directory(5);
+        let path = Path::new("/data/file");
+        let mut file = disk.create_new_file(path).expect("creates");
+        append_all(file.as_mut(), b"contents").expect("writes");
+        disk.sync_directory(Path::new("/data")).expect("syncs");
+        disk.remove_file(path).expect("removes");
+        let mut read = [0u8; 8];
+        file.read_exact_at(&mut read, 0)
+            .expect("an open handle still reads");
+        assert_eq!(&read, b"contents");
+        assert_eq!(file.length().expect("has a length"), 8);
+        assert_eq!(disk.state().files.len(), 1, "held by the handle");
+        drop(file);
+        assert_eq!(
+            disk.state().files.len(),
+            1,
+            "the removal is not durable yet: a power loss would bring the file back"
+        );
+        disk.sync_directory(Path::new("/data")).expect("syncs");
+        assert!(disk.state().files.is_empty(), "freed");
     }
 
     #[test]

@@ -32,6 +32,22 @@
 //! # }
 //! ```
 //!
+//! # Snapshots
+//!
+//! `ResetLog` is written in batch order like any log request and answered like an `Append`:
+//! the batch's `Persisted { last }` names the reset's `last_log_id` when nothing was appended
+//! after it. `StoreSnapshotChunk` goes to the snapshot store given with
+//! [`StorageActor::with_snapshot_store`] (a chunk without one is a fatal error), in mailbox
+//! order within the batch; `receive` makes each chunk durable itself, and the chunk's
+//! `SnapshotReceived` is sent after the batch's sync, after the batch's other events:
+//!
+//! - stored, file not complete yet: `Stored { next_offset }`;
+//! - the chunk completed `size_bytes`: `finish_receive` verifies and installs the file,
+//!   `Complete`, or `Rejected { reason }` when it fails verification (the partial is gone);
+//! - a chunk that does not start where the stored bytes end: `Stored { next_offset: stored }`
+//!   (not stored, the leader resends from there); one that runs past `size_bytes`: `Rejected`;
+//! - a disk error: `Failed`, as for any storage error.
+//!
 //! Never run it in a `SyncArbiter` with more than one thread: that would reorder the log.
 //! Keep its address (or `Recipient`) alive for as long as requests may be in flight: actix
 //! stops an actor once its last address is dropped, and requests still queued in its mailbox
@@ -48,8 +64,9 @@ use crate::storage_error::StorageError;
 use actix::{Actor, Addr, ArbiterHandle, AsyncContext, Context, Handler, Message, Recipient};
 use raft_proto::metrics::{HistogramSnapshot, LatencyHistogram};
 use raft_proto::ports::StoragePorts;
-use raft_proto::storage::{StorageEvent, StorageRequest};
-use raft_types::IoSequence;
+use raft_proto::snapshot::{SnapshotError, SnapshotStore};
+use raft_proto::storage::{SnapshotReceiveOutcome, StorageEvent, StorageRequest};
+use raft_types::{IoSequence, LogId, SnapshotMeta};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -100,6 +117,11 @@ pub struct StorageActor<S: LogStore> {
     /// The store failed and `Failed` was sent: refuse everything from now on.
     failed: bool,
     metrics: Arc<StorageMetrics>,
+    /// Where received snapshot chunks go; `None` refuses them (fatally).
+    snapshot_store: Option<Arc<dyn SnapshotStore>>,
+    /// The last `ResetLog` this actor wrote: the log's last entry while nothing follows it,
+    /// since the store itself then holds no entry to name.
+    last_reset: Option<LogId>,
 }
 
 /// Sent by the actor to itself: write and sync the pending batch.
@@ -116,7 +138,24 @@ impl<S: LogStore> StorageActor<S> {
             flush_scheduled: false,
             failed: false,
             metrics: Arc::new(StorageMetrics::default()),
+            snapshot_store: None,
+            last_reset: None,
         }
+    }
+
+    /// Stores received snapshot chunks (`StoreSnapshotChunk`) in `snapshot_store`.
+    pub fn with_snapshot_store(
+        mut self,
+        snapshot_store: Arc<dyn SnapshotStore>,
+    ) -> StorageActor<S> {
+        self.snapshot_store = Some(snapshot_store);
+        self
+    }
+
+    /// Starts this actor (built with [`StorageActor::new`] and its `with_*` methods) on
+    /// `arbiter`'s thread, which it should have to itself. Take [`StorageActor::metrics`] first.
+    pub fn start_on(self, arbiter: &ArbiterHandle) -> Addr<Self> {
+        StorageActor::start_in_arbiter(arbiter, move |_| self)
     }
 
     /// The live metrics; take the `Arc` before starting the actor.
@@ -192,9 +231,25 @@ impl<S: LogStore> StorageActor<S> {
                     outcome.saved_hard_state = true;
                 }
                 StorageRequest::Purge { before } => self.store.purge(before)?,
-                // Not handled by this store yet; the consensus core does not send them.
-                StorageRequest::ResetLog { .. } | StorageRequest::StoreSnapshotChunk { .. } => {
-                    tracing::error!("storage: snapshot requests are not supported yet");
+                StorageRequest::ResetLog { last_log_id, io } => {
+                    outcome.last_io = io;
+                    // Reported like an append: the log now ends at `last_log_id`.
+                    outcome.appended = true;
+                    self.store.reset(last_log_id)?;
+                    self.last_reset = Some(last_log_id);
+                }
+                StorageRequest::StoreSnapshotChunk {
+                    snapshot,
+                    offset,
+                    data,
+                } => {
+                    let outcome_of_chunk = self.store_snapshot_chunk(&snapshot, offset, &data)?;
+                    outcome
+                        .snapshot_events
+                        .push(StorageEvent::SnapshotReceived {
+                            snapshot,
+                            outcome: outcome_of_chunk,
+                        });
                 }
             }
         }
@@ -202,6 +257,51 @@ impl<S: LogStore> StorageActor<S> {
         self.store.sync()?;
         self.metrics.sync_latency.observe(sync_started.elapsed());
         Ok(outcome)
+    }
+
+    /// Stores one received chunk, and installs the snapshot when the chunk completes it. An
+    /// `Err` is a disk error (fatal); everything the leader can cause is an outcome.
+    fn store_snapshot_chunk(
+        &self,
+        snapshot: &SnapshotMeta,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<SnapshotReceiveOutcome, StorageError> {
+        let snapshot_store = self
+            .snapshot_store
+            .as_ref()
+            .ok_or(StorageError::NoSnapshotStore)?;
+        let stored = match snapshot_store.receive(snapshot, offset, data) {
+            Ok(stored) => stored,
+            Err(SnapshotError::OutOfOrder { stored, .. }) => {
+                return Ok(SnapshotReceiveOutcome::Stored {
+                    next_offset: stored,
+                })
+            }
+            Err(error) => return rejected_or_fatal(snapshot, error),
+        };
+        if stored < snapshot.size_bytes {
+            return Ok(SnapshotReceiveOutcome::Stored {
+                next_offset: stored,
+            });
+        }
+        match snapshot_store.finish_receive(snapshot) {
+            Ok(()) => {
+                tracing::info!(%snapshot, "storage: received a snapshot");
+                Ok(SnapshotReceiveOutcome::Complete)
+            }
+            Err(error) => rejected_or_fatal(snapshot, error),
+        }
+    }
+
+    /// The log's last entry after the batch: the store's, or the reset's when the store holds
+    /// no entry after it.
+    fn last_log_id(&self) -> Option<LogId> {
+        self.store.last_log_id().or_else(|| {
+            let first_index = self.store.first_index();
+            self.last_reset
+                .filter(|reset| reset.index.next() == first_index)
+        })
     }
 
     fn report(&self, outcome: BatchOutcome) {
@@ -213,9 +313,12 @@ impl<S: LogStore> StorageActor<S> {
             self.events.do_send(StorageEvent::HardStateSaved { io });
         }
         if outcome.appended {
-            if let Some(last) = self.store.last_log_id() {
+            if let Some(last) = self.last_log_id() {
                 self.events.do_send(StorageEvent::Persisted { io, last });
             }
+        }
+        for event in outcome.snapshot_events {
+            self.events.do_send(event);
         }
     }
 
@@ -229,10 +332,30 @@ impl<S: LogStore> StorageActor<S> {
     }
 }
 
+/// What a leader's bad input did to a received snapshot (`Rejected`), or the disk error that
+/// stops the node.
+fn rejected_or_fatal(
+    snapshot: &SnapshotMeta,
+    error: SnapshotError,
+) -> Result<SnapshotReceiveOutcome, StorageError> {
+    match error {
+        SnapshotError::Corrupt { .. } | SnapshotError::NotFound(_) => {
+            tracing::warn!(%snapshot, %error, "storage: a received snapshot is rejected");
+            Ok(SnapshotReceiveOutcome::Rejected {
+                reason: error.to_string(),
+            })
+        }
+        other => Err(StorageError::Snapshot(other)),
+    }
+}
+
 /// What a batch did that must be reported.
 #[derive(Default)]
 struct BatchOutcome {
+    /// Held a non-empty `Append` or a `ResetLog`.
     appended: bool,
+    /// One `SnapshotReceived` per chunk, in mailbox order, sent after the batch's sync.
+    snapshot_events: Vec<StorageEvent>,
     saved_hard_state: bool,
     /// The sequence of the batch's last request (a `Purge` has none).
     last_io: IoSequence,

@@ -62,6 +62,15 @@ pub enum StorageError {
     /// A record could not be encoded or a valid-checksum record could not be decoded.
     #[error("record codec: {0}")]
     Codec(#[from] CodecError),
+    /// The snapshot store failed to store a received chunk (a disk error: fatal like any).
+    #[error("snapshot store: {0}")]
+    Snapshot(#[source] raft_proto::snapshot::SnapshotError),
+    /// A snapshot chunk arrived, but the actor was started without a snapshot store.
+    #[error(
+        "a snapshot chunk arrived but this storage actor has no snapshot store \
+         (start it with StorageActor::with_snapshot_store)"
+    )]
+    NoSnapshotStore,
     /// An earlier write or sync failed; after a failed fsync the kernel may have dropped the
     /// dirty pages, so nothing written afterwards could be trusted either.
     #[error("the store failed earlier and accepts no more work")]

@@ -17,6 +17,8 @@
 //! - `1` Entry: `raft_types::codec::encode(&Entry)` (version byte + rmp-serde named map).
 //! - `2` HardState: `raft_types::codec::encode(&HardState)`.
 //! - `3` Truncate: `raft_types::codec::encode(&LogIndex)`: entries >= this index are removed.
+//! - `4` Reset: `raft_types::codec::encode(&LogId)`: every entry is removed; the log goes on at
+//!   this id's index + 1 (a snapshot through this id replaced it).
 //!
 //! Why the length has its own checksum: a reader must decide how many bytes to take before it
 //! can check the payload. A length that fails its checksum, or exceeds `max_record_bytes`, is
@@ -30,7 +32,7 @@
 //! record it reads. Every segment starts with a HardState record, so deleting older segments
 //! never loses it.
 
-use raft_types::{codec, Entry, HardState, LogIndex};
+use raft_types::{codec, Entry, HardState, LogId, LogIndex};
 use serde::Serialize;
 
 /// Bytes before the payload: length and its checksum.
@@ -41,6 +43,7 @@ pub const RECORD_TRAILER_BYTES: usize = 4;
 const RECORD_TYPE_ENTRY: u8 = 1;
 const RECORD_TYPE_HARD_STATE: u8 = 2;
 const RECORD_TYPE_TRUNCATE: u8 = 3;
+const RECORD_TYPE_RESET: u8 = 4;
 
 /// A decoded record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +51,7 @@ pub enum WalRecord {
     Entry(Entry),
     HardState(HardState),
     Truncate { since: LogIndex },
+    Reset { last_log_id: LogId },
 }
 
 /// Appends the framed record for `entry` to `buffer`; returns the framed length.
@@ -66,6 +70,12 @@ pub fn encode_hard_state(
 /// Appends the framed record for a truncation at `since` to `buffer`; returns its length.
 pub fn encode_truncate(since: LogIndex, buffer: &mut Vec<u8>) -> Result<usize, codec::CodecError> {
     append_record(RECORD_TYPE_TRUNCATE, &since, buffer)
+}
+
+/// Appends the framed record for a reset of the log to `last_log_id` to `buffer`; returns its
+/// length.
+pub fn encode_reset(last_log_id: LogId, buffer: &mut Vec<u8>) -> Result<usize, codec::CodecError> {
+    append_record(RECORD_TYPE_RESET, &last_log_id, buffer)
 }
 
 /// Appends `[length][length checksum][record type][body][payload checksum]`, encoding the
@@ -195,6 +205,9 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord, String> {
         RECORD_TYPE_TRUNCATE => codec::decode(body)
             .map(|since| WalRecord::Truncate { since })
             .map_err(describe),
+        RECORD_TYPE_RESET => codec::decode(body)
+            .map(|last_log_id| WalRecord::Reset { last_log_id })
+            .map_err(describe),
         unknown => Err(format!("unknown record type {unknown}")),
     }
 }
@@ -237,6 +250,8 @@ mod tests {
         let hard_state = HardState::new(Term(4), Some(NodeId(2)));
         encode_hard_state(&hard_state, &mut buffer).expect("encodable");
         encode_truncate(LogIndex(5), &mut buffer).expect("encodable");
+        let reset_to = raft_types::LogId::new(Term(3), LogIndex(90));
+        encode_reset(reset_to, &mut buffer).expect("encodable");
 
         let mut offset = 0;
         let mut records = Vec::new();
@@ -255,6 +270,9 @@ mod tests {
                 WalRecord::Entry(sample_entry()),
                 WalRecord::HardState(hard_state),
                 WalRecord::Truncate { since: LogIndex(5) },
+                WalRecord::Reset {
+                    last_log_id: reset_to
+                },
             ]
         );
         assert!(entry_length > RECORD_HEADER_BYTES + RECORD_TRAILER_BYTES);

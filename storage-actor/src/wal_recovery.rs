@@ -28,7 +28,7 @@
 use crate::storage_error::StorageError;
 use crate::wal_record::{read_record, RecordRead, WalRecord, RECORD_HEADER_BYTES};
 use crate::wal_segment::{SegmentHeader, SegmentHeaderError, SEGMENT_HEADER_BYTES};
-use raft_types::{Entry, HardState, LogIndex, Term};
+use raft_types::{Entry, HardState, LogId, LogIndex, Term};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
@@ -63,6 +63,8 @@ pub struct SegmentSummary {
 pub struct ReplayState {
     pub hard_state: HardState,
     pub first_index: LogIndex,
+    /// The id of the entry before `first_index`, when known (see `RecoveredState`).
+    pub prev_log_id: Option<LogId>,
     pub entries: VecDeque<Entry>,
     pub locations: VecDeque<EntryLocation>,
     pub segments: Vec<SegmentSummary>,
@@ -82,6 +84,7 @@ impl ReplayState {
     pub fn new() -> ReplayState {
         ReplayState {
             first_index: LogIndex(1),
+            prev_log_id: Some(LogId::ZERO),
             ..ReplayState::default()
         }
     }
@@ -131,6 +134,9 @@ impl ReplayState {
         }
         if position.is_first {
             self.first_index = LogIndex(header.next_index);
+            // Older segments were purged unless the log starts at 1: the entry before is gone
+            // (a Reset record in this segment may tell it again).
+            self.prev_log_id = (header.next_index <= 1).then_some(LogId::ZERO);
         } else if LogIndex(header.next_index) != self.next_index() {
             return Err(corruption(
                 path,
@@ -230,6 +236,12 @@ impl ReplayState {
                 self.hard_state = hard_state;
             }
             WalRecord::Truncate { since } => self.truncate(since),
+            WalRecord::Reset { last_log_id } => {
+                self.entries.clear();
+                self.locations.clear();
+                self.first_index = last_log_id.index.next();
+                self.prev_log_id = Some(last_log_id);
+            }
         }
         Ok(())
     }
@@ -239,6 +251,7 @@ impl ReplayState {
             self.entries.clear();
             self.locations.clear();
             self.first_index = since;
+            self.prev_log_id = (since.0 <= 1).then_some(LogId::ZERO);
         } else if since < self.next_index() {
             let keep = usize::try_from(since.0 - self.first_index.0)
                 .expect("fewer entries than usize::MAX are held in memory");

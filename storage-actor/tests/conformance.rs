@@ -91,6 +91,10 @@ conformance_tests!(
     reopen_restores_everything_and_continues,
     purge_keeps_everything_from_before,
     read_outside_the_log_is_refused,
+    reset_then_append,
+    reset_survives_reopen,
+    reset_then_crash_before_sync_is_old_or_new,
+    purge_after_reset,
 );
 
 #[test]

@@ -94,8 +94,20 @@ fn entry(term: u64, index: u64) -> Entry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct LogState {
     hard_state: HardState,
-    /// Entries from index 1.
+    /// The index of `entries[0]`: 1, or the index after the last reset's `last_log_id`.
+    base: u64,
+    /// Entries from index `base`.
     entries: Vec<Entry>,
+}
+
+impl LogState {
+    fn empty() -> LogState {
+        LogState {
+            hard_state: HardState::default(),
+            base: 1,
+            entries: Vec::new(),
+        }
+    }
 }
 
 /// What the test knows the store must hold after a crash.
@@ -116,6 +128,7 @@ impl Model {
         assert_eq!(recovered.first_index, LogIndex(1), "workloads start fresh");
         let state = LogState {
             hard_state: recovered.hard_state,
+            base: 1,
             entries: recovered.entries.clone(),
         };
         Model {
@@ -127,7 +140,7 @@ impl Model {
     }
 
     fn next_index(&self) -> u64 {
-        self.current.entries.len() as u64 + 1
+        self.current.base + self.current.entries.len() as u64
     }
 
     fn record(&mut self) {
@@ -142,14 +155,14 @@ impl Model {
     /// Panics unless `recovered` is the acknowledged state or one issued after it.
     fn check(&self, recovered: &RecoveredState, context: &str) {
         let first = recovered.first_index;
-        assert!(
-            first <= self.purged_before.max(LogIndex(1)),
-            "{context}: the log starts at {first}, but nothing at or after {} was purged",
-            self.purged_before
-        );
+        // Purges may have deleted entries below the highest `before`; nothing else goes.
         let matches = |state: &LogState| {
-            let skipped = (first.0 - 1) as usize;
-            state.hard_state == recovered.hard_state
+            let Some(skipped) = first.0.checked_sub(state.base) else {
+                return false;
+            };
+            let skipped = skipped as usize;
+            first.0 <= self.purged_before.0.max(state.base)
+                && state.hard_state == recovered.hard_state
                 && state.entries.len() >= skipped
                 && state.entries[skipped..] == recovered.entries[..]
         };
@@ -178,6 +191,7 @@ impl Model {
 enum Step {
     Append,
     Truncate,
+    Reset,
     SaveHardState,
     Purge,
     Sync,
@@ -225,17 +239,25 @@ fn run_step(
             }
             (Step::Append, store.append(&entries))
         }
-        45..=54 if model.next_index() > 2 => {
-            let lowest = model.purged_before.0.max(2);
+        45..=54 if model.next_index() > model.current.base + 1 => {
+            // Never below a purge or a reset: the core truncates only uncommitted entries.
+            let lowest = model.purged_before.0.max(model.current.base + 1);
             let since = random.gen_range(lowest..=model.next_index().max(lowest));
-            model
-                .current
-                .entries
-                .truncate((since - 1).min(model.current.entries.len() as u64) as usize);
+            let keep = (since - model.current.base).min(model.current.entries.len() as u64);
+            model.current.entries.truncate(keep as usize);
             model.record();
             (Step::Truncate, store.truncate(LogIndex(since)))
         }
-        55..=64 => {
+        55..=57 => {
+            // A snapshot installed at or beyond the end of the log replaces it.
+            let last_index = model.next_index() - 1 + random.gen_range(0..=5);
+            let last_log_id = raft_types::LogId::new(Term(term), LogIndex(last_index));
+            model.current.base = last_index + 1;
+            model.current.entries.clear();
+            model.record();
+            (Step::Reset, store.reset(last_log_id))
+        }
+        58..=64 => {
             let next_term = term + random.gen_range(0..=1);
             let voted_for = if next_term == term {
                 model.current.hard_state.voted_for
@@ -250,7 +272,7 @@ fn run_step(
             )
         }
         65..=69 => {
-            let before = LogIndex(random.gen_range(1..=model.next_index()));
+            let before = LogIndex(random.gen_range(model.current.base..=model.next_index()));
             model.purged_before = model.purged_before.max(before);
             (Step::Purge, store.purge(before))
         }
@@ -301,15 +323,9 @@ fn power_loss_point(seed: u64, figures: &mut Figures) {
     let cut_after = random.gen_range(0..=total_operations);
     disk.power_off_after(cut_after);
     let mut model = Model {
-        acknowledged: LogState {
-            hard_state: HardState::default(),
-            entries: Vec::new(),
-        },
+        acknowledged: LogState::empty(),
         issued_since: Vec::new(),
-        current: LogState {
-            hard_state: HardState::default(),
-            entries: Vec::new(),
-        },
+        current: LogState::empty(),
         purged_before: LogIndex(1),
     };
     let crashed_in = match open(&disk) {
@@ -583,4 +599,103 @@ async fn wait_until(
 ) {
     let condition = |events: &Vec<StorageEvent>| condition(events);
     wait_until_recorded("such events", Duration::from_secs(5), events, condition).await;
+}
+
+/// One step of a scripted workload, ending with a sync.
+type WorkloadStep<'a> = dyn Fn(&mut FileLogStore) -> Result<(), StorageError> + 'a;
+
+/// A reset (installing a snapshot) with the power cut at a seeded disk operation: after
+/// recovery the log is the one before the reset or the one after it (with a prefix of what was
+/// appended after it), never a mix, and nothing acknowledged is lost. The workload: entries
+/// 1..=30 (rolling 1 KiB segments), sync, reset to 2-100, entries 101..=104, sync, purge of what
+/// the reset replaced, entry 105, sync.
+#[test]
+fn a_reset_is_all_or_nothing_across_power_loss() {
+    let hard_state = HardState::new(Term(2), Some(NodeId(1)));
+    let snapshot = raft_types::LogId::new(Term(2), LogIndex(100));
+    let old_log: Vec<Entry> = (1..=30).map(|index| entry(1, index)).collect();
+    let new_log: Vec<Entry> = (101..=105).map(|index| entry(2, index)).collect();
+    // Runs the workload; returns how many syncs succeeded.
+    let workload = |disk: &SimFileSystem| -> u32 {
+        let Ok((mut store, _)) = open(disk) else {
+            return 0;
+        };
+        let mut synced = 0;
+        let steps: [&WorkloadStep<'_>; 3] = [
+            &|store| {
+                store.save_hard_state(&hard_state)?;
+                for batch in old_log.chunks(3) {
+                    store.append(batch)?;
+                }
+                store.sync()
+            },
+            &|store| {
+                store.reset(snapshot)?;
+                store.append(&new_log[..4])?;
+                store.sync()
+            },
+            &|store| {
+                store.purge(LogIndex(101))?;
+                store.append(&new_log[4..])?;
+                store.sync()
+            },
+        ];
+        for step in steps {
+            if step(&mut store).is_err() {
+                break;
+            }
+            synced += 1;
+        }
+        synced
+    };
+    let mut outcomes = BTreeMap::new();
+    for_each_crash_point(this_test!(), |seed| {
+        let mut random = ChaCha8Rng::seed_from_u64(seed ^ 0x5E5E7);
+        let total = {
+            let disk = fresh_disk(seed);
+            assert_eq!(
+                workload(&disk),
+                3,
+                "seed {seed}: without a cut every step succeeds"
+            );
+            disk.statistics().operations
+        };
+        let disk = fresh_disk(seed);
+        disk.power_off_after(random.gen_range(0..=total));
+        let synced = workload(&disk);
+        disk.power_loss();
+        let (_, recovered) = open(&disk)
+            .unwrap_or_else(|error| panic!("seed {seed}: a power loss is not corruption: {error}"));
+        let is_old = recovered.first_index == LogIndex(1)
+            && old_log.starts_with(&recovered.entries)
+            && recovered.prev_log_id == Some(raft_types::LogId::ZERO);
+        let is_new = recovered.first_index == LogIndex(101)
+            && new_log.starts_with(&recovered.entries)
+            && recovered.prev_log_id.is_none_or(|prev| prev == snapshot)
+            && recovered.hard_state == hard_state;
+        let context = format!(
+            "seed {seed}, {synced} syncs done: first index {}, {} entries, prev {:?}",
+            recovered.first_index,
+            recovered.entries.len(),
+            recovered.prev_log_id
+        );
+        match synced {
+            0 => assert!(is_old, "{context}: a prefix of the log before the reset"),
+            1 => assert!(
+                (is_old && recovered.entries == old_log && recovered.hard_state == hard_state)
+                    || is_new,
+                "{context}: the whole log before the reset, or the log after it"
+            ),
+            2 => assert!(is_new && recovered.entries.len() >= 4, "{context}"),
+            _ => assert!(is_new && recovered.entries == new_log, "{context}"),
+        }
+        *outcomes
+            .entry(if is_new {
+                "after the reset"
+            } else {
+                "before the reset"
+            })
+            .or_insert(0u64) += 1;
+    });
+    println!("{outcomes:?}");
 }

@@ -50,6 +50,9 @@ impl<S: LogStore> LogStore for CountingStore<S> {
     fn purge(&mut self, before: LogIndex) -> Result<(), StorageError> {
         self.inner.purge(before)
     }
+    fn reset(&mut self, last_log_id: LogId) -> Result<(), StorageError> {
+        self.inner.reset(last_log_id)
+    }
     fn sync(&mut self) -> Result<(), StorageError> {
         self.syncs.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(self.sync_delay);
