@@ -423,7 +423,10 @@ impl NodeConfig {
                 "snapshot.threshold_entries",
                 raw.snapshot.threshold_entries,
             )?,
-            threshold_bytes: at_least_one("snapshot.threshold_bytes", raw.snapshot.threshold_bytes)?,
+            threshold_bytes: at_least_one(
+                "snapshot.threshold_bytes",
+                raw.snapshot.threshold_bytes,
+            )?,
             trailing_entries: raw.snapshot.trailing_entries,
             chunk_size_bytes: at_least_one(
                 "snapshot.chunk_size_bytes",

@@ -32,14 +32,15 @@ use crate::http_api::{app, ApiCounters, ApiPorts, ApiState};
 use crate::node_config::{LogFormat, NodeConfig, StorageEngine};
 use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
 use anyhow::Context as _;
-use applier_actor::{AppliedCheckpoints, ApplierActor, CheckpointPolicy, KvStore};
+use applier_actor::{AppliedCheckpoints, ApplierActor, KvStore, SnapshotMetrics, SnapshotPolicy};
 use network_actor::{NetworkConfig, StopNetwork, TcpNetwork};
 use raft_actor::{GetDrainState, RaftActor, RaftActorConfig, RaftMetrics};
-use raft_proto::applier::{ApplyEntries, Query};
+use raft_proto::applier::{ApplyEntries, Query, RestoreSnapshot, SnapshotTaken, TakeSnapshot};
 use raft_proto::client::Shutdown;
 use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
+use raft_proto::snapshot::SnapshotStore;
 use raft_proto::storage::{StorageEvent, StorageRequest};
-use raft_types::LogId;
+use raft_types::NodeId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,7 +49,8 @@ use storage_actor::data_dir_identity::{
 };
 use storage_actor::file_system::RealFileSystem;
 use storage_actor::{
-    FileLogStore, FileLogStoreConfig, LogStore, MemLogStore, StorageActor, StorageMetrics,
+    FileLogStore, FileLogStoreConfig, FileSnapshotStore, LogStore, MemLogStore, MemSnapshotStore,
+    StorageActor, StorageMetrics,
 };
 
 /// How long a stopping node waits for its durable work before exiting anyway.
@@ -129,12 +131,26 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
     let raft_context: Context<RaftActor> = Context::new();
     let raft_address = raft_context.address();
 
-    let (storage, storage_metrics, recovered) =
-        start_storage(&config, raft_address.clone().recipient())?;
-    let (apply, local_query, checkpoints) = start_applier(
+    let snapshot_store = open_snapshot_store(&config)?;
+    let (storage, storage_metrics, recovered) = start_storage(
+        &config,
         raft_address.clone().recipient(),
-        config.consistency.checkpoint_policy,
-    );
+        Arc::clone(&snapshot_store),
+    )?;
+    let applier = start_applier(
+        &config,
+        raft_address.clone(),
+        Arc::clone(&snapshot_store),
+        recovered.snapshot.as_ref(),
+    )?;
+    let StartedApplier {
+        apply,
+        local_query,
+        restore,
+        take_snapshot,
+        checkpoints,
+        snapshot_metrics,
+    } = applier;
     let consistency = ConsistencyState::new(config.id, config.cluster_id.clone(), checkpoints);
 
     let peers = config
@@ -161,6 +177,8 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         network: network.clone().recipient(),
         apply,
         query: local_query.clone(),
+        restore,
+        snapshot_store: Some(Arc::clone(&snapshot_store)),
     };
     let raft = raft_core::Raft::new(core_config(&config), recovered)
         .context("invalid consensus configuration")?;
@@ -180,6 +198,8 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         local_query,
         network_stats: Some(network.clone().recipient()),
     };
+    // Until the HTTP API serves snapshots, these only keep the applier's handles alive.
+    let _ = (take_snapshot, snapshot_metrics);
     let http = start_http(
         &config,
         api_ports,
@@ -205,7 +225,32 @@ pub fn core_config(config: &NodeConfig) -> raft_core::Config {
     core.heartbeat_interval_ticks = ticks.heartbeat_interval_ticks;
     core.election_timeout_min_ticks = ticks.election_timeout_min_ticks;
     core.election_timeout_max_ticks = ticks.election_timeout_max_ticks;
+    core.snapshot_trailing_entries = config.snapshot.trailing_entries;
+    core.snapshot_chunk_bytes = config.snapshot.chunk_size_bytes;
+    core.snapshot_max_inflight_chunks = config.snapshot.max_inflight_chunks as usize;
+    // A chunk unanswered for two maximum election timeouts is sent again: long enough for a
+    // 16 MiB chunk to cross a slow link and be fsynced, short enough to recover a lost one.
+    core.snapshot_chunk_timeout_ticks = 2 * ticks.election_timeout_max_ticks;
     core
+}
+
+/// Opens the snapshot store: `<data_dir>/snapshots` for the write-ahead log engine (removing
+/// what a crash left half written, falling back from a corrupt newest snapshot), memory for
+/// the memory engine.
+pub fn open_snapshot_store(config: &NodeConfig) -> anyhow::Result<Arc<dyn SnapshotStore>> {
+    match config.storage_engine {
+        StorageEngine::Wal => {
+            let directory = config.data_dir.join("snapshots");
+            let store = FileSnapshotStore::open(&directory).with_context(|| {
+                format!("cannot open the snapshot store in {}", directory.display())
+            })?;
+            if let Some(newest) = store.newest() {
+                tracing::info!(snapshot = %newest, "found the newest snapshot");
+            }
+            Ok(Arc::new(store))
+        }
+        StorageEngine::Memory => Ok(Arc::new(MemSnapshotStore::new())),
+    }
 }
 
 /// Opens the store chosen by `storage.engine`, starts the storage actor on its own Arbiter and
@@ -213,6 +258,7 @@ pub fn core_config(config: &NodeConfig) -> raft_core::Config {
 fn start_storage(
     config: &NodeConfig,
     events: Recipient<StorageEvent>,
+    snapshot_store: Arc<dyn SnapshotStore>,
 ) -> anyhow::Result<(
     Recipient<StorageRequest>,
     Arc<StorageMetrics>,
@@ -225,19 +271,20 @@ fn start_storage(
             if !config.fsync {
                 tracing::warn!("storage.fsync = false: acknowledged writes can be lost on a crash");
             }
-            let (store, recovered) = FileLogStore::open(store_config).with_context(|| {
+            let (mut store, recovered) = FileLogStore::open(store_config).with_context(|| {
                 format!(
                     "cannot open the write-ahead log in {}",
                     config.data_dir.display()
                 )
             })?;
-            let (storage, metrics) = run_storage(store, events);
-            Ok((storage, metrics, core_recovered_state(recovered)?))
+            let recovered = core_recovered_state(&mut store, recovered, snapshot_store.as_ref())?;
+            let (storage, metrics) = run_storage(store, events, snapshot_store);
+            Ok((storage, metrics, recovered))
         }
         StorageEngine::Memory => {
             tracing::warn!("storage.engine = \"memory\": nothing survives a restart");
             let store = MemLogStore::new();
-            let (storage, metrics) = run_storage(store, events);
+            let (storage, metrics) = run_storage(store, events, snapshot_store);
             Ok((storage, metrics, raft_core::RecoveredState::default()))
         }
     }
@@ -246,58 +293,100 @@ fn start_storage(
 fn run_storage<S: LogStore>(
     store: S,
     events: Recipient<StorageEvent>,
+    snapshot_store: Arc<dyn SnapshotStore>,
 ) -> (Recipient<StorageRequest>, Arc<StorageMetrics>) {
     let arbiter = Arbiter::new();
-    let (storage, metrics) = StorageActor::start_on_arbiter_with_metrics(
-        &arbiter.handle(),
-        store,
-        StoragePorts { events },
-    );
+    let actor =
+        StorageActor::new(store, StoragePorts { events }).with_snapshot_store(snapshot_store);
+    let metrics = actor.metrics();
+    let storage = actor.start_on(&arbiter.handle());
     (storage.recipient(), metrics)
 }
 
-/// The store's recovered log as the consensus core wants it. There are no snapshots yet, so
-/// the log must start at index 1; a log that starts later is an error naming its first index.
-/// Public so the in-process test cluster boots its nodes exactly as a real node does.
-pub fn core_recovered_state(
+/// What the consensus core restarts from, given what the log store recovered and the newest
+/// snapshot (`raft_core::reconcile`: the log after the snapshot; a log the snapshot replaced
+/// is reset in the store first, durably). Public so the in-process test cluster boots its
+/// nodes exactly as a real node does.
+pub fn core_recovered_state<S: LogStore>(
+    store: &mut S,
     recovered: storage_actor::RecoveredState,
+    snapshot_store: &dyn SnapshotStore,
 ) -> anyhow::Result<raft_core::RecoveredState> {
-    anyhow::ensure!(
-        recovered.first_index.0 <= 1,
-        "the log starts at index {} but snapshots are not supported yet",
-        recovered.first_index
-    );
-    if let Some(last) = recovered.last_log_id() {
-        tracing::info!(last_log_id = %last, term = %recovered.hard_state.current_term,
-            "recovered the write-ahead log");
-    }
-    Ok(raft_core::RecoveredState {
-        hard_state: recovered.hard_state,
-        snapshot_last_log_id: LogId::ZERO,
+    let snapshot = snapshot_store.newest();
+    let stored = raft_core::StoredLog {
+        first_index: recovered.first_index,
+        prev_log_id: recovered.prev_log_id,
         entries: recovered.entries,
-    })
+    };
+    let (state, reset) = raft_core::reconcile(recovered.hard_state, snapshot, stored)
+        .context("the log and the snapshots do not fit together")?;
+    if let Some(last_log_id) = reset {
+        tracing::warn!(%last_log_id,
+            "the log does not continue the newest snapshot (an installation was cut short): \
+             discarding it");
+        store
+            .reset(last_log_id)
+            .and_then(|()| store.sync())
+            .context("cannot reset the write-ahead log to the snapshot")?;
+    }
+    tracing::info!(
+        snapshot = ?state.snapshot.as_ref().map(|snapshot| snapshot.last_log_id.to_string()),
+        entries_after_it = state.entries.len(),
+        term = %state.hard_state.current_term,
+        "recovered"
+    );
+    Ok(state)
 }
 
-/// Starts the applier over a fresh `KvStore`; it re-applies the log once the commit index is
-/// known again (and with it rebuilds its running hash from index 1). Returns where committed
-/// entries and local queries go, and the applier's checkpoints.
+/// The applier's handles.
+struct StartedApplier {
+    apply: Recipient<ApplyEntries>,
+    local_query: Recipient<Query>,
+    restore: Recipient<RestoreSnapshot>,
+    take_snapshot: Recipient<TakeSnapshot>,
+    checkpoints: Arc<AppliedCheckpoints>,
+    snapshot_metrics: Arc<SnapshotMetrics>,
+}
+
+/// Starts the applier over a `KvStore` restored from `snapshot` (the one the core restarts
+/// from) or empty; it applies the log after it once the commit index is known again, and
+/// snapshots itself by the `[snapshot]` thresholds.
 fn start_applier(
-    applied: Recipient<raft_proto::applier::Applied>,
-    checkpoint_policy: CheckpointPolicy,
-) -> (
-    Recipient<ApplyEntries>,
-    Recipient<Query>,
-    Arc<AppliedCheckpoints>,
-) {
-    let applier = ApplierActor::new(KvStore::new(), ApplierPorts { applied })
-        .with_checkpoint_policy(checkpoint_policy);
+    config: &NodeConfig,
+    raft: Addr<RaftActor>,
+    snapshot_store: Arc<dyn SnapshotStore>,
+    snapshot: Option<&raft_types::SnapshotMeta>,
+) -> anyhow::Result<StartedApplier> {
+    let ports = ApplierPorts {
+        applied: raft.clone().recipient(),
+    };
+    let applier = match snapshot {
+        Some(snapshot) => {
+            ApplierActor::restored_from(KvStore::new(), ports, snapshot_store.as_ref(), snapshot)
+                .with_context(|| format!("cannot restore the state machine from {snapshot}"))?
+        }
+        None => ApplierActor::new(KvStore::new(), ports),
+    };
+    let policy = SnapshotPolicy {
+        threshold_entries: config.snapshot.threshold_entries,
+        threshold_bytes: config.snapshot.threshold_bytes,
+    };
+    let members: Vec<NodeId> = config.member_ids().into_iter().collect();
+    let taken: Recipient<SnapshotTaken> = raft.recipient();
+    let applier = applier
+        .with_checkpoint_policy(config.consistency.checkpoint_policy)
+        .with_snapshots(snapshot_store, policy, members, taken);
     let checkpoints = applier.checkpoints();
+    let snapshot_metrics = applier.snapshot_metrics();
     let applier = applier.start();
-    (
-        applier.clone().recipient(),
-        applier.recipient(),
+    Ok(StartedApplier {
+        apply: applier.clone().recipient(),
+        local_query: applier.clone().recipient(),
+        restore: applier.clone().recipient(),
+        take_snapshot: applier.recipient(),
         checkpoints,
-    )
+        snapshot_metrics,
+    })
 }
 
 /// Starts the periodic comparison with the peers' checkpoints, unless

@@ -8,7 +8,7 @@ use super::disk::{
 use super::traffic::ReplicationCounter;
 use super::*;
 use actix::{Actor, Addr, AsyncContext, Context};
-use applier_actor::{ApplierActor, KvCommand, KvStore};
+use applier_actor::{ApplierActor, KvCommand, KvStore, SnapshotPolicy};
 use network_actor::sim::{
     GetSimStats, HealAll, Isolate, LinkFaults, Partition, SetDefaultLinkFaults, SetLinkFaults,
     SimEndpoint, SimNetwork, SimStats,
@@ -18,14 +18,19 @@ use raft_actor::{RaftActor, RaftActorConfig, RaftMetrics};
 use raft_proto::applier::Query;
 use raft_proto::client::{GetStatus, Propose, RaftStatus, Read, Role};
 use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
+use raft_proto::snapshot::SnapshotStore;
 use raft_types::{LogIndex, NodeId};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use storage_actor::file_system::FileSystem;
 use storage_actor::sim_file_system::{SimFileSystem, SimStatistics};
-use storage_actor::{FileLogStore, FileLogStoreConfig, MemLogStore, StorageActor};
+use storage_actor::{
+    FileLogStore, FileLogStoreConfig, FileSnapshotStore, FileSnapshotStoreConfig, MemLogStore,
+    StorageActor,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -43,6 +48,9 @@ struct RunningNode {
 /// One member: its disk survives crashes; `running` is `None` while it is crashed.
 struct NodeSlot {
     disk: NodeDisk,
+    /// Where the node's snapshot files live: the WAL's simulated disk on that model, a
+    /// simulated disk of their own beside a memory log (crashed with the node).
+    snapshot_disk: SimFileSystem,
     running: Option<RunningNode>,
     /// How many times the node was started, mixed into its election-timeout seed so that a
     /// restarted node does not replay its first life's timeouts.
@@ -64,6 +72,7 @@ pub struct InProcessCluster {
     nodes: RefCell<BTreeMap<NodeId, NodeSlot>>,
     /// `AppendEntries` requests with entries sent by every node, when counted.
     appends_with_entries: Option<Arc<AtomicU64>>,
+    snapshots: SnapshotOptions,
 }
 
 /// How to build an [`InProcessCluster`] beyond its size and seed; the default is what
@@ -76,7 +85,35 @@ pub struct ClusterOptions {
     /// [`InProcessCluster::appends_with_entries_sent`]): one more actor on each node's path to
     /// the network, so off unless a test asks.
     pub count_replication: bool,
+    /// How the nodes snapshot and compact their logs.
+    pub snapshots: SnapshotOptions,
 }
+
+/// The snapshot settings of every node of an [`InProcessCluster`]. The default snapshots
+/// often (every 64 entries, 16 kept behind, chunks of 4 KiB) so that ordinary tests compact,
+/// send snapshots to lagging followers and restart from snapshots too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotOptions {
+    /// Snapshot after this many entries applied since the last snapshot; `None`: never.
+    pub threshold_entries: Option<u64>,
+    /// Entries kept behind a snapshot.
+    pub trailing_entries: u64,
+    /// Bytes per InstallSnapshot chunk.
+    pub chunk_bytes: u64,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> SnapshotOptions {
+        SnapshotOptions {
+            threshold_entries: Some(64),
+            trailing_entries: 16,
+            chunk_bytes: 4 * 1024,
+        }
+    }
+}
+
+/// Where a node keeps its snapshots on its simulated disk.
+const SNAPSHOT_DIRECTORY: &str = "/node/snapshots";
 
 impl InProcessCluster {
     /// Starts `size` nodes with ids `1..=size` in the current actix System, on one simulated
@@ -104,8 +141,20 @@ impl InProcessCluster {
         let nodes = members
             .iter()
             .map(|id| {
+                let disk = NodeDisk::new(disk_model, mix(seed ^ mix(id.0 ^ 0xD15C)));
+                let snapshot_disk = match &disk {
+                    NodeDisk::Simulated(disk) => disk.clone(),
+                    NodeDisk::Memory(_) => {
+                        let disk = SimFileSystem::new(mix(seed ^ mix(id.0 ^ 0x5A4B)));
+                        disk.create_dir_all(std::path::Path::new("/node"))
+                            .and_then(|()| disk.sync_directory(std::path::Path::new("/")))
+                            .expect("a fresh simulated disk is powered");
+                        disk
+                    }
+                };
                 let slot = NodeSlot {
-                    disk: NodeDisk::new(disk_model, mix(seed ^ mix(id.0 ^ 0xD15C))),
+                    disk,
+                    snapshot_disk,
                     running: None,
                     incarnation: 0,
                     power_cuts: 0,
@@ -121,6 +170,7 @@ impl InProcessCluster {
             appends_with_entries: options
                 .count_replication
                 .then(|| Arc::new(AtomicU64::new(0))),
+            snapshots: options.snapshots,
         };
         for &id in &cluster.members {
             cluster.boot(id);
@@ -171,35 +221,70 @@ impl InProcessCluster {
         let ports = StoragePorts {
             events: gate_address.recipient(),
         };
-        // Nothing purges these logs in the tests, so they start at index 1.
+        let mut snapshot_config = FileSnapshotStoreConfig::new(SNAPSHOT_DIRECTORY);
+        snapshot_config.chunk_bytes = 16 * 1024;
+        let snapshot_store: Arc<dyn SnapshotStore> = Arc::new(
+            FileSnapshotStore::open_on(Arc::new(slot.snapshot_disk.clone()), snapshot_config)
+                .unwrap_or_else(|error| {
+                    panic!("node {id}: the snapshot store does not open: {error}")
+                }),
+        );
+        // Booted exactly as `raft-node` boots: the log reconciled with the newest snapshot.
         let (storage, storage_task, recovered) = match &slot.disk {
             NodeDisk::Memory(disk) => {
-                let (store, recovered) = MemLogStore::open(disk.clone());
-                let (storage, task) = spawn_actor(Context::new(), StorageActor::new(store, ports));
+                let (mut store, recovered) = MemLogStore::open(disk.clone());
+                let recovered =
+                    core_recovered_state(&mut store, recovered, snapshot_store.as_ref())
+                        .unwrap_or_else(|error| panic!("node {id}: {error:#}"));
+                let actor = StorageActor::new(store, ports)
+                    .with_snapshot_store(Arc::clone(&snapshot_store));
+                let (storage, task) = spawn_actor(Context::new(), actor);
                 (storage.recipient(), task, recovered)
             }
             NodeDisk::Simulated(disk) => {
                 let mut config = FileLogStoreConfig::new(SIMULATED_WAL_DIRECTORY);
                 config.segment_size_bytes = SIMULATED_SEGMENT_BYTES;
-                let (store, recovered) = FileLogStore::open_on(Arc::new(disk.clone()), config)
+                let (mut store, recovered) = FileLogStore::open_on(Arc::new(disk.clone()), config)
                     .unwrap_or_else(|error| {
                         panic!("node {id}: the write-ahead log does not recover: {error}")
                     });
-                let (storage, task) = spawn_actor(Context::new(), StorageActor::new(store, ports));
+                let recovered =
+                    core_recovered_state(&mut store, recovered, snapshot_store.as_ref())
+                        .unwrap_or_else(|error| panic!("node {id}: {error:#}"));
+                let actor = StorageActor::new(store, ports)
+                    .with_snapshot_store(Arc::clone(&snapshot_store));
+                let (storage, task) = spawn_actor(Context::new(), actor);
                 (storage.recipient(), task, recovered)
             }
         };
-        let recovered =
-            core_recovered_state(recovered).unwrap_or_else(|error| panic!("node {id}: {error:#}"));
         let disk_latency = DiskLatency::new(storage, mix(self.seed ^ mix(id.0) ^ slot.incarnation));
         let (disk_latency_address, disk_latency_task) = spawn_actor(Context::new(), disk_latency);
 
-        let applier = ApplierActor::new(
-            KvStore::new(),
-            ApplierPorts {
-                applied: raft_address.clone().recipient(),
-            },
-        );
+        let applier_ports = ApplierPorts {
+            applied: raft_address.clone().recipient(),
+        };
+        let mut applier = match &recovered.snapshot {
+            Some(snapshot) => ApplierActor::restored_from(
+                KvStore::new(),
+                applier_ports,
+                snapshot_store.as_ref(),
+                snapshot,
+            )
+            .unwrap_or_else(|error| panic!("node {id}: cannot restore {snapshot}: {error}")),
+            None => ApplierActor::new(KvStore::new(), applier_ports),
+        };
+        if let Some(threshold_entries) = self.snapshots.threshold_entries {
+            let policy = SnapshotPolicy {
+                threshold_entries,
+                ..SnapshotPolicy::default()
+            };
+            applier = applier.with_snapshots(
+                Arc::clone(&snapshot_store),
+                policy,
+                self.members.clone(),
+                raft_address.clone().recipient(),
+            );
+        }
         let (applier_address, applier_task) = spawn_actor(Context::new(), applier);
 
         let endpoint = SimEndpoint::start_for(
@@ -229,12 +314,14 @@ impl InProcessCluster {
             network,
             apply: applier_address.clone().recipient(),
             query: applier_address.clone().recipient(),
+            restore: applier_address.clone().recipient(),
+            snapshot_store: Some(snapshot_store),
         };
-        let core = raft_core::Raft::new(
-            core_config(id, &self.members, self.seed, slot.incarnation),
-            recovered,
-        )
-        .expect("the harness's consensus configuration is valid");
+        let mut config = core_config(id, &self.members, self.seed, slot.incarnation);
+        config.snapshot_trailing_entries = self.snapshots.trailing_entries;
+        config.snapshot_chunk_bytes = self.snapshots.chunk_bytes;
+        let core = raft_core::Raft::new(config, recovered)
+            .expect("the harness's consensus configuration is valid");
         let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
         actor_config.check_invariants = true;
         let actor = RaftActor::new(actor_config, core, ports);
@@ -277,7 +364,12 @@ impl InProcessCluster {
                 let (_, flushed) = MemLogStore::open(disk);
                 let flushed_last = flushed.last_log_id().unwrap_or_default();
                 let survivor = disk_holding(flushed);
+                // The snapshot disk goes dark too (a snapshot being written by the dying
+                // applier's thread stops there), keeping its page cache, as a process crash.
+                let snapshot_disk = self.nodes.borrow()[&node].snapshot_disk.clone();
+                snapshot_disk.power_off();
                 abort_all(running).await;
+                snapshot_disk.process_crash();
                 self.set_disk(node, NodeDisk::Memory(survivor));
                 tracing::info!(%node, %flushed_last, %log_in_memory,
                     "in-process cluster: node crashed; its disk keeps the log through flushed_last");
