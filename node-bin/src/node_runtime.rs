@@ -309,16 +309,11 @@ fn run_storage<S: LogStore>(
 /// nodes exactly as a real node does.
 pub fn core_recovered_state<S: LogStore>(
     store: &mut S,
-    recovered: storage_actor::RecoveredState,
+    recovered: raft_types::StoredLog,
     snapshot_store: &dyn SnapshotStore,
 ) -> anyhow::Result<raft_core::RecoveredState> {
     let snapshot = snapshot_store.newest();
-    let stored = raft_core::StoredLog {
-        first_index: recovered.first_index,
-        prev_log_id: recovered.prev_log_id,
-        entries: recovered.entries,
-    };
-    let (state, reset) = raft_core::reconcile(recovered.hard_state, snapshot, stored)
+    let (state, reset) = raft_core::reconcile(snapshot, recovered)
         .context("the log and the snapshots do not fit together")?;
     if let Some(last_log_id) = reset {
         tracing::warn!(%last_log_id,

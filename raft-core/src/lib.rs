@@ -53,4 +53,5 @@ pub use progress::{Progress, ReplicationMode, SentChunk, SnapshotTransfer};
 pub use raft::{Raft, RecoveredState};
 pub use raft_log::RaftLog;
 pub use raft_types::Role;
-pub use recovery::{reconcile, RecoveryError, StoredLog};
+pub use raft_types::StoredLog;
+pub use recovery::{reconcile, RecoveryError};

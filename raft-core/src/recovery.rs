@@ -19,19 +19,7 @@
 //!   purged behind it), and the server must not start ([`RecoveryError::Gap`]).
 
 use crate::raft::RecoveredState;
-use raft_types::{Entry, HardState, LogId, LogIndex, SnapshotMeta};
-
-/// The log as a log store recovered it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StoredLog {
-    /// The index of `entries[0]` (or of the next append when `entries` is empty).
-    pub first_index: LogIndex,
-    /// The entry just before `first_index`, when the store knows it (`LogId::ZERO` before
-    /// index 1; the reset point after a reset); `None` when a purge removed it.
-    pub prev_log_id: Option<LogId>,
-    /// The entries, contiguous from `first_index`.
-    pub entries: Vec<Entry>,
-}
+use raft_types::{LogId, LogIndex, SnapshotMeta, StoredLog};
 
 /// Why a server cannot restart from what its stores hold.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -53,10 +41,10 @@ pub enum RecoveryError {
     },
 }
 
-/// Builds the state a server restarts from. Returns it, and `Some(log_id)` when the log store
-/// must first be reset to continue after `log_id` (its log was discarded).
+/// Builds the state a server restarts from, given its newest snapshot and what its log store
+/// recovered. Returns it, and `Some(log_id)` when the log store must first be reset to
+/// continue after `log_id` (its log was discarded).
 pub fn reconcile(
-    hard_state: HardState,
     snapshot: Option<SnapshotMeta>,
     stored: StoredLog,
 ) -> Result<(RecoveredState, Option<LogId>), RecoveryError> {
@@ -66,6 +54,7 @@ pub fn reconcile(
         .unwrap_or(LogId::ZERO);
     let index = snapshot_last_log_id.index;
     let StoredLog {
+        hard_state,
         first_index,
         prev_log_id,
         entries,
@@ -112,7 +101,7 @@ pub fn reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_types::{EntryPayload, NodeId, Term};
+    use raft_types::{Entry, EntryPayload, HardState, NodeId, Term};
 
     fn entries(first: u64, terms: &[u64]) -> Vec<Entry> {
         terms
@@ -139,6 +128,7 @@ mod tests {
 
     fn stored(first: u64, prev: Option<LogId>, terms: &[u64]) -> StoredLog {
         StoredLog {
+            hard_state: HardState::default(),
             first_index: LogIndex(first),
             prev_log_id: prev,
             entries: entries(first, terms),
@@ -147,24 +137,16 @@ mod tests {
 
     #[test]
     fn without_a_snapshot_the_stored_log_is_the_log() {
-        let (state, reset) = reconcile(
-            HardState::default(),
-            None,
-            stored(1, Some(LogId::ZERO), &[1, 1, 2]),
-        )
-        .expect("recovers");
+        let (state, reset) =
+            reconcile(None, stored(1, Some(LogId::ZERO), &[1, 1, 2])).expect("recovers");
         assert_eq!(reset, None);
         assert_eq!(state.entries, entries(1, &[1, 1, 2]));
     }
 
     #[test]
     fn entries_behind_the_snapshot_are_dropped_and_the_rest_kept() {
-        let (state, reset) = reconcile(
-            HardState::default(),
-            snapshot(2, 4),
-            stored(3, None, &[1, 2, 2, 3]),
-        )
-        .expect("recovers");
+        let (state, reset) =
+            reconcile(snapshot(2, 4), stored(3, None, &[1, 2, 2, 3])).expect("recovers");
         assert_eq!(reset, None);
         assert_eq!(state.entries, entries(5, &[2, 3]));
     }
@@ -174,7 +156,6 @@ mod tests {
         // The entry at 4 has term 1 here, the snapshot says term 2: an installation was
         // replacing this log when the server crashed.
         let (state, reset) = reconcile(
-            HardState::default(),
             snapshot(2, 4),
             stored(1, Some(LogId::ZERO), &[1, 1, 1, 1, 1]),
         )
@@ -185,12 +166,8 @@ mod tests {
 
     #[test]
     fn a_log_shorter_than_the_snapshot_is_discarded() {
-        let (state, reset) = reconcile(
-            HardState::default(),
-            snapshot(2, 9),
-            stored(1, Some(LogId::ZERO), &[1, 2]),
-        )
-        .expect("recovers");
+        let (state, reset) =
+            reconcile(snapshot(2, 9), stored(1, Some(LogId::ZERO), &[1, 2])).expect("recovers");
         assert_eq!(reset, Some(LogId::new(Term(2), LogIndex(9))));
         assert!(state.entries.is_empty());
     }
@@ -198,29 +175,20 @@ mod tests {
     #[test]
     fn a_log_reset_to_the_snapshot_continues_it() {
         let last = LogId::new(Term(2), LogIndex(9));
-        let (state, reset) = reconcile(
-            HardState::default(),
-            snapshot(2, 9),
-            stored(10, Some(last), &[3]),
-        )
-        .expect("recovers");
+        let (state, reset) =
+            reconcile(snapshot(2, 9), stored(10, Some(last), &[3])).expect("recovers");
         assert_eq!(reset, None);
         assert_eq!(state.entries, entries(10, &[3]));
         // Reset to another snapshot's point (an older file was lost): not a continuation.
         let other = LogId::new(Term(1), LogIndex(9));
-        let (_, reset) = reconcile(
-            HardState::default(),
-            snapshot(2, 9),
-            stored(10, Some(other), &[3]),
-        )
-        .expect("recovers");
+        let (_, reset) =
+            reconcile(snapshot(2, 9), stored(10, Some(other), &[3])).expect("recovers");
         assert_eq!(reset, Some(last));
     }
 
     #[test]
     fn a_gap_between_snapshot_and_log_refuses_to_start() {
-        let error = reconcile(HardState::default(), snapshot(2, 4), stored(8, None, &[3]))
-            .expect_err("a gap");
+        let error = reconcile(snapshot(2, 4), stored(8, None, &[3])).expect_err("a gap");
         assert_eq!(
             error,
             RecoveryError::Gap {
@@ -230,6 +198,6 @@ mod tests {
         );
         assert!(error.to_string().contains("entries 5 ..= 7 are missing"));
         // A purged log with no snapshot at all.
-        assert!(reconcile(HardState::default(), None, stored(3, None, &[1])).is_err());
+        assert!(reconcile(None, stored(3, None, &[1])).is_err());
     }
 }

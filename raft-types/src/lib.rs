@@ -11,6 +11,7 @@
 //! - [`hard_state`]: `HardState`, what a server must persist before it answers (§5.1, Figure 2).
 //! - [`message`]: `RaftMessage`, the RequestVote and AppendEntries RPCs and their responses.
 //! - [`role`]: `Role`, what a server is in its current term.
+//! - [`stored_log`]: `StoredLog`, what a log store recovered (hard state and log).
 //! - [`snapshot`]: `SnapshotMeta`, what names a snapshot and the log prefix it replaces (§7).
 //! - [`codec`]: the versioned rmp-serde encoding used on the wire and in stored records.
 
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod message;
 pub mod role;
 pub mod snapshot;
+pub mod stored_log;
 
 pub use bytes::Bytes;
 pub use codec::{decode, encode, encode_into, CodecError, WIRE_FORMAT_VERSION};
@@ -35,3 +37,4 @@ pub use message::{
 };
 pub use role::Role;
 pub use snapshot::{SnapshotId, SnapshotMeta, SnapshotReceiveOutcome};
+pub use stored_log::StoredLog;

@@ -5,7 +5,7 @@
 //! The checks panic with a message naming the broken rule; they are test code that ships in
 //! the library so that stores living in other crates can run it too.
 
-use crate::log_store::{LogStore, RecoveredState};
+use crate::log_store::{LogStore, StoredLog};
 use crate::storage_error::StorageError;
 use raft_types::{Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, Term};
 
@@ -13,7 +13,7 @@ use raft_types::{Entry, EntryPayload, HardState, LogId, LogIndex, NodeId, Term};
 /// restart. The store from the previous call is dropped before the next `open`.
 pub trait StoreHarness {
     type Store: LogStore;
-    fn open(&mut self) -> (Self::Store, RecoveredState);
+    fn open(&mut self) -> (Self::Store, StoredLog);
 }
 
 /// Runs every check, each on a fresh harness from `new_harness`.
@@ -74,7 +74,7 @@ pub fn fresh_store_is_empty<H: StoreHarness>(harness: &mut H) {
     let (store, recovered) = harness.open();
     assert_eq!(
         recovered,
-        RecoveredState {
+        StoredLog {
             hard_state: HardState::default(),
             first_index: LogIndex(1),
             entries: Vec::new(),

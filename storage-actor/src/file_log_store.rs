@@ -10,7 +10,7 @@
 //! new segment's header is synced before anything follows it (see [`crate::wal_recovery`]).
 
 use crate::file_system::{append_all, FileHandle, FileLock, FileSystem, RealFileSystem};
-use crate::log_store::{check_continues, check_range, LogStore, RecoveredState};
+use crate::log_store::{check_continues, check_range, LogStore, StoredLog};
 use crate::storage_error::StorageError;
 use crate::wal_record::{self, read_record, RecordRead, WalRecord};
 use crate::wal_recovery::{
@@ -90,9 +90,7 @@ impl FileLogStore {
     /// Errors: an unreadable directory, a directory holding foreign files, a segment of an
     /// unknown format, or corruption before the tail (naming the file and offset). A torn tail
     /// is not an error: it is truncated, with a warning.
-    pub fn open(
-        config: FileLogStoreConfig,
-    ) -> Result<(FileLogStore, RecoveredState), StorageError> {
+    pub fn open(config: FileLogStoreConfig) -> Result<(FileLogStore, StoredLog), StorageError> {
         FileLogStore::open_on(Arc::new(RealFileSystem), config)
     }
 
@@ -101,7 +99,7 @@ impl FileLogStore {
     pub fn open_on(
         file_system: Arc<dyn FileSystem>,
         config: FileLogStoreConfig,
-    ) -> Result<(FileLogStore, RecoveredState), StorageError> {
+    ) -> Result<(FileLogStore, StoredLog), StorageError> {
         let disk = file_system.as_ref();
         let directory = config.directory.clone();
         disk.create_dir_all(&directory)
@@ -164,7 +162,7 @@ impl FileLogStore {
                 }
             }
         }
-        let recovered = RecoveredState {
+        let recovered = StoredLog {
             hard_state: replay.hard_state,
             first_index: replay.first_index,
             entries: std::mem::take(&mut replay.entries).into(),

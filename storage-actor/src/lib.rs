@@ -2,13 +2,13 @@
 //! storage port of `raft-proto`.
 //!
 //! A node opens a store (which recovers what it held), restarts the consensus core from the
-//! [`RecoveredState`], and runs a [`StorageActor`] on an Arbiter of its own around the store.
+//! [`StoredLog`], and runs a [`StorageActor`] on an Arbiter of its own around the store.
 //! The actor groups every request that arrived while it was busy under one fdatasync.
 //!
 //! # Layout
 //!
 //! - [`log_store`]: the synchronous `LogStore` trait, its `# Correctness` contract, and the
-//!   `RecoveredState` a store opens with.
+//!   `StoredLog` a store opens with.
 //! - [`mem_log_store`]: `MemLogStore`, in memory, for experiments and tests.
 //! - [`file_log_store`]: `FileLogStore`, the durable write-ahead log.
 //! - [`file_system`]: the file-system calls of the log behind a trait, and the real disk.
@@ -44,7 +44,7 @@ pub use file_log_store::{FileLogStore, FileLogStoreConfig};
 pub use file_snapshot_store::{
     FileSnapshotStore, FileSnapshotStoreConfig, MemSnapshotDisk, MemSnapshotStore,
 };
-pub use log_store::{LogStore, RecoveredState};
+pub use log_store::{LogStore, StoredLog};
 pub use mem_log_store::{MemDisk, MemLogStore};
 pub use storage_actor::{StorageActor, StorageMetrics, StorageMetricsSnapshot};
 pub use storage_error::StorageError;

@@ -28,52 +28,12 @@
 //!   fsync leaves the state of the disk unknown. Reads outside the log fail without poisoning.
 
 use crate::storage_error::StorageError;
+pub use raft_types::StoredLog;
 use raft_types::{Entry, HardState, LogId, LogIndex};
 use std::ops::Range;
 
-/// What a store holds when it is opened: the state the consensus core restarts from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecoveredState {
-    /// The last saved `current_term` and `voted_for` (Figure 2), or the default when none was.
-    pub hard_state: HardState,
-    /// The index of `entries[0]`, or of the next entry to append when `entries` is empty.
-    /// Greater than 1 once a prefix was purged.
-    pub first_index: LogIndex,
-    /// The surviving log, contiguous from `first_index`.
-    pub entries: Vec<Entry>,
-    /// The id of the entry just before `first_index`, when the store knows it: `LogId::ZERO`
-    /// for a log that starts at index 1, the `last_log_id` of a `reset` when nothing was
-    /// purged since, `None` when a purge deleted it and its term is not known. The consensus
-    /// core needs it to check an AppendEntries that continues from there (§5.3).
-    pub prev_log_id: Option<LogId>,
-}
-
-impl Default for RecoveredState {
-    /// A store that never held anything: the log starts at index 1.
-    fn default() -> RecoveredState {
-        RecoveredState {
-            hard_state: HardState::default(),
-            first_index: LogIndex(1),
-            entries: Vec::new(),
-            prev_log_id: Some(LogId::ZERO),
-        }
-    }
-}
-
-impl RecoveredState {
-    /// The id of the last recovered entry, if any.
-    pub fn last_log_id(&self) -> Option<LogId> {
-        self.entries.last().map(|entry| entry.log_id)
-    }
-
-    /// Where the next append goes.
-    pub fn next_index(&self) -> LogIndex {
-        self.first_index.plus(self.entries.len() as u64)
-    }
-}
-
 /// A durable (or in-memory) Raft log plus hard state. Opening is implementation specific and
-/// returns the store together with its [`RecoveredState`].
+/// returns the store together with its [`StoredLog`].
 ///
 /// Writes are buffered until [`LogStore::sync`]; the storage actor calls `sync` once per batch
 /// of requests (group commit).

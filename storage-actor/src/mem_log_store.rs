@@ -6,7 +6,7 @@
 //! written, synced or not; a store that loses unsynced writes belongs to the test harness that
 //! needs it.
 
-use crate::log_store::{check_continues, check_range, LogStore, RecoveredState};
+use crate::log_store::{check_continues, check_range, LogStore, StoredLog};
 use crate::storage_error::StorageError;
 use raft_types::{Entry, HardState, LogId, LogIndex};
 use std::collections::VecDeque;
@@ -26,7 +26,7 @@ struct MemContents {
     /// Index of `entries[0]`, or of the next append when empty.
     first_index: LogIndex,
     entries: VecDeque<Entry>,
-    /// The id of the entry before `first_index` (see `RecoveredState::prev_log_id`).
+    /// The id of the entry before `first_index` (see `StoredLog::prev_log_id`).
     prev_log_id: Option<LogId>,
 }
 
@@ -62,14 +62,14 @@ impl MemLogStore {
     }
 
     /// Opens a store on `disk`, recovering what earlier stores on it wrote.
-    pub fn open(disk: MemDisk) -> (MemLogStore, RecoveredState) {
+    pub fn open(disk: MemDisk) -> (MemLogStore, StoredLog) {
         let store = MemLogStore {
             disk,
             poisoned: false,
         };
         let recovered = {
             let contents = store.contents();
-            RecoveredState {
+            StoredLog {
                 hard_state: contents.hard_state,
                 first_index: contents.first_index,
                 entries: contents.entries.iter().cloned().collect(),

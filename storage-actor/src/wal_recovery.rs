@@ -63,7 +63,7 @@ pub struct SegmentSummary {
 pub struct ReplayState {
     pub hard_state: HardState,
     pub first_index: LogIndex,
-    /// The id of the entry before `first_index`, when known (see `RecoveredState`).
+    /// The id of the entry before `first_index`, when known (see `StoredLog`).
     pub prev_log_id: Option<LogId>,
     pub entries: VecDeque<Entry>,
     pub locations: VecDeque<EntryLocation>,

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use storage_actor::conformance::{self, StoreHarness};
 use storage_actor::sim_file_system::SimFileSystem;
-use storage_actor::{
-    FileLogStore, FileLogStoreConfig, LogStore, MemDisk, MemLogStore, RecoveredState,
-};
+use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore, MemDisk, MemLogStore, StoredLog};
 
 struct MemHarness {
     disk: MemDisk,
@@ -15,7 +13,7 @@ struct MemHarness {
 
 impl StoreHarness for MemHarness {
     type Store = MemLogStore;
-    fn open(&mut self) -> (MemLogStore, RecoveredState) {
+    fn open(&mut self) -> (MemLogStore, StoredLog) {
         MemLogStore::open(self.disk.clone())
     }
 }
@@ -26,7 +24,7 @@ struct FileHarness {
 
 impl StoreHarness for FileHarness {
     type Store = FileLogStore;
-    fn open(&mut self) -> (FileLogStore, RecoveredState) {
+    fn open(&mut self) -> (FileLogStore, StoredLog) {
         let mut config = FileLogStoreConfig::new(self.directory.path());
         config.segment_size_bytes = 2048;
         FileLogStore::open(config).expect("the test's own directory opens")
@@ -41,7 +39,7 @@ struct SimHarness {
 
 impl StoreHarness for SimHarness {
     type Store = FileLogStore;
-    fn open(&mut self) -> (FileLogStore, RecoveredState) {
+    fn open(&mut self) -> (FileLogStore, StoredLog) {
         let mut config = FileLogStoreConfig::new("/node/wal");
         config.segment_size_bytes = 2048;
         FileLogStore::open_on(Arc::new(self.disk.clone()), config)

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use storage_actor::sim_file_system::{SimFault, SimFileSystem};
 use storage_actor::{
-    FileLogStore, FileLogStoreConfig, LogStore, RecoveredState, StorageActor, StorageError,
+    FileLogStore, FileLogStoreConfig, LogStore, StorageActor, StorageError, StoredLog,
 };
 use support::start_collector;
 use test_support::report::{run_seeds, TestId};
@@ -76,7 +76,7 @@ fn fresh_disk(seed: u64) -> SimFileSystem {
     disk
 }
 
-fn open(disk: &SimFileSystem) -> Result<(FileLogStore, RecoveredState), StorageError> {
+fn open(disk: &SimFileSystem) -> Result<(FileLogStore, StoredLog), StorageError> {
     FileLogStore::open_on(Arc::new(disk.clone()), config())
 }
 
@@ -124,7 +124,7 @@ struct Model {
 }
 
 impl Model {
-    fn new(recovered: &RecoveredState) -> Model {
+    fn new(recovered: &StoredLog) -> Model {
         assert_eq!(recovered.first_index, LogIndex(1), "workloads start fresh");
         let state = LogState {
             hard_state: recovered.hard_state,
@@ -153,7 +153,7 @@ impl Model {
     }
 
     /// Panics unless `recovered` is the acknowledged state or one issued after it.
-    fn check(&self, recovered: &RecoveredState, context: &str) {
+    fn check(&self, recovered: &StoredLog, context: &str) {
         let first = recovered.first_index;
         // Purges may have deleted entries below the highest `before`; nothing else goes.
         let matches = |state: &LogState| {

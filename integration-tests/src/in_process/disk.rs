@@ -148,7 +148,7 @@ impl Handler<StorageRequest> for DiskLatency {
 }
 
 /// A fresh disk holding exactly `state`: what survives a crash.
-pub(super) fn disk_holding(state: storage_actor::RecoveredState) -> MemDisk {
+pub(super) fn disk_holding(state: raft_types::StoredLog) -> MemDisk {
     let disk = MemDisk::default();
     let (mut store, _) = MemLogStore::open(disk.clone());
     let start = match state.prev_log_id {

@@ -1360,12 +1360,12 @@ impl Cluster {
         let durable = &mut server.durable;
         let newest = durable.newest_snapshot().cloned();
         let stored = StoredLog {
+            hard_state: durable.hard_state,
             first_index: durable.log_first,
             prev_log_id: durable.log_prev,
             entries: durable.log.clone(),
         };
         let (recovered, reset) = raft_core::reconcile(
-            durable.hard_state,
             newest.as_ref().map(|snapshot| snapshot.meta.clone()),
             stored,
         )
