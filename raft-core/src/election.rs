@@ -183,6 +183,11 @@ impl Raft {
         );
         tracing::info!(id = %self.config.id, term = %self.current_term, "became leader");
         self.leader_id = Some(self.config.id);
+        // A leader holds every committed entry (Leader Completeness): a snapshot it was
+        // receiving as a follower is of no use to it, and installing one would replace the
+        // log a leader is the source of. Later reports about it find no receipt and are
+        // ignored.
+        self.snapshot_receipt = None;
         let next_index = self.log.last_index().next();
         let progress: BTreeMap<NodeId, Progress> = self
             .config

@@ -717,6 +717,7 @@ impl Raft {
             ),
         }
         if let Some(receipt) = &self.snapshot_receipt {
+            assert_ne!(self.role(), Role::Leader, "a leader receives no snapshot");
             assert!(
                 receipt.stored <= receipt.handed_over,
                 "snapshot bytes stored beyond what was handed to storage"
