@@ -21,8 +21,8 @@
 //! - [`snapshot_file`]: the snapshot file format (also in `docs/SNAPSHOT_FORMAT.md`) and its
 //!   verifier.
 //! - [`file_snapshot_store`]: `FileSnapshotStore`, the snapshot store in a directory (temporary
-//!   file, fdatasync, rename, directory fsync, retention, receiving, recovery), and
-//!   `MemSnapshotStore`, the same store on an in-memory disk.
+//!   file, fdatasync, rename, directory fsync, retention, receiving, recovery).
+//! - [`mem_snapshot_store`]: `MemSnapshotStore`, the same store on an in-memory disk.
 //! - [`data_dir_identity`]: the cluster and node a data directory belongs to, checked at start.
 
 pub mod conformance;
@@ -32,6 +32,7 @@ pub mod file_snapshot_store;
 pub mod file_system;
 pub mod log_store;
 pub mod mem_log_store;
+pub mod mem_snapshot_store;
 pub mod sim_file_system;
 pub mod snapshot_file;
 pub mod storage_actor;
@@ -41,10 +42,9 @@ pub mod wal_recovery;
 pub mod wal_segment;
 
 pub use file_log_store::{FileLogStore, FileLogStoreConfig};
-pub use file_snapshot_store::{
-    FileSnapshotStore, FileSnapshotStoreConfig, MemSnapshotDisk, MemSnapshotStore,
-};
+pub use file_snapshot_store::{FileSnapshotStore, FileSnapshotStoreConfig};
 pub use log_store::{LogStore, StoredLog};
 pub use mem_log_store::{MemDisk, MemLogStore};
+pub use mem_snapshot_store::{MemSnapshotDisk, MemSnapshotStore};
 pub use storage_actor::{StorageActor, StorageMetrics, StorageMetricsSnapshot};
 pub use storage_error::StorageError;
