@@ -105,6 +105,9 @@ struct SnapshotConfig {
     in_progress: Option<LogId>,
     /// `TakeSnapshot` requests answered when the write in progress ends.
     waiting: Vec<TakeSnapshot>,
+    /// Write on the applier's own thread instead of a writer thread: see
+    /// [`ApplierActor::writing_snapshots_inline`].
+    write_inline: bool,
 }
 
 /// Sent to the applier by its snapshot writer thread: the write of the snapshot at
@@ -205,7 +208,20 @@ impl<S: StateMachine> ApplierActor<S> {
             taken,
             in_progress: None,
             waiting: Vec::new(),
+            write_inline: false,
         });
+        self
+    }
+
+    /// Writes snapshots on the applier's own thread, blocking apply meanwhile, instead of on a
+    /// thread of their own. For deterministic simulations only (the in-process cluster on a
+    /// paused clock): a writer thread runs in real time, outside the simulated clock, so a
+    /// seed would no longer replay a run. Call after [`ApplierActor::with_snapshots`].
+    pub fn writing_snapshots_inline(mut self) -> ApplierActor<S> {
+        self.snapshots
+            .as_mut()
+            .expect("writing_snapshots_inline after with_snapshots")
+            .write_inline = true;
         self
     }
 
@@ -405,6 +421,10 @@ impl<S: StateMachine> ApplierActor<S> {
         self.applied_since_snapshot = AppliedSinceSnapshot::default();
         self.snapshot_metrics.record_started();
         tracing::info!(last_log_id = %header.last_applied, "taking a snapshot");
+        if config.write_inline {
+            writer.run();
+            return Ok(());
+        }
         let spawned = std::thread::Builder::new()
             .name("snapshot-writer".to_string())
             .spawn(move || writer.run());

@@ -120,7 +120,7 @@ impl RaftActor {
     fn run_send_snapshot_chunk(
         &mut self,
         to: NodeId,
-        mut request: InstallSnapshotRequest,
+        request: InstallSnapshotRequest,
         length: u64,
         ctx: &mut Context<Self>,
     ) {
@@ -132,33 +132,55 @@ impl RaftActor {
             return;
         };
         let open_files = Arc::clone(&self.open_snapshot_files);
-        let network = self.ports.network.clone();
         let snapshot = request.snapshot.id();
         let offset = request.offset;
-        let read = tokio::task::spawn_blocking(move || {
+        let read = move || {
             open_files
                 .get(store.as_ref(), &snapshot)
                 .and_then(|file| file.read_at(offset, length as usize))
-        });
+        };
         self.metrics.increment(Counter::SnapshotChunksSent);
+        if self.config.read_snapshot_chunks_inline {
+            let outcome = read().map_err(|error| error.to_string());
+            self.finish_snapshot_chunk(to, request, outcome);
+            return;
+        }
+        let read = tokio::task::spawn_blocking(read);
         ctx.spawn(read.into_actor(self).map(move |outcome, actor, _ctx| {
-            let error = match outcome {
-                Ok(Ok(data)) => {
-                    request.data = data;
-                    network.do_send(raft_proto::network::SendMessages {
+            let outcome = match outcome {
+                Ok(read) => read.map_err(|error| error.to_string()),
+                Err(join_error) => Err(format!("the read task failed: {join_error}")),
+            };
+            actor.finish_snapshot_chunk(to, request, outcome);
+        }));
+    }
+
+    /// Sends a chunk whose bytes were read, or tells the core they could not be.
+    fn finish_snapshot_chunk(
+        &mut self,
+        to: NodeId,
+        mut request: InstallSnapshotRequest,
+        outcome: Result<raft_types::Bytes, String>,
+    ) {
+        match outcome {
+            Ok(data) => {
+                request.data = data;
+                self.ports
+                    .network
+                    .do_send(raft_proto::network::SendMessages {
                         messages: vec![SendMessage {
                             to,
                             message: RaftMessage::InstallSnapshot(request),
                         }],
                     });
-                    return;
-                }
-                Ok(Err(error)) => error.to_string(),
-                Err(join_error) => format!("the read task failed: {join_error}"),
-            };
-            tracing::warn!(peer = %to, %snapshot, offset, %error, "cannot read a snapshot chunk");
-            actor.raft.snapshot_send_failed(to, snapshot);
-        }));
+            }
+            Err(error) => {
+                let snapshot = request.snapshot.id();
+                tracing::warn!(peer = %to, %snapshot, offset = request.offset, %error,
+                    "cannot read a snapshot chunk");
+                self.raft.snapshot_send_failed(to, snapshot);
+            }
+        }
     }
 
     fn run_restore_snapshot(&mut self, snapshot: SnapshotMeta, ctx: &mut Context<Self>) {

@@ -39,6 +39,8 @@ pub struct RaftMetrics {
     storage_appends_total: AtomicU64,
     snapshot_index: AtomicU64,
     first_log_index: AtomicU64,
+    snapshot_receiving_index: AtomicU64,
+    snapshot_received_bytes: AtomicU64,
     snapshots_taken_total: AtomicU64,
     snapshots_restored_total: AtomicU64,
     snapshot_chunks_sent_total: AtomicU64,
@@ -80,6 +82,10 @@ pub struct RaftMetricsSnapshot {
     /// The first index of the log held in memory: the log holds
     /// `last_log_index - first_log_index + 1` entries.
     pub first_log_index: LogIndex,
+    /// The last index of the snapshot this follower is receiving from a leader (0: none).
+    pub snapshot_receiving_index: LogIndex,
+    /// How many bytes of it are durable here: where a broken transfer resumes.
+    pub snapshot_received_bytes: u64,
     /// Snapshots this node's state machine took (reported to the core).
     pub snapshots_taken_total: u64,
     /// Snapshots received from a leader and restored into the state machine.
@@ -121,6 +127,8 @@ pub(crate) struct Gauges {
     pub persisted_index: LogIndex,
     pub snapshot_index: LogIndex,
     pub first_log_index: LogIndex,
+    pub snapshot_receiving_index: LogIndex,
+    pub snapshot_received_bytes: u64,
 }
 
 /// The counters the actor increments.
@@ -163,6 +171,8 @@ impl RaftMetrics {
             storage_appends_total: load(&self.storage_appends_total),
             snapshot_index: LogIndex(load(&self.snapshot_index)),
             first_log_index: LogIndex(load(&self.first_log_index)),
+            snapshot_receiving_index: LogIndex(load(&self.snapshot_receiving_index)),
+            snapshot_received_bytes: load(&self.snapshot_received_bytes),
             snapshots_taken_total: load(&self.snapshots_taken_total),
             snapshots_restored_total: load(&self.snapshots_restored_total),
             snapshot_chunks_sent_total: load(&self.snapshot_chunks_sent_total),
@@ -185,6 +195,14 @@ impl RaftMetrics {
         store(&self.persisted_index, gauges.persisted_index.0);
         store(&self.snapshot_index, gauges.snapshot_index.0);
         store(&self.first_log_index, gauges.first_log_index.0);
+        store(
+            &self.snapshot_receiving_index,
+            gauges.snapshot_receiving_index.0,
+        );
+        store(
+            &self.snapshot_received_bytes,
+            gauges.snapshot_received_bytes,
+        );
     }
 
     pub(crate) fn set_peers_connected(&self, count: usize) {
@@ -247,6 +265,8 @@ mod tests {
             persisted_index: LogIndex(6),
             snapshot_index: LogIndex(2),
             first_log_index: LogIndex(1),
+            snapshot_receiving_index: LogIndex::ZERO,
+            snapshot_received_bytes: 0,
         });
         metrics.increment(Counter::Proposals);
         let snapshot = metrics.snapshot();

@@ -76,6 +76,10 @@ pub struct RaftActorConfig {
     pub max_unpersisted_entries: u64,
     /// The same bound in payload bytes of this node's own proposals.
     pub max_unpersisted_bytes: u64,
+    /// Read the snapshot chunks a leader sends on this actor's thread instead of tokio's
+    /// blocking pool. For deterministic simulations only (the in-process cluster on a paused
+    /// clock): the blocking pool runs in real time, outside the simulated clock.
+    pub read_snapshot_chunks_inline: bool,
 }
 
 /// Default of [`RaftActorConfig::max_unpersisted_entries`].
@@ -97,6 +101,10 @@ impl std::fmt::Debug for RaftActorConfig {
             .field("stop_system_on_fatal", &self.stop_system_on_fatal)
             .field("max_unpersisted_entries", &self.max_unpersisted_entries)
             .field("max_unpersisted_bytes", &self.max_unpersisted_bytes)
+            .field(
+                "read_snapshot_chunks_inline",
+                &self.read_snapshot_chunks_inline,
+            )
             .finish()
     }
 }
@@ -110,6 +118,7 @@ impl RaftActorConfig {
             stop_system_on_fatal: true,
             max_unpersisted_entries: DEFAULT_MAX_UNPERSISTED_ENTRIES,
             max_unpersisted_bytes: DEFAULT_MAX_UNPERSISTED_BYTES,
+            read_snapshot_chunks_inline: false,
         }
     }
 }
@@ -320,6 +329,7 @@ impl RaftActor {
         }
         self.observed.role = role;
         self.observed.term = term;
+        let receiving = self.raft.receiving_snapshot();
         self.metrics.set_gauges(Gauges {
             current_term: term,
             role,
@@ -333,6 +343,9 @@ impl RaftActor {
                 .snapshot()
                 .map_or(LogIndex::ZERO, |snapshot| snapshot.last_log_id.index),
             first_log_index: self.raft.log().first_index(),
+            snapshot_receiving_index: receiving
+                .map_or(LogIndex::ZERO, |(snapshot, _)| snapshot.last_log_id.index),
+            snapshot_received_bytes: receiving.map_or(0, |(_, stored)| stored),
         });
     }
 

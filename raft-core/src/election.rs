@@ -187,7 +187,7 @@ impl Raft {
         // receiving as a follower is of no use to it, and installing one would replace the
         // log a leader is the source of. Later reports about it find no receipt and are
         // ignored.
-        self.snapshot_receipt = None;
+        self.take_receipt();
         let next_index = self.log.last_index().next();
         let progress: BTreeMap<NodeId, Progress> = self
             .config

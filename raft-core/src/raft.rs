@@ -153,6 +153,9 @@ pub struct Raft {
     pub(crate) snapshot: Option<SnapshotMeta>,
     /// The snapshot this follower is receiving from a leader, if any.
     pub(crate) snapshot_receipt: Option<SnapshotReceipt>,
+    /// Chunks handed to storage for receipts since dropped, by snapshot, whose reports are
+    /// still to come and must be ignored.
+    pub(crate) abandoned_chunk_stores: BTreeMap<raft_types::SnapshotId, u64>,
 
     /// Set when a committed entry was found to differ from a peer's: the server has stopped
     /// and every later input is ignored.
@@ -193,6 +196,7 @@ impl Raft {
             pending_acknowledgements: Vec::new(),
             snapshot: recovered.snapshot,
             snapshot_receipt: None,
+            abandoned_chunk_stores: BTreeMap::new(),
             halted: None,
             commands: Vec::new(),
         };

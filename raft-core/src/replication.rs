@@ -32,7 +32,7 @@ impl Raft {
     /// Sends AppendEntries to `peer` as its mode allows; with `force`, sends at least one
     /// (a heartbeat when there is nothing new).
     fn replicate_to(&mut self, peer: NodeId, force: bool) {
-        if self.needs_snapshot(peer) {
+        if self.needs_snapshot(peer) || self.has_a_newer_snapshot_to_send(peer) {
             self.start_snapshot_transfer(peer);
         }
         if self.progress(peer).snapshot_transfer().is_some() {

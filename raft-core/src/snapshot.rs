@@ -26,7 +26,8 @@
 //! follower that restarted) sends again from there; so does a transfer without progress for
 //! `snapshot_chunk_timeout_ticks`. The follower's first answer may report more bytes than the
 //! leader sent (a partial file from an interrupted transfer of the same snapshot): the leader
-//! continues from there instead of from zero.
+//! continues from there instead of from zero. A transfer that got no byte across yet (the
+//! follower was unreachable) starts over with a newer snapshot when one is taken.
 //!
 //! # The follower's side (Figure 13)
 //!
@@ -114,14 +115,29 @@ impl Raft {
         if self.halted.is_some() {
             return;
         }
+        if let Some(abandoned) = self.abandoned_chunk_stores.get_mut(&snapshot) {
+            // A report about a chunk handed over for a receipt since dropped: storage works in
+            // order, so the reports of an abandoned receipt's chunks come before those of a
+            // later receipt of the same snapshot, and must not be taken as its progress.
+            *abandoned -= 1;
+            if *abandoned == 0 {
+                self.abandoned_chunk_stores.remove(&snapshot);
+            }
+            return;
+        }
         let Some(receipt) = self.snapshot_receipt.as_mut() else {
             return;
         };
-        if receipt.snapshot.id() != snapshot {
-            // A report about a snapshot this server stopped receiving.
-            return;
-        }
-        receipt.stores_in_flight = receipt.stores_in_flight.saturating_sub(1);
+        assert_eq!(
+            receipt.snapshot.id(),
+            snapshot,
+            "a report about a chunk of a snapshot never handed to storage"
+        );
+        assert!(
+            receipt.stores_in_flight > 0,
+            "a report without a chunk in flight"
+        );
+        receipt.stores_in_flight -= 1;
         match outcome {
             SnapshotReceiveOutcome::Stored { next_offset } => {
                 receipt.stored = receipt.stored.max(next_offset);
@@ -133,7 +149,7 @@ impl Raft {
             }
             SnapshotReceiveOutcome::Complete => self.install_received_snapshot(),
             SnapshotReceiveOutcome::Rejected { reason } => {
-                let receipt = self.snapshot_receipt.take().expect("checked above");
+                let receipt = self.take_receipt().expect("checked above");
                 tracing::warn!(id = %self.config.id, snapshot = %receipt.snapshot, %reason,
                     "received snapshot failed verification; starting over");
                 let sequence = receipt
@@ -228,6 +244,20 @@ impl Raft {
         let progress = self.progress(peer);
         progress.snapshot_transfer().is_none()
             && progress.next_index.previous() < self.log.last_purged_log_id().index
+    }
+
+    /// Whether `peer`'s transfer has not got a single byte across yet while a newer snapshot
+    /// exists: starting over with the newer one costs nothing and leaves the follower fewer
+    /// entries to catch up with afterwards (a transfer begun while the follower was
+    /// unreachable would otherwise deliver a snapshot long superseded).
+    pub(crate) fn has_a_newer_snapshot_to_send(&self, peer: NodeId) -> bool {
+        let (Some(transfer), Some(newest)) =
+            (self.progress(peer).snapshot_transfer(), &self.snapshot)
+        else {
+            return false;
+        };
+        transfer.acknowledged_offset == 0
+            && newest.last_log_id.index > transfer.snapshot.last_log_id.index
     }
 
     /// Starts sending `peer` the newest snapshot.
@@ -417,7 +447,7 @@ impl Raft {
                 .as_ref()
                 .is_some_and(|receipt| receipt.snapshot.last_log_id.index <= self.commit_index)
             {
-                self.snapshot_receipt = None;
+                self.take_receipt();
             }
             let outcome = SnapshotOutcome::NotNeeded {
                 commit_index: self.commit_index,
@@ -439,7 +469,7 @@ impl Raft {
                 self.answer_snapshot(from, request.sequence, outcome);
                 return;
             }
-            if let Some(previous) = &self.snapshot_receipt {
+            if let Some(previous) = self.take_receipt() {
                 tracing::info!(id = %self.config.id, previous = %previous.snapshot,
                     new = %request.snapshot, "receiving another snapshot; dropping the partial one");
             }
@@ -485,6 +515,18 @@ impl Raft {
         }
     }
 
+    /// Drops the receipt, remembering how many of its chunks storage has yet to report on.
+    pub(crate) fn take_receipt(&mut self) -> Option<SnapshotReceipt> {
+        let receipt = self.snapshot_receipt.take()?;
+        if receipt.stores_in_flight > 0 {
+            *self
+                .abandoned_chunk_stores
+                .entry(receipt.snapshot.id())
+                .or_default() += receipt.stores_in_flight;
+        }
+        Some(receipt)
+    }
+
     /// Sends one answer covering every held chunk answer whose bytes are now durable.
     fn release_snapshot_answers(&mut self) {
         let Some(receipt) = self.snapshot_receipt.as_mut() else {
@@ -512,7 +554,7 @@ impl Raft {
 
     /// Figure 13, steps 6 to 8, once the received file is complete and verified.
     fn install_received_snapshot(&mut self) {
-        let receipt = self.snapshot_receipt.take().expect("called with a receipt");
+        let receipt = self.take_receipt().expect("called with a receipt");
         let snapshot = receipt.snapshot;
         let last_log_id = snapshot.last_log_id;
         let sequence = receipt

@@ -300,7 +300,6 @@ fn a_leader_change_mid_transfer_starts_the_new_leaders_snapshot_and_ignores_the_
         first.id(),
         SnapshotReceiveOutcome::Stored { next_offset: 10 },
     );
-    raft.snapshot_chunk_stored(first.id(), SnapshotReceiveOutcome::Complete);
     assert!(raft.take_commands().is_empty());
     raft.step(NodeId(1), chunk(3, 1, &first, 10, 10, 2));
     assert_eq!(
@@ -611,4 +610,79 @@ fn a_restarted_server_resumes_after_its_snapshot() {
     assert_eq!(raft.last_log_id(), log_id(2, 7));
     assert_eq!(raft.snapshot(), Some(&snapshot));
     raft.check_invariants();
+}
+
+#[test]
+fn a_transfer_that_got_nothing_across_moves_to_a_newer_snapshot_but_one_under_way_does_not() {
+    let (mut raft, commands) = leader_with_snapshot(10, 0, 40, 2);
+    let first = raft.snapshot().expect("taken").clone();
+    let first_chunks = sent_chunks(&commands);
+    assert_eq!(first_chunks.len(), 2);
+    // More entries commit (follower 2 keeps up) and a newer snapshot is taken while nothing
+    // of the first reached follower 3.
+    let newer = take_another_snapshot(&mut raft, 5, 200, 43);
+    let commands = raft.take_commands();
+    let chunks: Vec<_> = commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::SendSnapshotChunk { request, .. } => {
+                Some((request.snapshot.id(), request.offset))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        chunks,
+        vec![(newer.id(), 0), (newer.id(), 40)],
+        "the transfer starts over with the newer snapshot"
+    );
+    // An answer about the first snapshot changes nothing now.
+    raft.step(
+        NodeId(3),
+        snapshot_answer(1, first_chunks[0].3, receiving(&first, 40)),
+    );
+    assert!(sent_chunks(&raft.take_commands()).is_empty());
+    // Once bytes of the newer one are across, a still newer snapshot does not interrupt it.
+    let sequence = match raft
+        .follower_progress(NodeId(3))
+        .map(|progress| &progress.mode)
+    {
+        Some(ReplicationMode::Snapshot(transfer)) => transfer.inflight[0].sequence,
+        other => panic!("follower 3 is being sent a snapshot, not {other:?}"),
+    };
+    raft.step(
+        NodeId(3),
+        snapshot_answer(1, sequence, receiving(&newer, 40)),
+    );
+    raft.take_commands();
+    take_another_snapshot(&mut raft, 5, 300, 44);
+    let commands = raft.take_commands();
+    assert!(commands.iter().all(|command| match command {
+        Command::SendSnapshotChunk { request, .. } => request.snapshot.id() == newer.id(),
+        _ => true,
+    }));
+}
+
+/// Commits `count` more commands through follower 2 and reports a snapshot of everything.
+fn take_another_snapshot(raft: &mut Raft, count: u64, size: u64, checksum: u32) -> SnapshotMeta {
+    for _ in 0..count {
+        raft.propose(b"more".to_vec()).expect("leader");
+    }
+    let commands = raft.take_commands();
+    complete_storage(raft, &commands);
+    let last = raft.last_log_id();
+    raft.step(
+        NodeId(2),
+        append_response(1, 1000 + last.index.0, success(last.index.0)),
+    );
+    raft.take_commands();
+    raft.applied(last.index);
+    let snapshot = SnapshotMeta {
+        last_log_id: last,
+        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        size_bytes: size,
+        file_checksum: checksum,
+    };
+    raft.snapshot_taken(snapshot.clone());
+    snapshot
 }

@@ -334,15 +334,11 @@ impl SnapshotStore for FileSnapshotStore {
     ) -> Result<u64, SnapshotError> {
         let inner = &self.inner;
         let mut state = inner.state();
-        if state
-            .partial
-            .as_ref()
-            .is_some_and(|partial| partial.meta != *snapshot)
-        {
-            inner.discard_partial(&mut state, "another snapshot is being received");
-        }
         if offset == 0 {
-            inner.discard_partial(&mut state, "the transfer starts over");
+            // A transfer (of this snapshot or another) starts over. Only offset 0 drops a
+            // partial file: a late chunk of an abandoned transfer, at another offset, is
+            // refused below and must not destroy the transfer in progress.
+            inner.discard_partial(&mut state, "a transfer starts at offset 0");
             let path = inner.directory.join(partial_name(&snapshot.id()));
             // A leftover of a discard that failed to remove it.
             remove_quietly(inner.file_system.as_ref(), &path);
@@ -357,8 +353,12 @@ impl SnapshotStore for FileSnapshotStore {
                 stored: 0,
             });
         }
-        let stored = state.partial.as_ref().map_or(0, |partial| partial.stored);
-        if offset != stored {
+        let stored = state
+            .partial
+            .as_ref()
+            .filter(|partial| partial.meta == *snapshot)
+            .map_or(0, |partial| partial.stored);
+        if offset != stored || state.partial.is_none() {
             return Err(SnapshotError::OutOfOrder {
                 snapshot: snapshot.id(),
                 offset,

@@ -451,11 +451,17 @@ fn receiving_another_snapshot_discards_the_partial_one() {
         .filter(|name| name.ends_with(".partial"))
         .collect();
     assert_eq!(partials.len(), 1, "{partials:?}");
-    // The first transfer cannot continue: its bytes are gone.
+    // The first transfer cannot continue: its bytes are gone. A late chunk of it is refused
+    // and leaves the second transfer alone.
     assert!(matches!(
         follower.receive(&first, 1500, &[1, 2, 3]),
         Err(SnapshotError::OutOfOrder { stored: 0, .. })
     ));
+    assert_eq!(
+        follower.received_bytes(&second.id()),
+        500,
+        "a late chunk of an abandoned transfer does not destroy the current one"
+    );
     assert!(matches!(
         follower.finish_receive(&first),
         Err(SnapshotError::NotFound(_))

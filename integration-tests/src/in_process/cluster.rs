@@ -40,6 +40,7 @@ struct RunningNode {
     raft: Addr<RaftActor>,
     applier: Addr<ApplierActor<KvStore>>,
     metrics: Arc<RaftMetrics>,
+    snapshot_store: Arc<dyn SnapshotStore>,
     /// Aborted all together, before any of them can run again: a consensus actor that saw its
     /// storage or applier gone would take it as fatal and stop the whole System.
     tasks: Vec<(&'static str, JoinHandle<()>)>,
@@ -278,12 +279,16 @@ impl InProcessCluster {
                 threshold_entries,
                 ..SnapshotPolicy::default()
             };
-            applier = applier.with_snapshots(
-                Arc::clone(&snapshot_store),
-                policy,
-                self.members.clone(),
-                raft_address.clone().recipient(),
-            );
+            // Written on the applier's thread: a writer thread would run outside the paused
+            // clock and a seed would no longer replay a run.
+            applier = applier
+                .with_snapshots(
+                    Arc::clone(&snapshot_store),
+                    policy,
+                    self.members.clone(),
+                    raft_address.clone().recipient(),
+                )
+                .writing_snapshots_inline();
         }
         let (applier_address, applier_task) = spawn_actor(Context::new(), applier);
 
@@ -315,7 +320,7 @@ impl InProcessCluster {
             apply: applier_address.clone().recipient(),
             query: applier_address.clone().recipient(),
             restore: applier_address.clone().recipient(),
-            snapshot_store: Some(snapshot_store),
+            snapshot_store: Some(Arc::clone(&snapshot_store)),
         };
         let mut config = core_config(id, &self.members, self.seed, slot.incarnation);
         config.snapshot_trailing_entries = self.snapshots.trailing_entries;
@@ -324,6 +329,8 @@ impl InProcessCluster {
             .expect("the harness's consensus configuration is valid");
         let mut actor_config = RaftActorConfig::new(TICK_INTERVAL);
         actor_config.check_invariants = true;
+        // Deterministic: no blocking pool running outside the paused clock.
+        actor_config.read_snapshot_chunks_inline = true;
         let actor = RaftActor::new(actor_config, core, ports);
         let metrics = actor.metrics();
         let (raft, raft_task) = spawn_actor(raft_context, actor);
@@ -332,6 +339,7 @@ impl InProcessCluster {
             raft,
             applier: applier_address,
             metrics,
+            snapshot_store,
             tasks: [
                 ("consensus", raft_task),
                 ("applier", applier_task),
@@ -675,6 +683,12 @@ impl InProcessCluster {
 
     /// The running node's metrics (what its `/metrics` would show), or `None` while it is
     /// crashed.
+    /// The newest complete snapshot in a running node's snapshot store.
+    pub fn newest_snapshot(&self, node: NodeId) -> Option<raft_types::SnapshotMeta> {
+        self.slot_running(node, |running| running.snapshot_store.newest())
+            .flatten()
+    }
+
     pub fn metrics(&self, node: NodeId) -> Option<raft_actor::RaftMetricsSnapshot> {
         self.slot_running(node, |running| running.metrics.snapshot())
     }
