@@ -112,6 +112,28 @@ impl Default for SnapshotOptions {
     }
 }
 
+/// The files of a node's data directory, each as `(name, live length in bytes)`: see
+/// [`InProcessCluster::data_files`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataFiles {
+    /// The write-ahead log's segments; `None` on [`DiskModel::Memory`], whose log is no file.
+    pub wal: Option<Vec<(String, usize)>>,
+    /// The snapshot directory's files (snapshots, and a transfer's partial file if any).
+    pub snapshots: Vec<(String, usize)>,
+}
+
+impl DataFiles {
+    /// The WAL's bytes (0 on a memory disk).
+    pub fn wal_bytes(&self) -> usize {
+        self.wal.iter().flatten().map(|(_, length)| length).sum()
+    }
+
+    /// The snapshot directory's bytes.
+    pub fn snapshot_bytes(&self) -> usize {
+        self.snapshots.iter().map(|(_, length)| length).sum()
+    }
+}
+
 /// Where a node keeps its snapshots on its simulated disk.
 const SNAPSHOT_DIRECTORY: &str = "/node/snapshots";
 
@@ -445,6 +467,25 @@ impl InProcessCluster {
             NodeDisk::Memory(_) => None,
             NodeDisk::Simulated(disk) => Some(disk.statistics()),
         }
+    }
+
+    /// The files in `node`'s data directory right now, with their live lengths (the page
+    /// cache included: what the node would see, not only what is synced), for tests that bound
+    /// what compaction leaves on disk. A crashed node's files are listed too: its disks outlive
+    /// it.
+    pub fn data_files(&self, node: NodeId) -> DataFiles {
+        let nodes = self.nodes.borrow();
+        let slot = nodes.get(&node).expect("not a member of the cluster");
+        let wal = match &slot.disk {
+            NodeDisk::Memory(_) => None,
+            NodeDisk::Simulated(disk) => {
+                Some(disk.list_files(std::path::Path::new(SIMULATED_WAL_DIRECTORY)))
+            }
+        };
+        let snapshots = slot
+            .snapshot_disk
+            .list_files(std::path::Path::new(SNAPSHOT_DIRECTORY));
+        DataFiles { wal, snapshots }
     }
 
     fn disk_of(&self, node: NodeId) -> NodeDisk {

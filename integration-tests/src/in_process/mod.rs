@@ -68,8 +68,8 @@ mod paused_system;
 mod traffic;
 
 pub use client::PendingAnswer;
-pub use cluster::{ClusterOptions, InProcessCluster, SnapshotOptions};
-pub use disk::DiskModel;
+pub use cluster::{ClusterOptions, DataFiles, InProcessCluster, SnapshotOptions};
+pub use disk::{DiskModel, SIMULATED_SEGMENT_BYTES};
 pub use paused_system::{seed_report, test_seed, PausedSystem, SeedReport, REAL_TIME_LIMIT};
 pub use test_support::wait::WaitTimedOut;
 
