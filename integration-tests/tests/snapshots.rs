@@ -20,8 +20,8 @@
 //! only what holds whenever it lands.
 
 use integration_tests::in_process::{
-    seed_report, test_seed, wait_for, ClusterOptions, DiskModel, InProcessCluster,
-    SnapshotOptions, POLL_INTERVAL, REQUEST_TIMEOUT, SIMULATED_SEGMENT_BYTES,
+    seed_report, test_seed, wait_for, ClusterOptions, DiskModel, InProcessCluster, SnapshotOptions,
+    POLL_INTERVAL, REQUEST_TIMEOUT, SIMULATED_SEGMENT_BYTES,
 };
 use network_actor::sim::LinkFaults;
 use raft_actor::RaftMetricsSnapshot;
@@ -530,12 +530,7 @@ enum LeaderFault {
 /// state written, the follower and the leader.
 async fn cluster_with_a_follower_behind_a_big_snapshot(
     seed: u64,
-) -> (
-    InProcessCluster,
-    BTreeMap<String, Vec<u8>>,
-    NodeId,
-    NodeId,
-) {
+) -> (InProcessCluster, BTreeMap<String, Vec<u8>>, NodeId, NodeId) {
     let options = ClusterOptions {
         disk_model: DiskModel::Simulated,
         snapshots: SnapshotOptions {
@@ -573,24 +568,20 @@ async fn leader_change_mid_transfer(seed: u64, fault: LeaderFault) -> String {
     let sent_before = metrics(&cluster, old_leader).snapshot_chunks_sent_total;
     let started = std::time::Instant::now();
     cluster.heal().await;
-    let mid_transfer = wait_for(
-        "the leader to be mid-transfer",
-        ELECTION_BOUND,
-        || async {
-            let leader_metrics = metrics(&cluster, old_leader);
-            let follower_metrics = metrics(&cluster, follower);
-            let sent = leader_metrics.snapshot_chunks_sent_total - sent_before;
-            if follower_metrics.snapshots_restored_total > restored_before {
-                // Too late: the transfer completed between two polls. Fails the test below.
-                return Ok((sent, true));
-            }
-            if sent >= CHUNKS_BEFORE_LEADER_CHANGE {
-                Ok((sent, false))
-            } else {
-                Err(format!("{sent} chunks sent"))
-            }
-        },
-    )
+    let mid_transfer = wait_for("the leader to be mid-transfer", ELECTION_BOUND, || async {
+        let leader_metrics = metrics(&cluster, old_leader);
+        let follower_metrics = metrics(&cluster, follower);
+        let sent = leader_metrics.snapshot_chunks_sent_total - sent_before;
+        if follower_metrics.snapshots_restored_total > restored_before {
+            // Too late: the transfer completed between two polls. Fails the test below.
+            return Ok((sent, true));
+        }
+        if sent >= CHUNKS_BEFORE_LEADER_CHANGE {
+            Ok((sent, false))
+        } else {
+            Err(format!("{sent} chunks sent"))
+        }
+    })
     .await;
     let (sent_by_old_leader, completed_early) =
         mid_transfer.unwrap_or_else(|error| panic!("seed {seed}: {error}"));
@@ -609,7 +600,10 @@ async fn leader_change_mid_transfer(seed: u64, fault: LeaderFault) -> String {
         .await
         .unwrap_or_else(|error| panic!("seed {seed}: {error}"));
     // The follower's log is far behind: only the third node can win.
-    assert_ne!(new_leader, follower, "seed {seed}: the lagging follower won");
+    assert_ne!(
+        new_leader, follower,
+        "seed {seed}: the lagging follower won"
+    );
     let commit = cluster
         .status(new_leader)
         .await
@@ -681,6 +675,54 @@ async fn leader_crashed_mid_transfer_new_leader_completes_catch_up() {
     }
 }
 
+/// Chunks a transfer over a healthy (FIFO, lossless) link may send beyond the snapshot's own:
+/// the window the leader may have sent into the partition before the heal, resent once.
+const HEALTHY_LINK_EXTRA_CHUNKS: u64 = 8;
+
+/// On a healthy link every chunk of the lagging follower's snapshot is sent about once: the
+/// leader sends its chunks in order, so the follower never sees a gap (which it answers with
+/// the offset it holds, making the leader resend the whole window). This caught chunks read on
+/// the blocking pool leaving in the order their reads finished: 1.5 to 3 times the chunks.
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
+async fn snapshot_transfer_over_a_healthy_link_sends_each_chunk_about_once() {
+    test_support::init_tracing();
+    let test = this_test!();
+    for seed in seeds(1235, 3) {
+        let _report = report_for(&test, seed);
+        let (cluster, state, follower, leader) =
+            cluster_with_a_follower_behind_a_big_snapshot(seed).await;
+        let restored_before = metrics(&cluster, follower).snapshots_restored_total;
+        let sent_before = metrics(&cluster, leader).snapshot_chunks_sent_total;
+        cluster.heal().await;
+        converge(&cluster).await;
+        let follower_metrics = metrics(&cluster, follower);
+        assert_eq!(
+            follower_metrics.snapshots_restored_total,
+            restored_before + 1,
+            "seed {seed}: follower {follower} restored one snapshot: {follower_metrics:?}"
+        );
+        let sent = metrics(&cluster, leader).snapshot_chunks_sent_total - sent_before;
+        let snapshot_bytes = cluster
+            .data_files(follower)
+            .snapshots
+            .iter()
+            .map(|(_, length)| *length as u64)
+            .max()
+            .expect("the follower holds the snapshot it restored");
+        let chunks = snapshot_bytes.div_ceil(SMALL_CHUNK_BYTES);
+        println!(
+            "seed {seed}: leader {leader} sent {sent} chunks; the largest snapshot file on the \
+             follower is {snapshot_bytes} bytes ({chunks} chunks of {SMALL_CHUNK_BYTES} bytes)"
+        );
+        assert!(
+            sent <= chunks + HEALTHY_LINK_EXTRA_CHUNKS,
+            "seed {seed}: leader {leader} sent {sent} chunks for a snapshot of {chunks} over a \
+             healthy link"
+        );
+        assert_every_node_holds(&cluster, &state, 29).await;
+    }
+}
+
 /// The link between the leader and the lagging follower drops, duplicates, reorders and delays
 /// messages (both ways) during the whole transfer: the follower still catches up through the
 /// snapshot (lost chunks are resent, duplicates ignored).
@@ -704,7 +746,9 @@ async fn snapshot_transfer_over_a_lossy_link_completes() {
         };
         let started = std::time::Instant::now();
         cluster.heal().await;
-        cluster.set_link_faults(leader, follower, lossy.clone()).await;
+        cluster
+            .set_link_faults(leader, follower, lossy.clone())
+            .await;
         cluster.set_link_faults(follower, leader, lossy).await;
         let applied = converge(&cluster).await;
         let follower_metrics = metrics(&cluster, follower);
@@ -794,18 +838,14 @@ async fn crash_during_snapshots(seed: u64, counts: &mut CrashCounts) {
         cluster.heal().await;
         // Let the transfer get going, then a seeded delay lands the crash before, during or
         // after the installation.
-        let _ = wait_for(
-            "the transfer to start",
-            ELECTION_BOUND,
-            || async {
-                let sent = sum_over_running(&cluster, |m| m.snapshot_chunks_sent_total);
-                if sent > sent_before {
-                    Ok(())
-                } else {
-                    Err(format!("{sent} chunks"))
-                }
-            },
-        )
+        let _ = wait_for("the transfer to start", ELECTION_BOUND, || async {
+            let sent = sum_over_running(&cluster, |m| m.snapshot_chunks_sent_total);
+            if sent > sent_before {
+                Ok(())
+            } else {
+                Err(format!("{sent} chunks"))
+            }
+        })
         .await;
         tokio::time::sleep(Duration::from_millis(random.gen_range(0..40))).await;
         let restored = metrics(&cluster, follower).snapshots_restored_total;
@@ -893,7 +933,12 @@ async fn every_node_restarts_from_its_snapshot(seed: u64, power_loss: bool) -> S
     leader(&cluster).await;
     let mut state = BTreeMap::new();
     let pairs: Vec<(String, Vec<u8>)> = (0..1_000)
-        .map(|i| (format!("key-{:03}", i % 300), format!("value-{i}").into_bytes()))
+        .map(|i| {
+            (
+                format!("key-{:03}", i % 300),
+                format!("value-{i}").into_bytes(),
+            )
+        })
         .collect();
     write_all(&cluster, &pairs, &mut state).await;
     let applied_before = converge(&cluster).await;
@@ -990,7 +1035,13 @@ async fn every_node_restarts_from_its_snapshot_with_the_same_state() {
     let test = this_test!();
     for seed in seeds(1270, 3) {
         let _report = report_for(&test, seed);
-        println!("{}", every_node_restarts_from_its_snapshot(seed, false).await);
-        println!("{}", every_node_restarts_from_its_snapshot(seed, true).await);
+        println!(
+            "{}",
+            every_node_restarts_from_its_snapshot(seed, false).await
+        );
+        println!(
+            "{}",
+            every_node_restarts_from_its_snapshot(seed, true).await
+        );
     }
 }

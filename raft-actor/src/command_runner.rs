@@ -18,6 +18,9 @@
 //! - A snapshot chunk a leader sends is read from the snapshot store on tokio's blocking pool,
 //!   never on this actor's thread; the read file stays open in a small cache, so a transfer
 //!   survives the store deleting the file behind it (retention keeps only the newest two).
+//!   Reads finish in any order, but the chunks to one peer leave in the order the core asked
+//!   for them ([`ChunkSendOrder`]): the follower stores only the chunk that starts where its
+//!   bytes end and answers a later one with a gap, which makes the leader resend its window.
 
 use crate::raft_actor::RaftActor;
 use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
@@ -29,7 +32,7 @@ use raft_proto::snapshot::{SnapshotError, SnapshotFile, SnapshotStore};
 use raft_proto::storage::StorageRequest;
 use raft_types::{Entry, InstallSnapshotRequest, IoSequence, LogIndex, NodeId, RaftMessage};
 use raft_types::{SnapshotId, SnapshotMeta};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -62,6 +65,43 @@ impl OpenSnapshotFiles {
             files.pop_front();
         }
         Ok(file)
+    }
+}
+
+/// The snapshot chunks of one peer, put back in the order the core emitted them after their
+/// reads (on the blocking pool) finished in whatever order they did.
+#[derive(Default)]
+pub(crate) struct ChunkSendOrder {
+    /// The ticket the next read gets.
+    next_ticket: u64,
+    /// The ticket whose chunk leaves next.
+    next_to_send: u64,
+    /// Reads finished before their turn, by ticket; `None`: the read failed, nothing to send.
+    finished: BTreeMap<u64, Option<InstallSnapshotRequest>>,
+}
+
+impl ChunkSendOrder {
+    /// The ticket of a read about to start.
+    fn take_ticket(&mut self) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        ticket
+    }
+
+    /// Records that the read of `ticket` finished (`None`: it failed) and returns, in order,
+    /// the chunks whose turn has come.
+    fn finish(
+        &mut self,
+        ticket: u64,
+        chunk: Option<InstallSnapshotRequest>,
+    ) -> Vec<InstallSnapshotRequest> {
+        self.finished.insert(ticket, chunk);
+        let mut ready = Vec::new();
+        while let Some(chunk) = self.finished.remove(&self.next_to_send) {
+            self.next_to_send += 1;
+            ready.extend(chunk);
+        }
+        ready
     }
 }
 
@@ -140,24 +180,47 @@ impl RaftActor {
                 .get(store.as_ref(), &snapshot)
                 .and_then(|file| file.read_at(offset, length as usize))
         });
+        let ticket = self.chunk_send_order.entry(to).or_default().take_ticket();
         self.metrics.increment(Counter::SnapshotChunksSent);
         ctx.spawn(read.into_actor(self).map(move |outcome, actor, _ctx| {
-            let error = match outcome {
+            let chunk = match outcome {
                 Ok(Ok(data)) => {
                     request.data = data;
-                    network.do_send(raft_proto::network::SendMessages {
-                        messages: vec![SendMessage {
+                    Some(request)
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(peer = %to, %snapshot, offset, %error,
+                        "cannot read a snapshot chunk");
+                    None
+                }
+                Err(join_error) => {
+                    tracing::warn!(peer = %to, %snapshot, offset, %join_error,
+                        "cannot read a snapshot chunk: the read task failed");
+                    None
+                }
+            };
+            let failed = chunk.is_none();
+            // Every ticket finishes (a failed read too), so a failure never holds back the
+            // chunks after it.
+            let ready = actor
+                .chunk_send_order
+                .entry(to)
+                .or_default()
+                .finish(ticket, chunk);
+            if !ready.is_empty() {
+                network.do_send(raft_proto::network::SendMessages {
+                    messages: ready
+                        .into_iter()
+                        .map(|request| SendMessage {
                             to,
                             message: RaftMessage::InstallSnapshot(request),
-                        }],
-                    });
-                    return;
-                }
-                Ok(Err(error)) => error.to_string(),
-                Err(join_error) => format!("the read task failed: {join_error}"),
-            };
-            tracing::warn!(peer = %to, %snapshot, offset, %error, "cannot read a snapshot chunk");
-            actor.raft.snapshot_send_failed(to, snapshot);
+                        })
+                        .collect(),
+                });
+            }
+            if failed {
+                actor.raft.snapshot_send_failed(to, snapshot);
+            }
         }));
     }
 
