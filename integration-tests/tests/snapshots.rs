@@ -28,7 +28,7 @@ use raft_actor::RaftMetricsSnapshot;
 use raft_types::{LogIndex, NodeId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use test_support::report::SeedReport;
@@ -803,11 +803,15 @@ async fn crash_during_snapshots(seed: u64, counts: &mut CrashCounts) {
         })
         .collect();
     let mut writes_state = BTreeMap::new();
+    let snapshot_being_written = Cell::new(0);
     let writes = write_all(&cluster, &pairs, &mut writes_state);
     let fault_script = async {
         for &(wait, victim, power, down) in &faults {
             tokio::time::sleep(Duration::from_millis(wait)).await;
             let victim = cluster.members()[victim];
+            if has_file_ending(&cluster, victim, ".tmp") {
+                snapshot_being_written.set(snapshot_being_written.get() + 1);
+            }
             if power {
                 cluster.power_loss(&[victim]).await;
             } else {
@@ -820,6 +824,7 @@ async fn crash_during_snapshots(seed: u64, counts: &mut CrashCounts) {
     tokio::join!(writes, fault_script);
     state.extend(writes_state);
     counts.creation_faults += faults.len() as u64;
+    counts.creation_faults_with_a_snapshot_being_written += snapshot_being_written.get();
 
     // Installation: a follower far behind is crashed at a seeded moment of its catch-up.
     for round in 0..2 {
@@ -849,6 +854,9 @@ async fn crash_during_snapshots(seed: u64, counts: &mut CrashCounts) {
         .await;
         tokio::time::sleep(Duration::from_millis(random.gen_range(0..40))).await;
         let restored = metrics(&cluster, follower).snapshots_restored_total;
+        if has_file_ending(&cluster, follower, ".partial") {
+            counts.installation_faults_with_a_partial_file += 1;
+        }
         if random.gen_bool(0.5) {
             cluster.power_loss(&[follower]).await;
         } else {
@@ -882,13 +890,24 @@ async fn crash_during_snapshots(seed: u64, counts: &mut CrashCounts) {
     assert_every_node_holds(&cluster, &state, 1).await;
 }
 
+/// Whether `node`'s snapshot directory holds a file whose name ends with `suffix` (`.tmp`: a
+/// snapshot being written; `.partial`: one being received).
+fn has_file_ending(cluster: &InProcessCluster, node: NodeId, suffix: &str) -> bool {
+    let files = cluster.data_files(node).snapshots;
+    files.iter().any(|(name, _)| name.ends_with(suffix))
+}
+
 /// What the seeds of the crash test add up to, printed at its end.
 #[derive(Debug, Default)]
 struct CrashCounts {
     seeds: u64,
     acknowledged: u64,
     creation_faults: u64,
+    /// Creation faults that found the victim writing a snapshot (its `.tmp` file on disk).
+    creation_faults_with_a_snapshot_being_written: u64,
     installation_faults: u64,
+    /// Installation faults that found the follower mid-transfer (its `.partial` file on disk).
+    installation_faults_with_a_partial_file: u64,
     /// Installation faults that came after the follower had already restored the snapshot.
     installation_faults_after_restore: u64,
     power_losses_with_unsynced_data: u64,

@@ -245,11 +245,15 @@ impl InProcessCluster {
         };
         let mut snapshot_config = FileSnapshotStoreConfig::new(SNAPSHOT_DIRECTORY);
         snapshot_config.chunk_bytes = 16 * 1024;
+        // Each life of the node sees its disks through views that die with it
+        // (`for_this_process`): a snapshot writer thread still running when the node was
+        // aborted cannot touch what the next life finds, as no thread of a killed process can.
         let snapshot_store: Arc<dyn SnapshotStore> = Arc::new(
-            FileSnapshotStore::open_on(Arc::new(slot.snapshot_disk.clone()), snapshot_config)
-                .unwrap_or_else(|error| {
-                    panic!("node {id}: the snapshot store does not open: {error}")
-                }),
+            FileSnapshotStore::open_on(
+                Arc::new(slot.snapshot_disk.for_this_process()),
+                snapshot_config,
+            )
+            .unwrap_or_else(|error| panic!("node {id}: the snapshot store does not open: {error}")),
         );
         // Booted exactly as `raft-node` boots: the log reconciled with the newest snapshot.
         let (storage, storage_task, recovered) = match &slot.disk {
@@ -266,10 +270,11 @@ impl InProcessCluster {
             NodeDisk::Simulated(disk) => {
                 let mut config = FileLogStoreConfig::new(SIMULATED_WAL_DIRECTORY);
                 config.segment_size_bytes = SIMULATED_SEGMENT_BYTES;
-                let (mut store, recovered) = FileLogStore::open_on(Arc::new(disk.clone()), config)
-                    .unwrap_or_else(|error| {
-                        panic!("node {id}: the write-ahead log does not recover: {error}")
-                    });
+                let (mut store, recovered) =
+                    FileLogStore::open_on(Arc::new(disk.for_this_process()), config)
+                        .unwrap_or_else(|error| {
+                            panic!("node {id}: the write-ahead log does not recover: {error}")
+                        });
                 let recovered =
                     core_recovered_state(&mut store, recovered, snapshot_store.as_ref())
                         .unwrap_or_else(|error| panic!("node {id}: {error:#}"));
