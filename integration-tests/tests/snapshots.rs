@@ -723,6 +723,98 @@ async fn snapshot_transfer_over_a_healthy_link_sends_each_chunk_about_once() {
     }
 }
 
+/// How long the follower is cut off mid-transfer: shorter than a chunk timeout (100 ticks, 1 s)
+/// would be too short to matter, longer than a few would make it campaign in vain for long.
+const MID_TRANSFER_CUT: Duration = Duration::from_millis(1_500);
+
+/// A connection cut in the middle of a transfer (acceptance 2): the follower is partitioned
+/// away once it holds part of the snapshot (its `.partial` file), and brought back; the leader
+/// goes on from the offset the follower acknowledged instead of from zero, so the whole
+/// transfer sends about the snapshot's chunks once, plus the windows resent around the cut.
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
+async fn snapshot_transfer_cut_mid_way_resumes_from_the_offset_reached() {
+    test_support::init_tracing();
+    let test = this_test!();
+    for seed in seeds(1255, 3) {
+        let _report = report_for(&test, seed);
+        let (cluster, state, follower, leader) =
+            cluster_with_a_follower_behind_a_big_snapshot(seed).await;
+        let restored_before = metrics(&cluster, follower).snapshots_restored_total;
+        let sent_before = metrics(&cluster, leader).snapshot_chunks_sent_total;
+        cluster.heal().await;
+        let partial_bytes = |cluster: &InProcessCluster| {
+            let files = cluster.data_files(follower).snapshots;
+            let partial = files.iter().find(|(name, _)| name.ends_with(".partial"));
+            partial.map_or(0, |(_, length)| *length as u64)
+        };
+        // A third of the way: far enough that a restart from zero would show.
+        let reached = wait_for(
+            "the follower to hold a third of the snapshot",
+            ELECTION_BOUND,
+            || {
+                let cluster = &cluster;
+                async move {
+                    let sent = metrics(cluster, leader).snapshot_chunks_sent_total - sent_before;
+                    let stored = partial_bytes(cluster);
+                    if sent >= 200 && stored > 0 {
+                        Ok(stored)
+                    } else {
+                        Err(format!("{sent} chunks sent, {stored} bytes stored"))
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|error| panic!("seed {seed}: {error}"));
+        assert_eq!(
+            metrics(&cluster, follower).snapshots_restored_total,
+            restored_before,
+            "seed {seed}: the transfer completed before the cut"
+        );
+        cluster
+            .partition(&[follower], &members_except(&cluster, follower))
+            .await;
+        let sent_at_cut = metrics(&cluster, leader).snapshot_chunks_sent_total - sent_before;
+        tokio::time::sleep(MID_TRANSFER_CUT).await;
+        let kept = partial_bytes(&cluster);
+        assert!(
+            kept >= reached,
+            "seed {seed}: the follower's partial file shrank from {reached} to {kept} bytes"
+        );
+        cluster.heal().await;
+        converge(&cluster).await;
+        let follower_metrics = metrics(&cluster, follower);
+        assert_eq!(
+            follower_metrics.snapshots_restored_total,
+            restored_before + 1,
+            "seed {seed}: follower {follower} restored one snapshot: {follower_metrics:?}"
+        );
+        let sent = metrics(&cluster, leader).snapshot_chunks_sent_total - sent_before;
+        let snapshot_bytes = cluster
+            .data_files(follower)
+            .snapshots
+            .iter()
+            .map(|(_, length)| *length as u64)
+            .max()
+            .expect("the follower holds the snapshot it restored");
+        let chunks = snapshot_bytes.div_ceil(SMALL_CHUNK_BYTES);
+        println!(
+            "seed {seed}: cut at {kept} bytes stored ({sent_at_cut} chunks sent); leader \
+             {leader} sent {sent} chunks in all; the largest snapshot file on the follower is \
+             {snapshot_bytes} bytes ({chunks} chunks of {SMALL_CHUNK_BYTES} bytes)"
+        );
+        // Resent around the cut: the window lost with the link, one more per chunk timeout
+        // during the cut, and the window the first timeout after the heal resends.
+        let resent_allowance = 4 * (2 + MID_TRANSFER_CUT.as_secs() + 1);
+        assert!(
+            sent <= chunks + resent_allowance,
+            "seed {seed}: leader {leader} sent {sent} chunks for a snapshot of {chunks} cut at \
+             {kept} bytes: it started over instead of resuming"
+        );
+        assert_every_node_holds(&cluster, &state, 29).await;
+    }
+}
+
 /// The link between the leader and the lagging follower drops, duplicates, reorders and delays
 /// messages (both ways) during the whole transfer: the follower still catches up through the
 /// snapshot (lost chunks are resent, duplicates ignored).
