@@ -264,11 +264,12 @@ async fn compaction_keeps_every_log_and_wal_bounded() {
         })
         .collect();
     // The snapshot writer is a thread, in real time, while the paused clock does not wait for
-    // it: in-process a node applies as fast as the machine goes while one snapshot is written,
-    // so entries ahead of the snapshot are bounded loosely during the writes (two more
-    // thresholds: about 1,650 were seen at worst on an idle machine, and a loaded one may
-    // deschedule the writer for longer) and exactly once the cluster is quiet.
-    let ahead_bound = 3 * threshold;
+    // it: in-process a node applies as fast as the machine goes while one snapshot is written
+    // (up to about 1,850 entries past the threshold were seen on a shared 2-core machine), so
+    // during the writes the entries after the snapshot are only checked against a stall (five
+    // thresholds: compaction that stopped would exceed it within a few thousand puts of the
+    // 100,000); once the cluster is quiet the log is checked against threshold + trailing.
+    let ahead_bound = 5 * threshold;
 
     let mut state = BTreeMap::new();
     let mut bounds: BTreeMap<NodeId, NodeBounds> = BTreeMap::new();
@@ -334,13 +335,17 @@ async fn compaction_keeps_every_log_and_wal_bounded() {
     quiet.unwrap_or_else(|error| panic!("seed {seed}: {error}"));
     let real_time = started.elapsed();
 
-    // The WAL holds at most the retained entries, plus the segment the purge point falls in
-    // and the one being written.
-    let wal_bound = ((trailing + ahead_bound) as f64 * wal_bytes_per_entry) as usize
-        + 2 * SIMULATED_SEGMENT_BYTES as usize;
+    // The WAL holds at most what the in-memory log held (plus a window still being purged
+    // when sampled), plus the segment the purge point falls in and the one being written:
+    // segments are deleted whole.
+    let wal_bound_of = |worst: &NodeBounds| {
+        ((worst.longest_log + WINDOW as u64) as f64 * wal_bytes_per_entry) as usize
+            + 2 * SIMULATED_SEGMENT_BYTES as usize
+    };
     for node in cluster.members().to_vec() {
         let node_metrics = metrics(&cluster, node);
         let worst = bounds[&node];
+        let wal_bound = wal_bound_of(&worst);
         let files = cluster.data_files(node);
         println!(
             "node {node} after {puts} puts (applied {applied}): snapshot index {}, log {}..={} \
