@@ -18,6 +18,9 @@
 //! - A snapshot chunk a leader sends is read from the snapshot store on tokio's blocking pool,
 //!   never on this actor's thread; the read file stays open in a small cache, so a transfer
 //!   survives the store deleting the file behind it (retention keeps only the newest two).
+//!   Reads finish in any order, but the chunks to one peer leave in the order the core asked
+//!   for them ([`ChunkSendOrder`]): the follower stores only the chunk that starts where its
+//!   bytes end and answers a later one with a gap, which makes the leader resend its window.
 
 use crate::raft_actor::RaftActor;
 use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
@@ -29,7 +32,7 @@ use raft_proto::snapshot::{SnapshotError, SnapshotFile, SnapshotStore};
 use raft_proto::storage::StorageRequest;
 use raft_types::{Entry, InstallSnapshotRequest, IoSequence, LogIndex, NodeId, RaftMessage};
 use raft_types::{SnapshotId, SnapshotMeta};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -62,6 +65,43 @@ impl OpenSnapshotFiles {
             files.pop_front();
         }
         Ok(file)
+    }
+}
+
+/// The snapshot chunks of one peer, put back in the order the core emitted them after their
+/// reads (on the blocking pool) finished in whatever order they did.
+#[derive(Default)]
+pub(crate) struct ChunkSendOrder {
+    /// The ticket the next read gets.
+    next_ticket: u64,
+    /// The ticket whose chunk leaves next.
+    next_to_send: u64,
+    /// Reads finished before their turn, by ticket; `None`: the read failed, nothing to send.
+    finished: BTreeMap<u64, Option<InstallSnapshotRequest>>,
+}
+
+impl ChunkSendOrder {
+    /// The ticket of a read about to start.
+    fn take_ticket(&mut self) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        ticket
+    }
+
+    /// Records that the read of `ticket` finished (`None`: it failed) and returns, in order,
+    /// the chunks whose turn has come.
+    fn finish(
+        &mut self,
+        ticket: u64,
+        chunk: Option<InstallSnapshotRequest>,
+    ) -> Vec<InstallSnapshotRequest> {
+        self.finished.insert(ticket, chunk);
+        let mut ready = Vec::new();
+        while let Some(chunk) = self.finished.remove(&self.next_to_send) {
+            self.next_to_send += 1;
+            ready.extend(chunk);
+        }
+        ready
     }
 }
 
@@ -139,10 +179,11 @@ impl RaftActor {
                 .get(store.as_ref(), &snapshot)
                 .and_then(|file| file.read_at(offset, length as usize))
         };
+        let ticket = self.chunk_send_order.entry(to).or_default().take_ticket();
         self.metrics.increment(Counter::SnapshotChunksSent);
         if self.config.read_snapshot_chunks_inline {
             let outcome = read().map_err(|error| error.to_string());
-            self.finish_snapshot_chunk(to, request, outcome);
+            self.finish_snapshot_chunk(to, ticket, request, outcome);
             return;
         }
         let read = tokio::task::spawn_blocking(read);
@@ -151,35 +192,55 @@ impl RaftActor {
                 Ok(read) => read.map_err(|error| error.to_string()),
                 Err(join_error) => Err(format!("the read task failed: {join_error}")),
             };
-            actor.finish_snapshot_chunk(to, request, outcome);
+            actor.finish_snapshot_chunk(to, ticket, request, outcome);
         }));
     }
 
-    /// Sends a chunk whose bytes were read, or tells the core they could not be.
+    /// Sends the chunks now ready in ticket order (reads on the blocking pool finish in any
+    /// order, and a chunk past a gap makes the follower ask for the window again), or tells
+    /// the core a chunk could not be read.
     fn finish_snapshot_chunk(
         &mut self,
         to: NodeId,
+        ticket: u64,
         mut request: InstallSnapshotRequest,
         outcome: Result<raft_types::Bytes, String>,
     ) {
-        match outcome {
+        let snapshot = request.snapshot.id();
+        let chunk = match outcome {
             Ok(data) => {
                 request.data = data;
-                self.ports
-                    .network
-                    .do_send(raft_proto::network::SendMessages {
-                        messages: vec![SendMessage {
-                            to,
-                            message: RaftMessage::InstallSnapshot(request),
-                        }],
-                    });
+                Some(request)
             }
             Err(error) => {
-                let snapshot = request.snapshot.id();
                 tracing::warn!(peer = %to, %snapshot, offset = request.offset, %error,
                     "cannot read a snapshot chunk");
-                self.raft.snapshot_send_failed(to, snapshot);
+                None
             }
+        };
+        let failed = chunk.is_none();
+        // Every ticket finishes (a failed read too), so a failure never holds back the chunks
+        // after it.
+        let ready = self
+            .chunk_send_order
+            .entry(to)
+            .or_default()
+            .finish(ticket, chunk);
+        if !ready.is_empty() {
+            self.ports
+                .network
+                .do_send(raft_proto::network::SendMessages {
+                    messages: ready
+                        .into_iter()
+                        .map(|request| SendMessage {
+                            to,
+                            message: RaftMessage::InstallSnapshot(request),
+                        })
+                        .collect(),
+                });
+        }
+        if failed {
+            self.raft.snapshot_send_failed(to, snapshot);
         }
     }
 

@@ -195,6 +195,8 @@ pub struct RaftActor {
     connected_peers: BTreeSet<NodeId>,
     /// Snapshot files open for the transfers this leader runs.
     pub(crate) open_snapshot_files: Arc<crate::command_runner::OpenSnapshotFiles>,
+    /// Per peer, the snapshot chunks being read, so they leave in the order the core sent them.
+    pub(crate) chunk_send_order: BTreeMap<NodeId, crate::command_runner::ChunkSendOrder>,
 }
 
 impl RaftActor {
@@ -231,6 +233,7 @@ impl RaftActor {
             observed,
             connected_peers: BTreeSet::new(),
             open_snapshot_files: Arc::default(),
+            chunk_send_order: BTreeMap::new(),
         }
     }
 

@@ -81,6 +81,9 @@ pub struct SimStatistics {
 #[derive(Clone, Debug)]
 pub struct SimFileSystem {
     state: Arc<Mutex<SimState>>,
+    /// The life of the disk this clone belongs to, when it is one process's view
+    /// ([`SimFileSystem::for_this_process`]); `None`: it follows the disk across restarts.
+    process: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -148,7 +151,38 @@ impl SimFileSystem {
                 random: SplitMix64(seed),
                 statistics: SimStatistics::default(),
             })),
+            process: None,
         }
+    }
+
+    /// A clone for the process running on the disk now: once the disk restarts (the process
+    /// crashes or the power is lost), every call through it, and through the handles and
+    /// locks it opened, fails and changes nothing, as nothing of a killed process runs on. A
+    /// test gives each life of a node such a view, so a thread that outlives the node's
+    /// actors (a snapshot being written when it was aborted) cannot touch what its next life
+    /// finds on the disk.
+    pub fn for_this_process(&self) -> SimFileSystem {
+        let generation = self.state().generation;
+        SimFileSystem {
+            state: Arc::clone(&self.state),
+            process: Some(generation),
+        }
+    }
+
+    /// The life of the disk calls through this clone belong to: its process's, or the
+    /// current one.
+    fn generation_of(&self, state: &SimState) -> u64 {
+        self.process.unwrap_or(state.generation)
+    }
+
+    /// Fails when this clone's process died in a restart of the disk.
+    fn check_process(&self, state: &SimState) -> io::Result<()> {
+        if self.generation_of(state) != state.generation {
+            return Err(io::Error::other(
+                "simulated disk: the process died in a crash",
+            ));
+        }
+        Ok(())
     }
 
     fn state(&self) -> MutexGuard<'_, SimState> {
@@ -426,7 +460,7 @@ fn sectors_of(start: usize, end: usize) -> std::ops::Range<usize> {
 impl FileSystem for SimFileSystem {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.generation_of(&state);
         let mut missing: Vec<PathBuf> = path
             .ancestors()
             .take_while(|ancestor| !state.directories.contains_key(*ancestor))
@@ -457,6 +491,7 @@ impl FileSystem for SimFileSystem {
 
     fn list_directory(&self, path: &Path) -> io::Result<Vec<String>> {
         let state = self.state();
+        self.check_process(&state)?;
         if state.powered_off {
             return Err(rustix::io::Errno::IO.into());
         }
@@ -465,6 +500,7 @@ impl FileSystem for SimFileSystem {
 
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
         let state = self.state();
+        self.check_process(&state)?;
         if state.powered_off {
             return Err(rustix::io::Errno::IO.into());
         }
@@ -474,7 +510,7 @@ impl FileSystem for SimFileSystem {
 
     fn create_new_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.generation_of(&state);
         state.begin_operation(generation)?;
         let (parent, name) = SimState::parent_and_name(path)?;
         let inode = state.next_inode;
@@ -498,6 +534,7 @@ impl FileSystem for SimFileSystem {
 
     fn open_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
         let mut state = self.state();
+        self.check_process(&state)?;
         if state.powered_off {
             return Err(rustix::io::Errno::IO.into());
         }
@@ -506,13 +543,13 @@ impl FileSystem for SimFileSystem {
         Ok(Box::new(SimHandle {
             file_system: self.clone(),
             inode,
-            generation: state.generation,
+            generation: self.generation_of(&state),
         }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.generation_of(&state);
         state.resolve_file(path)?;
         state.begin_operation(generation)?;
         let (parent, name) = SimState::parent_and_name(path)?;
@@ -525,7 +562,7 @@ impl FileSystem for SimFileSystem {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.generation_of(&state);
         let inode = state.resolve_file(from)?;
         let (to_parent, to_name) = SimState::parent_and_name(to)?;
         state.directory(&to_parent)?;
@@ -547,7 +584,7 @@ impl FileSystem for SimFileSystem {
 
     fn sync_directory(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.generation_of(&state);
         state.directory(path)?;
         state.begin_operation(generation)?;
         if state.take_fault(false).is_some() {
@@ -566,6 +603,7 @@ impl FileSystem for SimFileSystem {
 
     fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<Box<dyn FileLock>>> {
         let mut state = self.state();
+        self.check_process(&state)?;
         if state.powered_off {
             return Err(rustix::io::Errno::IO.into());
         }
@@ -575,7 +613,7 @@ impl FileSystem for SimFileSystem {
         Ok(Some(Box::new(SimLock {
             file_system: self.clone(),
             path: path.to_path_buf(),
-            generation: state.generation,
+            generation: self.generation_of(&state),
         })))
     }
 }

@@ -113,6 +113,28 @@ impl Default for SnapshotOptions {
     }
 }
 
+/// The files of a node's data directory, each as `(name, live length in bytes)`: see
+/// [`InProcessCluster::data_files`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataFiles {
+    /// The write-ahead log's segments; `None` on [`DiskModel::Memory`], whose log is no file.
+    pub wal: Option<Vec<(String, usize)>>,
+    /// The snapshot directory's files (snapshots, and a transfer's partial file if any).
+    pub snapshots: Vec<(String, usize)>,
+}
+
+impl DataFiles {
+    /// The WAL's bytes (0 on a memory disk).
+    pub fn wal_bytes(&self) -> usize {
+        self.wal.iter().flatten().map(|(_, length)| length).sum()
+    }
+
+    /// The snapshot directory's bytes.
+    pub fn snapshot_bytes(&self) -> usize {
+        self.snapshots.iter().map(|(_, length)| length).sum()
+    }
+}
+
 /// Where a node keeps its snapshots on its simulated disk.
 const SNAPSHOT_DIRECTORY: &str = "/node/snapshots";
 
@@ -224,11 +246,15 @@ impl InProcessCluster {
         };
         let mut snapshot_config = FileSnapshotStoreConfig::new(SNAPSHOT_DIRECTORY);
         snapshot_config.chunk_bytes = 16 * 1024;
+        // Each life of the node sees its disks through views that die with it
+        // (`for_this_process`): a snapshot writer thread still running when the node was
+        // aborted cannot touch what the next life finds, as no thread of a killed process can.
         let snapshot_store: Arc<dyn SnapshotStore> = Arc::new(
-            FileSnapshotStore::open_on(Arc::new(slot.snapshot_disk.clone()), snapshot_config)
-                .unwrap_or_else(|error| {
-                    panic!("node {id}: the snapshot store does not open: {error}")
-                }),
+            FileSnapshotStore::open_on(
+                Arc::new(slot.snapshot_disk.for_this_process()),
+                snapshot_config,
+            )
+            .unwrap_or_else(|error| panic!("node {id}: the snapshot store does not open: {error}")),
         );
         // Booted exactly as `raft-node` boots: the log reconciled with the newest snapshot.
         let (storage, storage_task, recovered) = match &slot.disk {
@@ -245,10 +271,11 @@ impl InProcessCluster {
             NodeDisk::Simulated(disk) => {
                 let mut config = FileLogStoreConfig::new(SIMULATED_WAL_DIRECTORY);
                 config.segment_size_bytes = SIMULATED_SEGMENT_BYTES;
-                let (mut store, recovered) = FileLogStore::open_on(Arc::new(disk.clone()), config)
-                    .unwrap_or_else(|error| {
-                        panic!("node {id}: the write-ahead log does not recover: {error}")
-                    });
+                let (mut store, recovered) =
+                    FileLogStore::open_on(Arc::new(disk.for_this_process()), config)
+                        .unwrap_or_else(|error| {
+                            panic!("node {id}: the write-ahead log does not recover: {error}")
+                        });
                 let recovered =
                     core_recovered_state(&mut store, recovered, snapshot_store.as_ref())
                         .unwrap_or_else(|error| panic!("node {id}: {error:#}"));
@@ -453,6 +480,25 @@ impl InProcessCluster {
             NodeDisk::Memory(_) => None,
             NodeDisk::Simulated(disk) => Some(disk.statistics()),
         }
+    }
+
+    /// The files in `node`'s data directory right now, with their live lengths (the page
+    /// cache included: what the node would see, not only what is synced), for tests that bound
+    /// what compaction leaves on disk. A crashed node's files are listed too: its disks outlive
+    /// it.
+    pub fn data_files(&self, node: NodeId) -> DataFiles {
+        let nodes = self.nodes.borrow();
+        let slot = nodes.get(&node).expect("not a member of the cluster");
+        let wal = match &slot.disk {
+            NodeDisk::Memory(_) => None,
+            NodeDisk::Simulated(disk) => {
+                Some(disk.list_files(std::path::Path::new(SIMULATED_WAL_DIRECTORY)))
+            }
+        };
+        let snapshots = slot
+            .snapshot_disk
+            .list_files(std::path::Path::new(SNAPSHOT_DIRECTORY));
+        DataFiles { wal, snapshots }
     }
 
     fn disk_of(&self, node: NodeId) -> NodeDisk {

@@ -37,8 +37,9 @@ pub(super) enum NodeDisk {
 /// created durably when the disk is made; the store creates `wal` itself.
 pub(super) const SIMULATED_WAL_DIRECTORY: &str = "/node/wal";
 
-/// Small segments, so a run crosses segment rolls.
-pub(super) const SIMULATED_SEGMENT_BYTES: u64 = 8 * 1024;
+/// The WAL segment size on a simulated disk: small, so a run crosses segment rolls (and
+/// compaction deletes whole segments often).
+pub const SIMULATED_SEGMENT_BYTES: u64 = 8 * 1024;
 
 /// Every simulated disk cuts its power within this many operations of a `power_loss` call.
 pub(super) const POWER_CUT_OPERATIONS_MAX: u64 = 3;

@@ -47,6 +47,12 @@
 //! fdatasync), then the nodes are aborted and each disk keeps what was synced plus a seeded part
 //! of the rest. Restarting runs the WAL's recovery on what is left.
 //!
+//! A node's snapshot writer is a thread, which aborting the node's tasks does not stop. Each
+//! life of a node therefore sees its disks through `SimFileSystem::for_this_process` views,
+//! which fail every call once the disk restarts: a writer still running when its node crashed
+//! cannot rename, delete or write anything its next life finds, as no thread of a killed
+//! process can.
+//!
 //! # Determinism
 //!
 //! One thread, one seed: the network's RNG, every node's election-timeout RNG and its disk
@@ -68,8 +74,8 @@ mod paused_system;
 mod traffic;
 
 pub use client::PendingAnswer;
-pub use cluster::{ClusterOptions, InProcessCluster, SnapshotOptions};
-pub use disk::DiskModel;
+pub use cluster::{ClusterOptions, DataFiles, InProcessCluster, SnapshotOptions};
+pub use disk::{DiskModel, SIMULATED_SEGMENT_BYTES};
 pub use paused_system::{seed_report, test_seed, PausedSystem, SeedReport, REAL_TIME_LIMIT};
 pub use test_support::wait::WaitTimedOut;
 

@@ -10,6 +10,36 @@ fn disk_with_directory(seed: u64) -> SimFileSystem {
     disk
 }
 
+/// A thread of a crashed process that outlives it (in a test, a snapshot writer) must not
+/// change what the next life of the process finds on the disk.
+#[test]
+fn a_process_view_does_nothing_after_the_process_crashed() {
+    let disk = disk_with_directory(1);
+    let dead = disk.for_this_process();
+    let path = Path::new("/data/old");
+    let mut file = dead.create_new_file(path).expect("creates");
+    append_all(file.as_mut(), b"old").expect("writes");
+    disk.process_crash();
+    let alive = disk.for_this_process();
+    assert!(
+        dead.remove_file(path).is_err(),
+        "the dead process removes nothing"
+    );
+    assert!(dead.rename(path, Path::new("/data/new")).is_err());
+    assert!(dead.create_new_file(Path::new("/data/other")).is_err());
+    assert!(dead.list_directory(Path::new("/data")).is_err());
+    assert!(dead.open_file(path).is_err());
+    assert!(append_all(file.as_mut(), b"more").is_err());
+    assert_eq!(alive.read_file(path).expect("still there"), b"old".to_vec());
+    alive
+        .remove_file(path)
+        .expect("the live process removes it");
+    assert!(
+        disk.read_file(path).is_err(),
+        "the disk itself follows every life"
+    );
+}
+
 #[test]
 fn synced_data_survives_and_unsynced_data_may_not() {
     let mut kept_unsynced = false;
