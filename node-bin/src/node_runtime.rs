@@ -244,7 +244,7 @@ pub fn core_config(config: &NodeConfig) -> raft_core::Config {
 pub fn open_snapshot_store(config: &NodeConfig) -> anyhow::Result<Arc<dyn SnapshotStore>> {
     match config.storage_engine {
         StorageEngine::Wal => {
-            let directory = config.data_dir.join("snapshots");
+            let directory = snapshot_directory(config);
             let store = FileSnapshotStore::open(&directory).with_context(|| {
                 format!("cannot open the snapshot store in {}", directory.display())
             })?;
@@ -420,6 +420,11 @@ fn start_consistency_check(
 struct HttpSnapshots {
     store: Arc<dyn SnapshotStore>,
     metrics: Arc<SnapshotMetrics>,
+}
+
+/// Where the snapshots of a node live: `<data_dir>/snapshots`.
+pub fn snapshot_directory(config: &NodeConfig) -> std::path::PathBuf {
+    config.data_dir.join("snapshots")
 }
 
 /// Where the write-ahead log of a node lives: `<data_dir>/wal`.
