@@ -101,7 +101,7 @@ pub struct RestoreFlags {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// This node's TOML configuration (environment RAFT_<KEY> overrides apply as for a start).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "CONFIG")]
     pub config: PathBuf,
 }
 
@@ -121,10 +121,17 @@ pub fn run_restore(flags: &RestoreFlags) -> i32 {
     match restore::restore(&flags.file, &config) {
         Ok(restored) => {
             if let Some(snapshot_members) = &restored.members_differ {
+                let ids = |members: &mut dyn Iterator<Item = raft_types::NodeId>| {
+                    members
+                        .map(|member| member.0.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 eprintln!(
                     "raft-node restore: warning: the snapshot was taken in a cluster of members \
-                     {snapshot_members:?}; this node's cluster is the configuration's {:?}",
-                    config.member_ids()
+                     [{}]; this node's cluster is the configuration's [{}]",
+                    ids(&mut snapshot_members.iter().copied()),
+                    ids(&mut config.member_ids().into_iter())
                 );
             }
             println!(

@@ -196,6 +196,14 @@ fn a_backup_saved_under_writes_restores_into_a_fresh_cluster() {
     for key in KEYS_BEFORE_BACKUP / 2..KEYS_BEFORE_BACKUP {
         put_before(key);
     }
+    // The backup is taken on the new leader: its snapshot then covers every acknowledged write
+    // (a follower's covers what it knew committed, which may trail by a heartbeat).
+    let leader = client
+        .status_of(&original.client_urls[survivor - 1])
+        .expect("status")["leader_id"]
+        .as_u64()
+        .expect("a new leader") as usize;
+    assert_ne!(leader, first_leader);
 
     // Writes keep coming while the backup is taken and downloaded.
     let writing = Arc::new(AtomicBool::new(true));
@@ -217,7 +225,7 @@ fn a_backup_saved_under_writes_restores_into_a_fresh_cluster() {
         RAFTCTL,
         &[
             "--endpoints",
-            &original.client_urls[survivor - 1],
+            &original.client_urls[leader - 1],
             "snapshot",
             "save",
             backup.to_str().expect("UTF-8 path"),
@@ -231,7 +239,7 @@ fn a_backup_saved_under_writes_restores_into_a_fresh_cluster() {
     assert!(backup.is_file());
     assert!(!root.path().join("backup.snap.partial").exists());
     let status = client
-        .status_of(&original.client_urls[survivor - 1])
+        .status_of(&original.client_urls[leader - 1])
         .expect("status of the saved node");
     assert!(
         status["snapshot_term"].as_u64().unwrap_or(0) >= 2,

@@ -252,13 +252,13 @@ impl MetricsText {
         .single(
             "raft_log_first_index",
             "gauge",
-            "First index of the log kept after the snapshot.",
+            "First index of the log this node holds; the entries before it are only in the snapshot.",
             status.log_first_index,
         )
         .single(
             "raft_log_entries",
             "gauge",
-            "Entries in the log after the snapshot.",
+            "Entries in the log this node holds, from raft_log_first_index to the last.",
             status.log_entries,
         );
         if let Some(bytes) = status.log_size_bytes {

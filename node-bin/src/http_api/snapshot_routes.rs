@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Bytes read from the snapshot file per blocking read while streaming it.
@@ -138,11 +138,47 @@ pub fn format_checksum(checksum: u32) -> String {
 }
 
 /// `POST /v1/snapshot`: snapshot this node's state machine now; `200` once it is durable.
+///
+/// The snapshot covers at least every entry this node knew committed when the request arrived
+/// (on the leader: every acknowledged write). The applier answers a request that comes while
+/// it is writing a snapshot with that one, which may have begun before those entries were
+/// applied, and a follower may not have applied them yet: so the request is repeated until the
+/// snapshot reaches that index.
 pub async fn take_snapshot(
     request: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     no_query_parameters(&request)?;
+    let required = state
+        .raft_metrics
+        .as_ref()
+        .map_or(0, |metrics| metrics.snapshot().commit_index.0);
+    let deadline = Instant::now() + TAKE_SNAPSHOT_TIMEOUT;
+    loop {
+        let snapshot = request_snapshot(&state, deadline).await?;
+        if snapshot.last_log_id.index.0 >= required {
+            return Ok(HttpResponse::Ok().json(snapshot_json(&snapshot)));
+        }
+        if Instant::now() >= deadline {
+            return Err(not_durable_in_time());
+        }
+        tokio::time::sleep(RETAKE_INTERVAL).await;
+    }
+}
+
+/// How long `POST /v1/snapshot` waits before asking again for a snapshot that reaches the
+/// commit index (the applier is still catching up, or was writing an older one).
+const RETAKE_INTERVAL: Duration = Duration::from_millis(10);
+
+fn not_durable_in_time() -> ApiError {
+    ApiError::outcome_unknown(format!(
+        "the snapshot was not durable within {} s; it may still complete",
+        TAKE_SNAPSHOT_TIMEOUT.as_secs()
+    ))
+}
+
+/// One `TakeSnapshot` to the applier, answered by `deadline`.
+async fn request_snapshot(state: &ApiState, deadline: Instant) -> Result<SnapshotMeta, ApiError> {
     let (responder, answer) = oneshot::channel();
     state
         .ports
@@ -151,18 +187,16 @@ pub async fn take_snapshot(
         .map_err(|error| {
             ApiError::unavailable(format!("the applier cannot take the request: {error}"))
         })?;
-    match tokio::time::timeout(TAKE_SNAPSHOT_TIMEOUT, answer).await {
-        Err(_elapsed) => Err(ApiError::outcome_unknown(format!(
-            "the snapshot was not durable within {} s; it may still complete",
-            TAKE_SNAPSHOT_TIMEOUT.as_secs()
-        ))),
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, answer).await {
+        Err(_elapsed) => Err(not_durable_in_time()),
         Ok(Err(_dropped)) => Err(ApiError::unavailable(
             "the applier dropped the snapshot request (stopping?)",
         )),
         Ok(Ok(Err(reason))) => Err(ApiError::unavailable(format!(
             "cannot take a snapshot: {reason}"
         ))),
-        Ok(Ok(Ok(snapshot))) => Ok(HttpResponse::Ok().json(snapshot_json(&snapshot))),
+        Ok(Ok(Ok(snapshot))) => Ok(snapshot),
     }
 }
 
