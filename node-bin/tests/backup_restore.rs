@@ -365,4 +365,23 @@ fn restore_refuses_a_damaged_file_and_writes_nothing() {
     // The good file restores.
     let (code, stdout, stderr) = restore(&backup, &target.configs[0]);
     assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // A data dir recorded for another node is refused, naming both, and left as it was.
+    let foreign = storage_actor::data_dir_identity::DataDirIdentity {
+        cluster_id: "target".to_string(),
+        node_id: raft_types::NodeId(9),
+    };
+    storage_actor::data_dir_identity::check_or_record(
+        &storage_actor::file_system::RealFileSystem,
+        &target.data_dir(2),
+        &foreign,
+    )
+    .expect("record a foreign identity");
+    let (code, _stdout, stderr) = restore(&backup, &target.configs[1]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("node 9") && stderr.contains("node 2"),
+        "{stderr}"
+    );
+    assert!(!target.data_dir(2).join("wal").exists());
 }
