@@ -6,7 +6,8 @@
 //!        └──StorageEvent──────────────────▶  ▲ │ ◀─ReceivedMessages──┘
 //!                                             │ └─ApplyEntries/Query─▶ applier (KvStore)
 //!  HTTP API ──Propose/Read/GetStatus─────────┘        ◀──Applied──────┘
-//!      └────Query (consistency=local)────────────────▶ applier
+//!      ├────Query (consistency=local), TakeSnapshot───▶ applier
+//!      └────GET /v1/snapshot reads the snapshot store (on the blocking pool)
 //!  consistency check ── reads the applier's checkpoints; fetches the peers' over HTTP
 //! ```
 //!

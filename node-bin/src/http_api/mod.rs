@@ -1,8 +1,9 @@
 //! The client HTTP API of docs/API.md, on actix-web.
 //!
 //! Handlers speak to the node only through `raft-proto` messages: `Propose`, `Read` and
-//! `GetStatus` to the consensus actor, `Query` to the applier for `?consistency=local`. Tests
-//! serve the same routes against small fake actors.
+//! `GetStatus` to the consensus actor, `Query` to the applier for `?consistency=local` and
+//! `TakeSnapshot` for `POST /v1/snapshot`; `GET /v1/snapshot` reads the node's `SnapshotStore`.
+//! Tests serve the same routes against small fake actors.
 //!
 //! # Layout
 //!
