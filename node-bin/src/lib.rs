@@ -16,6 +16,7 @@
 //! - [`local_cluster`]: `raft-node local-cluster --nodes N`.
 //! - [`divergence_marker`]: the file that keeps a node stopped on a divergence from restarting.
 //! - [`raft_client`]: the blocking HTTP client behind `raftctl` (endpoint failover).
+//! - [`restore`]: `raft-node restore FILE --config node.toml`, a data dir from a backup.
 pub mod config_values;
 pub mod consistency;
 pub mod divergence_marker;
@@ -25,3 +26,4 @@ pub mod node_cli;
 pub mod node_config;
 pub mod node_runtime;
 pub mod raft_client;
+pub mod restore;

@@ -2,7 +2,7 @@
 //! configuration key it sets, so `--peer-addr` and `peer_addr` / `RAFT_PEER_ADDR` are one thing.
 
 use crate::node_config::{self, ConfigSources};
-use crate::{divergence_marker, local_cluster, node_runtime};
+use crate::{divergence_marker, local_cluster, node_runtime, restore};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -16,14 +16,18 @@ pub const EXIT_FAILURE: i32 = 1;
 /// and returns the process exit code (0 after a graceful stop, 1 on a fatal error, 2 for a bad
 /// configuration, printed as one line naming the key, or for a data directory that belongs to
 /// another node or cluster, printed as one line naming both; 3 when the node stopped, or
-/// refuses to start, on a divergence).
+/// refuses to start, on a divergence). `restore` has its own codes: see [`run_restore`].
 pub fn raft_node_main() -> i32 {
     let cli = NodeCli::parse();
-    if let Some(NodeCommand::LocalCluster(flags)) = &cli.command {
-        return local_cluster::run(flags).unwrap_or_else(|error| {
-            eprintln!("raft-node local-cluster: {error:#}");
-            EXIT_FAILURE
-        });
+    match &cli.command {
+        Some(NodeCommand::LocalCluster(flags)) => {
+            return local_cluster::run(flags).unwrap_or_else(|error| {
+                eprintln!("raft-node local-cluster: {error:#}");
+                EXIT_FAILURE
+            });
+        }
+        Some(NodeCommand::Restore(flags)) => return run_restore(flags),
+        None => {}
     }
     let sources = ConfigSources::from_process(cli.server.config.clone(), cli.server.overrides());
     let config = match node_config::load(&sources) {
@@ -84,6 +88,76 @@ pub enum NodeCommand {
     /// Start N server processes on loopback with fresh data directories, print their client
     /// URLs, and stop them all on Ctrl-C.
     LocalCluster(LocalClusterFlags),
+    /// Write this node's data directory from a backup (`raftctl snapshot save`), for a new
+    /// cluster whose every node restores the same file; then start the node as usual. The
+    /// members are the configuration's `[[members]]`. Refuses a data directory that holds a
+    /// log or snapshots, and a file that fails verification.
+    Restore(RestoreFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreFlags {
+    /// The snapshot file to restore from.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// This node's TOML configuration (environment RAFT_<KEY> overrides apply as for a start).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: PathBuf,
+}
+
+/// `raft-node restore`: 0 once the data directory is written; 2 for a configuration that
+/// cannot work or a data directory that already holds state (nothing written); 1 for a file
+/// that cannot be read or fails verification (nothing written) or a write that failed part way
+/// (the message says what to remove).
+pub fn run_restore(flags: &RestoreFlags) -> i32 {
+    let sources = ConfigSources::from_process(Some(flags.config.clone()), Vec::new());
+    let config = match node_config::load(&sources) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("raft-node restore: {error}");
+            return EXIT_BAD_CONFIGURATION;
+        }
+    };
+    match restore::restore(&flags.file, &config) {
+        Ok(restored) => {
+            if let Some(snapshot_members) = &restored.members_differ {
+                let ids = |members: &mut dyn Iterator<Item = raft_types::NodeId>| {
+                    members
+                        .map(|member| member.0.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                eprintln!(
+                    "raft-node restore: warning: the snapshot was taken in a cluster of members \
+                     [{}]; this node's cluster is the configuration's [{}]",
+                    ids(&mut snapshot_members.iter().copied()),
+                    ids(&mut config.member_ids().into_iter())
+                );
+            }
+            println!(
+                "restored {} into {} for node {} of cluster {:?}: snapshot index={} term={} \
+                 size_bytes={} file_checksum={:08x}; the log continues at index {}",
+                flags.file.display(),
+                restored.data_dir.display(),
+                config.id,
+                config.cluster_id,
+                restored.snapshot.last_log_id.index,
+                restored.snapshot.last_log_id.term,
+                restored.snapshot.size_bytes,
+                restored.snapshot.file_checksum,
+                restored.snapshot.last_log_id.index.next(),
+            );
+            0
+        }
+        Err(error @ restore::RestoreError::Refused(_)) => {
+            eprintln!("raft-node restore: {error}");
+            EXIT_BAD_CONFIGURATION
+        }
+        Err(error) => {
+            eprintln!("raft-node restore: {error}");
+            EXIT_FAILURE
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +251,24 @@ mod tests {
                 ("storage.engine".to_string(), "memory".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn restore_subcommand_parses() {
+        let cli = NodeCli::parse_from([
+            "raft-node",
+            "restore",
+            "backup.snap",
+            "--config",
+            "node1.toml",
+        ]);
+        match cli.command {
+            Some(NodeCommand::Restore(flags)) => {
+                assert_eq!(flags.file, PathBuf::from("backup.snap"));
+                assert_eq!(flags.config, PathBuf::from("node1.toml"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

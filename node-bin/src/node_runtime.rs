@@ -6,7 +6,8 @@
 //!        └──StorageEvent──────────────────▶  ▲ │ ◀─ReceivedMessages──┘
 //!                                             │ └─ApplyEntries/Query─▶ applier (KvStore)
 //!  HTTP API ──Propose/Read/GetStatus─────────┘        ◀──Applied──────┘
-//!      └────Query (consistency=local)────────────────▶ applier
+//!      ├────Query (consistency=local), TakeSnapshot───▶ applier
+//!      └────GET /v1/snapshot reads the snapshot store (on the blocking pool)
 //!  consistency check ── reads the applier's checkpoints; fetches the peers' over HTTP
 //! ```
 //!
@@ -197,14 +198,18 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         status: raft.clone().recipient(),
         local_query,
         network_stats: Some(network.clone().recipient()),
+        take_snapshot,
     };
-    // Until the HTTP API serves snapshots, these only keep the applier's handles alive.
-    let _ = (take_snapshot, snapshot_metrics);
+    let snapshots = HttpSnapshots {
+        store: snapshot_store,
+        metrics: snapshot_metrics,
+    };
     let http = start_http(
         &config,
         api_ports,
         metrics,
         storage_metrics,
+        snapshots,
         consistency.clone(),
     )?;
     start_consistency_check(&config, consistency)?;
@@ -240,7 +245,7 @@ pub fn core_config(config: &NodeConfig) -> raft_core::Config {
 pub fn open_snapshot_store(config: &NodeConfig) -> anyhow::Result<Arc<dyn SnapshotStore>> {
     match config.storage_engine {
         StorageEngine::Wal => {
-            let directory = config.data_dir.join("snapshots");
+            let directory = snapshot_directory(config);
             let store = FileSnapshotStore::open(&directory).with_context(|| {
                 format!("cannot open the snapshot store in {}", directory.display())
             })?;
@@ -266,7 +271,7 @@ fn start_storage(
 )> {
     match config.storage_engine {
         StorageEngine::Wal => {
-            let mut store_config = FileLogStoreConfig::new(config.data_dir.join("wal"));
+            let mut store_config = FileLogStoreConfig::new(wal_directory(config));
             store_config.fsync = config.fsync;
             if !config.fsync {
                 tracing::warn!("storage.fsync = false: acknowledged writes can be lost on a crash");
@@ -407,13 +412,34 @@ fn start_consistency_check(
     Ok(())
 }
 
+/// What the HTTP API needs for `/v1/snapshot` and the snapshot figures of status and metrics.
+struct HttpSnapshots {
+    store: Arc<dyn SnapshotStore>,
+    metrics: Arc<SnapshotMetrics>,
+}
+
+/// Where the snapshots of a node live: `<data_dir>/snapshots`.
+pub fn snapshot_directory(config: &NodeConfig) -> std::path::PathBuf {
+    config.data_dir.join("snapshots")
+}
+
+/// Where the write-ahead log of a node lives: `<data_dir>/wal`.
+pub fn wal_directory(config: &NodeConfig) -> std::path::PathBuf {
+    config.data_dir.join("wal")
+}
+
 fn start_http(
     config: &NodeConfig,
     ports: ApiPorts,
     metrics: Arc<RaftMetrics>,
     storage_metrics: Arc<StorageMetrics>,
+    snapshots: HttpSnapshots,
     consistency: ConsistencyState,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    let wal_directory = match config.storage_engine {
+        StorageEngine::Wal => Some(wal_directory(config)),
+        StorageEngine::Memory => None,
+    };
     let client_addrs: BTreeMap<_, _> = config
         .members
         .iter()
@@ -442,6 +468,9 @@ fn start_http(
             storage_metrics: Some(Arc::clone(&storage_metrics)),
             counters: counters.clone(),
             consistency: consistency.clone(),
+            snapshot_store: Arc::clone(&snapshots.store),
+            snapshot_metrics: Some(Arc::clone(&snapshots.metrics)),
+            wal_directory: wal_directory.clone(),
         })
     })
     .workers(HTTP_WORKERS)

@@ -288,6 +288,204 @@ impl RaftClient {
     }
 }
 
+/// Why a snapshot request to one node gave no snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotFailure {
+    /// The node could not be reached (or the connection broke before an answer).
+    #[error("{endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    /// The node answered with an error status; the reply holds its JSON error.
+    #[error("{} answered {}: {}", reply.endpoint, reply.status, reply.text())]
+    Refused { reply: Reply },
+    /// The download started but is not the file the headers describe (cut short, too long,
+    /// a header missing or unreadable).
+    #[error("{endpoint}: {reason}")]
+    Broken { endpoint: String, reason: String },
+    /// Writing the downloaded bytes failed here.
+    #[error("{0}")]
+    Local(String),
+}
+
+/// What `GET /v1/snapshot`'s headers said about the file in its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotHeaders {
+    pub index: u64,
+    pub term: u64,
+    pub size_bytes: u64,
+    pub file_checksum: String,
+    pub members: String,
+}
+
+/// How long a snapshot request may take: the server waits up to
+/// `http_api::snapshot_routes::TAKE_SNAPSHOT_TIMEOUT` for one to be durable; a margin for the
+/// answer to arrive.
+const SNAPSHOT_REQUEST_TIMEOUT: Duration = Duration::from_secs(310);
+
+/// Snapshot requests to one node: never failed over, since a snapshot is that node's own.
+pub struct SnapshotClient {
+    endpoint: String,
+    http: reqwest::blocking::Client,
+}
+
+impl SnapshotClient {
+    pub fn new(endpoint: &str) -> SnapshotClient {
+        // No overall timeout for the download: a large snapshot takes as long as the link
+        // needs (interrupt raftctl to give up); taking one is bounded per request.
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(None)
+            .build()
+            .expect("an HTTP client without TLS always builds");
+        SnapshotClient {
+            endpoint: normalize_endpoint(endpoint),
+            http,
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> SnapshotFailure {
+        SnapshotFailure::Unreachable {
+            endpoint: self.endpoint.clone(),
+            reason: innermost_cause(error),
+        }
+    }
+
+    /// `POST /v1/snapshot`: the node takes a snapshot now; its JSON description once durable.
+    pub fn take(&self) -> Result<Value, SnapshotFailure> {
+        let url = format!("{}/v1/snapshot", self.endpoint);
+        let response = self
+            .http
+            .post(&url)
+            .timeout(SNAPSHOT_REQUEST_TIMEOUT)
+            .send()
+            .map_err(|error| self.unreachable(&error))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .map_err(|error| self.unreachable(&error))?
+            .to_vec();
+        let reply = Reply {
+            status,
+            body,
+            endpoint: self.endpoint.clone(),
+        };
+        if status == 200 {
+            Ok(reply.json())
+        } else {
+            Err(SnapshotFailure::Refused { reply })
+        }
+    }
+
+    /// `GET /v1/snapshot`: streams the node's newest snapshot file into `output`, checking
+    /// that exactly the announced number of bytes arrived.
+    pub fn download(
+        &self,
+        output: &mut dyn std::io::Write,
+    ) -> Result<SnapshotHeaders, SnapshotFailure> {
+        let url = format!("{}/v1/snapshot", self.endpoint);
+        let mut response = self
+            .http
+            .get(&url)
+            .send()
+            .map_err(|error| self.unreachable(&error))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response
+                .bytes()
+                .map(|bytes| bytes.to_vec())
+                .unwrap_or_default();
+            return Err(SnapshotFailure::Refused {
+                reply: Reply {
+                    status,
+                    body,
+                    endpoint: self.endpoint.clone(),
+                },
+            });
+        }
+        let broken = |reason: String| SnapshotFailure::Broken {
+            endpoint: self.endpoint.clone(),
+            reason,
+        };
+        let header = |name: &str| -> Result<String, SnapshotFailure> {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+                .ok_or_else(|| broken(format!("the answer has no readable {name} header")))
+        };
+        let number = |name: &str| -> Result<u64, SnapshotFailure> {
+            let text = header(name)?;
+            text.parse()
+                .map_err(|_| broken(format!("header {name}: {text:?} is not a number")))
+        };
+        let headers = SnapshotHeaders {
+            index: number("x-raft-snapshot-index")?,
+            term: number("x-raft-snapshot-term")?,
+            size_bytes: number("x-raft-snapshot-size-bytes")?,
+            file_checksum: header("x-raft-snapshot-file-checksum")?,
+            members: header("x-raft-snapshot-members")?,
+        };
+        let mut counting = CountingWriter {
+            inner: output,
+            written: 0,
+            failed: None,
+        };
+        let copied = response.copy_to(&mut counting);
+        if let Some(error) = counting.failed.take() {
+            return Err(SnapshotFailure::Local(error));
+        }
+        if let Err(error) = copied {
+            return Err(broken(format!(
+                "the download broke after {} of {} bytes: {}",
+                counting.written,
+                headers.size_bytes,
+                innermost_cause(&error)
+            )));
+        }
+        if counting.written != headers.size_bytes {
+            return Err(broken(format!(
+                "received {} bytes, but x-raft-snapshot-size-bytes says {}",
+                counting.written, headers.size_bytes
+            )));
+        }
+        Ok(headers)
+    }
+}
+
+/// Counts what reaches the output and keeps the output's own error apart from the network's,
+/// so a full disk is not reported as a broken download.
+struct CountingWriter<'a> {
+    inner: &'a mut dyn std::io::Write,
+    written: u64,
+    failed: Option<String>,
+}
+
+impl std::io::Write for CountingWriter<'_> {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        match self.inner.write(buffer) {
+            Ok(count) => {
+                self.written += count as u64;
+                Ok(count)
+            }
+            Err(error) => {
+                self.failed = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().inspect_err(|error| {
+            self.failed = Some(error.to_string());
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -11,14 +11,16 @@ use node_bin::consistency::{ConsistencyChecker, ConsistencyState};
 use node_bin::http_api::forwarder::Forwarder;
 use node_bin::http_api::{app, ApiCounters, ApiPorts, ApiState};
 use node_bin::raft_client::{ClientFailure, RaftClient};
-use raft_proto::applier::Query;
+use raft_proto::applier::{Query, TakeSnapshot};
 use raft_proto::client::{ClientError, GetStatus, Propose, RaftStatus, Read, Role};
+use raft_proto::snapshot::SnapshotStore;
 use raft_types::{LogId, LogIndex, NodeId, Term};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
+use storage_actor::MemSnapshotStore;
 
 /// How the fake consensus actor behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +43,8 @@ struct FakeNode {
     last_index: u64,
     /// Answers of `Stuck` proposals are kept (not dropped) so the client times out.
     held: Vec<raft_proto::client::ClientResponder>,
+    /// Where `TakeSnapshot` writes, and what `GET /v1/snapshot` serves.
+    snapshots: Arc<dyn SnapshotStore>,
 }
 
 impl Actor for FakeNode {
@@ -91,6 +95,36 @@ impl Handler<Query> for FakeNode {
     type Result = ();
     fn handle(&mut self, message: Query, _ctx: &mut Context<Self>) {
         let _ = message.responder.send(Ok(self.store.query(&message.query)));
+    }
+}
+
+/// Bytes of the fake's snapshot payload: several download chunks, so `GET /v1/snapshot`
+/// streams it in more than one read, and not a multiple of the chunk size.
+const FAKE_SNAPSHOT_PAYLOAD_BYTES: usize = (5 << 20) / 2 + 7;
+
+impl Handler<TakeSnapshot> for FakeNode {
+    type Result = ();
+    fn handle(&mut self, message: TakeSnapshot, _ctx: &mut Context<Self>) {
+        // Like the applier: nothing applied is nothing to snapshot.
+        if self.last_index == 0 {
+            let _ = message
+                .responder
+                .send(Err("nothing has been applied yet".to_string()));
+            return;
+        }
+        let taken = (|| {
+            let log_id = LogId::new(Term(1), LogIndex(self.last_index));
+            let mut writer = self
+                .snapshots
+                .begin(log_id, vec![NodeId(1), NodeId(2)])
+                .map_err(|error| error.to_string())?;
+            let payload: Vec<u8> = (0..FAKE_SNAPSHOT_PAYLOAD_BYTES)
+                .map(|position| (position * 31 + self.last_index as usize) as u8)
+                .collect();
+            std::io::Write::write_all(&mut writer, &payload).map_err(|error| error.to_string())?;
+            writer.finish().map_err(|error| error.to_string())
+        })();
+        let _ = message.responder.send(taken);
     }
 }
 
@@ -148,20 +182,23 @@ fn start(nodes: &[(u64, Behaviour)], request_timeout: Duration) -> TestCluster {
         let checkpoints = Arc::new(AppliedCheckpoints::new(CheckpointPolicy::default()));
         let consistency = ConsistencyState::new(id, CLUSTER_ID.to_string(), checkpoints);
         consistency_states.insert(id, consistency.clone());
+        let snapshot_store: Arc<dyn SnapshotStore> = Arc::new(MemSnapshotStore::new());
         let fake = FakeNode {
             id,
             behaviour: *behaviour,
             store: KvStore::new(),
             last_index: 0,
             held: Vec::new(),
+            snapshots: Arc::clone(&snapshot_store),
         }
         .start();
         let ports = ApiPorts {
             propose: fake.clone().recipient(),
             read: fake.clone().recipient(),
             status: fake.clone().recipient(),
-            local_query: fake.recipient(),
+            local_query: fake.clone().recipient(),
             network_stats: None,
+            take_snapshot: fake.recipient(),
         };
         let counters = ApiCounters::default();
         let client_addrs = addresses.clone();
@@ -183,6 +220,9 @@ fn start(nodes: &[(u64, Behaviour)], request_timeout: Duration) -> TestCluster {
                 storage_metrics: None,
                 counters: counters.clone(),
                 consistency: consistency.clone(),
+                snapshot_store: Arc::clone(&snapshot_store),
+                snapshot_metrics: None,
+                wal_directory: None,
             })
         })
         .workers(1)
@@ -696,4 +736,114 @@ async fn a_checkpoint_mismatch_raises_a_sticky_alarm_that_refuses_writes_and_lin
         other => panic!("expected the alarm, got {other:?}"),
     }
     assert!(elapsed < deadline, "gave up only at the deadline");
+}
+
+#[actix_web::test]
+async fn post_snapshot_takes_one_and_get_snapshot_streams_it_whole() {
+    let cluster = start(&[(1, Behaviour::Leader)], Duration::from_secs(2));
+    // No snapshot yet: 404 for the download, 503 for a node with nothing applied.
+    let (status, body) = cluster.json(Method::GET, 1, "/v1/snapshot", "").await;
+    assert_eq!((status, error_code(&body)), (404, "no_snapshot"), "{body}");
+    let (status, body) = cluster.json(Method::POST, 1, "/v1/snapshot", "").await;
+    assert_eq!((status, error_code(&body)), (503, "unavailable"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("nothing has been applied")),
+        "{body}"
+    );
+    // Strict like every route: an unknown parameter is named, an unknown method is 405.
+    let (status, body) = cluster
+        .json(Method::POST, 1, "/v1/snapshot?force=1", "")
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "bad_query"), "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("`force`"));
+    let (status, _) = cluster.json(Method::DELETE, 1, "/v1/snapshot", "").await;
+    assert_eq!(status, 405);
+
+    let (status, _) = cluster.json(Method::PUT, 1, "/v1/kv/a", "1").await;
+    assert_eq!(status, 200);
+    let (status, taken) = cluster.json(Method::POST, 1, "/v1/snapshot", "").await;
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(
+        (taken["index"].clone(), taken["term"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(taken["members"], json!([1, 2]));
+    let size_bytes = taken["size_bytes"].as_u64().expect("size_bytes");
+    let checksum = taken["file_checksum"].as_str().expect("file_checksum");
+    assert_eq!(checksum.len(), 8, "{checksum}");
+    assert!(size_bytes > FAKE_SNAPSHOT_PAYLOAD_BYTES as u64);
+
+    let response = cluster
+        .client
+        .get(cluster.url(1, "/v1/snapshot"))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status().as_u16(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .expect("ASCII")
+            .to_string()
+    };
+    assert_eq!(header("content-type"), "application/octet-stream");
+    assert_eq!(header("content-length"), size_bytes.to_string());
+    assert_eq!(header("x-raft-snapshot-index"), "1");
+    assert_eq!(header("x-raft-snapshot-term"), "1");
+    assert_eq!(header("x-raft-snapshot-size-bytes"), size_bytes.to_string());
+    assert_eq!(header("x-raft-snapshot-file-checksum"), checksum);
+    assert_eq!(header("x-raft-snapshot-members"), "1,2");
+    let bytes = response.bytes().await.expect("the whole file");
+    assert_eq!(bytes.len() as u64, size_bytes);
+    // The bytes are the store's file exactly: the format's own verifier accepts them.
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("backup.snap");
+    std::fs::write(&path, &bytes).expect("write");
+    let meta = storage_actor::snapshot_file::verify_file(&path).expect("a valid snapshot file");
+    assert_eq!(meta.last_log_id, LogId::new(Term(1), LogIndex(1)));
+    assert_eq!(format!("{:08x}", meta.file_checksum), checksum);
+
+    // Status and metrics describe it.
+    let (status, body) = cluster.json(Method::GET, 1, "/v1/status", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["snapshot_index"], json!(1), "{body}");
+    assert_eq!(body["snapshot_term"], json!(1), "{body}");
+    assert_eq!(body["snapshot_size_bytes"], json!(size_bytes), "{body}");
+    for field in [
+        "snapshot_last_write_duration_ms",
+        "snapshot_write_in_progress",
+        "snapshots_taken_total",
+        "snapshot_failures_total",
+        "snapshots_restored_total",
+        "log_first_index",
+        "log_entries",
+        "log_size_bytes",
+    ] {
+        assert!(body.get(field).is_some(), "status has no {field}: {body}");
+    }
+    // The fake has no write-ahead log: its size is unknown, not zero.
+    assert_eq!(body["log_size_bytes"], Value::Null);
+    let (status, text) = cluster.call(Method::GET, 1, "/metrics", "").await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(text).expect("UTF-8");
+    for line in [
+        "# TYPE raft_snapshot_index gauge",
+        "raft_snapshot_index 1\n",
+        "raft_snapshot_term 1\n",
+        &format!("raft_snapshot_size_bytes {size_bytes}\n"),
+        "# TYPE raft_snapshots_taken_total counter",
+        "# TYPE raft_snapshot_last_write_duration_seconds gauge",
+        "# TYPE raft_log_entries gauge",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+    assert!(!text.contains("raft_log_size_bytes"), "no WAL, no size");
 }

@@ -572,6 +572,39 @@ fn read_at(
         .map_err(|error| io_error("read", path, error))
 }
 
+/// A snapshot file outside any store, on the real disk, as a [`SnapshotSource`]: what a tool
+/// that checks a backup before trusting it reads (`raft-node restore`).
+#[derive(Debug)]
+pub struct PathSource {
+    file: std::fs::File,
+}
+
+impl PathSource {
+    pub fn open(path: &std::path::Path) -> Result<PathSource, SnapshotError> {
+        let file = std::fs::File::open(path)
+            .map_err(|error| io_error("open", &path.display().to_string(), error))?;
+        Ok(PathSource { file })
+    }
+}
+
+impl SnapshotSource for PathSource {
+    fn length(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buffer, offset)
+    }
+}
+
+/// Verifies the snapshot file at `path` completely (header, every chunk's checksum, the file
+/// checksum and the trailer) and returns what it describes, reading it chunk by chunk (never
+/// whole into memory).
+pub fn verify_file(path: &std::path::Path) -> Result<SnapshotMeta, SnapshotError> {
+    let source = Arc::new(PathSource::open(path)?);
+    verify(source, &path.display().to_string(), Verification::Full)
+}
+
 /// A [`SnapshotError::Corrupt`].
 pub fn corrupt(path: &str, offset: u64, reason: String) -> SnapshotError {
     SnapshotError::Corrupt {

@@ -10,11 +10,15 @@
 //! | 3 | unavailable: no node could serve the request; a write was definitely not applied |
 //! | 4 | outcome unknown: a write was sent but not seen committed; it may still be applied |
 //! | 5 | refused as malformed (400/413: bad key, value too large); nothing happened |
-//! | 6 | unexpected answer from the server |
+//! | 6 | unexpected answer from the server (for `snapshot save`: a download cut short or not a valid snapshot file) |
+//! | 7 | `snapshot save`: the output file cannot be written here |
 
 use clap::{Parser, Subcommand};
-use node_bin::raft_client::{normalize_endpoint, ClientFailure, RaftClient, Reply};
+use node_bin::raft_client::{
+    normalize_endpoint, ClientFailure, RaftClient, Reply, SnapshotClient, SnapshotFailure,
+};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -23,11 +27,13 @@ const EXIT_UNAVAILABLE: u8 = 3;
 const EXIT_UNKNOWN: u8 = 4;
 const EXIT_REFUSED: u8 = 5;
 const EXIT_UNEXPECTED: u8 = 6;
+const EXIT_LOCAL_FILE: u8 = 7;
 
 /// Client and admin CLI for a raft-node cluster. Any node serves any request (followers
 /// forward to the leader); raftctl follows leader hints and tries the other endpoints when one
 /// is down. Exit codes: 0 ok, 1 not found / not swapped, 2 usage, 3 unavailable (not applied),
-/// 4 outcome unknown (may be applied), 5 malformed request, 6 unexpected answer.
+/// 4 outcome unknown (may be applied), 5 malformed request, 6 unexpected answer, 7 cannot
+/// write the output file.
 #[derive(Debug, Parser)]
 #[command(name = "raftctl", version)]
 struct Cli {
@@ -80,8 +86,14 @@ enum Command {
         #[arg(num_args = 1..=2, required = true)]
         values: Vec<String>,
     },
-    /// Print every endpoint's role, term, leader and indexes.
+    /// Print every endpoint's role, term, leader, indexes and newest snapshot index.
     Status,
+    /// Snapshots of the first endpoint's node (never forwarded: each node snapshots its own
+    /// state machine).
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
     /// Write load: REQUESTS puts of VALUE_BYTES each from CLIENTS threads; prints throughput and
     /// latency percentiles.
     Bench {
@@ -91,6 +103,18 @@ enum Command {
         clients: usize,
         #[arg(long, default_value_t = 100)]
         value_bytes: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SnapshotCommand {
+    /// Take a snapshot now; prints its index, term, size and checksum once it is durable.
+    Create,
+    /// Take a snapshot now and download it to FILE (a backup for `raft-node restore`): written
+    /// to FILE.partial, verified, synced, then renamed to FILE.
+    Save {
+        /// Where the backup goes; an existing file is replaced only once the new one is whole.
+        file: PathBuf,
     },
 }
 
@@ -137,6 +161,13 @@ fn main() -> ExitCode {
             values,
         } => cas(&client, absent, &key, &values),
         Command::Status => status(&client),
+        Command::Snapshot { command } => {
+            let node = SnapshotClient::new(&cli.endpoints[0]);
+            match command {
+                SnapshotCommand::Create => snapshot_create(&node),
+                SnapshotCommand::Save { file } => snapshot_save(&node, &file),
+            }
+        }
         Command::Bench {
             requests,
             clients,
@@ -243,8 +274,8 @@ fn status(client: &RaftClient) -> u8 {
         }
     }
     println!(
-        "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8}",
-        "endpoint", "id", "role", "term", "leader", "commit", "applied", "last_log"
+        "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
+        "endpoint", "id", "role", "term", "leader", "commit", "applied", "last_log", "snapshot"
     );
     for endpoint in &endpoints {
         match client.status_of(endpoint) {
@@ -252,7 +283,7 @@ fn status(client: &RaftClient) -> u8 {
                 reachable += 1;
                 let field = |name: &str| status[name].to_string().trim_matches('"').to_string();
                 println!(
-                    "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8}",
+                    "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
                     endpoint,
                     field("id"),
                     field("role"),
@@ -260,7 +291,8 @@ fn status(client: &RaftClient) -> u8 {
                     field("leader_id"),
                     field("commit_index"),
                     field("last_applied"),
-                    field("last_log_index")
+                    field("last_log_index"),
+                    field("snapshot_index")
                 );
                 // A raised alarm is the one thing an operator must not miss in this table.
                 for alarm in status["alarms"].as_array().into_iter().flatten() {
@@ -283,6 +315,133 @@ fn status(client: &RaftClient) -> u8 {
     } else {
         0
     }
+}
+
+/// The exit code of a failed snapshot request, after printing why.
+fn snapshot_failure(failure: SnapshotFailure) -> u8 {
+    eprintln!("raftctl: {failure}");
+    match failure {
+        SnapshotFailure::Unreachable { .. } => EXIT_UNAVAILABLE,
+        SnapshotFailure::Refused { reply } => match reply.status {
+            503 => EXIT_UNAVAILABLE,
+            504 => EXIT_UNKNOWN,
+            400 => EXIT_REFUSED,
+            _ => EXIT_UNEXPECTED,
+        },
+        SnapshotFailure::Broken { .. } => EXIT_UNEXPECTED,
+        SnapshotFailure::Local(_) => EXIT_LOCAL_FILE,
+    }
+}
+
+/// One line describing a snapshot, from the JSON `POST /v1/snapshot` answers.
+fn describe_taken(taken: &serde_json::Value) -> String {
+    format!(
+        "index={} term={} size_bytes={} file_checksum={}",
+        taken["index"],
+        taken["term"],
+        taken["size_bytes"],
+        taken["file_checksum"].as_str().unwrap_or("?")
+    )
+}
+
+fn snapshot_create(node: &SnapshotClient) -> u8 {
+    match node.take() {
+        Ok(taken) => {
+            println!(
+                "snapshot taken on {}: {}",
+                node.endpoint(),
+                describe_taken(&taken)
+            );
+            0
+        }
+        Err(failure) => snapshot_failure(failure),
+    }
+}
+
+/// `FILE.partial`, beside FILE.
+fn partial_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+fn snapshot_save(node: &SnapshotClient, file: &Path) -> u8 {
+    // A fresh snapshot first, so the backup is as recent as the node's applied state now.
+    let taken = match node.take() {
+        Ok(taken) => taken,
+        Err(failure) => return snapshot_failure(failure),
+    };
+    let partial = partial_path(file);
+    let result = download_to(node, &partial, file);
+    if result.is_err() {
+        // Only the partial file is removed; FILE, if it existed, is untouched.
+        let _ = std::fs::remove_file(&partial);
+    }
+    match result {
+        Ok(headers) => {
+            println!(
+                "saved {}: index={} term={} size_bytes={} file_checksum={} members={} (taken: {})",
+                file.display(),
+                headers.index,
+                headers.term,
+                headers.size_bytes,
+                headers.file_checksum,
+                headers.members,
+                describe_taken(&taken)
+            );
+            0
+        }
+        Err(failure) => snapshot_failure(failure),
+    }
+}
+
+/// Downloads into `partial`, checks it is a whole, valid snapshot file, makes it durable and
+/// renames it to `file`.
+fn download_to(
+    node: &SnapshotClient,
+    partial: &Path,
+    file: &Path,
+) -> Result<node_bin::raft_client::SnapshotHeaders, SnapshotFailure> {
+    let local = |operation: &str, path: &Path, error: std::io::Error| {
+        SnapshotFailure::Local(format!("cannot {operation} {}: {error}", path.display()))
+    };
+    let output = std::fs::File::create(partial).map_err(|error| local("create", partial, error))?;
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, output);
+    let headers = node.download(&mut writer)?;
+    let output = writer
+        .into_inner()
+        .map_err(|error| local("write", partial, error.into_error()))?;
+    output
+        .sync_all()
+        .map_err(|error| local("sync", partial, error))?;
+    drop(output);
+    let meta = storage_actor::snapshot_file::verify_file(partial).map_err(|error| {
+        SnapshotFailure::Broken {
+            endpoint: node.endpoint().to_string(),
+            reason: format!("the downloaded file is not a valid snapshot: {error}"),
+        }
+    })?;
+    let checksum = format!("{:08x}", meta.file_checksum);
+    if meta.last_log_id.index.0 != headers.index || checksum != headers.file_checksum {
+        return Err(SnapshotFailure::Broken {
+            endpoint: node.endpoint().to_string(),
+            reason: format!(
+                "the file holds snapshot {} (checksum {checksum}), the headers said index {} \
+                 checksum {}",
+                meta.last_log_id, headers.index, headers.file_checksum
+            ),
+        });
+    }
+    std::fs::rename(partial, file).map_err(|error| local("rename into", file, error))?;
+    // The rename is durable only once the directory holding it is synced.
+    let directory = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(directory)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|error| local("sync the directory", directory, error))?;
+    Ok(headers)
 }
 
 fn bench(endpoints: &[String], requests: usize, clients: usize, value_bytes: usize) -> u8 {

@@ -4,12 +4,15 @@ use crate::consistency::ConsistencyState;
 use crate::http_api::api_error::ApiError;
 use crate::http_api::forwarder::Forwarder;
 use actix::Recipient;
+use applier_actor::SnapshotMetrics;
 use raft_actor::RaftMetrics;
-use raft_proto::applier::Query;
+use raft_proto::applier::{Query, TakeSnapshot};
 use raft_proto::client::{GetStatus, Propose, Read};
 use raft_proto::network::GetNetworkStats;
+use raft_proto::snapshot::SnapshotStore;
 use raft_types::NodeId;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +30,9 @@ pub struct ApiPorts {
     pub local_query: Recipient<Query>,
     /// Peer traffic counters for `/metrics`, from the network actor (optional).
     pub network_stats: Option<Recipient<GetNetworkStats>>,
+    /// `POST /v1/snapshot`, straight to the applier: a snapshot is this node's own, so the
+    /// request is never forwarded to the leader.
+    pub take_snapshot: Recipient<TakeSnapshot>,
 }
 
 /// Responses by status code, shared by every worker.
@@ -70,6 +76,13 @@ pub struct ApiState {
     /// The applier's checkpoints (served to peers) and the node's alarms (which refuse
     /// writes and linearizable reads while raised).
     pub consistency: ConsistencyState,
+    /// This node's snapshots: `GET /v1/snapshot` streams the newest, `/v1/status` describes it.
+    pub snapshot_store: Arc<dyn SnapshotStore>,
+    /// The applier's snapshot counters (taken, restored, last write duration), when wired.
+    pub snapshot_metrics: Option<Arc<SnapshotMetrics>>,
+    /// The write-ahead log's directory, whose segment files' sizes are the log's size in
+    /// bytes; `None` for the memory engine (nothing on disk).
+    pub wal_directory: Option<PathBuf>,
 }
 
 impl ApiState {

@@ -11,6 +11,7 @@ use crate::http_api::forwarder::Effect;
 use crate::http_api::kv_key::key_from_path;
 use crate::http_api::metrics_text::MetricsText;
 use crate::http_api::query::{no_query_parameters, query_parameters};
+use crate::http_api::snapshot_routes::snapshot_status;
 use actix::Recipient;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -174,6 +175,13 @@ pub async fn status(
         })
         .collect();
     body["member_client_addrs"] = serde_json::Value::Object(member_client_addrs);
+    // The newest snapshot and the log after it, flattened beside the consensus fields.
+    let snapshot = snapshot_status(&state).await;
+    if let (Some(body), Ok(serde_json::Value::Object(fields))) =
+        (body.as_object_mut(), serde_json::to_value(&snapshot))
+    {
+        body.extend(fields);
+    }
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -216,6 +224,7 @@ async fn metrics_response(state: &ApiState) -> HttpResponse {
             text.network(&stats);
         }
     }
+    text.snapshots(&snapshot_status(state).await);
     text.consistency(&state.consistency);
     text.http(&state.counters.responses_by_status());
     HttpResponse::Ok()

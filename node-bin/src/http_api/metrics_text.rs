@@ -7,6 +7,7 @@
 //! request counters.
 
 use crate::consistency::ConsistencyState;
+use crate::http_api::snapshot_routes::SnapshotStatus;
 use raft_actor::RaftMetricsSnapshot;
 use raft_proto::client::Role;
 use raft_proto::metrics::HistogramSnapshot;
@@ -149,6 +150,12 @@ impl MetricsText {
             snapshot.storage_appends_total,
         )
         .single(
+            "raft_snapshot_chunks_sent_total",
+            "counter",
+            "InstallSnapshot chunks sent to followers.",
+            snapshot.snapshot_chunks_sent_total,
+        )
+        .single(
             "raft_peers_connected",
             "gauge",
             "Peers with an established outgoing connection.",
@@ -185,6 +192,84 @@ impl MetricsText {
             "Duration of each fdatasync of a storage batch.",
             &snapshot.sync_latency,
         )
+    }
+
+    /// The newest snapshot and the log after it (the same figures as `/v1/status`).
+    pub fn snapshots(&mut self, status: &SnapshotStatus) -> &mut MetricsText {
+        self.single(
+            "raft_snapshot_index",
+            "gauge",
+            "Last log index covered by the newest complete snapshot, 0 when none.",
+            status.snapshot_index,
+        )
+        .single(
+            "raft_snapshot_term",
+            "gauge",
+            "Term of the last entry covered by the newest snapshot, 0 when none.",
+            status.snapshot_term,
+        )
+        .single(
+            "raft_snapshot_size_bytes",
+            "gauge",
+            "Length of the newest snapshot file in bytes, 0 when none.",
+            status.snapshot_size_bytes,
+        );
+        let name = "raft_snapshot_last_write_duration_seconds";
+        self.family(
+            name,
+            "gauge",
+            "Duration of the last successful snapshot write, from start to durable.",
+        );
+        let _ = writeln!(
+            self.text,
+            "{name} {}",
+            status.snapshot_last_write_duration_ms as f64 / 1e3
+        );
+        self.single(
+            "raft_snapshot_write_in_progress",
+            "gauge",
+            "1 while the state machine is writing a snapshot.",
+            u64::from(status.snapshot_write_in_progress),
+        )
+        .single(
+            "raft_snapshots_taken_total",
+            "counter",
+            "Snapshots this node's state machine wrote and made durable.",
+            status.snapshots_taken_total,
+        )
+        .single(
+            "raft_snapshot_failures_total",
+            "counter",
+            "Snapshot writes that failed.",
+            status.snapshot_failures_total,
+        )
+        .single(
+            "raft_snapshots_restored_total",
+            "counter",
+            "Snapshots the state machine was restored from (at start or sent by the leader).",
+            status.snapshots_restored_total,
+        )
+        .single(
+            "raft_log_first_index",
+            "gauge",
+            "First index of the log this node holds; the entries before it are only in the snapshot.",
+            status.log_first_index,
+        )
+        .single(
+            "raft_log_entries",
+            "gauge",
+            "Entries in the log this node holds, from raft_log_first_index to the last.",
+            status.log_entries,
+        );
+        if let Some(bytes) = status.log_size_bytes {
+            self.single(
+                "raft_log_size_bytes",
+                "gauge",
+                "Bytes of the write-ahead log's segment files.",
+                bytes,
+            );
+        }
+        self
     }
 
     fn histogram(

@@ -1,8 +1,9 @@
 //! The client HTTP API of docs/API.md, on actix-web.
 //!
 //! Handlers speak to the node only through `raft-proto` messages: `Propose`, `Read` and
-//! `GetStatus` to the consensus actor, `Query` to the applier for `?consistency=local`. Tests
-//! serve the same routes against small fake actors.
+//! `GetStatus` to the consensus actor, `Query` to the applier for `?consistency=local` and
+//! `TakeSnapshot` for `POST /v1/snapshot`; `GET /v1/snapshot` reads the node's `SnapshotStore`.
+//! Tests serve the same routes against small fake actors.
 //!
 //! # Layout
 //!
@@ -12,6 +13,8 @@
 //! - [`kv_key`]: key parsing from the request path.
 //! - [`forwarder`]: relaying a follower's request to the leader.
 //! - [`metrics_text`]: the Prometheus text for `/metrics`.
+//! - [`snapshot_routes`]: `POST`/`GET /v1/snapshot` and the snapshot figures of status and
+//!   metrics.
 //!
 //! `GET /v1/internal/checkpoints` is for the nodes themselves: the consistency check
 //! ([`crate::consistency`]) fetches it from every peer.
@@ -23,6 +26,7 @@ pub mod handlers;
 pub mod kv_key;
 pub mod metrics_text;
 pub mod query;
+pub mod snapshot_routes;
 
 pub use api_error::ApiError;
 pub use api_state::{ApiCounters, ApiPorts, ApiState};
@@ -42,6 +46,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .service(resource("/v1/cas/{key:.*}").route(web::post().to(handlers::compare_and_swap)))
         .service(resource("/v1/status").route(web::get().to(handlers::status)))
+        .service(
+            resource("/v1/snapshot")
+                .route(web::post().to(snapshot_routes::take_snapshot))
+                .route(web::get().to(snapshot_routes::download_snapshot)),
+        )
         .service(resource("/health").route(web::get().to(handlers::health)))
         .service(resource("/metrics").route(web::get().to(handlers::metrics)))
         .service(
