@@ -405,7 +405,7 @@ async fn compaction_keeps_every_log_and_wal_bounded() {
 // Acceptance 2: a lagging follower catches up through InstallSnapshot.
 
 /// Entries committed while the follower is away: many snapshots (every 64) and purges.
-const WRITES_WHILE_AWAY: usize = 3_000;
+const WRITES_WHILE_AWAY: usize = 20_000;
 
 /// How the follower is kept away while the others write.
 #[derive(Clone, Copy, Debug)]
@@ -485,7 +485,7 @@ async fn follower_catches_up_through_a_snapshot(seed: u64, absence: Absence) -> 
     )
 }
 
-/// Acceptance 2 in-process: a follower partitioned away while 3,000 entries are committed and
+/// Acceptance 2 in-process: a follower partitioned away while 20,000 entries are committed and
 /// compacted catches up through InstallSnapshot after the heal, over several seeds.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn partitioned_follower_catches_up_through_install_snapshot() {
@@ -498,7 +498,7 @@ async fn partitioned_follower_catches_up_through_install_snapshot() {
     }
 }
 
-/// Acceptance 2 in-process, crashed: a follower crashed while 3,000 entries are committed and
+/// Acceptance 2 in-process, crashed: a follower crashed while 20,000 entries are committed and
 /// compacted restarts from its own old snapshot and catches up through the leader's.
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
 async fn crashed_follower_catches_up_through_install_snapshot() {
