@@ -246,6 +246,94 @@ fn every_acknowledged_write_survives_killing_and_restarting_every_node() {
     check_every_acknowledged_write(&cluster, &history);
 }
 
+/// Issue 12, acceptance 3, with real processes: `kill -9` lands while snapshots are being
+/// created (every 40 entries, on every node, under load) and while a follower that came back
+/// after missing thousands of compacted entries is installing the leader's snapshot. Every
+/// restarted node agrees with the cluster, and every acknowledged write is still there.
+#[test]
+fn kill_9_during_snapshot_creation_and_installation_loses_nothing_acknowledged() {
+    let _exclusive = exclusive();
+    let mut cluster = ProcessCluster::configure(BINARY, 3, |config| {
+        config.snapshot.threshold_entries = 40;
+        config.snapshot.trailing_entries = 10;
+        config.snapshot.chunk_size_bytes = 2048;
+    });
+    for id in [1, 2, 3] {
+        cluster.start_node(id);
+    }
+    let history = WriteHistory::default();
+    let writers = write_load(&cluster, 4, history.clone());
+    // Kills land at these delays after a restart (ms): some inside the installation of the
+    // snapshot the restarted follower is sent, some after it.
+    let install_delays = [30u64, 120, 250, 600];
+    for (round, delay) in install_delays.iter().enumerate() {
+        let leader = cluster.wait_for_leader(&[1, 2, 3], STARTUP);
+        let follower = followers(leader, &[1, 2, 3])[round % 2];
+        cluster.kill(follower);
+        // Thousands of entries commit and are compacted away while it is down.
+        std::thread::sleep(Duration::from_millis(1500));
+        cluster.start_node(follower);
+        std::thread::sleep(Duration::from_millis(*delay));
+        cluster.kill(follower);
+        cluster.start_node(follower);
+        // The leader is snapshotting every 40 entries: kill it at some moment of that.
+        std::thread::sleep(Duration::from_millis(200 + 100 * round as u64));
+        let leader = cluster.wait_for_leader(&[1, 2, 3], STARTUP);
+        cluster.kill(leader);
+        cluster.start_node(leader);
+    }
+    writers.finish();
+    check_every_acknowledged_write(&cluster, &history);
+    // Every node converges on the same state: the same applied index, the same values.
+    let leader = cluster.wait_for_leader(&[1, 2, 3], STARTUP);
+    let commit = cluster.status(leader).expect("leader status")["commit_index"]
+        .as_u64()
+        .expect("commit index");
+    cluster.wait_until("every node applies everything", STARTUP, |cluster| {
+        [1, 2, 3].iter().all(|id| {
+            cluster
+                .status(*id)
+                .and_then(|status| status["last_applied"].as_u64())
+                .is_some_and(|applied| applied >= commit)
+        })
+    });
+    let acknowledged = history.acknowledged();
+    for (key, value) in acknowledged.iter().step_by(97) {
+        for id in [1, 2, 3] {
+            let reply = cluster.get_local(id, key);
+            assert_eq!(
+                (reply.status, reply.body.as_slice()),
+                (200, value.as_slice()),
+                "node {id} disagrees on {key}"
+            );
+        }
+    }
+    let transfers: usize = [1, 2, 3]
+        .iter()
+        .map(|id| cluster.log(*id).matches("sending a snapshot").count())
+        .sum();
+    let installs: usize = [1, 2, 3]
+        .iter()
+        .map(|id| cluster.log(*id).matches("installing a snapshot").count())
+        .sum();
+    let restores_at_start: usize = [1, 2, 3]
+        .iter()
+        .map(|id| {
+            cluster
+                .log(*id)
+                .matches("found the newest snapshot")
+                .count()
+        })
+        .sum();
+    println!(
+        "{} acknowledged writes; {transfers} snapshot transfers begun, {installs} installed, \
+         {restores_at_start} restarts from a snapshot",
+        acknowledged.len()
+    );
+    assert!(installs > 0, "no follower was ever sent a snapshot");
+    assert!(restores_at_start > 0, "no node restarted from a snapshot");
+}
+
 #[test]
 fn sigterm_under_write_load_exits_within_2_seconds_and_loses_nothing() {
     let _exclusive = exclusive();
