@@ -13,6 +13,7 @@ use integration_tests::in_process::{
 use raft_types::NodeId;
 use std::time::Duration;
 use test_support::this_test;
+use test_support::wait::poll_until;
 
 const VALUE_BYTES: usize = 1024 * 1024;
 const VALUES: usize = 70;
@@ -22,18 +23,6 @@ fn value(index: usize) -> Vec<u8> {
     let mut value = format!("value {index} ").into_bytes();
     value.resize(VALUE_BYTES, b'a' + (index % 26) as u8);
     value
-}
-
-/// Polls `condition` every 5 ms of virtual time until it holds, or panics after `within`.
-async fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
@@ -74,7 +63,7 @@ async fn a_fifty_mebibyte_snapshot_reaches_a_lagging_follower_without_an_electio
             .unwrap_or_else(|error| panic!("put {index}: {error:?}"));
     }
     let leader_metrics = |cluster: &InProcessCluster| cluster.metrics(leader).expect("leader up");
-    wait_until(
+    poll_until(
         "the leader snapshots and compacts",
         Duration::from_secs(60),
         || {
@@ -109,7 +98,7 @@ async fn a_fifty_mebibyte_snapshot_reaches_a_lagging_follower_without_an_electio
     // Heal: the follower needs purged entries, so it is sent the snapshot.
     cluster.heal().await;
     let follower_metrics = |cluster: &InProcessCluster| cluster.metrics(follower).expect("up");
-    wait_until(
+    poll_until(
         "a third of the snapshot arrives",
         Duration::from_secs(30),
         || follower_metrics(&cluster).snapshot_received_bytes > 20 * CHUNK_BYTES,
@@ -121,7 +110,7 @@ async fn a_fifty_mebibyte_snapshot_reaches_a_lagging_follower_without_an_electio
     let chunks_sent_at_cut = leader_metrics(&cluster).snapshot_chunks_sent_total;
     tokio::time::sleep(Duration::from_millis(100)).await;
     cluster.heal().await;
-    wait_until(
+    poll_until(
         "the follower installs the snapshot",
         Duration::from_secs(60),
         || follower_metrics(&cluster).snapshots_restored_total >= 1,
