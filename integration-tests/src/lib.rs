@@ -40,8 +40,12 @@
 //!   it may cut links with iptables, or skips it with a printed reason.
 //! - [`write_history`]: records acknowledged writes and checks them after faults.
 //! - [`linearizability`]: a linearizability checker for a read/write register history.
+//! - [`kv_linearizability`]: the same for the whole key-value model (get, put, delete,
+//!   compare-and-swap), per key, with a budget that answers "unknown" and a report of the
+//!   failing key's history.
 
 pub mod in_process;
+pub mod kv_linearizability;
 pub mod linearizability;
 pub mod private_network;
 pub mod process_cluster;

@@ -30,6 +30,12 @@ impl PendingAnswer {
         }
     }
 
+    /// Waits for the state machine's output for at most `within` of virtual time, whatever
+    /// the request was (see [`InProcessCluster::send_command`]).
+    pub async fn output(self, within: Duration) -> Result<KvOutput, RequestError> {
+        await_answer(self.node, self.receiver, within).await
+    }
+
     /// Waits for the answer to a get for at most `within` of virtual time.
     pub async fn get_answer(self, within: Duration) -> Result<Option<Vec<u8>>, RequestError> {
         value_of(

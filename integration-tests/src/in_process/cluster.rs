@@ -520,6 +520,28 @@ impl InProcessCluster {
 
     /// Sends `Put { key, value }` to `node` now and returns its answer to await later, so the
     /// test can go on (fault the cluster, send more) while the write is in flight.
+    /// Proposes any key-value command through `node` without waiting; the answer is the
+    /// state machine's output ([`PendingAnswer::output`]).
+    pub fn send_command(
+        &self,
+        node: NodeId,
+        command: KvCommand,
+    ) -> Result<PendingAnswer, RequestError> {
+        let raft = self
+            .slot_running(node, |running| running.raft.clone())
+            .ok_or(RequestError::Crashed { node })?;
+        let (responder, receiver) = oneshot::channel();
+        raft.do_send(Propose {
+            command: command.encode(),
+            responder,
+        });
+        Ok(PendingAnswer {
+            node,
+            request: "command",
+            receiver,
+        })
+    }
+
     pub fn send_put(
         &self,
         node: NodeId,
