@@ -232,7 +232,7 @@ fn check_key(events: &[&KvEvent], max_states: usize, deadline: Instant) -> KeyOu
                 "more than {max_states} states explored for {count} operations"
             ));
         }
-        if seen.len() % 4096 == 0 && Instant::now() > deadline {
+        if seen.len().is_multiple_of(4096) && Instant::now() > deadline {
             return KeyOutcome::OutOfBudget("the time budget ran out".to_string());
         }
         if completed_done > best.0 {
