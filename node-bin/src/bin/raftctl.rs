@@ -219,6 +219,15 @@ fn main() -> ExitCode {
             Err(error) => usage_error(&error),
         },
         Command::Get {
+            key: Some(_),
+            prefix: None,
+            keys_only,
+            limit,
+            ..
+        } if keys_only || limit.is_some() => {
+            usage_error("--keys-only and --limit go with --prefix, not with a KEY")
+        }
+        Command::Get {
             key: Some(key),
             local,
             ..
