@@ -365,10 +365,13 @@ fn get_prefix_pages_through_ten_thousand_keys_and_status_reports_a_dead_member()
             "8",
             "--value-bytes",
             "8",
+            "-w",
+            "json",
         ],
         b"",
     );
     assert_eq!(run.code, 0, "bench: {} {}", run.text(), run.stderr);
+    assert_eq!(run.json()["ok"], 10_000, "every bench write succeeded");
     for key in ["bench", "bencha"] {
         assert_eq!(
             raftctl(&["--endpoints", &endpoints, "put", key, "x"], b"").code,
@@ -486,6 +489,19 @@ fn get_prefix_pages_through_ten_thousand_keys_and_status_reports_a_dead_member()
         b"",
     );
     assert_eq!(run.code, 0, "{}", run.text());
+    let run = raftctl(
+        &[
+            "--endpoints",
+            &endpoints,
+            "snapshot",
+            "create",
+            "-w",
+            "json",
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.json()["snapshot"]["index"].as_u64() > Some(10_000));
     // One member down: both exit 8 and name the cause.
     cluster.kill(2);
     let run = raftctl(&["--endpoints", &endpoints, "status"], b"");

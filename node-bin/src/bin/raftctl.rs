@@ -289,14 +289,14 @@ fn main() -> ExitCode {
             let node = SnapshotClient::new(&cli.endpoints[0]);
             match command {
                 SnapshotCommand::Create => snapshot_create(&node, output),
-                SnapshotCommand::Save { file } => snapshot_save(&node, &file),
+                SnapshotCommand::Save { file } => snapshot_save(&node, &file, output),
             }
         }
         Command::Bench {
             requests,
             clients,
             value_bytes,
-        } => bench(&cli.endpoints, requests, clients, value_bytes),
+        } => bench(&cli.endpoints, requests, clients, value_bytes, output),
         Command::Completion { .. } => unreachable!("answered before connecting"),
     };
     ExitCode::from(code)
@@ -438,7 +438,10 @@ fn list(
     limit: Option<u64>,
     local: bool,
 ) -> u8 {
+    // A table is printed page by page, so a listing of millions of keys never sits in memory
+    // whole; a JSON document is printed once, with the count (a failure midway prints none).
     let mut entries: Vec<Value> = Vec::new();
+    let mut listed: u64 = 0;
     let mut page = ListPage {
         prefix,
         start_after: None,
@@ -449,7 +452,7 @@ fn list(
     let mut more = false;
     loop {
         if let Some(limit) = limit {
-            let left = limit.saturating_sub(entries.len() as u64);
+            let left = limit.saturating_sub(listed);
             if left == 0 {
                 // The last page asked for exactly what was left, so its `more` is the answer.
                 break;
@@ -468,36 +471,40 @@ fn list(
             eprintln!("raftctl: the listing's answer has no `entries`: {reply_json}");
             return EXIT_UNEXPECTED;
         };
-        entries.extend(page_entries.iter().cloned());
+        listed += page_entries.len() as u64;
+        match output {
+            Output::Json => entries.extend(page_entries.iter().cloned()),
+            Output::Table => print_entries(page_entries, keys_only),
+        }
         more = reply_json["more"] == true;
         match reply_json["next_start_after"].as_str() {
             Some(next) if more => page.start_after = Some(next.to_string()),
             _ => break,
         }
     }
-    match output {
-        Output::Json => {
-            print_json(&json!({ "entries": entries, "count": entries.len(), "more": more }))
-        }
-        Output::Table => {
-            let mut stdout = std::io::stdout().lock();
-            for entry in &entries {
-                let key = entry["key"].as_str().unwrap_or_default();
-                let _ = writeln!(stdout, "{key}");
-                if keys_only {
-                    continue;
-                }
-                // Text values print as they are; a binary one as its base64, marked, since
-                // raw bytes would garble the terminal and could not be told from text.
-                if let Some(text) = entry["value"].as_str() {
-                    let _ = writeln!(stdout, "{text}");
-                } else if let Some(encoded) = entry["value_base64"].as_str() {
-                    let _ = writeln!(stdout, "base64:{encoded}");
-                }
-            }
-        }
+    if output == Output::Json {
+        print_json(&json!({ "entries": entries, "count": listed, "more": more }));
     }
     0
+}
+
+/// Listed entries as a table: each key on a line, its value on the next.
+fn print_entries(entries: &[Value], keys_only: bool) {
+    let mut stdout = std::io::stdout().lock();
+    for entry in entries {
+        let key = entry["key"].as_str().unwrap_or_default();
+        let _ = writeln!(stdout, "{key}");
+        if keys_only {
+            continue;
+        }
+        // Text values print as they are; a binary one as its base64, marked, since raw bytes
+        // would garble the terminal and could not be told from text.
+        if let Some(text) = entry["value"].as_str() {
+            let _ = writeln!(stdout, "{text}");
+        } else if let Some(encoded) = entry["value_base64"].as_str() {
+            let _ = writeln!(stdout, "base64:{encoded}");
+        }
+    }
 }
 
 /// The exit code of a failed snapshot request, after printing why.
@@ -553,7 +560,7 @@ fn partial_path(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn snapshot_save(node: &SnapshotClient, file: &Path) -> u8 {
+fn snapshot_save(node: &SnapshotClient, file: &Path, output: Output) -> u8 {
     // A fresh snapshot first, so the backup is as recent as the node's applied state now.
     let taken = match node.take() {
         Ok(taken) => taken,
@@ -566,6 +573,18 @@ fn snapshot_save(node: &SnapshotClient, file: &Path) -> u8 {
         let _ = std::fs::remove_file(&partial);
     }
     match result {
+        Ok(headers) if output == Output::Json => {
+            print_json(&json!({
+                "file": file.display().to_string(),
+                "index": headers.index,
+                "term": headers.term,
+                "size_bytes": headers.size_bytes,
+                "file_checksum": headers.file_checksum,
+                "members": headers.members,
+                "taken": taken,
+            }));
+            0
+        }
         Ok(headers) => {
             println!(
                 "saved {}: index={} term={} size_bytes={} file_checksum={} members={} (taken: {})",
@@ -632,7 +651,13 @@ fn download_to(
     Ok(headers)
 }
 
-fn bench(endpoints: &[String], requests: usize, clients: usize, value_bytes: usize) -> u8 {
+fn bench(
+    endpoints: &[String],
+    requests: usize,
+    clients: usize,
+    value_bytes: usize,
+    output: Output,
+) -> u8 {
     let clients = clients.max(1);
     let value = vec![b'x'; value_bytes];
     let started = Instant::now();
@@ -670,7 +695,20 @@ fn bench(endpoints: &[String], requests: usize, clients: usize, value_bytes: usi
             .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    println!(
+    if output == Output::Json {
+        print_json(&json!({
+            "ok": latencies.len(),
+            "failed": failures,
+            "seconds": elapsed.as_secs_f64(),
+            "writes_per_second": latencies.len() as f64 / elapsed.as_secs_f64(),
+            "latency_ms": {
+                "p50": percentile(0.50),
+                "p99": percentile(0.99),
+                "max": percentile(1.0),
+            },
+        }));
+    } else {
+        println!(
         "{} ok, {failures} failed in {:.2} s: {:.0} writes/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
         elapsed.as_secs_f64(),
@@ -679,6 +717,7 @@ fn bench(endpoints: &[String], requests: usize, clients: usize, value_bytes: usi
         percentile(0.99),
         percentile(1.0),
     );
+    }
     if failures == 0 {
         0
     } else {
