@@ -35,6 +35,22 @@ pub enum KvCommand {
 pub enum KvQuery {
     /// The current value of `key`, if any.
     Get { key: String },
+    /// Up to `limit` entries whose keys start with `prefix`, in key order, beginning after
+    /// `start_after` (exclusive) when given: one page of a listing. A client pages through a
+    /// large prefix by passing the last key of one page as the next page's `start_after`.
+    List {
+        prefix: String,
+        start_after: Option<String>,
+        limit: u32,
+    },
+}
+
+/// One entry of a [`KvOutput::Listed`] page: a key and its value (any bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedEntry {
+    pub key: String,
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
 }
 
 /// What the store answers. Outputs of commands carry the log index the command was applied
@@ -55,6 +71,12 @@ pub enum KvOutput {
     },
     /// The answer to `Get`.
     Value(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
+    /// The answer to `List`: entries in key order; `more` tells whether further keys under
+    /// the prefix follow the last one (the store looked one entry past the limit to know).
+    Listed {
+        entries: Vec<ListedEntry>,
+        more: bool,
+    },
     /// The command or query bytes could not be decoded; nothing changed. Every replica
     /// produces the same output for the same bytes.
     Invalid { reason: String },
@@ -119,10 +141,18 @@ mod tests {
                 command
             );
         }
-        let query = KvQuery::Get {
-            key: "k".to_string(),
-        };
-        assert_eq!(KvQuery::decode(&query.encode()).expect("decodes"), query);
+        for query in [
+            KvQuery::Get {
+                key: "k".to_string(),
+            },
+            KvQuery::List {
+                prefix: "a/".to_string(),
+                start_after: Some("a/b".to_string()),
+                limit: 10,
+            },
+        ] {
+            assert_eq!(KvQuery::decode(&query.encode()).expect("decodes"), query);
+        }
         let outputs = [
             KvOutput::Put { index: LogIndex(7) },
             KvOutput::Deleted {
@@ -134,6 +164,13 @@ mod tests {
                 current: Some(b"old".to_vec()),
             },
             KvOutput::Value(None),
+            KvOutput::Listed {
+                entries: vec![ListedEntry {
+                    key: "a/b".to_string(),
+                    value: vec![0, 255],
+                }],
+                more: true,
+            },
             KvOutput::Invalid {
                 reason: "bad".to_string(),
             },

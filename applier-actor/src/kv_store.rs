@@ -5,7 +5,7 @@
 //! applier capture the state at an index for a snapshot and serialize it on another thread
 //! while apply goes on: the capture keeps the old nodes alive, the store moves on with new ones.
 
-use crate::kv::{KvCommand, KvOutput, KvQuery};
+use crate::kv::{KvCommand, KvOutput, KvQuery, ListedEntry};
 use crate::kv_snapshot::{self, KvSnapshot};
 use crate::state_machine::{StateMachine, StateMachineSnapshot};
 use raft_types::LogId;
@@ -48,6 +48,36 @@ impl KvStore {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// One page of the keys under `prefix`, in key order, after `start_after` when given:
+    /// a range scan from the later of the two bounds that stops at the first key outside the
+    /// prefix, so a page costs O(log n + limit) whatever the map's size. It reads one entry
+    /// past `limit` to tell whether more remain, without a second scan.
+    pub fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> KvOutput {
+        use std::ops::Bound;
+        let lower = match start_after {
+            // A `start_after` before the prefix starts the scan at the prefix itself.
+            Some(after) if after >= prefix => Bound::Excluded(after.to_string()),
+            _ => Bound::Included(prefix.to_string()),
+        };
+        let mut entries = Vec::new();
+        let mut more = false;
+        for (key, value) in self
+            .entries
+            .range::<String, _>((lower, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+        {
+            if entries.len() == limit {
+                more = true;
+                break;
+            }
+            entries.push(ListedEntry {
+                key: key.clone(),
+                value: value.clone(),
+            });
+        }
+        KvOutput::Listed { entries, more }
     }
 
     fn apply_command(&mut self, log_id: LogId, command: KvCommand) -> KvOutput {
@@ -93,6 +123,11 @@ impl StateMachine for KvStore {
     fn query(&self, query: &[u8]) -> Vec<u8> {
         let output = match KvQuery::decode(query) {
             Ok(KvQuery::Get { key }) => KvOutput::Value(self.entries.get(&key).cloned()),
+            Ok(KvQuery::List {
+                prefix,
+                start_after,
+                limit,
+            }) => self.list(&prefix, start_after.as_deref(), limit as usize),
             Err(error) => KvOutput::Invalid {
                 reason: format!("malformed query: {error}"),
             },
@@ -196,6 +231,66 @@ mod tests {
             KvOutput::Swapped { index: LogIndex(3) }
         );
         assert_eq!(get(&store, "k"), KvOutput::Value(Some(b"second".to_vec())));
+    }
+
+    fn list(store: &KvStore, prefix: &str, start_after: Option<&str>, limit: u32) -> KvOutput {
+        let query = KvQuery::List {
+            prefix: prefix.to_string(),
+            start_after: start_after.map(str::to_string),
+            limit,
+        };
+        KvOutput::decode(&store.query(&query.encode())).expect("output decodes")
+    }
+
+    fn listed_keys(output: &KvOutput) -> (Vec<&str>, bool) {
+        match output {
+            KvOutput::Listed { entries, more } => (
+                entries.iter().map(|entry| entry.key.as_str()).collect(),
+                *more,
+            ),
+            other => panic!("not a listing: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_pages_through_a_prefix_in_key_order() {
+        let mut store = KvStore::new();
+        // Keys just outside the prefix on both sides, and a binary value.
+        for (index, key) in ["a", "a/", "a/1", "a/2", "a/3", "a0", "b/1"]
+            .iter()
+            .enumerate()
+        {
+            apply(
+                &mut store,
+                index as u64 + 1,
+                put(key, &[0, 255, index as u8]),
+            );
+        }
+        let first = list(&store, "a/", None, 2);
+        assert_eq!(listed_keys(&first), (vec!["a/", "a/1"], true));
+        let KvOutput::Listed { entries, .. } = &first else {
+            unreachable!()
+        };
+        assert_eq!(
+            entries[1].value,
+            vec![0, 255, 2],
+            "values are bytes as written"
+        );
+        let second = list(&store, "a/", Some("a/1"), 2);
+        assert_eq!(listed_keys(&second), (vec!["a/2", "a/3"], false));
+        // Exactly `limit` left: `more` is false, so a client never fetches an empty page.
+        assert_eq!(
+            listed_keys(&list(&store, "a/", Some("a/3"), 2)),
+            (vec![], false)
+        );
+        // A start_after before the prefix starts at the prefix; an empty prefix lists all.
+        assert_eq!(
+            listed_keys(&list(&store, "a/", Some("0"), 1)),
+            (vec!["a/"], true)
+        );
+        assert_eq!(listed_keys(&list(&store, "", None, 100)).0.len(), 7);
+        assert_eq!(listed_keys(&list(&store, "c", None, 100)), (vec![], false));
+        assert_eq!(listed_keys(&list(&store, "a/", None, 0)), (vec![], true));
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use applied_checkpoints::{
 };
 
 pub use applier_actor::{AppliedSinceSnapshot, ApplierActor, SnapshotPolicy};
-pub use kv::{KvCommand, KvOutput, KvQuery};
+pub use kv::{KvCommand, KvOutput, KvQuery, ListedEntry};
 pub use kv_store::KvStore;
 pub use running_hash::{HistoryHash, RunningHash};
 pub use snapshot_metrics::{SnapshotMetrics, SnapshotMetricsValues};

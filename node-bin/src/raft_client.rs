@@ -260,13 +260,29 @@ impl RaftClient {
         self.call(Method::Delete, &key_path("/v1/kv/", key)?, Vec::new())
     }
 
+    /// `expect: None` swaps only if the key is absent. Values that are UTF-8 travel as JSON
+    /// strings (`expect`, `value`), others as base64 (`expect_base64`, `value_base64`).
     pub fn compare_and_swap(
         &self,
         key: &str,
-        expect: Option<&str>,
-        value: &str,
+        expect: Option<&[u8]>,
+        value: &[u8],
     ) -> Result<Reply, ClientFailure> {
-        let body = serde_json::json!({ "expect": expect, "value": value });
+        let mut body = serde_json::json!({});
+        match expect {
+            None => body["expect"] = Value::Null,
+            Some(expect) => {
+                let (field, text) = crate::http_api::list_route::value_json(expect);
+                let field = if field == "value" {
+                    "expect"
+                } else {
+                    "expect_base64"
+                };
+                body[field] = text;
+            }
+        }
+        let (field, text) = crate::http_api::list_route::value_json(value);
+        body[field] = text;
         self.call(
             Method::Post,
             &key_path("/v1/cas/", key)?,
@@ -274,18 +290,117 @@ impl RaftClient {
         )
     }
 
+    /// One page of `GET /v1/list` (docs/API.md): the keys under `prefix` after `start_after`.
+    pub fn list(&self, page: &ListPage) -> Result<Reply, ClientFailure> {
+        let encode = |text: &str| utf8_percent_encode(text, NON_ALPHANUMERIC).to_string();
+        let mut path = format!(
+            "/v1/list?prefix={}&limit={}",
+            encode(&page.prefix),
+            page.limit
+        );
+        if let Some(after) = &page.start_after {
+            path.push_str(&format!("&start_after={}", encode(after)));
+        }
+        if page.keys_only {
+            path.push_str("&keys_only=true");
+        }
+        if page.local {
+            path.push_str("&consistency=local");
+        }
+        self.call(Method::Get, &path, Vec::new())
+    }
+
     /// `/v1/status` of one endpoint (no failover: status is about that node).
     pub fn status_of(&self, endpoint: &str) -> Result<Value, String> {
         let url = format!("{}/v1/status", normalize_endpoint(endpoint));
-        let response = self.http.get(&url).send().map_err(|e| e.to_string())?;
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .map_err(|error| innermost_cause(&error))?;
         let status = response.status().as_u16();
-        let body: Value = response.json().map_err(|e| e.to_string())?;
+        let body: Value = response
+            .json()
+            .map_err(|error| format!("not a JSON answer: {}", innermost_cause(&error)))?;
         if status == 200 {
             Ok(body)
         } else {
             Err(format!("HTTP {status}: {body}"))
         }
     }
+}
+
+/// One request of a listing: see [`RaftClient::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    pub prefix: String,
+    pub start_after: Option<String>,
+    pub limit: u32,
+    pub keys_only: bool,
+    /// `?consistency=local`: the answering node's state, possibly stale.
+    pub local: bool,
+}
+
+/// How one endpoint answered `GET /health`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointHealth {
+    pub endpoint: String,
+    pub healthy: bool,
+    /// From sending the request to the whole answer.
+    pub took: Duration,
+    /// Why it is not healthy: the transport's innermost cause, or the node's error message.
+    pub error: Option<String>,
+}
+
+impl RaftClient {
+    /// `GET /health` of one endpoint, once (no failover): healthy when it answers `200`, that
+    /// is when the node knows a leader and has no corruption alarm.
+    pub fn health_of(&self, endpoint: &str) -> EndpointHealth {
+        let endpoint = normalize_endpoint(endpoint);
+        let started = Instant::now();
+        let answer = self.http.get(format!("{endpoint}/health")).send();
+        let (healthy, error) = match answer {
+            Err(error) => (false, Some(innermost_cause(&error))),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body: Value = response.json().unwrap_or(Value::Null);
+                if status == 200 {
+                    (true, None)
+                } else {
+                    let message = body["error"]["message"].as_str().unwrap_or("no message");
+                    (false, Some(format!("HTTP {status}: {message}")))
+                }
+            }
+        };
+        EndpointHealth {
+            endpoint,
+            healthy,
+            took: started.elapsed(),
+            error,
+        }
+    }
+}
+
+/// Refuses an endpoint this client cannot talk to, naming why: raftctl speaks plain HTTP
+/// (the nodes serve no TLS), and an `https://` URL would otherwise fail deep inside the HTTP
+/// library with a message that does not say so.
+pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let normalized = normalize_endpoint(endpoint);
+    let (scheme, rest) = normalized
+        .split_once("://")
+        .expect("normalize_endpoint adds a scheme");
+    if scheme != "http" {
+        return Err(format!(
+            "endpoint {endpoint:?}: unsupported URL scheme `{scheme}` (the nodes serve plain \
+             http://)"
+        ));
+    }
+    if rest.is_empty() || rest.contains('/') {
+        return Err(format!(
+            "endpoint {endpoint:?}: expected http://HOST:PORT with no path"
+        ));
+    }
+    Ok(())
 }
 
 /// Why a snapshot request to one node gave no snapshot.
@@ -532,6 +647,14 @@ mod tests {
             "/v1/kv/app/.config"
         );
         assert_eq!(encode_key("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn endpoints_with_another_scheme_or_a_path_are_refused_by_name() {
+        assert_eq!(check_endpoint("127.0.0.1:8001"), Ok(()));
+        let error = check_endpoint("https://127.0.0.1:8001").expect_err("https");
+        assert!(error.contains("unsupported URL scheme `https`"), "{error}");
+        assert!(check_endpoint("http://h:1/v1").is_err());
     }
 
     #[test]

@@ -467,6 +467,80 @@ async fn a_follower_forwards_to_the_leader_and_reads_locally_on_request() {
 }
 
 #[actix_web::test]
+async fn a_listing_is_forwarded_to_the_leader_and_binary_safe() {
+    let cluster = start(
+        &[
+            (1, Behaviour::Leader),
+            (
+                2,
+                Behaviour::Follower {
+                    leader: Some(NodeId(1)),
+                },
+            ),
+        ],
+        Duration::from_secs(2),
+    );
+    for (key, value) in [("d/a", &b"1"[..]), ("d/b", &[0, 255][..]), ("e", b"x")] {
+        let response = cluster
+            .call(Method::PUT, 1, &format!("/v1/kv/{key}"), value.to_vec())
+            .await;
+        assert_eq!(response.0, 200);
+    }
+    // Linearizable (the default) on a follower: served by the leader's store.
+    let (status, body) = cluster
+        .json(Method::GET, 2, "/v1/list?prefix=d%2F&limit=1", "")
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"entries": [{"key": "d/a", "value": "1"}], "more": true, "next_start_after": "d/a"})
+        )
+    );
+    let (status, body) = cluster
+        .json(Method::GET, 2, "/v1/list?prefix=d%2F&start_after=d%2Fa", "")
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"entries": [{"key": "d/b", "value_base64": "AP8="}], "more": false, "next_start_after": null})
+        )
+    );
+    // Local on the follower: its own (empty) store.
+    let (status, body) = cluster
+        .json(Method::GET, 2, "/v1/list?prefix=d%2F&consistency=local", "")
+        .await;
+    assert_eq!((status, &body["entries"]), (200, &json!([])));
+    // A CAS on the binary value, in base64 both ways.
+    let (status, body) = cluster
+        .json(
+            Method::POST,
+            2,
+            "/v1/cas/d/b",
+            r#"{"expect":"1","value":"2"}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (409, json!({"swapped": false, "current_base64": "AP8="}))
+    );
+    let (status, body) = cluster
+        .json(
+            Method::POST,
+            2,
+            "/v1/cas/d/b",
+            r#"{"expect_base64":"AP8=","value_base64":"/w=="}"#,
+        )
+        .await;
+    assert_eq!((status, body["swapped"].clone()), (200, json!(true)));
+    let (status, value) = cluster.call(Method::GET, 1, "/v1/kv/d/b", "").await;
+    assert_eq!((status, value), (200, vec![255]));
+    let (status, body) = cluster.json(Method::GET, 1, "/v1/list?limit=0", "").await;
+    assert_eq!((status, error_code(&body)), (400, "bad_query"));
+}
+
+#[actix_web::test]
 async fn without_a_leader_requests_are_refused_with_503() {
     let cluster = start(
         &[(2, Behaviour::Follower { leader: None })],

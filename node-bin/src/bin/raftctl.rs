@@ -1,55 +1,80 @@
 //! `raftctl`: client and admin CLI for a raft-node cluster.
 //!
-//! Exit codes (for scripts):
+//! Exit codes (for scripts; docs/API.md has the full table):
 //!
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | success |
 //! | 1 | `get`: no such key; `cas`: not swapped (the current value is printed) |
-//! | 2 | usage error (bad arguments) |
+//! | 2 | usage error (bad arguments, an unreadable input file, an unsupported endpoint) |
 //! | 3 | unavailable: no node could serve the request; a write was definitely not applied |
 //! | 4 | outcome unknown: a write was sent but not seen committed; it may still be applied |
 //! | 5 | refused as malformed (400/413: bad key, value too large); nothing happened |
 //! | 6 | unexpected answer from the server (for `snapshot save`: a download cut short or not a valid snapshot file) |
 //! | 7 | `snapshot save`: the output file cannot be written here |
+//! | 8 | `status`, `endpoint health`: some member is unreachable or unhealthy (3 when none answered) |
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use node_bin::raft_client::{
-    normalize_endpoint, ClientFailure, RaftClient, Reply, SnapshotClient, SnapshotFailure,
+    check_endpoint, ClientFailure, ListPage, RaftClient, Reply, SnapshotClient, SnapshotFailure,
 };
-use std::io::Write;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+// A binary's root file looks for modules beside it; this one keeps its own in raftctl/.
+#[path = "raftctl/cluster_commands.rs"]
+mod cluster_commands;
+
+use cluster_commands::{endpoint_health, member_list, status};
+
 const EXIT_NOT_FOUND: u8 = 1;
+const EXIT_USAGE: u8 = 2;
 const EXIT_UNAVAILABLE: u8 = 3;
 const EXIT_UNKNOWN: u8 = 4;
 const EXIT_REFUSED: u8 = 5;
 const EXIT_UNEXPECTED: u8 = 6;
 const EXIT_LOCAL_FILE: u8 = 7;
+const EXIT_DEGRADED: u8 = 8;
+
+/// The page size `get --prefix` asks for: the server's default and a tenth of its maximum.
+const LIST_PAGE_SIZE: u32 = 1000;
 
 /// Client and admin CLI for a raft-node cluster. Any node serves any request (followers
 /// forward to the leader); raftctl follows leader hints and tries the other endpoints when one
-/// is down. Exit codes: 0 ok, 1 not found / not swapped, 2 usage, 3 unavailable (not applied),
-/// 4 outcome unknown (may be applied), 5 malformed request, 6 unexpected answer, 7 cannot
-/// write the output file.
+/// is down. Global flags go before or after the command. Exit codes: 0 ok, 1 not found / not
+/// swapped, 2 usage, 3 unavailable (not applied), 4 outcome unknown (may be applied),
+/// 5 malformed request, 6 unexpected answer, 7 cannot write the output file, 8 some member
+/// down or unhealthy.
 #[derive(Debug, Parser)]
 #[command(name = "raftctl", version)]
 struct Cli {
-    /// Comma-separated client URLs of the cluster's nodes.
+    /// Comma-separated client URLs of the cluster's nodes (plain http://).
     #[arg(
         long,
+        global = true,
         env = "RAFTCTL_ENDPOINTS",
         default_value = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003",
         value_delimiter = ','
     )]
     endpoints: Vec<String>,
     /// Give up after this many milliseconds of retrying (no leader, nodes down).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, global = true, default_value_t = 10_000)]
     deadline_ms: u64,
+    /// How commands that print a structure print it: a table for people, or JSON (one
+    /// document on standard output) for scripts.
+    #[arg(short = 'w', long, global = true, value_enum, default_value_t = Output::Table)]
+    write_out: Output,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,11 +89,24 @@ enum Command {
         value: Option<String>,
         /// Read the value from this file.
         #[arg(long, value_name = "PATH")]
-        file: Option<std::path::PathBuf>,
+        file: Option<PathBuf>,
     },
-    /// Print the value of KEY (linearizable unless --local).
+    /// Print the value of KEY, or with --prefix every key under a prefix with its value, in
+    /// key order (linearizable unless --local).
     Get {
-        key: String,
+        /// The key; omitted with --prefix.
+        #[arg(required_unless_present = "prefix", conflicts_with = "prefix")]
+        key: Option<String>,
+        /// List every key starting with this text (`""` lists all keys), fetched in pages.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// With --prefix: print the keys only.
+        #[arg(long, requires = "prefix")]
+        keys_only: bool,
+        /// With --prefix: stop after this many keys (default: all of them).
+        #[arg(long, requires = "prefix", value_name = "N",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
         /// Read the answering node's state machine, possibly stale.
         #[arg(long)]
         local: bool,
@@ -76,18 +114,37 @@ enum Command {
     /// Remove KEY.
     Delete { key: String },
     /// Compare-and-swap: set KEY to NEW only if it is EXPECT (`cas KEY EXPECT NEW`), or only
-    /// if it is absent (`cas --absent KEY NEW`).
+    /// if it is absent (`cas --absent KEY NEW`). NEW `-` reads standard input; --expect-file
+    /// and --value-file take either value from a file (any bytes).
     Cas {
-        /// Swap only if the key does not exist; then give just KEY and NEW.
-        #[arg(long)]
+        /// Swap only if the key does not exist.
+        #[arg(long, conflicts_with = "expect_file")]
         absent: bool,
+        /// Read EXPECT from this file instead of the command line.
+        #[arg(long, value_name = "PATH")]
+        expect_file: Option<PathBuf>,
+        /// Read NEW from this file instead of the command line.
+        #[arg(long, value_name = "PATH")]
+        value_file: Option<PathBuf>,
         key: String,
-        /// EXPECT NEW, or NEW with --absent.
-        #[arg(num_args = 1..=2, required = true)]
+        /// EXPECT NEW; EXPECT is left out with --absent or --expect-file, NEW with
+        /// --value-file.
+        #[arg(num_args = 0..=2)]
         values: Vec<String>,
     },
-    /// Print every endpoint's role, term, leader, indexes and newest snapshot index.
+    /// Print every member's role, term, leader, indexes and newest snapshot index; exits 8
+    /// when any member does not answer.
     Status,
+    /// Members of the cluster, as the first answering node knows them.
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// Endpoints' health.
+    Endpoint {
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
     /// Snapshots of the first endpoint's node (never forwarded: each node snapshots its own
     /// state machine).
     Snapshot {
@@ -104,6 +161,21 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         value_bytes: usize,
     },
+    /// Print a shell completion script (`source <(raftctl completion bash)`).
+    Completion { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum MemberCommand {
+    /// Every member's id and client URL.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum EndpointCommand {
+    /// `GET /health` of every endpoint and every other member: healthy (a leader is known, no
+    /// alarm) or not, with the error and the time taken; exits 8 when any is unhealthy.
+    Health,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,80 +192,183 @@ enum SnapshotCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completion { shell } = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "raftctl",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    for endpoint in &cli.endpoints {
+        if let Err(error) = check_endpoint(endpoint) {
+            eprintln!("raftctl: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
     let client = RaftClient::new(
         &cli.endpoints,
         Duration::from_secs(30),
         Duration::from_millis(cli.deadline_ms),
     );
+    let output = cli.write_out;
     let code = match cli.command {
-        Command::Put { key, value, file } => match put_value(value, file) {
+        Command::Put { key, value, file } => match input_value(value.as_deref(), file.as_deref()) {
             Ok(value) => report(client.put(&key, &value), |reply| {
-                println!("OK index={}", reply.json()["index"]);
+                print_reply(output, reply, || {
+                    format!("OK index={}", reply.json()["index"])
+                });
                 0
             }),
-            Err(error) => {
-                eprintln!("raftctl: {error}");
-                2
-            }
+            Err(error) => usage_error(&error),
         },
-        Command::Get { key, local } => report(client.get(&key, local), |reply| {
+        Command::Get {
+            key: Some(_),
+            prefix: None,
+            keys_only,
+            limit,
+            ..
+        } if keys_only || limit.is_some() => {
+            usage_error("--keys-only and --limit go with --prefix, not with a KEY")
+        }
+        Command::Get {
+            key: Some(key),
+            local,
+            ..
+        } => report(client.get(&key, local), |reply| {
+            // The value's bytes as they are (not JSON: a value is not a structure).
             let mut stdout = std::io::stdout();
             let _ = stdout.write_all(&reply.body);
             let _ = stdout.write_all(b"\n");
             0
         }),
+        Command::Get {
+            prefix: Some(prefix),
+            keys_only,
+            limit,
+            local,
+            ..
+        } => list(&client, output, prefix, keys_only, limit, local),
+        Command::Get { .. } => unreachable!("clap requires KEY or --prefix"),
         Command::Delete { key } => report(client.delete(&key), |reply| {
-            let body = reply.json();
-            println!(
-                "{} index={}",
-                if body["deleted"] == true {
+            print_reply(output, reply, || {
+                let body = reply.json();
+                let outcome = if body["deleted"] == true {
                     "deleted"
                 } else {
                     "absent"
-                },
-                body["index"]
-            );
+                };
+                format!("{outcome} index={}", body["index"])
+            });
             0
         }),
         Command::Cas {
             absent,
+            expect_file,
+            value_file,
             key,
             values,
-        } => cas(&client, absent, &key, &values),
-        Command::Status => status(&client),
+        } => match cas_values(
+            absent,
+            expect_file.as_deref(),
+            value_file.as_deref(),
+            &values,
+        ) {
+            Ok((expect, new)) => cas(&client, output, &key, expect.as_deref(), &new),
+            Err(error) => usage_error(&error),
+        },
+        Command::Status => status(&client, output),
+        Command::Member {
+            command: MemberCommand::List,
+        } => member_list(&client, output),
+        Command::Endpoint {
+            command: EndpointCommand::Health,
+        } => endpoint_health(&client, output),
         Command::Snapshot { command } => {
             let node = SnapshotClient::new(&cli.endpoints[0]);
             match command {
-                SnapshotCommand::Create => snapshot_create(&node),
-                SnapshotCommand::Save { file } => snapshot_save(&node, &file),
+                SnapshotCommand::Create => snapshot_create(&node, output),
+                SnapshotCommand::Save { file } => snapshot_save(&node, &file, output),
             }
         }
         Command::Bench {
             requests,
             clients,
             value_bytes,
-        } => bench(&cli.endpoints, requests, clients, value_bytes),
+        } => bench(&cli.endpoints, requests, clients, value_bytes, output),
+        Command::Completion { .. } => unreachable!("answered before connecting"),
     };
     ExitCode::from(code)
 }
 
-/// The bytes `put` writes: the argument, standard input for `-`, or the file.
-fn put_value(value: Option<String>, file: Option<std::path::PathBuf>) -> Result<Vec<u8>, String> {
-    use std::io::Read;
+fn usage_error(error: &str) -> u8 {
+    eprintln!("raftctl: {error}");
+    EXIT_USAGE
+}
+
+/// Prints one JSON document, pretty, so it is readable and parses.
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a JSON value always serializes")
+    );
+}
+
+/// A write's answer: the server's JSON as it is with `-w json`, else `line()`.
+fn print_reply(output: Output, reply: &Reply, line: impl FnOnce() -> String) {
+    match output {
+        Output::Json => print_json(&reply.json()),
+        Output::Table => println!("{}", line()),
+    }
+}
+
+/// The bytes a value argument stands for: the argument, standard input for `-`, or the file.
+fn input_value(value: Option<&str>, file: Option<&Path>) -> Result<Vec<u8>, String> {
     match (value, file) {
-        (_, Some(path)) => {
-            std::fs::read(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))
-        }
-        (Some(value), None) if value == "-" => {
+        (_, Some(path)) => read_file(path),
+        (Some("-"), None) => {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .map_err(|error| format!("cannot read standard input: {error}"))?;
             Ok(bytes)
         }
-        (Some(value), None) => Ok(value.into_bytes()),
+        (Some(value), None) => Ok(value.as_bytes().to_vec()),
         (None, None) => Err("put needs a VALUE, - (standard input) or --file PATH".to_string()),
     }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+}
+
+/// EXPECT (`None`: only if absent) and NEW of a `cas`, from the positional values and files.
+fn cas_values(
+    absent: bool,
+    expect_file: Option<&Path>,
+    value_file: Option<&Path>,
+    values: &[String],
+) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
+    let expect_given = absent || expect_file.is_some();
+    let wanted = usize::from(!expect_given) + usize::from(value_file.is_none());
+    if values.len() != wanted {
+        return Err(format!(
+            "cas takes {wanted} value(s) here, got {}: cas KEY EXPECT NEW, cas --absent KEY NEW, \
+             or --expect-file / --value-file in place of EXPECT / NEW",
+            values.len()
+        ));
+    }
+    let mut positional = values.iter();
+    let expect = if absent {
+        None
+    } else if let Some(path) = expect_file {
+        Some(read_file(path)?)
+    } else {
+        Some(positional.next().expect("counted").as_bytes().to_vec())
+    };
+    let new = input_value(positional.next().map(String::as_str), value_file)?;
+    Ok((expect, new))
 }
 
 /// Maps a reply to an exit code: `on_success` for 2xx, the documented codes otherwise.
@@ -229,91 +404,106 @@ fn report(result: Result<Reply, ClientFailure>, on_success: impl FnOnce(&Reply) 
     }
 }
 
-fn cas(client: &RaftClient, absent: bool, key: &str, values: &[String]) -> u8 {
-    let (expect, new) = match (absent, values) {
-        (true, [new]) => (None, new),
-        (false, [expect, new]) => (Some(expect.as_str()), new),
-        _ => {
-            eprintln!("raftctl: usage: cas KEY EXPECT NEW, or cas --absent KEY NEW");
-            return 2;
-        }
-    };
+fn cas(client: &RaftClient, output: Output, key: &str, expect: Option<&[u8]>, new: &[u8]) -> u8 {
     let result = client.compare_and_swap(key, expect, new);
     if let Ok(reply) = &result {
         if reply.status == 409 {
-            let current = &reply.json()["current"];
-            println!("not swapped: current={current}");
+            let body = reply.json();
+            match output {
+                Output::Json => print_json(&body),
+                Output::Table if body.get("current_base64").is_some() => {
+                    println!("not swapped: current_base64={}", body["current_base64"])
+                }
+                Output::Table => println!("not swapped: current={}", body["current"]),
+            }
             return EXIT_NOT_FOUND;
         }
     }
     report(result, |reply| {
-        println!("swapped index={}", reply.json()["index"]);
+        print_reply(output, reply, || {
+            format!("swapped index={}", reply.json()["index"])
+        });
         0
     })
 }
 
-fn status(client: &RaftClient) -> u8 {
-    let mut reachable = 0;
-    // The endpoints given, then every other member the first answering node knows of: a
-    // cluster of five shows five rows even when raftctl was told of three.
-    let mut endpoints: Vec<String> = client.endpoints().to_vec();
-    if let Some(known) = endpoints
-        .iter()
-        .find_map(|endpoint| client.status_of(endpoint).ok())
-    {
-        for address in known["member_client_addrs"]
-            .as_object()
-            .into_iter()
-            .flat_map(|members| members.values())
-            .filter_map(|address| address.as_str())
-        {
-            let endpoint = normalize_endpoint(address);
-            if !endpoints.contains(&endpoint) {
-                endpoints.push(endpoint);
+/// `get --prefix`: every page until the listing says no more remain or `limit` keys came.
+/// Pages are read one after another, each a read of its own: a listing of a prefix being
+/// written to is not one snapshot (each page is linearizable, the whole is not).
+fn list(
+    client: &RaftClient,
+    output: Output,
+    prefix: String,
+    keys_only: bool,
+    limit: Option<u64>,
+    local: bool,
+) -> u8 {
+    // A table is printed page by page, so a listing of millions of keys never sits in memory
+    // whole; a JSON document is printed once, with the count (a failure midway prints none).
+    let mut entries: Vec<Value> = Vec::new();
+    let mut listed: u64 = 0;
+    let mut page = ListPage {
+        prefix,
+        start_after: None,
+        limit: LIST_PAGE_SIZE,
+        keys_only,
+        local,
+    };
+    let mut more = false;
+    loop {
+        if let Some(limit) = limit {
+            let left = limit.saturating_sub(listed);
+            if left == 0 {
+                // The last page asked for exactly what was left, so its `more` is the answer.
+                break;
             }
+            page.limit = left.min(u64::from(LIST_PAGE_SIZE)) as u32;
+        }
+        let mut reply_json = Value::Null;
+        let code = report(client.list(&page), |reply| {
+            reply_json = reply.json();
+            0
+        });
+        if code != 0 {
+            return code;
+        }
+        let Some(page_entries) = reply_json["entries"].as_array() else {
+            eprintln!("raftctl: the listing's answer has no `entries`: {reply_json}");
+            return EXIT_UNEXPECTED;
+        };
+        listed += page_entries.len() as u64;
+        match output {
+            Output::Json => entries.extend(page_entries.iter().cloned()),
+            Output::Table => print_entries(page_entries, keys_only),
+        }
+        more = reply_json["more"] == true;
+        match reply_json["next_start_after"].as_str() {
+            Some(next) if more => page.start_after = Some(next.to_string()),
+            _ => break,
         }
     }
-    println!(
-        "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
-        "endpoint", "id", "role", "term", "leader", "commit", "applied", "last_log", "snapshot"
-    );
-    for endpoint in &endpoints {
-        match client.status_of(endpoint) {
-            Ok(status) => {
-                reachable += 1;
-                let field = |name: &str| status[name].to_string().trim_matches('"').to_string();
-                println!(
-                    "{:<28} {:>4} {:<9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
-                    endpoint,
-                    field("id"),
-                    field("role"),
-                    field("term"),
-                    field("leader_id"),
-                    field("commit_index"),
-                    field("last_applied"),
-                    field("last_log_index"),
-                    field("snapshot_index")
-                );
-                // A raised alarm is the one thing an operator must not miss in this table.
-                for alarm in status["alarms"].as_array().into_iter().flatten() {
-                    println!(
-                        "{:<28} ALARM {}: at index {} this node's hash {} differs from node {}'s {}",
-                        "",
-                        alarm["kind"].as_str().unwrap_or("?"),
-                        alarm["index"],
-                        alarm["local_hash"].as_str().unwrap_or("?"),
-                        alarm["peer_id"],
-                        alarm["peer_hash"].as_str().unwrap_or("?"),
-                    );
-                }
-            }
-            Err(error) => println!("{endpoint:<28} unreachable: {error}"),
-        }
+    if output == Output::Json {
+        print_json(&json!({ "entries": entries, "count": listed, "more": more }));
     }
-    if reachable == 0 {
-        EXIT_UNAVAILABLE
-    } else {
-        0
+    0
+}
+
+/// Listed entries as a table: each key on a line, its value on the next.
+fn print_entries(entries: &[Value], keys_only: bool) {
+    let mut stdout = std::io::stdout().lock();
+    for entry in entries {
+        let key = entry["key"].as_str().unwrap_or_default();
+        let _ = writeln!(stdout, "{key}");
+        if keys_only {
+            continue;
+        }
+        // Text values print as they are; a binary one as its base64, marked, since raw bytes
+        // would garble the terminal and could not be told from text.
+        if let Some(text) = entry["value"].as_str() {
+            let _ = writeln!(stdout, "{text}");
+        } else if let Some(encoded) = entry["value_base64"].as_str() {
+            let _ = writeln!(stdout, "base64:{encoded}");
+        }
     }
 }
 
@@ -344,14 +534,19 @@ fn describe_taken(taken: &serde_json::Value) -> String {
     )
 }
 
-fn snapshot_create(node: &SnapshotClient) -> u8 {
+fn snapshot_create(node: &SnapshotClient, output: Output) -> u8 {
     match node.take() {
         Ok(taken) => {
-            println!(
-                "snapshot taken on {}: {}",
-                node.endpoint(),
-                describe_taken(&taken)
-            );
+            match output {
+                Output::Json => {
+                    print_json(&json!({ "endpoint": node.endpoint(), "snapshot": taken }))
+                }
+                Output::Table => println!(
+                    "snapshot taken on {}: {}",
+                    node.endpoint(),
+                    describe_taken(&taken)
+                ),
+            }
             0
         }
         Err(failure) => snapshot_failure(failure),
@@ -365,7 +560,7 @@ fn partial_path(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn snapshot_save(node: &SnapshotClient, file: &Path) -> u8 {
+fn snapshot_save(node: &SnapshotClient, file: &Path, output: Output) -> u8 {
     // A fresh snapshot first, so the backup is as recent as the node's applied state now.
     let taken = match node.take() {
         Ok(taken) => taken,
@@ -378,6 +573,18 @@ fn snapshot_save(node: &SnapshotClient, file: &Path) -> u8 {
         let _ = std::fs::remove_file(&partial);
     }
     match result {
+        Ok(headers) if output == Output::Json => {
+            print_json(&json!({
+                "file": file.display().to_string(),
+                "index": headers.index,
+                "term": headers.term,
+                "size_bytes": headers.size_bytes,
+                "file_checksum": headers.file_checksum,
+                "members": headers.members,
+                "taken": taken,
+            }));
+            0
+        }
         Ok(headers) => {
             println!(
                 "saved {}: index={} term={} size_bytes={} file_checksum={} members={} (taken: {})",
@@ -444,7 +651,13 @@ fn download_to(
     Ok(headers)
 }
 
-fn bench(endpoints: &[String], requests: usize, clients: usize, value_bytes: usize) -> u8 {
+fn bench(
+    endpoints: &[String],
+    requests: usize,
+    clients: usize,
+    value_bytes: usize,
+    output: Output,
+) -> u8 {
     let clients = clients.max(1);
     let value = vec![b'x'; value_bytes];
     let started = Instant::now();
@@ -482,7 +695,20 @@ fn bench(endpoints: &[String], requests: usize, clients: usize, value_bytes: usi
             .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    println!(
+    if output == Output::Json {
+        print_json(&json!({
+            "ok": latencies.len(),
+            "failed": failures,
+            "seconds": elapsed.as_secs_f64(),
+            "writes_per_second": latencies.len() as f64 / elapsed.as_secs_f64(),
+            "latency_ms": {
+                "p50": percentile(0.50),
+                "p99": percentile(0.99),
+                "max": percentile(1.0),
+            },
+        }));
+    } else {
+        println!(
         "{} ok, {failures} failed in {:.2} s: {:.0} writes/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
         elapsed.as_secs_f64(),
@@ -491,6 +717,7 @@ fn bench(endpoints: &[String], requests: usize, clients: usize, value_bytes: usi
         percentile(0.99),
         percentile(1.0),
     );
+    }
     if failures == 0 {
         0
     } else {

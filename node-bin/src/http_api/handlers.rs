@@ -9,6 +9,7 @@ use crate::http_api::api_error::ApiError;
 use crate::http_api::api_state::ApiState;
 use crate::http_api::forwarder::Effect;
 use crate::http_api::kv_key::key_from_path;
+use crate::http_api::list_route;
 use crate::http_api::metrics_text::MetricsText;
 use crate::http_api::query::{no_query_parameters, query_parameters};
 use crate::http_api::snapshot_routes::snapshot_status;
@@ -56,13 +57,35 @@ pub async fn delete(
     write(&request, Bytes::new(), &state, KvCommand::Delete { key }).await
 }
 
-/// The body of `POST /v1/cas/{key}`. Values are UTF-8 strings in JSON.
+/// The body of `POST /v1/cas/{key}`. Each value comes as a JSON string (`expect`, `value`:
+/// its UTF-8 bytes) or as standard base64 (`expect_base64`, `value_base64`: any bytes), one
+/// form per field. `expect: null` means "only if absent".
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CasBody {
-    /// `null` means "only if absent". The field is required, so a typo is not read as null.
-    expect: Option<String>,
-    value: String,
+    // `Option<Option<_>>` tells a missing `expect` from an explicit `null`: a typo in the
+    // field's name must not be read as "only if absent".
+    #[serde(default, deserialize_with = "present")]
+    expect: Option<Option<String>>,
+    expect_base64: Option<String>,
+    value: Option<String>,
+    value_base64: Option<String>,
+}
+
+/// A field that is present (possibly `null`) deserializes to `Some`, a missing one to the
+/// `default`, `None`.
+fn present<'de, D>(deserializer: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// A CAS body decoded into bytes.
+#[derive(Debug, PartialEq, Eq)]
+struct CasValues {
+    expect: Option<Vec<u8>>,
+    value: Vec<u8>,
 }
 
 pub async fn compare_and_swap(
@@ -72,9 +95,10 @@ pub async fn compare_and_swap(
 ) -> Result<HttpResponse, ApiError> {
     let key = key_from_path(request.uri().path(), CAS_PREFIX)?;
     no_query_parameters(&request)?;
+    // Two values, each up to 4/3 larger in base64, plus the JSON around them.
     let body_limit = state
         .max_value_bytes
-        .saturating_mul(2)
+        .saturating_mul(3)
         .saturating_add(CAS_BODY_OVERHEAD_BYTES);
     let body = read_body(&request, payload, body_limit, &state).await?;
     let parsed = parse_cas_body(&body)?;
@@ -83,23 +107,43 @@ pub async fn compare_and_swap(
     }
     let command = KvCommand::CompareAndSwap {
         key,
-        expect: parsed.expect.map(String::into_bytes),
-        value: parsed.value.into_bytes(),
+        expect: parsed.expect,
+        value: parsed.value,
     };
     write(&request, body, &state, command).await
 }
 
-fn parse_cas_body(body: &[u8]) -> Result<CasBody, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|error| ApiError::bad_request("bad_json", format!("invalid JSON: {error}")))?;
-    if value.get("expect").is_none() {
-        return Err(ApiError::bad_request(
-            "bad_json",
-            "missing field `expect` (use null for \"only if absent\")",
-        ));
-    }
-    serde_json::from_value(value)
-        .map_err(|error| ApiError::bad_request("bad_json", format!("invalid CAS body: {error}")))
+fn bad_cas(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("bad_json", message)
+}
+
+fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|error| bad_cas(format!("`{field}` is not standard padded base64: {error}")))
+}
+
+fn parse_cas_body(body: &[u8]) -> Result<CasValues, ApiError> {
+    let parsed: CasBody = serde_json::from_slice(body)
+        .map_err(|error| bad_cas(format!("invalid CAS body: {error}")))?;
+    let expect = match (parsed.expect, parsed.expect_base64) {
+        (Some(_), Some(_)) => return Err(bad_cas("give `expect` or `expect_base64`, not both")),
+        (Some(expect), None) => expect.map(String::into_bytes),
+        (None, Some(encoded)) => Some(decode_base64("expect_base64", &encoded)?),
+        (None, None) => {
+            return Err(bad_cas(
+                "missing field `expect` (use null for \"only if absent\") or `expect_base64`",
+            ))
+        }
+    };
+    let value = match (parsed.value, parsed.value_base64) {
+        (Some(_), Some(_)) => return Err(bad_cas("give `value` or `value_base64`, not both")),
+        (Some(value), None) => value.into_bytes(),
+        (None, Some(encoded)) => decode_base64("value_base64", &encoded)?,
+        (None, None) => return Err(bad_cas("missing field `value` or `value_base64`")),
+    };
+    Ok(CasValues { expect, value })
 }
 
 pub async fn get(
@@ -123,13 +167,21 @@ pub async fn get(
         Consistency::Linearizable => {
             let (responder, answer) = oneshot::channel();
             send(&state.ports.read, Read { query, responder })?;
-            answer_or_forward(&request, Bytes::new(), answer, &state, Effect::Read).await
+            answer_or_forward(
+                &request,
+                Bytes::new(),
+                answer,
+                &state,
+                Effect::Read,
+                respond,
+            )
+            .await
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Consistency {
+pub(crate) enum Consistency {
     Linearizable,
     Local,
 }
@@ -137,18 +189,21 @@ enum Consistency {
 fn consistency(request: &HttpRequest) -> Result<Consistency, ApiError> {
     let mut consistency = Consistency::Linearizable;
     for (_name, value) in query_parameters(request, &["consistency"])? {
-        consistency = match value.as_str() {
-            "local" => Consistency::Local,
-            "linearizable" => Consistency::Linearizable,
-            other => {
-                return Err(ApiError::bad_request(
-                    "bad_query",
-                    format!("consistency={other}: expected \"linearizable\" or \"local\""),
-                ))
-            }
-        };
+        consistency = parse_consistency(&value)?;
     }
     Ok(consistency)
+}
+
+/// The value of a `consistency` query parameter.
+pub(crate) fn parse_consistency(value: &str) -> Result<Consistency, ApiError> {
+    match value {
+        "local" => Ok(Consistency::Local),
+        "linearizable" => Ok(Consistency::Linearizable),
+        other => Err(ApiError::bad_request(
+            "bad_query",
+            format!("consistency={other}: expected \"linearizable\" or \"local\""),
+        )),
+    }
 }
 
 pub async fn status(
@@ -268,13 +323,13 @@ async fn write(
         responder,
     };
     send(&state.ports.propose, message)?;
-    answer_or_forward(request, body, answer, state, Effect::Write).await
+    answer_or_forward(request, body, answer, state, Effect::Write, respond).await
 }
 
 /// Hands `message` to an actor. A stopped actor never got it: `503`. (`do_send` does not wait
 /// on a full mailbox; an overloaded node answers late, and the request timeout turns that into
 /// `504`, the conservative answer for a write that may still be queued.)
-fn send<M>(recipient: &Recipient<M>, message: M) -> Result<(), ApiError>
+pub(crate) fn send<M>(recipient: &Recipient<M>, message: M) -> Result<(), ApiError>
 where
     M: actix::Message + Send + 'static,
     M::Result: Send,
@@ -286,20 +341,21 @@ where
     Ok(())
 }
 
-type Answer = oneshot::Receiver<Result<Vec<u8>, ClientError>>;
+pub(crate) type Answer = oneshot::Receiver<Result<Vec<u8>, ClientError>>;
 
-/// The HTTP answer for the consensus actor's `answer` to `request`. When this node is not the
-/// leader but knows another node that is, the request (with `body`) goes there instead
-/// (`Forwarder::forward` refuses a hint naming this node itself).
-async fn answer_or_forward(
+/// The HTTP answer for the consensus actor's `answer` to `request`, rendered by `render`.
+/// When this node is not the leader but knows another node that is, the request (with `body`)
+/// goes there instead (`Forwarder::forward` refuses a hint naming this node itself).
+pub(crate) async fn answer_or_forward(
     request: &HttpRequest,
     body: Bytes,
     answer: Answer,
     state: &ApiState,
     effect: Effect,
+    render: impl FnOnce(KvOutput) -> Result<HttpResponse, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     match await_answer(answer, state.request_timeout, effect).await {
-        Ok(bytes) => respond(decode_output(&bytes)?),
+        Ok(bytes) => render(decode_output(&bytes)?),
         Err(ApiError::NotLeader {
             leader_id: Some(leader),
             ..
@@ -315,7 +371,7 @@ async fn answer_or_forward(
 /// whose responder is dropped unanswered, may still be applied: `504`. A read not answered in
 /// time is `504` too (whether it would have been served is unknown); a read whose responder
 /// was dropped was never served, which a read changing nothing makes a plain `503`.
-async fn await_answer(
+pub(crate) async fn await_answer(
     answer: Answer,
     timeout: Duration,
     effect: Effect,
@@ -352,14 +408,14 @@ fn client_error(error: ClientError) -> ApiError {
     }
 }
 
-fn decode_output(bytes: &[u8]) -> Result<KvOutput, ApiError> {
+pub(crate) fn decode_output(bytes: &[u8]) -> Result<KvOutput, ApiError> {
     KvOutput::decode(bytes).map_err(|error| ApiError::Internal {
         message: format!("cannot decode the state machine's answer: {error}"),
     })
 }
 
 /// The HTTP answer for a state machine output.
-fn respond(output: KvOutput) -> Result<HttpResponse, ApiError> {
+pub(crate) fn respond(output: KvOutput) -> Result<HttpResponse, ApiError> {
     Ok(match output {
         KvOutput::Put { index } => HttpResponse::Ok().json(json!({ "index": index.0 })),
         KvOutput::Deleted { index, existed } => {
@@ -368,13 +424,30 @@ fn respond(output: KvOutput) -> Result<HttpResponse, ApiError> {
         KvOutput::Swapped { index } => {
             HttpResponse::Ok().json(json!({ "swapped": true, "index": index.0 }))
         }
-        KvOutput::CasFailed { current } => HttpResponse::build(StatusCode::CONFLICT).json(json!({
-            "swapped": false,
-            "current": current.map(|value| String::from_utf8_lossy(&value).into_owned()),
-        })),
+        KvOutput::CasFailed { current } => {
+            // `current` is the value as a string (null when absent); a value that is not UTF-8
+            // comes as `current_base64` instead, never as a lossy string.
+            let mut body = json!({ "swapped": false });
+            match current {
+                None => body["current"] = serde_json::Value::Null,
+                Some(value) => {
+                    let (field, value) = list_route::value_json(&value);
+                    let field = if field == "value" {
+                        "current"
+                    } else {
+                        "current_base64"
+                    };
+                    body[field] = value;
+                }
+            }
+            HttpResponse::build(StatusCode::CONFLICT).json(body)
+        }
         KvOutput::Value(Some(value)) => HttpResponse::Ok()
             .content_type("application/octet-stream")
             .body(value),
+        KvOutput::Listed { entries, more } => {
+            HttpResponse::Ok().json(list_route::listed_json(&entries, more, false))
+        }
         KvOutput::Value(None) => {
             return Err(ApiError::NotFound {
                 code: "key_not_found",
@@ -426,4 +499,63 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<CasValues, String> {
+        parse_cas_body(body.as_bytes()).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn cas_bodies_take_strings_or_base64_one_form_per_field() {
+        assert_eq!(
+            parse(r#"{"expect": null, "value": "v"}"#).expect("absent"),
+            CasValues {
+                expect: None,
+                value: b"v".to_vec()
+            }
+        );
+        assert_eq!(
+            parse(r#"{"expect_base64": "AP8=", "value_base64": "AQI="}"#).expect("binary"),
+            CasValues {
+                expect: Some(vec![0, 255]),
+                value: vec![1, 2]
+            }
+        );
+        assert_eq!(
+            parse(r#"{"expect": "a", "value_base64": ""}"#).expect("mixed"),
+            CasValues {
+                expect: Some(b"a".to_vec()),
+                value: vec![]
+            }
+        );
+        for (body, named) in [
+            (r#"{"value": "v"}"#, "missing field `expect`"),
+            (r#"{"expect": null}"#, "missing field `value`"),
+            (
+                r#"{"expect": "a", "expect_base64": "AA==", "value": "v"}"#,
+                "not both",
+            ),
+            (
+                r#"{"expect": null, "value": "v", "value_base64": "AA=="}"#,
+                "not both",
+            ),
+            (
+                r#"{"expect_base64": "not base64!", "value": "v"}"#,
+                "`expect_base64`",
+            ),
+            (
+                r#"{"expect": null, "value": "v", "ttl": 5}"#,
+                "unknown field `ttl`",
+            ),
+            (r#"{"expect": null, "value": 5}"#, "invalid CAS body"),
+            ("not json", "invalid CAS body"),
+        ] {
+            let error = parse(body).expect_err(body);
+            assert!(error.contains(named), "{body}: {error}");
+        }
+    }
 }

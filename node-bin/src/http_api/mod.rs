@@ -11,6 +11,7 @@
 //! - [`handlers`]: one function per route.
 //! - [`api_error`]: `ApiError` and its status codes (the 503-versus-504 rule).
 //! - [`kv_key`]: key parsing from the request path.
+//! - [`list_route`]: `GET /v1/list`, pages of the keys under a prefix.
 //! - [`forwarder`]: relaying a follower's request to the leader.
 //! - [`metrics_text`]: the Prometheus text for `/metrics`.
 //! - [`snapshot_routes`]: `POST`/`GET /v1/snapshot` and the snapshot figures of status and
@@ -24,6 +25,7 @@ pub mod api_state;
 pub mod forwarder;
 pub mod handlers;
 pub mod kv_key;
+pub mod list_route;
 pub mod metrics_text;
 pub mod query;
 pub mod snapshot_routes;
@@ -45,6 +47,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::delete().to(handlers::delete)),
         )
         .service(resource("/v1/cas/{key:.*}").route(web::post().to(handlers::compare_and_swap)))
+        .service(resource("/v1/list").route(web::get().to(list_route::list)))
         .service(resource("/v1/status").route(web::get().to(handlers::status)))
         .service(
             resource("/v1/snapshot")
