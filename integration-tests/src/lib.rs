@@ -43,9 +43,12 @@
 //! - [`kv_linearizability`]: the same for the whole key-value model (get, put, delete,
 //!   compare-and-swap), per key, with a budget that answers "unknown" and a report of the
 //!   failing key's history.
+//! - [`kv_workload`]: clients that run a key-value workload against an in-process cluster and
+//!   record the history the checker judges.
 
 pub mod in_process;
 pub mod kv_linearizability;
+pub mod kv_workload;
 pub mod linearizability;
 pub mod private_network;
 pub mod process_cluster;
