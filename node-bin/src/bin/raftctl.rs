@@ -35,7 +35,7 @@ const EXIT_LOCAL_FILE: u8 = 7;
 /// 4 outcome unknown (may be applied), 5 malformed request, 6 unexpected answer, 7 cannot
 /// write the output file.
 #[derive(Debug, Parser)]
-#[command(name = "raftctl", version)]
+#[command(name = "raftctl", version = node_bin::build_info::VERSION_LINE)]
 struct Cli {
     /// Comma-separated client URLs of the cluster's nodes.
     #[arg(

@@ -12,7 +12,8 @@
 //! - [`api_error`]: `ApiError` and its status codes (the 503-versus-504 rule).
 //! - [`kv_key`]: key parsing from the request path.
 //! - [`forwarder`]: relaying a follower's request to the leader.
-//! - [`metrics_text`]: the Prometheus text for `/metrics`.
+//! - `/metrics` and `/version`: [`crate::metrics`] (through `prometheus-client`) and
+//!   [`crate::build_info`].
 //! - [`snapshot_routes`]: `POST`/`GET /v1/snapshot` and the snapshot figures of status and
 //!   metrics.
 //!
@@ -24,7 +25,6 @@ pub mod api_state;
 pub mod forwarder;
 pub mod handlers;
 pub mod kv_key;
-pub mod metrics_text;
 pub mod query;
 pub mod snapshot_routes;
 
@@ -52,7 +52,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::get().to(snapshot_routes::download_snapshot)),
         )
         .service(resource("/health").route(web::get().to(handlers::health)))
+        // Operations: metrics and the build.
         .service(resource("/metrics").route(web::get().to(handlers::metrics)))
+        .service(resource("/version").route(web::get().to(handlers::version)))
         .service(
             resource(crate::consistency::consistency_checker::CHECKPOINTS_PATH)
                 .route(web::get().to(handlers::checkpoints)),
@@ -98,11 +100,14 @@ pub fn app(
                 span.record("term", metrics.snapshot().current_term.0);
             }
             let started = std::time::Instant::now();
+            let method = crate::metrics::http::method_label(request.method());
             let response = service.call(request);
             async move {
                 let response = response.await?;
                 let status = response.status().as_u16();
-                counters.count_response(status);
+                // The pattern of the route matched (never the raw path: bounded series).
+                let route = response.request().match_pattern();
+                counters.observe_request(method, route.as_deref(), status, started.elapsed());
                 tracing::debug!(
                     status,
                     elapsed_us = started.elapsed().as_micros() as u64,
