@@ -408,7 +408,12 @@ fn a_hostile_label_value_is_escaped_and_reads_back_exactly() {
     let mut build = Scrape::build_labels();
     build[1].1 = hostile.to_owned();
     let api = ApiCounters::default();
-    api.observe_request("GET", Some(hostile), 200, Duration::from_millis(3));
+    api.observe_request(
+        "GET",
+        Some(hostile.to_owned()),
+        200,
+        Duration::from_millis(3),
+    );
     let text = render(empty_scrape(build), &api);
     let exposition = parse_strict(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
     let info = exposition
@@ -436,7 +441,7 @@ fn request_latency_buckets_are_cumulative_and_end_at_inf() {
     for millis in [1, 3, 30, 20_000] {
         api.observe_request(
             "PUT",
-            Some("/v1/kv/{key:.*}"),
+            Some("/v1/kv/{key:.*}".to_owned()),
             200,
             Duration::from_millis(millis),
         );

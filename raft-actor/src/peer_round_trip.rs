@@ -90,7 +90,8 @@ pub(crate) struct RoundTripProbes {
 }
 
 impl RoundTripProbes {
-    /// An AppendEntries is being sent to `peer`: it becomes the probe unless one is out.
+    /// An AppendEntries is being sent to `peer`: it becomes the probe unless one of the same
+    /// term is out and not expired.
     pub fn sent(
         &mut self,
         peer: NodeId,
@@ -106,7 +107,8 @@ impl RoundTripProbes {
             sent_at: now,
         };
         match self.outstanding.get(&peer) {
-            Some(out) if now.duration_since(out.sent_at) < PROBE_EXPIRY => {}
+            // A probe of an earlier term will not be answered in this one's sequence space.
+            Some(out) if out.term == term && now.duration_since(out.sent_at) < PROBE_EXPIRY => {}
             _ => {
                 self.outstanding.insert(peer, probe);
             }
@@ -175,6 +177,21 @@ mod tests {
         assert_eq!(
             probes.answered(peer, Term(1), 2, answer),
             Some((AppendKind::Heartbeat, Duration::from_millis(2)))
+        );
+    }
+
+    #[test]
+    fn a_new_term_replaces_the_probe_at_once() {
+        let mut probes = RoundTripProbes::default();
+        let start = Instant::now();
+        let peer = NodeId(2);
+        probes.sent(peer, Term(1), 5, AppendKind::Append, start);
+        // Leader again in term 3 (sequences start over): the old probe is not waited out.
+        probes.sent(peer, Term(3), 1, AppendKind::Heartbeat, start);
+        assert_eq!(probes.answered(peer, Term(1), 5, start), None);
+        assert_eq!(
+            probes.answered(peer, Term(3), 1, start + Duration::from_millis(1)),
+            Some((AppendKind::Heartbeat, Duration::from_millis(1)))
         );
     }
 }

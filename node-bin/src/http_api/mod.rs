@@ -107,7 +107,7 @@ pub fn app(
                 let status = response.status().as_u16();
                 // The pattern of the route matched (never the raw path: bounded series).
                 let route = response.request().match_pattern();
-                counters.observe_request(method, route.as_deref(), status, started.elapsed());
+                counters.observe_request(method, route, status, started.elapsed());
                 tracing::debug!(
                     status,
                     elapsed_us = started.elapsed().as_micros() as u64,

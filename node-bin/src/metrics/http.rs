@@ -72,7 +72,7 @@ impl ApiCounters {
     pub fn observe_request(
         &self,
         method: &'static str,
-        route: Option<&str>,
+        route: Option<String>,
         status: u16,
         elapsed: Duration,
     ) {
@@ -81,7 +81,7 @@ impl ApiCounters {
             .inc();
         let labels = RequestLabels {
             method,
-            route: route.unwrap_or(UNMATCHED_ROUTE).to_owned(),
+            route: route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned()),
             status,
         };
         self.request_duration
