@@ -477,3 +477,25 @@ fn request_latency_buckets_are_cumulative_and_end_at_inf() {
         4.0
     );
 }
+
+/// The strict reader is what the escaping test leans on: it must refuse what a Prometheus
+/// server would.
+#[test]
+fn the_strict_reader_refuses_malformed_text() {
+    let typed = "# TYPE a gauge\n";
+    for bad in [
+        "a 1\n",                              // no TYPE before the sample
+        "# TYPE a gauge\na{x=\"q\"q\"} 1\n",  // unescaped quote
+        "# TYPE a gauge\na{x=\"\\q\"} 1\n",   // unknown escape
+        "# TYPE a gauge\na{x=\"1\" 1\n",      // unterminated label set
+        "# TYPE a gauge\na one\n",            // not a number
+        "# TYPE a gauge\n# TYPE a counter\n", // two TYPEs
+        "# TYPE a gauge\na 1",                // no final newline
+    ] {
+        assert!(parse_strict(bad).is_err(), "accepted {bad:?}");
+    }
+    let good = format!("{typed}a{{x=\"q\\\"\\\\\\n\",y=\"\"}} +Inf\n");
+    let exposition = parse_strict(&good).expect("valid");
+    assert_eq!(exposition.samples[0].labels["x"], "q\"\\\n");
+    assert_eq!(exposition.samples[0].value, f64::INFINITY);
+}
