@@ -16,12 +16,17 @@
 //! - [`local_cluster`]: `raft-node local-cluster --nodes N`.
 //! - [`divergence_marker`]: the file that keeps a node stopped on a divergence from restarting.
 //! - [`raft_client`]: the blocking HTTP client behind `raftctl` (endpoint failover).
+//! - [`build_info`]: version, git commit, profile and compiler of this build.
+//! - [`metrics`]: `/metrics` through `prometheus-client` (the collector and the HTTP
+//!   latency histograms).
 //! - [`restore`]: `raft-node restore FILE --config node.toml`, a data dir from a backup.
+pub mod build_info;
 pub mod config_values;
 pub mod consistency;
 pub mod divergence_marker;
 pub mod http_api;
 pub mod local_cluster;
+pub mod metrics;
 pub mod node_cli;
 pub mod node_config;
 pub mod node_runtime;

@@ -75,7 +75,7 @@ pub fn raft_node_main() -> i32 {
 /// With no configuration at all it runs a single-node cluster on 127.0.0.1 with data in
 /// ./raft-data. See docs/CONFIGURATION.md for every key.
 #[derive(Debug, Parser)]
-#[command(name = "raft-node", version)]
+#[command(name = "raft-node", version = crate::build_info::VERSION_LINE)]
 pub struct NodeCli {
     #[command(subcommand)]
     pub command: Option<NodeCommand>,

@@ -106,6 +106,7 @@ impl ChunkSendOrder {
 }
 
 use crate::metrics::Counter;
+use crate::peer_round_trip::AppendKind;
 
 impl RaftActor {
     pub(crate) fn run_command(&mut self, command: Command, ctx: &mut Context<Self>) {
@@ -284,6 +285,15 @@ impl RaftActor {
 
     fn run_send(&mut self, to: NodeId, message: RaftMessage) {
         self.metrics.increment(Counter::MessagesSent);
+        if let RaftMessage::AppendEntries(request) = &message {
+            let kind = if request.entries.is_empty() {
+                AppendKind::Heartbeat
+            } else {
+                AppendKind::Append
+            };
+            self.round_trip_probes
+                .sent(to, request.term, request.sequence, kind, Instant::now());
+        }
         // Sent with the rest of this flush's messages, in order, when the flush ends.
         self.outgoing.messages.push(SendMessage { to, message });
     }

@@ -45,9 +45,11 @@
 //! - [`command_runner`]: one `run_<command>` arm per core `Command`.
 //! - [`waiting_proposals`]: clients waiting on their entry to be applied.
 //! - [`metrics`]: `RaftMetrics`, counters and gauges shared with the node through an `Arc`.
+//! - [`peer_round_trip`]: AppendEntries round-trip time per peer, matched by sequence.
 
 pub mod command_runner;
 pub mod metrics;
+pub mod peer_round_trip;
 pub mod raft_actor;
 pub mod waiting_proposals;
 

@@ -8,6 +8,7 @@
 //!
 //! Counters (`*_total`) only grow; gauges are the latest value.
 
+use crate::peer_round_trip::{AppendKind, PeerRoundTripSnapshot, PeerRoundTrips};
 use raft_proto::client::Role;
 pub use raft_proto::metrics::{
     HistogramSnapshot, LatencyHistogram, LATENCY_BUCKET_BOUNDS_MICROSECONDS,
@@ -45,7 +46,10 @@ pub struct RaftMetrics {
     snapshots_restored_total: AtomicU64,
     snapshot_chunks_sent_total: AtomicU64,
     peers_connected: AtomicU64,
+    pending_proposals: AtomicU64,
+    pending_reads: AtomicU64,
     append_latency: LatencyHistogram,
+    peer_round_trips: PeerRoundTrips,
 }
 
 /// A plain copy of [`RaftMetrics`] at one moment.
@@ -97,6 +101,12 @@ pub struct RaftMetricsSnapshot {
     /// Time from sending an `Append` to storage to the `Persisted` event covering it: the
     /// storage mailbox wait, the write and the fsync together.
     pub append_latency: HistogramSnapshot,
+    /// Proposals accepted into this leader's log whose clients still wait for the outcome.
+    pub pending_proposals: u64,
+    /// Linearizable reads waiting for their read index to be confirmed and applied.
+    pub pending_reads: u64,
+    /// Round-trip time of AppendEntries per peer and kind (see [`crate::peer_round_trip`]).
+    pub peer_round_trips: Vec<PeerRoundTripSnapshot>,
 }
 
 fn role_code(role: Role) -> u64 {
@@ -129,6 +139,8 @@ pub(crate) struct Gauges {
     pub first_log_index: LogIndex,
     pub snapshot_receiving_index: LogIndex,
     pub snapshot_received_bytes: u64,
+    pub pending_proposals: u64,
+    pub pending_reads: u64,
 }
 
 /// The counters the actor increments.
@@ -178,6 +190,9 @@ impl RaftMetrics {
             snapshot_chunks_sent_total: load(&self.snapshot_chunks_sent_total),
             peers_connected: load(&self.peers_connected),
             append_latency: self.append_latency.snapshot(),
+            pending_proposals: load(&self.pending_proposals),
+            pending_reads: load(&self.pending_reads),
+            peer_round_trips: self.peer_round_trips.snapshot(),
         }
     }
 
@@ -203,6 +218,8 @@ impl RaftMetrics {
             &self.snapshot_received_bytes,
             gauges.snapshot_received_bytes,
         );
+        store(&self.pending_proposals, gauges.pending_proposals);
+        store(&self.pending_reads, gauges.pending_reads);
     }
 
     pub(crate) fn set_peers_connected(&self, count: usize) {
@@ -229,6 +246,15 @@ impl RaftMetrics {
 
     pub(crate) fn observe_append_latency(&self, latency: Duration) {
         self.append_latency.observe(latency);
+    }
+
+    pub(crate) fn observe_peer_round_trip(
+        &self,
+        peer: NodeId,
+        kind: AppendKind,
+        elapsed: Duration,
+    ) {
+        self.peer_round_trips.observe(peer, kind, elapsed);
     }
 }
 
@@ -267,6 +293,8 @@ mod tests {
             first_log_index: LogIndex(1),
             snapshot_receiving_index: LogIndex::ZERO,
             snapshot_received_bytes: 0,
+            pending_proposals: 2,
+            pending_reads: 1,
         });
         metrics.increment(Counter::Proposals);
         let snapshot = metrics.snapshot();
@@ -274,5 +302,6 @@ mod tests {
         assert_eq!(snapshot.leader_id, Some(NodeId(2)));
         assert_eq!(snapshot.current_term, Term(3));
         assert_eq!(snapshot.proposals_total, 1);
+        assert_eq!((snapshot.pending_proposals, snapshot.pending_reads), (2, 1));
     }
 }

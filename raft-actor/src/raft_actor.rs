@@ -23,6 +23,7 @@
 //!   this actor (refused, overwritten, read rejected), or when the actor stops.
 
 use crate::metrics::{Counter, Gauges, RaftMetrics};
+use crate::peer_round_trip::RoundTripProbes;
 use crate::waiting_proposals::WaitingProposals;
 use actix::{
     Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle,
@@ -36,7 +37,7 @@ use raft_proto::client::{
 use raft_proto::network::{PeerEvent, ReceivedMessages, SendMessages};
 use raft_proto::ports::RaftPorts;
 use raft_proto::storage::StorageEvent;
-use raft_types::{IoSequence, LogIndex, NodeId, Term};
+use raft_types::{IoSequence, LogIndex, NodeId, RaftMessage, Term};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -172,6 +173,8 @@ pub struct RaftActor {
     pub(crate) ports: RaftPorts,
     pub(crate) metrics: Arc<RaftMetrics>,
     pub(crate) waiting_proposals: WaitingProposals,
+    /// Outstanding AppendEntries probes for the peer round-trip histograms.
+    pub(crate) round_trip_probes: RoundTripProbes,
     /// Reads keyed by the id the core echoes in `ReadReady` / `RejectRead`.
     pub(crate) waiting_reads: BTreeMap<ReadRequestId, WaitingRead>,
     next_read_request_id: ReadRequestId,
@@ -218,6 +221,7 @@ impl RaftActor {
             ports,
             metrics: Arc::new(RaftMetrics::default()),
             waiting_proposals: WaitingProposals::default(),
+            round_trip_probes: RoundTripProbes::default(),
             waiting_reads: BTreeMap::new(),
             next_read_request_id: 1,
             appends_in_flight: VecDeque::new(),
@@ -349,6 +353,8 @@ impl RaftActor {
             snapshot_receiving_index: receiving
                 .map_or(LogIndex::ZERO, |(snapshot, _)| snapshot.last_log_id.index),
             snapshot_received_bytes: receiving.map_or(0, |(_, stored)| stored),
+            pending_proposals: self.waiting_proposals.len() as u64,
+            pending_reads: self.waiting_reads.len() as u64,
         });
     }
 
@@ -460,6 +466,18 @@ impl Handler<ReceivedMessages> for RaftActor {
         // MAX_INPUTS_PER_FLUSH messages, however the network grouped them.
         for message in received.messages {
             self.metrics.increment(Counter::MessagesReceived);
+            if let RaftMessage::AppendEntriesResponse(response) = &message {
+                let answered = self.round_trip_probes.answered(
+                    received.from,
+                    response.term,
+                    response.sequence,
+                    Instant::now(),
+                );
+                if let Some((kind, elapsed)) = answered {
+                    self.metrics
+                        .observe_peer_round_trip(received.from, kind, elapsed);
+                }
+            }
             self.raft.step(received.from, message);
             self.input_handled(ctx);
         }

@@ -49,7 +49,7 @@ const LIST_PAGE_SIZE: u32 = 1000;
 /// 5 malformed request, 6 unexpected answer, 7 cannot write the output file, 8 some member
 /// down or unhealthy.
 #[derive(Debug, Parser)]
-#[command(name = "raftctl", version)]
+#[command(name = "raftctl", version = node_bin::build_info::VERSION_LINE)]
 struct Cli {
     /// Comma-separated client URLs of the cluster's nodes (plain http://).
     #[arg(

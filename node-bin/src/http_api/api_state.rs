@@ -11,9 +11,8 @@ use raft_proto::client::{GetStatus, Propose, Read};
 use raft_proto::network::GetNetworkStats;
 use raft_proto::snapshot::SnapshotStore;
 use raft_types::NodeId;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The recipients the API sends to. Any actor handling these messages will do, which is how
@@ -35,28 +34,8 @@ pub struct ApiPorts {
     pub take_snapshot: Recipient<TakeSnapshot>,
 }
 
-/// Responses by status code, shared by every worker.
-#[derive(Clone, Default)]
-pub struct ApiCounters {
-    responses_by_status: Arc<Mutex<BTreeMap<u16, u64>>>,
-}
-
-impl ApiCounters {
-    pub fn count_response(&self, status: u16) {
-        let mut counts = self
-            .responses_by_status
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *counts.entry(status).or_default() += 1;
-    }
-
-    pub fn responses_by_status(&self) -> BTreeMap<u16, u64> {
-        self.responses_by_status
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-}
+/// The API's live metrics (responses, request latency), shared by every worker.
+pub use crate::metrics::http::ApiCounters;
 
 /// One per HTTP worker (the forwarder's connection pool lives on the worker's runtime).
 #[derive(Clone)]

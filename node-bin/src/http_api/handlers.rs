@@ -10,9 +10,10 @@ use crate::http_api::api_state::ApiState;
 use crate::http_api::forwarder::Effect;
 use crate::http_api::kv_key::key_from_path;
 use crate::http_api::list_route;
-use crate::http_api::metrics_text::MetricsText;
 use crate::http_api::query::{no_query_parameters, query_parameters};
 use crate::http_api::snapshot_routes::snapshot_status;
+use crate::metrics::process::ProcessFigures;
+use crate::metrics::{ConsistencyFigures, Scrape};
 use actix::Recipient;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -265,26 +266,53 @@ pub async fn metrics(
 }
 
 async fn metrics_response(state: &ApiState) -> HttpResponse {
-    let mut text = MetricsText::default();
-    if let Some(raft_metrics) = &state.raft_metrics {
-        text.raft(&raft_metrics.snapshot());
-    }
-    if let Some(storage_metrics) = &state.storage_metrics {
-        text.storage(&storage_metrics.snapshot());
-    }
-    if let Some(network) = &state.ports.network_stats {
-        if let Ok(Ok(stats)) =
-            tokio::time::timeout(Duration::from_secs(1), network.send(GetNetworkStats)).await
-        {
-            text.network(&stats);
+    let network = match &state.ports.network_stats {
+        Some(network) => {
+            match tokio::time::timeout(Duration::from_secs(1), network.send(GetNetworkStats)).await
+            {
+                Ok(Ok(stats)) => Some(stats),
+                _ => None,
+            }
         }
-    }
-    text.snapshots(&snapshot_status(state).await);
-    text.consistency(&state.consistency);
-    text.http(&state.counters.responses_by_status());
+        None => None,
+    };
+    let consistency = &state.consistency;
+    let alarm = consistency.alarms.corruption();
+    let scrape = Scrape {
+        raft: state
+            .raft_metrics
+            .as_ref()
+            .map(|metrics| metrics.snapshot()),
+        storage: state
+            .storage_metrics
+            .as_ref()
+            .map(|metrics| metrics.snapshot()),
+        network,
+        snapshots: snapshot_status(state).await,
+        consistency: ConsistencyFigures {
+            alarm_raised: alarm.is_some(),
+            alarm_index: alarm.map_or(0, |alarm| alarm.index.0),
+            latest_checkpoint_index: consistency
+                .checkpoints
+                .snapshot()
+                .checkpoints
+                .last()
+                .map_or(0, |checkpoint| checkpoint.index.0),
+            comparisons_total: consistency.stats.comparisons_total(),
+            peer_errors_total: consistency.stats.peer_errors_total(),
+        },
+        process: ProcessFigures::read(),
+        build: Scrape::build_labels(),
+    };
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(text.finish())
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(crate::metrics::render(scrape, &state.counters))
+}
+
+/// `GET /version`: what this build is.
+pub async fn version(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    no_query_parameters(&request)?;
+    Ok(HttpResponse::Ok().json(crate::build_info::BUILD))
 }
 
 /// This node's applied-state checkpoints, for its peers' consistency check.

@@ -13,7 +13,8 @@
 //! - [`kv_key`]: key parsing from the request path.
 //! - [`list_route`]: `GET /v1/list`, pages of the keys under a prefix.
 //! - [`forwarder`]: relaying a follower's request to the leader.
-//! - [`metrics_text`]: the Prometheus text for `/metrics`.
+//! - `/metrics` and `/version`: [`crate::metrics`] (through `prometheus-client`) and
+//!   [`crate::build_info`].
 //! - [`snapshot_routes`]: `POST`/`GET /v1/snapshot` and the snapshot figures of status and
 //!   metrics.
 //!
@@ -26,7 +27,6 @@ pub mod forwarder;
 pub mod handlers;
 pub mod kv_key;
 pub mod list_route;
-pub mod metrics_text;
 pub mod query;
 pub mod snapshot_routes;
 
@@ -55,7 +55,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::get().to(snapshot_routes::download_snapshot)),
         )
         .service(resource("/health").route(web::get().to(handlers::health)))
+        // Operations: metrics and the build.
         .service(resource("/metrics").route(web::get().to(handlers::metrics)))
+        .service(resource("/version").route(web::get().to(handlers::version)))
         .service(
             resource(crate::consistency::consistency_checker::CHECKPOINTS_PATH)
                 .route(web::get().to(handlers::checkpoints)),
@@ -101,11 +103,14 @@ pub fn app(
                 span.record("term", metrics.snapshot().current_term.0);
             }
             let started = std::time::Instant::now();
+            let method = crate::metrics::http::method_label(request.method());
             let response = service.call(request);
             async move {
                 let response = response.await?;
                 let status = response.status().as_u16();
-                counters.count_response(status);
+                // The pattern of the route matched (never the raw path: bounded series).
+                let route = response.request().match_pattern();
+                counters.observe_request(method, route, status, started.elapsed());
                 tracing::debug!(
                     status,
                     elapsed_us = started.elapsed().as_micros() as u64,

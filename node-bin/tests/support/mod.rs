@@ -1,0 +1,2 @@
+//! Helpers shared by this crate's test files.
+pub mod exposition;
