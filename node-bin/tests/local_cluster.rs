@@ -325,3 +325,137 @@ fn a_killed_node_leaves_the_others_running_and_the_data_outlives_the_cluster() {
     let exit = poll_real_time(Duration::from_secs(10), || again.try_wait().expect("wait"));
     assert_eq!(exit.expect("stopped").code(), Some(0));
 }
+
+/// Issue 15, acceptance 1: in `local-cluster`, `kill -9` of the leader leaves the other nodes
+/// serving writes within 2 s (scaled on a loaded machine), and the restart command the cluster
+/// prints brings the node back with its data: it serves, from its own state, a key written
+/// before the kill and one written while it was down.
+#[test]
+fn killing_the_leader_leaves_writes_served_and_the_printed_command_restarts_it() {
+    let _exclusive = exclusive();
+    let data = tempfile::tempdir().expect("temp dir");
+    let base = free_base_port();
+    let mut cluster = Command::new(RAFT_NODE)
+        .args(["local-cluster", "--nodes", "3", "--base-client-port"])
+        .arg(base.to_string())
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start local-cluster");
+    let _stop_on_failure = StopOnDrop(cluster.id());
+    let urls: Vec<String> = (0..3)
+        .map(|offset| format!("http://127.0.0.1:{}", base + offset))
+        .collect();
+    let endpoints = urls.join(",");
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let answered = poll_real_time(Duration::from_secs(20), || {
+        (raftctl(&endpoints, &["put", "before", "1"]).0 == 0).then_some(())
+    });
+    assert!(answered.is_some(), "the cluster never took a write");
+    let status: serde_json::Value = http
+        .get(format!("{}/v1/status", urls[0]))
+        .send()
+        .and_then(|response| response.json())
+        .expect("status");
+    let leader = status["leader_id"].as_u64().expect("a leader is known");
+    let leader_config = format!(
+        "{}/node-{leader}.toml",
+        data.path().canonicalize().expect("exists").display()
+    );
+    let pid = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ps -eo pid,args | grep -- '{leader_config}' | grep -v grep | awk '{{print $1}}'"
+        ))
+        .output()
+        .expect("ps");
+    let pid = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "the leader's process was not found");
+    let killed = std::time::Instant::now();
+    assert!(Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let survivors: String = urls
+        .iter()
+        .enumerate()
+        .filter(|(offset, _)| *offset as u64 + 1 != leader)
+        .map(|(_, url)| url.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let served = poll_real_time(Duration::from_secs(20), || {
+        (raftctl(&survivors, &["put", "during", "2"]).0 == 0).then(std::time::Instant::now)
+    })
+    .expect("the surviving nodes never took a write");
+    let failover = served.duration_since(killed);
+    println!("a write was served {failover:?} after the leader was killed");
+    assert!(
+        failover <= test_support::wait::scaled(Duration::from_secs(2)),
+        "the surviving nodes took {failover:?} to serve a write"
+    );
+
+    // The cluster prints the command that starts the dead node again; run it as printed.
+    let mut stderr = BufReader::new(cluster.stderr.take().expect("piped"));
+    let mut said = String::new();
+    let command_line = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("read") > 0,
+            "local-cluster printed no restart command: {said}"
+        );
+        said.push_str(&line);
+        if let Some(command) = line.trim().strip_prefix("start it again with:") {
+            break command.trim().to_string();
+        }
+    };
+    assert!(
+        command_line.contains(&format!("node-{leader}.toml")),
+        "{command_line}"
+    );
+    let mut words = command_line.split_whitespace();
+    let program = words.next().expect("a program");
+    let mut restarted = Command::new(program)
+        .args(words)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the printed command runs");
+    let _stop_restarted_on_failure = StopOnDrop(restarted.id());
+    let own_url = &urls[leader as usize - 1];
+    let local_value = |key: &str| {
+        http.get(format!("{own_url}/v1/kv/{key}?consistency=local"))
+            .send()
+            .ok()
+            .filter(|response| response.status().as_u16() == 200)
+            .and_then(|response| response.bytes().ok())
+            .map(|bytes| bytes.to_vec())
+    };
+    let back = poll_real_time(Duration::from_secs(20), || {
+        (local_value("before").as_deref() == Some(b"1".as_slice())
+            && local_value("during").as_deref() == Some(b"2".as_slice()))
+        .then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "the restarted node does not hold the writes from before and during its absence"
+    );
+    restarted.kill().expect("stop the restarted node");
+    let _ = restarted.wait();
+    Command::new("kill")
+        .arg("-INT")
+        .arg(cluster.id().to_string())
+        .status()
+        .expect("kill");
+    let exit = poll_real_time(Duration::from_secs(10), || {
+        cluster.try_wait().expect("wait")
+    });
+    assert_eq!(exit.expect("stopped").code(), Some(0));
+}
