@@ -43,6 +43,8 @@ struct RunningNode {
     applier: Addr<ApplierActor<KvStore>>,
     metrics: Arc<RaftMetrics>,
     snapshot_store: Arc<dyn SnapshotStore>,
+    /// The applier's running-hash checkpoints: what it applied, index by index.
+    checkpoints: Arc<applier_actor::AppliedCheckpoints>,
     /// Aborted all together, before any of them can run again: a consensus actor that saw its
     /// storage or applier gone would take it as fatal and stop the whole System.
     tasks: Vec<(&'static str, JoinHandle<()>)>,
@@ -596,6 +598,13 @@ impl InProcessCluster {
 
     /// The running node's metrics (what its `/metrics` would show), or `None` while it is
     /// crashed.
+    /// A running node's applied-state checkpoints (the running hash of everything applied, at
+    /// regular indexes): two nodes holding different hashes at one index applied different
+    /// entries there.
+    pub fn applied_checkpoints(&self, node: NodeId) -> Option<applier_actor::CheckpointsSnapshot> {
+        self.slot_running(node, |running| running.checkpoints.snapshot())
+    }
+
     /// The newest complete snapshot in a running node's snapshot store.
     pub fn newest_snapshot(&self, node: NodeId) -> Option<raft_types::SnapshotMeta> {
         self.slot_running(node, |running| running.snapshot_store.newest())

@@ -98,6 +98,7 @@ impl InProcessCluster {
                 )
                 .writing_snapshots_inline();
         }
+        let checkpoints = applier.checkpoints();
         let (applier_address, applier_task) = spawn_actor(Context::new(), applier);
 
         let endpoint = SimEndpoint::start_for(
@@ -148,6 +149,7 @@ impl InProcessCluster {
             applier: applier_address,
             metrics,
             snapshot_store,
+            checkpoints,
             tasks: [
                 ("consensus", raft_task),
                 ("applier", applier_task),
