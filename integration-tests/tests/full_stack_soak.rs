@@ -207,7 +207,7 @@ async fn faults(cluster: &InProcessCluster, seed: u64) -> BTreeMap<&'static str,
 }
 
 async fn one_seed(seed: u64) -> String {
-    let size = if seed % 2 == 0 { 3 } else { 5 };
+    let size = if seed.is_multiple_of(2) { 3 } else { 5 };
     let options = ClusterOptions {
         disk_model: DiskModel::Simulated,
         ..ClusterOptions::default()
