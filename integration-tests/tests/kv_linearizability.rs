@@ -100,3 +100,75 @@ async fn kv_histories_under_leader_isolation_and_crashes_are_linearizable() {
         cluster.assert_no_actor_died();
     }
 }
+
+/// The checker bites: one node is broken on purpose (it answers linearizable reads from its own
+/// state, without ReadIndex: `RaftActorConfig::serve_stale_reads_for_tests`). Cut off, it lags;
+/// a write committed by the others and then read from it is read stale, and the checker
+/// reports the violation with the stale read marked.
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
+async fn a_node_serving_stale_reads_is_caught_by_the_checker() {
+    use integration_tests::in_process::ClusterOptions;
+    use integration_tests::kv_linearizability::{KvEvent, KvOperation};
+    test_support::init_tracing();
+    let seed = test_seed(1350);
+    let _report = seed_report(this_test!(), seed);
+    let broken = NodeId(3);
+    let options = ClusterOptions {
+        stale_reader: Some(broken),
+        ..ClusterOptions::default()
+    };
+    let cluster = InProcessCluster::start_with(3, seed, options);
+    cluster
+        .wait_for_leader(Duration::from_secs(5))
+        .await
+        .expect("a leader");
+    let rest: Vec<NodeId> = cluster
+        .members()
+        .iter()
+        .copied()
+        .filter(|node| *node != broken)
+        .collect();
+    cluster.partition(&[broken], &rest).await;
+    let leader = cluster
+        .wait_for_leader_among(&rest, Duration::from_secs(5))
+        .await
+        .expect("the others lead");
+    let now = || tokio::time::Instant::now().into_std();
+    let mut history = Vec::new();
+    let invoked = now();
+    cluster.put(leader, "k", b"new").await.expect("committed");
+    history.push(KvEvent {
+        client: 0,
+        key: "k".to_string(),
+        operation: KvOperation::Put {
+            value: b"new".to_vec(),
+        },
+        invoked,
+        answered: Some(now()),
+    });
+    // Strictly after the put's answer: operations at one instant count as concurrent.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let invoked = now();
+    let stale = cluster
+        .get(broken, "k")
+        .await
+        .expect("the broken node answers");
+    history.push(KvEvent {
+        client: 1,
+        key: "k".to_string(),
+        operation: KvOperation::Get { value: stale },
+        invoked,
+        answered: Some(now()),
+    });
+    match check_kv(&history, SearchBudget::default()) {
+        KvVerdict::Violation(violation) => {
+            println!("{violation}");
+            assert!(
+                violation.timeline.contains(">> #1"),
+                "{}",
+                violation.timeline
+            );
+        }
+        other => panic!("the stale read was not caught: {other:?}"),
+    }
+}

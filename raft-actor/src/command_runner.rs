@@ -250,6 +250,20 @@ impl RaftActor {
             self.fatal(ctx, "the applier is gone: a snapshot cannot be restored");
             return;
         }
+        // Proposals this node made (as an earlier leader) at indexes the snapshot covers are
+        // never applied here one by one: whether each committed or was overwritten is not
+        // known, so their clients learn exactly that.
+        let covered = self
+            .waiting_proposals
+            .take_through(snapshot.last_log_id.index);
+        for (log_id, responder) in covered {
+            let _ = responder.send(Err(ClientError::OutcomeUnknown {
+                reason: format!(
+                    "entry {log_id} is covered by {snapshot} installed from the leader; whether \
+                     it committed is not known here"
+                ),
+            }));
+        }
         tracing::info!(id = %self.raft.id(), %snapshot, "restoring the state machine from a snapshot");
         self.metrics.increment(Counter::SnapshotsRestored);
         self.ports.restore.do_send(RestoreSnapshot { snapshot });

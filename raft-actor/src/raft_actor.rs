@@ -81,6 +81,10 @@ pub struct RaftActorConfig {
     /// blocking pool. For deterministic simulations only (the in-process cluster on a paused
     /// clock): the blocking pool runs in real time, outside the simulated clock.
     pub read_snapshot_chunks_inline: bool,
+    /// BROKEN ON PURPOSE, for tests of the test harness only: answer linearizable reads from
+    /// this node's state machine at once, without ReadIndex, even on a follower that lags.
+    /// It exists so a test can show that the linearizability checker catches stale reads.
+    pub serve_stale_reads_for_tests: bool,
 }
 
 /// Default of [`RaftActorConfig::max_unpersisted_entries`].
@@ -106,6 +110,10 @@ impl std::fmt::Debug for RaftActorConfig {
                 "read_snapshot_chunks_inline",
                 &self.read_snapshot_chunks_inline,
             )
+            .field(
+                "serve_stale_reads_for_tests",
+                &self.serve_stale_reads_for_tests,
+            )
             .finish()
     }
 }
@@ -120,6 +128,7 @@ impl RaftActorConfig {
             max_unpersisted_entries: DEFAULT_MAX_UNPERSISTED_ENTRIES,
             max_unpersisted_bytes: DEFAULT_MAX_UNPERSISTED_BYTES,
             read_snapshot_chunks_inline: false,
+            serve_stale_reads_for_tests: false,
         }
     }
 }
@@ -600,6 +609,14 @@ impl Handler<Read> for RaftActor {
             self.metrics.increment(Counter::ReadsRejected);
             return;
         };
+        if self.config.serve_stale_reads_for_tests {
+            // The deliberately broken path (see the field): no leadership check, no read index.
+            self.ports.query.do_send(raft_proto::applier::Query {
+                query: message.query,
+                responder,
+            });
+            return;
+        }
         let request_id = self.next_read_request_id;
         match self.raft.read_index(request_id) {
             Ok(()) => {

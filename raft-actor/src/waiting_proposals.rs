@@ -74,6 +74,17 @@ impl WaitingProposals {
         due
     }
 
+    /// Removes every proposal at or below `index`: their entries are covered by a snapshot
+    /// installed from the leader, so this node never applies them one by one and cannot tell
+    /// whether each committed or was overwritten.
+    pub fn take_through(&mut self, index: LogIndex) -> Vec<(LogId, ClientResponder)> {
+        let later = self.responders.split_off(&(index.next(), Term::ZERO));
+        std::mem::replace(&mut self.responders, later)
+            .into_iter()
+            .map(|((index, term), responder)| (LogId::new(term, index), responder))
+            .collect()
+    }
+
     /// Forgets the clients that stopped waiting (timed out, disconnected). Their entries still
     /// apply; there is just no one left to answer.
     pub fn forget_abandoned(&mut self) {
@@ -120,6 +131,34 @@ mod tests {
         );
         assert_eq!(overwritten, vec![LogId::new(Term(1), LogIndex(3))]);
         assert_eq!(waiting.len(), 1, "the proposal at index 5 still waits");
+    }
+
+    #[test]
+    fn a_snapshot_takes_every_proposal_it_covers_and_later_batches_start_after_it() {
+        let mut waiting = WaitingProposals::default();
+        let mut receivers = Vec::new();
+        for (term, index) in [(1, 46), (1, 47), (2, 130)] {
+            let (responder, receiver) = oneshot::channel();
+            waiting.insert(LogId::new(Term(term), LogIndex(index)), responder);
+            receivers.push(receiver);
+        }
+        let covered: Vec<LogId> = waiting
+            .take_through(LogIndex(128))
+            .into_iter()
+            .map(|(log_id, _)| log_id)
+            .collect();
+        assert_eq!(
+            covered,
+            vec![
+                LogId::new(Term(1), LogIndex(46)),
+                LogId::new(Term(1), LogIndex(47))
+            ]
+        );
+        // The next batch starts after the snapshot: no proposal lies before it any more (the
+        // soak found a node panicking here before the snapshot took its proposals).
+        let due = waiting.take_due(&[entry(2, 129), entry(2, 130)]);
+        assert_eq!(due.to_applier.len(), 1);
+        assert!(waiting.is_empty());
     }
 
     #[test]

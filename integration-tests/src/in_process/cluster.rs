@@ -78,6 +78,7 @@ pub struct InProcessCluster {
     /// `AppendEntries` requests with entries sent by every node, when counted.
     appends_with_entries: Option<Arc<AtomicU64>>,
     snapshots: SnapshotOptions,
+    stale_reader: Option<NodeId>,
 }
 
 /// How to build an [`InProcessCluster`] beyond its size and seed; the default is what
@@ -92,6 +93,9 @@ pub struct ClusterOptions {
     pub count_replication: bool,
     /// How the nodes snapshot and compact their logs.
     pub snapshots: SnapshotOptions,
+    /// A node that serves linearizable reads from its own state without ReadIndex (broken on
+    /// purpose: `RaftActorConfig::serve_stale_reads_for_tests`), to show a checker bites.
+    pub stale_reader: Option<NodeId>,
 }
 
 /// The snapshot settings of every node of an [`InProcessCluster`]. The default snapshots
@@ -198,6 +202,7 @@ impl InProcessCluster {
                 .count_replication
                 .then(|| Arc::new(AtomicU64::new(0))),
             snapshots: options.snapshots,
+            stale_reader: options.stale_reader,
         };
         for &id in &cluster.members {
             cluster.boot(id);

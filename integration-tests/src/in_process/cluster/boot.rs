@@ -140,6 +140,7 @@ impl InProcessCluster {
         actor_config.check_invariants = true;
         // Deterministic: no blocking pool running outside the paused clock.
         actor_config.read_snapshot_chunks_inline = true;
+        actor_config.serve_stale_reads_for_tests = self.stale_reader == Some(id);
         let actor = RaftActor::new(actor_config, core, ports);
         let metrics = actor.metrics();
         let (raft, raft_task) = spawn_actor(raft_context, actor);
