@@ -577,3 +577,48 @@ async fn leader_backs_up_quickly_over_divergent_logs() {
         }
     }
 }
+
+/// Re-election: a cut-off leader is replaced within 5 s; its return does not disturb the new
+/// leader; with no quorum reachable nobody is elected; once a quorum is back a leader is
+/// elected within 5 s.
+#[actix_rt::test(system = "integration_tests::in_process::PausedSystem")]
+async fn re_election_after_leader_and_quorum_losses() {
+    let (_report, cluster) = start(this_test!(), 1595, 3);
+    let first = cluster
+        .wait_for_leader(ELECTION_BOUND)
+        .await
+        .expect("a leader");
+    cluster.isolate(first).await;
+    let second = cluster
+        .wait_for_leader_among(&others(&cluster, first), ELECTION_BOUND)
+        .await
+        .expect("a new leader within 5 s");
+    // The old leader returns: the new one keeps leading (pre-vote, leader stickiness).
+    cluster.heal().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        cluster.leader().await,
+        Some(second),
+        "the returning old leader disturbed the new one"
+    );
+    // No quorum: the leader and one follower cut off, the third alone elects nobody.
+    let alone = others(&cluster, second)
+        .into_iter()
+        .find(|node| *node != first)
+        .expect("a third node");
+    cluster.isolate(second).await;
+    cluster.isolate(first).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let statuses = cluster.statuses().await;
+    assert!(
+        statuses[&alone].role != raft_proto::client::Role::Leader,
+        "node {alone} was elected alone"
+    );
+    // A quorum is back: a leader within 5 s.
+    cluster.heal().await;
+    cluster
+        .wait_for_leader(ELECTION_BOUND)
+        .await
+        .expect("a leader once a quorum is back");
+    agree(&cluster, "re-election").await;
+}
