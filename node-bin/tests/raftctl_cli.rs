@@ -365,6 +365,11 @@ fn get_prefix_pages_through_ten_thousand_keys_and_status_reports_a_dead_member()
             "8",
             "--value-bytes",
             "8",
+            "--sequential-keys",
+            "--key-space",
+            "10000",
+            "--key-bytes",
+            "0",
             "-w",
             "json",
         ],
@@ -571,4 +576,89 @@ fn errors_name_the_root_cause_and_completion_scripts_are_printed() {
     // Usage errors are exit 2.
     assert_eq!(raftctl(&["get", "--keys-only", "k"], b"").code, 2);
     assert_eq!(raftctl(&["-w", "yaml", "status"], b"").code, 2);
+}
+
+/// `raftctl bench` (issue 14): every workload and target runs against a real cluster and
+/// its `-w json` summary parses, with throughput, the HDR percentiles and errors by kind; a
+/// dead cluster fails the pre-flight check with exit 3.
+#[test]
+fn bench_runs_every_workload_and_target_and_summarizes_as_json() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let cluster = Cluster::start(root.path(), 1 << 20);
+    let endpoints = cluster.endpoints();
+    for (workload, target) in [
+        ("put", "leader"),
+        ("get", "any"),
+        ("get-local", "round-robin"),
+        ("mixed", "round-robin"),
+        ("cas", "leader"),
+    ] {
+        let run = raftctl(
+            &[
+                "--endpoints",
+                &endpoints,
+                "bench",
+                "--workload",
+                workload,
+                "--target",
+                target,
+                "--total",
+                "300",
+                "--clients",
+                "4",
+                "--key-space",
+                "50",
+                "-w",
+                "json",
+            ],
+            b"",
+        );
+        assert_eq!(
+            run.code,
+            0,
+            "bench {workload} {target}: {} {}",
+            run.text(),
+            run.stderr
+        );
+        let summary = run.json();
+        assert_eq!(summary["ok"], 300, "{workload} to {target}: {summary}");
+        assert!(summary["requests_per_second"].as_f64().expect("a rate") > 0.0);
+        for percentile in ["p50", "p90", "p99", "p99_9", "max"] {
+            assert!(
+                summary["latency_ms"][percentile].as_f64().is_some(),
+                "{workload}: no {percentile} in {summary}"
+            );
+        }
+        for kind in ["unavailable_503", "outcome_unknown_504", "connect", "other"] {
+            assert_eq!(summary["errors"][kind], 0, "{workload}: {summary}");
+        }
+    }
+    // A rate limit paces the run: 100 requests at 200/s take about half a second.
+    let started = std::time::Instant::now();
+    let run = raftctl(
+        &[
+            "--endpoints",
+            &endpoints,
+            "bench",
+            "--total",
+            "100",
+            "--clients",
+            "2",
+            "--rate",
+            "200",
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "--rate 200 did not pace 100 requests: {:?}",
+        started.elapsed()
+    );
+    assert!(run.text().contains("p99.9"), "{}", run.text());
+    // Nobody answers: the pre-flight check fails fast.
+    let dead = format!("http://{}", free_address());
+    let run = raftctl(&["--endpoints", &dead, "bench", "--total", "10"], b"");
+    assert_eq!(run.code, 3, "{} {}", run.text(), run.stderr);
+    assert!(run.stderr.contains("no endpoint answers"), "{}", run.stderr);
 }

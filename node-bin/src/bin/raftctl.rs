@@ -22,9 +22,11 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // A binary's root file looks for modules beside it; this one keeps its own in raftctl/.
+#[path = "raftctl/bench.rs"]
+mod bench;
 #[path = "raftctl/cluster_commands.rs"]
 mod cluster_commands;
 
@@ -151,16 +153,9 @@ enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
-    /// Write load: REQUESTS puts of VALUE_BYTES each from CLIENTS threads; prints throughput and
-    /// latency percentiles.
-    Bench {
-        #[arg(long, default_value_t = 1000)]
-        requests: usize,
-        #[arg(long, default_value_t = 8)]
-        clients: usize,
-        #[arg(long, default_value_t = 100)]
-        value_bytes: usize,
-    },
+    /// Load: put, get, get-local, mixed or cas from CLIENTS threads to the leader, any node or
+    /// round robin; prints throughput, latency percentiles and errors by kind.
+    Bench(bench::BenchOptions),
     /// Print a shell completion script (`source <(raftctl completion bash)`).
     Completion { shell: clap_complete::Shell },
 }
@@ -292,11 +287,7 @@ fn main() -> ExitCode {
                 SnapshotCommand::Save { file } => snapshot_save(&node, &file, output),
             }
         }
-        Command::Bench {
-            requests,
-            clients,
-            value_bytes,
-        } => bench(&cli.endpoints, requests, clients, value_bytes, output),
+        Command::Bench(options) => bench::bench(&cli.endpoints, &options, output),
         Command::Completion { .. } => unreachable!("answered before connecting"),
     };
     ExitCode::from(code)
@@ -649,78 +640,4 @@ fn download_to(
         .and_then(|handle| handle.sync_all())
         .map_err(|error| local("sync the directory", directory, error))?;
     Ok(headers)
-}
-
-fn bench(
-    endpoints: &[String],
-    requests: usize,
-    clients: usize,
-    value_bytes: usize,
-    output: Output,
-) -> u8 {
-    let clients = clients.max(1);
-    let value = vec![b'x'; value_bytes];
-    let started = Instant::now();
-    let threads: Vec<_> = (0..clients)
-        .map(|thread| {
-            let endpoints = endpoints.to_vec();
-            let value = value.clone();
-            std::thread::spawn(move || {
-                let client =
-                    RaftClient::new(&endpoints, Duration::from_secs(30), Duration::from_secs(10));
-                let mut latencies = Vec::new();
-                let mut failures = 0usize;
-                for request in (thread..requests).step_by(clients) {
-                    let begun = Instant::now();
-                    match client.put(&format!("bench/{request}"), &value) {
-                        Ok(reply) if reply.status == 200 => latencies.push(begun.elapsed()),
-                        _ => failures += 1,
-                    }
-                }
-                (latencies, failures)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for thread in threads {
-        let (thread_latencies, thread_failures) = thread.join().expect("bench thread panicked");
-        latencies.extend(thread_latencies);
-        failures += thread_failures;
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    if output == Output::Json {
-        print_json(&json!({
-            "ok": latencies.len(),
-            "failed": failures,
-            "seconds": elapsed.as_secs_f64(),
-            "writes_per_second": latencies.len() as f64 / elapsed.as_secs_f64(),
-            "latency_ms": {
-                "p50": percentile(0.50),
-                "p99": percentile(0.99),
-                "max": percentile(1.0),
-            },
-        }));
-    } else {
-        println!(
-        "{} ok, {failures} failed in {:.2} s: {:.0} writes/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        latencies.len(),
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        percentile(0.50),
-        percentile(0.99),
-        percentile(1.0),
-    );
-    }
-    if failures == 0 {
-        0
-    } else {
-        EXIT_UNAVAILABLE
-    }
 }

@@ -1,0 +1,399 @@
+//! `raftctl bench`: a load generator in the spirit of etcd's `benchmark` tool.
+//!
+//! Workloads: `put`, `get` (linearizable), `get-local` (`?consistency=local`), `mixed` (gets
+//! with probability `--read-ratio`, puts otherwise) and `cas` (compare-and-swap of a key from
+//! the value this client last wrote there). `--clients` threads, each with its own keep-alive
+//! HTTP connection, run until `--total` requests are done or `--duration` has passed, paced to
+//! `--rate` requests per second overall when given. Keys are `--key-space` distinct keys
+//! (`bench/<n>`, padded to `--key-bytes`), drawn at random or, with `--sequential-keys`, in
+//! order; values are `--value-bytes` long.
+//!
+//! Targets: `leader` (every request to the leader, found before the run), `any` (each client
+//! sticks to one endpoint; followers forward), `round-robin` (each request to the next
+//! endpoint). Before the run every endpoint is asked for `/v1/status`; none answering is
+//! exit 3. Latencies go into an HDR histogram (1 µs .. 60 s, 3 significant digits); the
+//! summary gives throughput, p50 / p90 / p99 / p99.9 / max and errors by kind (503, 504, other
+//! HTTP status, connect, other), as a table or with `-w json` as one JSON document.
+
+use super::{print_json, Output, EXIT_UNAVAILABLE, EXIT_USAGE};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What `raftctl bench` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    Put,
+    Get,
+    GetLocal,
+    Mixed,
+    Cas,
+}
+
+/// Where requests go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    Leader,
+    Any,
+    RoundRobin,
+}
+
+/// The options of one run.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BenchOptions {
+    /// The workload.
+    #[arg(long, value_enum, default_value_t = Workload::Put)]
+    pub workload: Workload,
+    /// Concurrent clients (threads, one connection each).
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Requests in all; the run ends when they are done (unless `--duration` ends it first).
+    #[arg(long, alias = "requests", default_value_t = 10_000)]
+    pub total: u64,
+    /// Run for this many seconds instead of a fixed total.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Requests per second overall (0: as fast as the clients go).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 10_000)]
+    pub key_space: u64,
+    /// Bytes per key (padded with `_`; 0: no padding).
+    #[arg(long, default_value_t = 16)]
+    pub key_bytes: usize,
+    /// Keys in order (request N uses key N modulo `--key-space`) instead of at random.
+    #[arg(long)]
+    pub sequential_keys: bool,
+    /// Bytes per value.
+    #[arg(long, alias = "value-bytes-per-put", default_value_t = 64)]
+    pub value_bytes: usize,
+    /// For `mixed`: the share of requests that are gets.
+    #[arg(long, default_value_t = 0.9)]
+    pub read_ratio: f64,
+    /// Where requests go.
+    #[arg(long, value_enum, default_value_t = Target::Leader)]
+    pub target: Target,
+}
+
+/// What went wrong with requests, by kind.
+#[derive(Default)]
+struct Errors {
+    unavailable: AtomicU64,
+    outcome_unknown: AtomicU64,
+    other_status: AtomicU64,
+    connect: AtomicU64,
+    other: AtomicU64,
+}
+
+impl Errors {
+    fn total(&self) -> u64 {
+        [
+            &self.unavailable,
+            &self.outcome_unknown,
+            &self.other_status,
+            &self.connect,
+            &self.other,
+        ]
+        .iter()
+        .map(|count| count.load(Ordering::Relaxed))
+        .sum()
+    }
+}
+
+fn key_name(key: u64, key_bytes: usize) -> String {
+    let mut name = format!("bench/{key}");
+    while name.len() < key_bytes {
+        name.push('_');
+    }
+    name
+}
+
+fn leader_url(http: &reqwest::blocking::Client, endpoints: &[String]) -> Option<String> {
+    for endpoint in endpoints {
+        let Ok(response) = http.get(format!("{endpoint}/v1/status")).send() else {
+            continue;
+        };
+        let Ok(status) = response.json::<serde_json::Value>() else {
+            continue;
+        };
+        let leader = status["leader_id"].as_u64()?;
+        let addresses = status["member_client_addrs"].as_object()?;
+        let address = addresses.get(&leader.to_string())?.as_str()?;
+        return Some(format!("http://{address}"));
+    }
+    None
+}
+
+/// Runs the benchmark; returns the exit code.
+pub fn bench(endpoints: &[String], options: &BenchOptions, output: Output) -> u8 {
+    if options.clients == 0 || options.key_space == 0 {
+        eprintln!("raftctl bench: --clients and --key-space must be at least 1");
+        return EXIT_USAGE;
+    }
+    if !(0.0..=1.0).contains(&options.read_ratio) {
+        eprintln!("raftctl bench: --read-ratio must be within 0..=1");
+        return EXIT_USAGE;
+    }
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client without TLS always builds");
+    // Pre-flight: the cluster answers.
+    let answering: Vec<&String> = endpoints
+        .iter()
+        .filter(|endpoint| {
+            http.get(format!("{endpoint}/v1/status"))
+                .send()
+                .is_ok_and(|response| response.status().is_success())
+        })
+        .collect();
+    if answering.is_empty() {
+        eprintln!("raftctl bench: no endpoint answers /v1/status: {endpoints:?}");
+        return EXIT_UNAVAILABLE;
+    }
+    let targets: Vec<String> = match options.target {
+        Target::Leader => match leader_url(&http, endpoints) {
+            Some(leader) => vec![leader],
+            None => {
+                eprintln!("raftctl bench: no leader is known; try --target any");
+                return EXIT_UNAVAILABLE;
+            }
+        },
+        Target::Any | Target::RoundRobin => endpoints.to_vec(),
+    };
+    let issued = Arc::new(AtomicU64::new(0));
+    let completed = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(Errors::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let deadline = options
+        .duration
+        .map(|seconds| started + Duration::from_secs_f64(seconds.max(0.0)));
+    let threads: Vec<_> = (0..options.clients)
+        .map(|client| {
+            let targets = targets.clone();
+            let options = options.clone();
+            let issued = Arc::clone(&issued);
+            let completed = Arc::clone(&completed);
+            let errors = Arc::clone(&errors);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                run_client(
+                    client, &targets, &options, deadline, &issued, &completed, &errors, &stop,
+                )
+            })
+        })
+        .collect();
+    let show_progress = std::io::stderr().is_terminal() && output == Output::Table;
+    while threads.iter().any(|thread| !thread.is_finished()) {
+        std::thread::sleep(Duration::from_millis(200));
+        if show_progress {
+            let done = completed.load(Ordering::Relaxed);
+            let goal = if deadline.is_some() {
+                String::new()
+            } else {
+                format!(" of {}", options.total)
+            };
+            eprint!(
+                "\r{done}{goal} done, {} errors, {:.1} s",
+                errors.total(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if show_progress {
+        eprintln!();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    for thread in threads {
+        let latencies = thread.join().expect("a bench client panicked");
+        histogram.add(&latencies).expect("same bounds");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ok = histogram.len();
+    let milliseconds = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
+    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let summary = json!({
+        "workload": format!("{:?}", options.workload).to_lowercase(),
+        "clients": options.clients,
+        "target": format!("{:?}", options.target).to_lowercase(),
+        "ok": ok,
+        "seconds": elapsed,
+        "requests_per_second": ok as f64 / elapsed,
+        "latency_ms": {
+            "p50": milliseconds(0.50),
+            "p90": milliseconds(0.90),
+            "p99": milliseconds(0.99),
+            "p99_9": milliseconds(0.999),
+            "max": histogram.max() as f64 / 1000.0,
+        },
+        "errors": {
+            "unavailable_503": count(&errors.unavailable),
+            "outcome_unknown_504": count(&errors.outcome_unknown),
+            "other_status": count(&errors.other_status),
+            "connect": count(&errors.connect),
+            "other": count(&errors.other),
+        },
+    });
+    match output {
+        Output::Json => print_json(&summary),
+        Output::Table => {
+            println!(
+                "{:?} with {} clients to {:?}: {ok} ok in {elapsed:.2} s = {:.0} requests/s",
+                options.workload,
+                options.clients,
+                options.target,
+                ok as f64 / elapsed
+            );
+            println!(
+                "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+                milliseconds(0.5),
+                milliseconds(0.9),
+                milliseconds(0.99),
+                milliseconds(0.999),
+                histogram.max() as f64 / 1000.0
+            );
+            println!(
+                "errors: 503 {}  504 {}  other status {}  connect {}  other {}",
+                count(&errors.unavailable),
+                count(&errors.outcome_unknown),
+                count(&errors.other_status),
+                count(&errors.connect),
+                count(&errors.other)
+            );
+        }
+    }
+    if errors.total() == 0 {
+        0
+    } else {
+        EXIT_UNAVAILABLE
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_client(
+    client: usize,
+    targets: &[String],
+    options: &BenchOptions,
+    deadline: Option<Instant>,
+    issued: &AtomicU64,
+    completed: &AtomicU64,
+    errors: &Errors,
+    stop: &AtomicBool,
+) -> Histogram<u64> {
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client without TLS always builds");
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    // A small deterministic generator per client (no need for cryptographic randomness).
+    let mut state =
+        0x9E37_79B9_7F4A_7C15u64 ^ (client as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut next_random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let value = vec![b'x'; options.value_bytes];
+    let mut last_written: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+    let pace = (options.rate > 0)
+        .then(|| Duration::from_secs_f64(options.clients as f64 / options.rate as f64));
+    let mut next_start = Instant::now();
+    let mut sequence = 0u64;
+    loop {
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|end| Instant::now() >= end) {
+            break;
+        }
+        let ticket = issued.fetch_add(1, Ordering::Relaxed);
+        if deadline.is_none() && ticket >= options.total {
+            break;
+        }
+        if let Some(pace) = pace {
+            let now = Instant::now();
+            if next_start > now {
+                std::thread::sleep(next_start - now);
+            }
+            next_start += pace;
+        }
+        sequence += 1;
+        let key_number = if options.sequential_keys {
+            ticket % options.key_space
+        } else {
+            next_random() % options.key_space
+        };
+        let key = key_name(key_number, options.key_bytes);
+        let base = match options.target {
+            Target::Leader => &targets[0],
+            Target::Any => &targets[client % targets.len()],
+            Target::RoundRobin => &targets[(client + sequence as usize) % targets.len()],
+        };
+        let read = match options.workload {
+            Workload::Get | Workload::GetLocal => true,
+            Workload::Put | Workload::Cas => false,
+            Workload::Mixed => (next_random() % 10_000) as f64 / 10_000.0 < options.read_ratio,
+        };
+        let begun = Instant::now();
+        let sent = if read {
+            let local = if options.workload == Workload::GetLocal {
+                "?consistency=local"
+            } else {
+                ""
+            };
+            http.get(format!("{base}/v1/kv/{key}{local}")).send()
+        } else if options.workload == Workload::Cas {
+            let expect = last_written
+                .get(&key_number)
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+            let mut new_value = format!("{client}-{sequence}-").into_bytes();
+            new_value.resize(options.value_bytes.max(new_value.len()), b'x');
+            let body = json!({ "expect": expect, "value": String::from_utf8_lossy(&new_value) });
+            let sent = http.post(format!("{base}/v1/cas/{key}")).json(&body).send();
+            if sent
+                .as_ref()
+                .is_ok_and(|response| response.status().as_u16() == 200)
+            {
+                last_written.insert(key_number, new_value);
+            }
+            sent
+        } else {
+            http.put(format!("{base}/v1/kv/{key}"))
+                .body(value.clone())
+                .send()
+        };
+        match sent {
+            // 404 is a read of a key not written yet, 409 a CAS that found another value:
+            // both are answers the cluster gave.
+            Ok(response) if matches!(response.status().as_u16(), 200 | 404 | 409) => {
+                let _ = response.bytes();
+                let micros = begun.elapsed().as_micros().max(1) as u64;
+                histogram.saturating_record(micros);
+                completed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(response) => {
+                let counter = match response.status().as_u16() {
+                    503 => &errors.unavailable,
+                    504 => &errors.outcome_unknown,
+                    _ => &errors.other_status,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) if error.is_connect() => {
+                errors.connect.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                errors.other.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    histogram
+}
