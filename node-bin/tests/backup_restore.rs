@@ -6,7 +6,6 @@
 
 use node_bin::node_config::{to_toml, RawConfig, RawMember};
 use node_bin::raft_client::RaftClient;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,16 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use test_support::wait::poll_real_time;
 
+#[path = "support/ports.rs"]
+mod ports;
+use ports::free_address;
+
 const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 const RAFTCTL: &str = env!("CARGO_BIN_EXE_raftctl");
 
 /// Keys written (and acknowledged) before the backup: all must be in the restored cluster.
 const KEYS_BEFORE_BACKUP: usize = 300;
-
-fn free_address() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("bound").to_string()
-}
 
 /// Three `raft-node` processes on loopback, killed when dropped.
 struct Cluster {

@@ -3,10 +3,13 @@
 //! SIGINT stops every node.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use test_support::wait::poll_real_time;
+
+#[path = "support/ports.rs"]
+mod ports;
+use ports::free_base_port;
 
 const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 const RAFTCTL: &str = env!("CARGO_BIN_EXE_raftctl");
@@ -40,28 +43,6 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// A client port base such that the three client ports and the three peer ports are free.
-fn free_base_port() -> u16 {
-    for attempt in 0..200u16 {
-        let base = 20_000 + (std::process::id() as u16 % 500) * 20 + attempt * 7;
-        let ports = [
-            base,
-            base + 1,
-            base + 2,
-            base - 1000,
-            base - 999,
-            base - 998,
-        ];
-        if ports
-            .iter()
-            .all(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no free port range found");
-}
-
 fn raftctl(endpoints: &str, arguments: &[&str]) -> (i32, String) {
     let output = Command::new(RAFTCTL)
         .arg("--endpoints")
@@ -79,7 +60,7 @@ fn raftctl(endpoints: &str, arguments: &[&str]) -> (i32, String) {
 fn local_cluster_serves_raftctl_and_curl_and_stops_on_ctrl_c() {
     let _exclusive = exclusive();
     let data = tempfile::tempdir().expect("temp dir");
-    let base = free_base_port();
+    let base = free_base_port(20000);
     let mut cluster = Command::new(RAFT_NODE)
         .args(["local-cluster", "--nodes", "3", "--base-client-port"])
         .arg(base.to_string())
@@ -218,7 +199,7 @@ fn a_killed_node_leaves_the_others_running_and_the_data_outlives_the_cluster() {
     use std::io::Write;
     let _exclusive = exclusive();
     let data = tempfile::tempdir().expect("temp dir");
-    let base = free_base_port();
+    let base = free_base_port(20000);
     let start = || {
         Command::new(RAFT_NODE)
             .args(["local-cluster", "--nodes", "3", "--base-client-port"])
@@ -334,7 +315,7 @@ fn a_killed_node_leaves_the_others_running_and_the_data_outlives_the_cluster() {
 fn killing_the_leader_leaves_writes_served_and_the_printed_command_restarts_it() {
     let _exclusive = exclusive();
     let data = tempfile::tempdir().expect("temp dir");
-    let base = free_base_port();
+    let base = free_base_port(20000);
     let mut cluster = Command::new(RAFT_NODE)
         .args(["local-cluster", "--nodes", "3", "--base-client-port"])
         .arg(base.to_string())

@@ -12,11 +12,14 @@ use node_bin::metrics::process::ProcessFigures;
 use node_bin::metrics::{render, ConsistencyFigures, Scrape};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::exposition::{parse_strict, Exposition};
 use test_support::wait::poll_real_time;
+
+#[path = "support/ports.rs"]
+mod ports;
+use ports::free_base_port;
 
 const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 const RAFTCTL: &str = env!("CARGO_BIN_EXE_raftctl");
@@ -106,27 +109,6 @@ impl Drop for StopOnDrop {
     }
 }
 
-fn free_base_port() -> u16 {
-    for attempt in 0..200u16 {
-        let base = 30_000 + (std::process::id() as u16 % 500) * 20 + attempt * 7;
-        let ports = [
-            base,
-            base + 1,
-            base + 2,
-            base - 1000,
-            base - 999,
-            base - 998,
-        ];
-        if ports
-            .iter()
-            .all(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no free port range found");
-}
-
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -184,7 +166,7 @@ fn metrics_of_a_running_cluster_parse_and_hold_every_family() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let data = tempfile::tempdir().expect("temp dir");
-    let base = free_base_port();
+    let base = free_base_port(30000);
     let mut cluster = Command::new(RAFT_NODE)
         .args(["local-cluster", "--nodes", "3", "--base-client-port"])
         .arg(base.to_string())

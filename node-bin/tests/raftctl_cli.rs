@@ -7,19 +7,17 @@
 use node_bin::node_config::{to_toml, RawConfig, RawMember};
 use serde_json::Value;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use test_support::wait::poll_real_time;
 
+#[path = "support/ports.rs"]
+mod ports;
+use ports::free_address;
+
 const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 const RAFTCTL: &str = env!("CARGO_BIN_EXE_raftctl");
-
-fn free_address() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("bound").to_string()
-}
 
 /// Three `raft-node` processes on loopback, killed when dropped.
 struct Cluster {
