@@ -51,7 +51,7 @@ use raft_proto::applier::{
 use raft_proto::client::{ClientError, ClientResponder};
 use raft_proto::ports::ApplierPorts;
 use raft_proto::snapshot::{SnapshotError, SnapshotStore};
-use raft_types::{Entry, EntryPayload, LogId, LogIndex, NodeId, SnapshotMeta, Term};
+use raft_types::{Entry, EntryPayload, LogId, LogIndex, Membership, SnapshotMeta, Term};
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -97,8 +97,6 @@ pub struct AppliedSinceSnapshot {
 struct SnapshotConfig {
     store: Arc<dyn SnapshotStore>,
     policy: SnapshotPolicy,
-    /// Sorted, as `SnapshotMeta::members` is.
-    members: Vec<NodeId>,
     /// The consensus actor.
     taken: Recipient<SnapshotTaken>,
     /// The snapshot being written, if any: at most one at a time.
@@ -142,6 +140,9 @@ pub struct ApplierActor<S: StateMachine> {
     applied_since_snapshot: AppliedSinceSnapshot,
     /// Shared with the node's metrics.
     snapshot_metrics: Arc<SnapshotMetrics>,
+    /// The configuration as of `last_applied` (the last membership entry applied, or the
+    /// restored snapshot's, or the bootstrap one): what the next snapshot records.
+    membership: Option<Membership>,
 }
 
 impl<S: StateMachine> ApplierActor<S> {
@@ -158,6 +159,7 @@ impl<S: StateMachine> ApplierActor<S> {
             newest_snapshot: None,
             applied_since_snapshot: AppliedSinceSnapshot::default(),
             snapshot_metrics: Arc::new(SnapshotMetrics::new()),
+            membership: None,
         }
     }
 
@@ -185,26 +187,26 @@ impl<S: StateMachine> ApplierActor<S> {
         self
     }
 
-    /// Takes snapshots by `policy` into `store`, naming `members` as the membership, and
+    /// Takes snapshots by `policy` into `store`, and
     /// reports each durable one to `taken` (the consensus actor). Also what `RestoreSnapshot`
     /// and `TakeSnapshot` need: without it the first is fatal and the second is refused.
     pub fn with_snapshots(
         mut self,
         store: Arc<dyn SnapshotStore>,
         policy: SnapshotPolicy,
-        mut members: Vec<NodeId>,
+        bootstrap_membership: Membership,
         taken: Recipient<SnapshotTaken>,
     ) -> ApplierActor<S> {
         assert!(
             policy.threshold_entries >= 1 && policy.threshold_bytes >= 1,
             "a snapshot policy needs thresholds of at least 1: {policy:?}"
         );
-        members.sort();
-        members.dedup();
+        // A restored snapshot's configuration is the one in force; only an applier that starts
+        // empty starts in the bootstrap one.
+        self.membership.get_or_insert(bootstrap_membership);
         self.snapshots = Some(SnapshotConfig {
             store,
             policy,
-            members,
             taken,
             in_progress: None,
             waiting: Vec::new(),
@@ -284,6 +286,11 @@ impl<S: StateMachine> ApplierActor<S> {
         );
         let output = match &entry.payload {
             EntryPayload::Blank => None,
+            EntryPayload::Membership(membership) => {
+                // No state changes; the snapshots from here on record this configuration.
+                self.membership = Some(membership.clone());
+                None
+            }
             EntryPayload::Command(command) => {
                 self.applied_since_snapshot.bytes += command.len() as u64;
                 Some(self.state_machine.apply(entry.log_id, command))
@@ -344,6 +351,7 @@ impl<S: StateMachine> ApplierActor<S> {
         self.last_applied_term = Some(header.last_applied.term);
         self.running_hash = header.running_hash;
         self.newest_snapshot = Some(snapshot.clone());
+        self.membership = Some(snapshot.membership.clone());
         self.applied_since_snapshot = AppliedSinceSnapshot::default();
         self.snapshot_metrics.record_restored(snapshot);
     }
@@ -408,7 +416,7 @@ impl<S: StateMachine> ApplierActor<S> {
         };
         let writer = SnapshotWriterThread {
             store: Arc::clone(&config.store),
-            members: config.members.clone(),
+            membership: self.membership.clone().unwrap_or_default(),
             header,
             state: self.state_machine.snapshot(),
             taken: config.taken.clone(),
@@ -520,7 +528,7 @@ fn restore_state<S: StateMachine>(
 /// Everything the writer thread needs, owned: it cannot touch the actor.
 struct SnapshotWriterThread {
     store: Arc<dyn SnapshotStore>,
-    members: Vec<NodeId>,
+    membership: Membership,
     header: EnvelopeHeader,
     state: Box<dyn StateMachineSnapshot>,
     taken: Recipient<SnapshotTaken>,
@@ -573,7 +581,7 @@ impl SnapshotWriterThread {
 
     fn write(&self) -> Result<SnapshotMeta, SnapshotError> {
         let last_log_id = self.header.last_applied;
-        let mut writer = self.store.begin(last_log_id, self.members.clone())?;
+        let mut writer = self.store.begin(last_log_id, self.membership.clone())?;
         let payload_error = |source| SnapshotError::Io {
             operation: "write the payload of",
             path: format!("the snapshot at {last_log_id}"),

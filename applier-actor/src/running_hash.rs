@@ -19,7 +19,7 @@
 //! | 0 | 8 | `hash(i - 1)`, little-endian |
 //! | 8 | 8 | index `i`, little-endian |
 //! | 16 | 8 | the entry's term, little-endian |
-//! | 24 | 1 | payload kind: `0` blank (a leader's no-op), `1` command |
+//! | 24 | 1 | payload kind: `0` blank (a leader's no-op), `1` command, `2` configuration (the payload is its `raft_types::codec` encoding) |
 //! | 25 | 8 | payload length `n` in bytes, little-endian (`0` for a blank entry) |
 //! | 33 | `n` | the payload bytes |
 //!
@@ -46,6 +46,7 @@ pub struct HistoryHash(pub u64);
 /// Payload kinds, as hashed (the `kind` byte of the format).
 const KIND_BLANK: u8 = 0;
 const KIND_COMMAND: u8 = 1;
+const KIND_MEMBERSHIP: u8 = 2;
 
 impl HistoryHash {
     /// The hash of the empty history (nothing applied, index 0).
@@ -53,9 +54,17 @@ impl HistoryHash {
 
     /// The hash after applying `entry` to a history whose hash is `self`.
     pub fn chain(self, entry: &Entry) -> HistoryHash {
+        let encoded_membership;
         let (kind, payload): (u8, &[u8]) = match &entry.payload {
             EntryPayload::Blank => (KIND_BLANK, &[]),
             EntryPayload::Command(bytes) => (KIND_COMMAND, bytes),
+            EntryPayload::Membership(membership) => {
+                // Ordered sets and maps: every replica encodes one configuration to the same
+                // bytes.
+                encoded_membership =
+                    raft_types::encode(membership).expect("a configuration always encodes");
+                (KIND_MEMBERSHIP, &encoded_membership)
+            }
         };
         let mut hasher = Xxh3Default::new();
         hasher.update(&self.0.to_le_bytes());

@@ -98,7 +98,7 @@ mod tests {
     fn snapshot(index: u64, size_bytes: u64) -> SnapshotMeta {
         SnapshotMeta {
             last_log_id: LogId::new(Term(1), LogIndex(index)),
-            members: vec![NodeId(1)],
+            membership: raft_types::Membership::with_voters([NodeId(1)]),
             size_bytes,
             file_checksum: 0,
         }

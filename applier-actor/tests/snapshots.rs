@@ -11,7 +11,7 @@ use applier_actor::{
 };
 use raft_proto::applier::{ApplyEntries, RestoreSnapshot};
 use raft_proto::snapshot::SnapshotStore;
-use raft_types::{Entry, EntryPayload, LogId, LogIndex, NodeId, SnapshotMeta, Term};
+use raft_types::{Entry, EntryPayload, LogId, LogIndex, Membership, NodeId, SnapshotMeta, Term};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::{Arc, Mutex};
@@ -50,7 +50,7 @@ fn start_with(
     let applier = build(ApplierActor::new(KvStore::new(), ports)).with_snapshots(
         Arc::new(store.clone()),
         policy,
-        vec![NodeId(3), NodeId(1), NodeId(2)],
+        Membership::with_voters([NodeId(3), NodeId(1), NodeId(2)]),
         raft.recipient(),
     );
     let metrics = applier.snapshot_metrics();
@@ -111,7 +111,10 @@ async fn a_snapshot_is_taken_at_the_entry_threshold_and_reported_once_durable() 
     let snapshot = &taken[0];
     // Checked after the batch, so at its end (6), not at the entry that reached 5.
     assert_eq!(snapshot.last_log_id, LogId::new(Term(2), LogIndex(6)));
-    assert_eq!(snapshot.members, vec![NodeId(1), NodeId(2), NodeId(3)]);
+    assert_eq!(
+        snapshot.membership,
+        Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)])
+    );
     assert_eq!(started.store.newest().as_ref(), Some(snapshot));
     poll_until("the metrics count it", PROMPTLY, || {
         started.metrics.read().taken == 1
@@ -344,7 +347,7 @@ fn an_envelope_of_another_index_stops_the_system_with_exit_code_one() {
 fn a_snapshot_missing_from_the_store_stops_the_system_with_exit_code_one() {
     let missing = SnapshotMeta {
         last_log_id: LogId::new(Term(1), LogIndex(5)),
-        members: vec![NodeId(1)],
+        membership: Membership::with_voters([NodeId(1)]),
         size_bytes: 10,
         file_checksum: 0,
     };
@@ -464,7 +467,7 @@ async fn checkpoints_after_a_restore_equal_those_of_an_applier_that_applied_the_
                 .with_snapshots(
                     Arc::new(at_startup_store.clone()),
                     NEVER,
-                    vec![NodeId(1), NodeId(2), NodeId(3)],
+                    Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]),
                     raft.recipient(),
                 );
         assert_eq!(at_startup.last_applied(), at_index);

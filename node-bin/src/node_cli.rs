@@ -186,6 +186,10 @@ pub struct ServerFlags {
     /// Log line format: text | json (key `log.format`).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Join an existing cluster (key `join`): with an empty data dir, never campaign and
+    /// wait to be added with `raftctl member add`; `[[members]]` names the servers to reach.
+    #[arg(long)]
+    pub join: bool,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +223,7 @@ impl ServerFlags {
             ("client_addr", self.client_addr.clone()),
             ("storage.engine", self.engine.clone()),
             ("log.format", self.log_format.clone()),
+            ("join", self.join.then(|| "true".to_string())),
         ];
         flags
             .into_iter()

@@ -28,10 +28,12 @@ pub const SCALAR_KEYS: &[&str] = &[
     "data_dir",
     "peer_addr",
     "client_addr",
+    "join",
     "raft.tick_interval_ms",
     "raft.heartbeat_interval_ms",
     "raft.election_timeout_min_ms",
     "raft.election_timeout_max_ms",
+    "raft.strict_reconfiguration_check",
     "storage.engine",
     "storage.fsync",
     "client.request_timeout_ms",
@@ -74,7 +76,10 @@ pub struct RawConfig {
     pub data_dir: String,
     pub peer_addr: String,
     pub client_addr: String,
-    /// Empty means "this server alone": a single-node cluster.
+    /// Join an existing cluster instead of bootstrapping one from `members`.
+    pub join: bool,
+    /// The bootstrap configuration of a new cluster (empty means "this server alone": a
+    /// single-node cluster), or with `join`, the servers of the existing cluster to reach.
     pub members: Vec<RawMember>,
     pub raft: RawRaft,
     pub storage: RawStorage,
@@ -99,6 +104,7 @@ pub struct RawRaft {
     pub heartbeat_interval_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    pub strict_reconfiguration_check: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +146,7 @@ impl Default for RawConfig {
             data_dir: "./raft-data".to_string(),
             peer_addr: "127.0.0.1:7001".to_string(),
             client_addr: "127.0.0.1:8001".to_string(),
+            join: false,
             members: Vec::new(),
             raft: RawRaft::default(),
             storage: RawStorage::default(),
@@ -158,6 +165,7 @@ impl Default for RawRaft {
             heartbeat_interval_ms: 50,
             election_timeout_min_ms: 150,
             election_timeout_max_ms: 300,
+            strict_reconfiguration_check: true,
         }
     }
 }
@@ -254,6 +262,8 @@ pub struct RaftTimings {
     pub heartbeat_interval_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// Refuse a change of voters that would leave fewer reachable voters than a majority.
+    pub strict_reconfiguration_check: bool,
 }
 
 /// The Raft timings converted to ticks, as the consensus core counts time.
@@ -272,7 +282,12 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub peer_addr: SocketAddr,
     pub client_addr: SocketAddr,
-    /// Ordered by id; this server included.
+    /// With `join`: this server waits to be added to an existing cluster and never campaigns
+    /// until it is a voter.
+    pub join: bool,
+    /// Ordered by id; this server included. The bootstrap configuration of a new cluster, or
+    /// with `join` the servers to reach (and this one). Once the log holds a configuration,
+    /// that one is in force: these only supply addresses it does not name.
     pub members: Vec<Member>,
     pub raft: RaftTimings,
     pub storage_engine: StorageEngine,
@@ -455,6 +470,7 @@ impl NodeConfig {
             data_dir: PathBuf::from(&raw.data_dir),
             peer_addr,
             client_addr,
+            join: raw.join,
             members,
             raft,
             storage_engine,
@@ -507,6 +523,13 @@ fn validate_members(
     client_addr: SocketAddr,
 ) -> Result<Vec<Member>, ConfigError> {
     if raw.members.is_empty() {
+        if raw.join {
+            return Err(ConfigError::new(
+                "members",
+                "a server that joins (join = true) needs [[members]] naming servers of the \
+                 existing cluster to reach",
+            ));
+        }
         return Ok(vec![Member {
             id,
             peer_addr,
@@ -543,6 +566,25 @@ fn validate_members(
             }
         }
         members.insert(member.id, member);
+    }
+    if raw.join && !members.contains_key(&id) {
+        // A joining server names the servers it can reach; it is not one of them yet.
+        for (field, address) in [("peer_addr", peer_addr), ("client_addr", client_addr)] {
+            if addresses.contains(&address) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{address} is also a [[members]] entry's address"),
+                ));
+            }
+        }
+        members.insert(
+            id,
+            Member {
+                id,
+                peer_addr,
+                client_addr,
+            },
+        );
     }
     let own = members.get(&id).ok_or_else(|| {
         ConfigError::new(
@@ -603,6 +645,7 @@ fn validate_timings(raw: &RawRaft) -> Result<RaftTimings, ConfigError> {
         heartbeat_interval_ms: raw.heartbeat_interval_ms,
         election_timeout_min_ms: raw.election_timeout_min_ms,
         election_timeout_max_ms: raw.election_timeout_max_ms,
+        strict_reconfiguration_check: raw.strict_reconfiguration_check,
     })
 }
 

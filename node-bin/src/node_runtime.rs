@@ -41,7 +41,7 @@ use raft_proto::client::Shutdown;
 use raft_proto::ports::{ApplierPorts, NetworkPorts, RaftPorts, StoragePorts};
 use raft_proto::snapshot::SnapshotStore;
 use raft_proto::storage::{StorageEvent, StorageRequest};
-use raft_types::NodeId;
+use raft_types::Membership;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -226,7 +226,8 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
 /// The consensus core's configuration: milliseconds become ticks of `tick_interval_ms`.
 pub fn core_config(config: &NodeConfig) -> raft_core::Config {
     let ticks = config.timing_ticks();
-    let mut core = raft_core::Config::new(config.id, config.member_ids());
+    let mut core = raft_core::Config::new(config.id, bootstrap_membership(config).voters);
+    core.strict_reconfiguration_check = config.raft.strict_reconfiguration_check;
     core.heartbeat_interval_ticks = ticks.heartbeat_interval_ticks;
     core.election_timeout_min_ticks = ticks.election_timeout_min_ticks;
     core.election_timeout_max_ticks = ticks.election_timeout_max_ticks;
@@ -237,6 +238,17 @@ pub fn core_config(config: &NodeConfig) -> raft_core::Config {
     // 16 MiB chunk to cross a slow link and be fsynced, short enough to recover a lost one.
     core.snapshot_chunk_timeout_ticks = 2 * ticks.election_timeout_max_ticks;
     core
+}
+
+/// The configuration a new cluster starts in: `[[members]]` as voters, or none for a server
+/// that joins an existing cluster (it learns the configuration from the leader). The core and
+/// the applier start from the same one, so every snapshot records what the log holds.
+pub fn bootstrap_membership(config: &NodeConfig) -> Membership {
+    if config.join {
+        Membership::default()
+    } else {
+        Membership::with_voters(config.member_ids())
+    }
 }
 
 /// Opens the snapshot store: `<data_dir>/snapshots` for the write-ahead log engine (removing
@@ -371,11 +383,10 @@ fn start_applier(
         threshold_entries: config.snapshot.threshold_entries,
         threshold_bytes: config.snapshot.threshold_bytes,
     };
-    let members: Vec<NodeId> = config.member_ids().into_iter().collect();
     let taken: Recipient<SnapshotTaken> = raft.recipient();
     let applier = applier
         .with_checkpoint_policy(config.consistency.checkpoint_policy)
-        .with_snapshots(snapshot_store, policy, members, taken);
+        .with_snapshots(snapshot_store, policy, bootstrap_membership(config), taken);
     let checkpoints = applier.checkpoints();
     let snapshot_metrics = applier.snapshot_metrics();
     let applier = applier.start();

@@ -83,7 +83,8 @@ pub fn restore(file: &Path, config: &NodeConfig) -> Result<Restored, RestoreErro
         ))
     })?;
     let config_members: Vec<NodeId> = config.member_ids().into_iter().collect();
-    let members_differ = (snapshot.members != config_members).then(|| snapshot.members.clone());
+    let snapshot_voters: Vec<NodeId> = snapshot.membership.all_voters().into_iter().collect();
+    let members_differ = (snapshot_voters != config_members).then_some(snapshot_voters);
 
     let failed = |what: String| {
         RestoreError::Failed(format!(

@@ -116,7 +116,10 @@ impl Handler<TakeSnapshot> for FakeNode {
             let log_id = LogId::new(Term(1), LogIndex(self.last_index));
             let mut writer = self
                 .snapshots
-                .begin(log_id, vec![NodeId(1), NodeId(2)])
+                .begin(
+                    log_id,
+                    raft_types::Membership::with_voters([NodeId(1), NodeId(2)]),
+                )
                 .map_err(|error| error.to_string())?;
             let payload: Vec<u8> = (0..FAKE_SNAPSHOT_PAYLOAD_BYTES)
                 .map(|position| (position * 31 + self.last_index as usize) as u8)
@@ -146,6 +149,7 @@ impl Handler<GetStatus> for FakeNode {
             last_applied: LogIndex(self.last_index),
             last_log_index: LogIndex(self.last_index),
             members: vec![NodeId(1), NodeId(2)],
+            removed: false,
         })
     }
 }

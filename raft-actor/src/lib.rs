@@ -29,6 +29,8 @@
 //! - From the applier: `Applied`, `SnapshotTaken` (the log behind it may be compacted).
 //! - From the client API: `Propose`, `Read` (answered through their responders: the state
 //!   machine's output, or a `ClientError`), `GetStatus` (returns `RaftStatus`), `Shutdown`.
+//! - From the admin API: `ChangeMembership`, `TransferLeadership` (answered once complete),
+//!   `GetMembership`; [`RaftActor::membership_watch`] publishes the configuration in force.
 //! - [`GetDrainState`]: after `Shutdown`, poll until [`DrainState::is_drained`], then stop the
 //!   system: everything this node acknowledged is durable and applied.
 //!
@@ -42,17 +44,20 @@
 //! # Layout
 //!
 //! - [`raft_actor`]: `RaftActor`, its configuration and its message handlers.
+//! - [`admin`]: membership change and leadership transfer requests, waited on until done.
 //! - [`command_runner`]: one `run_<command>` arm per core `Command`.
 //! - [`waiting_proposals`]: clients waiting on their entry to be applied.
 //! - [`metrics`]: `RaftMetrics`, counters and gauges shared with the node through an `Arc`.
 //! - [`peer_round_trip`]: AppendEntries round-trip time per peer, matched by sequence.
 
+pub mod admin;
 pub mod command_runner;
 pub mod metrics;
 pub mod peer_round_trip;
 pub mod raft_actor;
 pub mod waiting_proposals;
 
+pub use admin::{MembershipInForce, ADMIN_TIMEOUT};
 pub use metrics::{HistogramSnapshot, RaftMetrics, RaftMetricsSnapshot};
 pub use raft_actor::{
     DivergenceHook, DrainState, GetDrainState, RaftActor, RaftActorConfig,

@@ -202,13 +202,19 @@ pub struct RaftActor {
     /// The messages of the flush in progress, sent to the network as one batch when it ends.
     pub(crate) outgoing: SendMessages,
     tick_handle: Option<SpawnHandle>,
-    ticks: u64,
+    pub(crate) ticks: u64,
     observed: ObservedState,
     connected_peers: BTreeSet<NodeId>,
     /// Snapshot files open for the transfers this leader runs.
     pub(crate) open_snapshot_files: Arc<crate::command_runner::OpenSnapshotFiles>,
     /// Per peer, the snapshot chunks being read, so they leave in the order the core sent them.
     pub(crate) chunk_send_order: BTreeMap<NodeId, crate::command_runner::ChunkSendOrder>,
+    /// The membership change whose client waits for it to complete (see `admin.rs`).
+    pub(crate) pending_change: Option<crate::admin::PendingChange>,
+    /// The leadership transfer whose client waits for the target to lead.
+    pub(crate) pending_transfer: Option<crate::admin::PendingTransfer>,
+    /// The configuration in force, published after every flush that changed it.
+    pub(crate) membership_watch: tokio::sync::watch::Sender<crate::admin::MembershipInForce>,
 }
 
 impl RaftActor {
@@ -219,6 +225,7 @@ impl RaftActor {
             !config.tick_interval.is_zero(),
             "tick_interval must be positive: the core's clock would spin"
         );
+        let in_force = raft.membership_with_log_id().clone();
         let observed = ObservedState {
             role: Role::Follower,
             term: raft.current_term(),
@@ -247,7 +254,18 @@ impl RaftActor {
             connected_peers: BTreeSet::new(),
             open_snapshot_files: Arc::default(),
             chunk_send_order: BTreeMap::new(),
+            pending_change: None,
+            pending_transfer: None,
+            membership_watch: tokio::sync::watch::Sender::new(in_force),
         }
+    }
+
+    /// The configuration in force, updated after every flush that changes it (an appended,
+    /// truncated or installed configuration). Take it before starting the actor.
+    pub fn membership_watch(
+        &self,
+    ) -> tokio::sync::watch::Receiver<crate::admin::MembershipInForce> {
+        self.membership_watch.subscribe()
     }
 
     /// The live metrics, readable from any thread. Take it before starting the actor.
@@ -259,9 +277,13 @@ impl RaftActor {
         self.raft.id()
     }
 
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
     /// Called after every input: flush now if many inputs piled up, else schedule one flush
     /// behind the messages already queued.
-    fn input_handled(&mut self, ctx: &mut Context<Self>) {
+    pub(crate) fn input_handled(&mut self, ctx: &mut Context<Self>) {
         self.inputs_since_flush += 1;
         if self.inputs_since_flush >= MAX_INPUTS_PER_FLUSH {
             self.flush(ctx);
@@ -295,6 +317,7 @@ impl RaftActor {
                 .do_send(std::mem::take(&mut self.outgoing));
         }
         self.observe_state();
+        self.settle_admin_requests();
     }
 
     fn on_tick(&mut self, ctx: &mut Context<Self>) {
@@ -376,7 +399,8 @@ impl RaftActor {
             commit_index: self.raft.commit_index(),
             last_applied: self.raft.last_applied(),
             last_log_index: self.raft.last_log_id().index,
-            members: self.raft.config().members.iter().copied().collect(),
+            members: self.raft.membership().all_voters().into_iter().collect(),
+            removed: self.raft.is_removed(),
         }
     }
 
@@ -418,6 +442,29 @@ impl RaftActor {
         None
     }
 
+    /// What a client is told when the core refuses its request (nothing was done).
+    fn client_error(&self, error: RequestError) -> ClientError {
+        if self.raft.is_removed() {
+            // Forwarding to the leader it last knew would still work, but a removed node must
+            // say it is out of the cluster rather than go on serving as if it were in it.
+            return ClientError::Unavailable {
+                reason: "this node was removed from the cluster".to_string(),
+            };
+        }
+        match error {
+            RequestError::NotLeader { leader_hint } => ClientError::NotLeader { leader_hint },
+            RequestError::Halted => ClientError::Unavailable {
+                reason: "the node stopped on a divergence".to_string(),
+            },
+            RequestError::LeadershipTransferInProgress { target } => ClientError::Unavailable {
+                reason: format!("leadership is being transferred to node {target}; retry there"),
+            },
+            other => ClientError::Unavailable {
+                reason: other.to_string(),
+            },
+        }
+    }
+
     fn refuse_when_shutting_down(&self, responder: ClientResponder) -> Option<ClientResponder> {
         if !self.shutting_down {
             return Some(responder);
@@ -448,6 +495,7 @@ impl Actor for RaftActor {
                 reason: "the node stopped before the entry was applied".to_string(),
             });
         self.refuse_waiting_reads("the node stopped before the read was served");
+        self.abandon_admin_requests();
         tracing::info!(id = %self.raft.id(), "consensus actor stopped");
     }
 }
@@ -587,15 +635,9 @@ impl Handler<Propose> for RaftActor {
                 self.waiting_proposals.insert(log_id, responder);
                 self.input_handled(ctx);
             }
-            Err(RequestError::NotLeader { leader_hint }) => {
+            Err(error) => {
                 self.metrics.increment(Counter::ProposalsRejected);
-                let _ = responder.send(Err(ClientError::NotLeader { leader_hint }));
-            }
-            Err(RequestError::Halted) => {
-                self.metrics.increment(Counter::ProposalsRejected);
-                let _ = responder.send(Err(ClientError::Unavailable {
-                    reason: "the node stopped on a divergence".to_string(),
-                }));
+                let _ = responder.send(Err(self.client_error(error)));
             }
         }
     }
@@ -629,15 +671,9 @@ impl Handler<Read> for RaftActor {
                 self.waiting_reads.insert(request_id, read);
                 self.input_handled(ctx);
             }
-            Err(RequestError::NotLeader { leader_hint }) => {
+            Err(error) => {
                 self.metrics.increment(Counter::ReadsRejected);
-                let _ = responder.send(Err(ClientError::NotLeader { leader_hint }));
-            }
-            Err(RequestError::Halted) => {
-                self.metrics.increment(Counter::ReadsRejected);
-                let _ = responder.send(Err(ClientError::Unavailable {
-                    reason: "the node stopped on a divergence".to_string(),
-                }));
+                let _ = responder.send(Err(self.client_error(error)));
             }
         }
     }

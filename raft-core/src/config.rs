@@ -8,9 +8,12 @@ use std::collections::BTreeSet;
 /// [`Raft::new`](crate::Raft::new) builds the core. Times are in ticks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// This server's id; must be one of `members`.
+    /// This server's id.
     pub id: NodeId,
-    /// The voting members, this server included.
+    /// The voters a new cluster starts with (its bootstrap configuration), this server
+    /// included; empty for a server that joins an existing cluster and waits to be added.
+    /// Once the log or a snapshot holds a configuration, that one is in force and this is
+    /// not consulted again (thesis §4.1).
     pub members: BTreeSet<NodeId>,
     /// An election starts after a random number of ticks in
     /// [`election_timeout_min_ticks`, `election_timeout_max_ticks`) without hearing from a
@@ -46,6 +49,13 @@ pub struct Config {
     /// from the last byte the follower reported stored. Per chunk, so the time a whole
     /// transfer may take grows with its size.
     pub snapshot_chunk_timeout_ticks: u64,
+    /// Refuse a change of voters that would leave fewer voters the leader heard from within
+    /// an election timeout than the new configuration needs for a majority: such a change
+    /// could not commit, and would leave the cluster stuck in it.
+    pub strict_reconfiguration_check: bool,
+    /// A learner is promoted only when its match index is within this many entries of the
+    /// leader's last index (and its last catch-up round took less than an election timeout).
+    pub learner_catch_up_max_lag: u64,
     /// Seed of the core's RNG (election timeouts). Tests pin it to replay a run.
     pub random_seed: u64,
 }
@@ -56,8 +66,8 @@ pub enum ConfigError {
     /// This server's id or a member's is 0, which is reserved (see `NodeId`).
     #[error("node id 0 is reserved")]
     ZeroId,
-    /// This server's id is not among `members`.
-    #[error("own id {id} is not among the members")]
+    /// `members` (the bootstrap configuration) is given but does not name this server.
+    #[error("own id {id} is not among the bootstrap members")]
     NotAMember {
         /// This server's id.
         id: NodeId,
@@ -109,11 +119,14 @@ impl Config {
             snapshot_chunk_bytes: 1024 * 1024,
             snapshot_max_inflight_chunks: 4,
             snapshot_chunk_timeout_ticks: 100,
+            strict_reconfiguration_check: true,
+            learner_catch_up_max_lag: 1_000,
             random_seed: id.0,
         }
     }
 
-    /// Checks what the core relies on: no id is 0, this server is a member,
+    /// Checks what the core relies on: no id is 0, this server is a bootstrap member when
+    /// there are any,
     /// 1 <= `election_timeout_min_ticks` < `election_timeout_max_ticks`,
     /// 1 <= `heartbeat_interval_ticks` < `election_timeout_min_ticks`, and every limit is at
     /// least 1.
@@ -121,7 +134,7 @@ impl Config {
         if self.id.0 == 0 || self.members.contains(&NodeId(0)) {
             return Err(ConfigError::ZeroId);
         }
-        if !self.members.contains(&self.id) {
+        if !self.members.is_empty() && !self.members.contains(&self.id) {
             return Err(ConfigError::NotAMember { id: self.id });
         }
         if self.election_timeout_min_ticks < 1
@@ -159,27 +172,5 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// Votes or acknowledgements needed for a decision: a strict majority of the members.
-    pub fn quorum(&self) -> usize {
-        self.members.len() / 2 + 1
-    }
-
-    /// The highest value reached by a quorum, given one value per member (this server's
-    /// included): the commit index from match indexes, the confirmed sequence from
-    /// acknowledged sequences.
-    pub(crate) fn highest_reached_by_quorum<T: Ord + Copy>(&self, mut values: Vec<T>) -> T {
-        assert_eq!(values.len(), self.members.len(), "one value per member");
-        values.sort_unstable_by(|left, right| right.cmp(left));
-        values[self.quorum() - 1]
-    }
-
-    /// Every member except this server.
-    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.members
-            .iter()
-            .copied()
-            .filter(move |member| *member != self.id)
     }
 }

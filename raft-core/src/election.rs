@@ -27,9 +27,9 @@ impl Raft {
             term,
             candidate_id: self.config.id,
             last_log_id: self.log.last_log_id(),
+            leadership_transfer: false,
         };
-        let peers: Vec<NodeId> = self.config.peers().collect();
-        for peer in peers {
+        for peer in self.other_voters() {
             self.send(peer, RaftMessage::PreVote(request.clone()));
         }
         // A single-server cluster is its own majority.
@@ -77,7 +77,11 @@ impl Raft {
         else {
             return;
         };
-        if pre_vote_state.votes_granted.len() + 1 >= self.config.quorum() {
+        let own_id = self.config.id;
+        if self
+            .membership()
+            .is_quorum(|id| id == own_id || pre_vote_state.votes_granted.contains(&id))
+        {
             // The election replaces the follower state, pre-vote round and all.
             self.start_election();
         }
@@ -103,6 +107,12 @@ impl Raft {
     /// votes for itself and asks every peer for a vote. The RequestVotes are held until the
     /// new term and self-vote are durable, so a restarted server can never vote twice.
     pub(crate) fn start_election(&mut self) {
+        self.campaign(false);
+    }
+
+    /// Starts an election now; with `leadership_transfer`, because the leader asked for it
+    /// (TimeoutNow), so voters grant it even while they hear from that leader.
+    pub(crate) fn campaign(&mut self, leadership_transfer: bool) {
         self.current_term = self.current_term.next();
         self.voted_for = Some(self.config.id);
         self.role_state = RoleState::Candidate(CandidateState::default());
@@ -115,9 +125,9 @@ impl Raft {
             term: self.current_term,
             candidate_id: self.config.id,
             last_log_id: self.log.last_log_id(),
+            leadership_transfer,
         };
-        let peers: Vec<NodeId> = self.config.peers().collect();
-        for peer in peers {
+        for peer in self.other_voters() {
             self.send(peer, RaftMessage::RequestVote(request.clone()));
         }
     }
@@ -169,8 +179,10 @@ impl Raft {
             return;
         };
         let own_vote_durable = self.hard_state_in_flight.is_none();
-        let votes = candidate_state.votes_granted.len() + usize::from(own_vote_durable);
-        if votes >= self.config.quorum() {
+        let own_id = self.config.id;
+        if self.membership().is_quorum(|id| {
+            (id == own_id && own_vote_durable) || candidate_state.votes_granted.contains(&id)
+        }) {
             self.become_leader();
         }
     }
@@ -189,9 +201,12 @@ impl Raft {
         // ignored.
         self.take_receipt();
         let next_index = self.log.last_index().next();
+        let own_id = self.config.id;
         let progress: BTreeMap<NodeId, Progress> = self
-            .config
-            .peers()
+            .membership()
+            .all_members()
+            .into_iter()
+            .filter(|member| *member != own_id)
             .map(|peer| (peer, Progress::new(next_index)))
             .collect();
         self.role_state = RoleState::Leader(LeaderState {
@@ -202,6 +217,8 @@ impl Raft {
             quorum_check_elapsed: 0,
             broadcast_pending: true,
             pending_reads: Vec::new(),
+            transfer: None,
+            removal_notices: BTreeSet::new(),
         });
         // §5.4.2 / §8: a no-op of the new term lets earlier entries commit through it and
         // tells the leader the commit index it must serve reads at.

@@ -89,6 +89,8 @@ impl Raft {
             self.become_follower(term, Some(leader));
         }
         self.election_elapsed = 0;
+        // A leader replicates to this server: it is a member after all.
+        self.told_removed = false;
     }
 
     /// Whether the log holds `log_id`, or `log_id` lies before the purged prefix (covered by a

@@ -21,6 +21,8 @@
 //! - `replication`: the leader's side of §5.3 and the commit rule of §5.4.2.
 //! - `follower`: the follower's side of AppendEntries.
 //! - `read_index`: linearizable reads (thesis §6.4).
+//! - `membership`: configuration changes through joint consensus, learners, removal and
+//!   leadership transfer (thesis chapter 4, §3.10).
 //! - `snapshot`: log compaction, sending and installing snapshots (§7, Figure 13).
 //! - [`recovery`]: what a restarting server's log is, given its snapshot and its stored log.
 //! - `progress`: per-follower replication state.
@@ -37,6 +39,7 @@ pub mod divergence;
 mod election;
 pub mod error;
 mod follower;
+mod membership;
 mod progress;
 mod raft;
 pub mod raft_log;
@@ -49,7 +52,8 @@ pub use command::{Command, ReadRequestId};
 pub use config::{Config, ConfigError};
 pub use divergence::{Divergence, DivergenceSide};
 pub use error::RequestError;
-pub use progress::{Progress, ReplicationMode, SentChunk, SnapshotTransfer};
+pub use membership::MemberProgress;
+pub use progress::{CatchUpRound, Progress, ReplicationMode, SentChunk, SnapshotTransfer};
 pub use raft::{Raft, RecoveredState};
 pub use raft_log::RaftLog;
 pub use raft_types::Role;

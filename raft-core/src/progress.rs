@@ -113,6 +113,36 @@ pub struct Progress {
     pub acknowledged_sequence: u64,
     /// Whether the follower answered since the last check-quorum round.
     pub recently_active: bool,
+    /// Leader ticks since the follower last answered; `None` while it never has in this term.
+    /// Read by the strict reconfiguration check and shown to operators.
+    pub ticks_since_contact: Option<u64>,
+    /// The catch-up round a learner is in (thesis §4.2.1), read when it is to be promoted.
+    pub catch_up: CatchUpRound,
+}
+
+/// A catch-up round (thesis §4.2.1): the follower is asked to reach `target`, the leader's last
+/// index when the round began. A follower whose last round took less than an election
+/// timeout is close enough behind to be made a voter without stalling commitment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CatchUpRound {
+    /// The index that ends the round.
+    pub target: LogIndex,
+    /// Ticks since the round began.
+    pub elapsed_ticks: u64,
+    /// How long the last completed round took, in ticks.
+    pub last_round_ticks: Option<u64>,
+}
+
+impl CatchUpRound {
+    /// The follower holds `match_index`; the leader's log ends at `last_index`. Ends the round
+    /// when the target is reached and starts the next one toward `last_index`.
+    pub fn observe(&mut self, match_index: LogIndex, last_index: LogIndex) {
+        if match_index >= self.target {
+            self.last_round_ticks = Some(self.elapsed_ticks);
+            self.elapsed_ticks = 0;
+            self.target = last_index;
+        }
+    }
 }
 
 impl Progress {
@@ -126,7 +156,23 @@ impl Progress {
             },
             acknowledged_sequence: 0,
             recently_active: false,
+            ticks_since_contact: None,
+            catch_up: CatchUpRound {
+                target: next_index.previous(),
+                ..CatchUpRound::default()
+            },
         }
+    }
+
+    /// The follower answered this leader (any answer of this term).
+    pub fn heard_from(&mut self) {
+        self.recently_active = true;
+        self.ticks_since_contact = Some(0);
+    }
+
+    /// Whether the follower answered within the last `ticks` ticks.
+    pub fn heard_within(&self, ticks: u64) -> bool {
+        self.ticks_since_contact.is_some_and(|since| since < ticks)
     }
 
     /// Records that the follower holds everything through `match_index`. Returns whether that

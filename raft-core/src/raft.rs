@@ -14,8 +14,8 @@ use crate::raft_log::RaftLog;
 use crate::read_index::PendingRead;
 use crate::snapshot::SnapshotReceipt;
 use raft_types::{
-    Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, NodeId, RaftMessage,
-    RequestVoteResponse, Role, SnapshotMeta, Term,
+    Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, MemberRemovedNotice, Membership,
+    NodeId, RaftMessage, RequestVoteResponse, Role, SnapshotMeta, Term,
 };
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -60,6 +60,23 @@ pub(crate) struct LeaderState {
     /// AppendEntries even when there is nothing new to send.
     pub broadcast_pending: bool,
     pub pending_reads: Vec<PendingRead>,
+    /// The leadership transfer in progress, if any (thesis §3.10).
+    pub transfer: Option<LeadershipTransfer>,
+    /// Servers this leader stopped replicating to because the configuration in force removed
+    /// them; each is told so once the removal is committed.
+    pub removal_notices: BTreeSet<NodeId>,
+}
+
+/// A leadership transfer in progress (thesis §3.10): the leader brings `target` up to date,
+/// sends it TimeoutNow, and takes no proposal meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeadershipTransfer {
+    pub target: NodeId,
+    pub elapsed_ticks: u64,
+    pub timeout_now_sent: bool,
+    /// Started because this leader is no longer a voter: it steps down when the transfer
+    /// ends, whether or not the target won.
+    pub stepping_down: bool,
 }
 
 /// Candidate-only state.
@@ -157,6 +174,10 @@ pub struct Raft {
     /// still to come and must be ignored.
     pub(crate) abandoned_chunk_stores: BTreeMap<raft_types::SnapshotId, u64>,
 
+    /// Set when a member told this server it was removed from the cluster: it stops
+    /// campaigning until a leader replicates to it again.
+    pub(crate) told_removed: bool,
+
     /// Set when a committed entry was found to differ from a peer's: the server has stopped
     /// and every later input is ignored.
     pub(crate) halted: Option<Divergence>,
@@ -169,7 +190,16 @@ impl Raft {
     pub fn new(config: Config, recovered: RecoveredState) -> Result<Raft, ConfigError> {
         config.validate()?;
         let snapshot_last_log_id = recovered.snapshot_last_log_id();
-        let log = RaftLog::new(snapshot_last_log_id, recovered.entries);
+        // The configuration at the snapshot, or the bootstrap one of a new cluster (empty for a
+        // server joining one); membership entries of the log come after it.
+        let base_membership = match &recovered.snapshot {
+            Some(snapshot) => (snapshot.last_log_id, snapshot.membership.clone()),
+            None => (
+                LogId::ZERO,
+                Membership::with_voters(config.members.iter().copied()),
+            ),
+        };
+        let log = RaftLog::new(snapshot_last_log_id, recovered.entries, base_membership);
         let last_index = log.last_index();
         // The state machine was restored from the snapshot: everything in it is committed
         // and applied.
@@ -197,6 +227,7 @@ impl Raft {
             snapshot: recovered.snapshot,
             snapshot_receipt: None,
             abandoned_chunk_stores: BTreeMap::new(),
+            told_removed: false,
             halted: None,
             commands: Vec::new(),
         };
@@ -213,13 +244,20 @@ impl Raft {
         }
         match &mut self.role_state {
             RoleState::Leader(leader_state) => {
-                if leader_state.tick(&self.config) {
+                if leader_state.tick(&self.config, &self.log.membership().1) {
                     self.step_down_without_quorum();
+                } else {
+                    self.tick_leadership_transfer();
                 }
             }
             RoleState::Follower(_) | RoleState::Candidate(_) => {
                 self.election_elapsed += 1;
-                if self.election_elapsed >= self.randomized_election_timeout {
+                if self.election_elapsed >= self.randomized_election_timeout && !self.may_campaign()
+                {
+                    // A learner, a removed server or one still waiting to be added never
+                    // campaigns; it only keeps its timer for the leader lease.
+                    self.reset_election_timer();
+                } else if self.election_elapsed >= self.randomized_election_timeout {
                     if self.config.pre_vote {
                         self.start_pre_vote();
                     } else {
@@ -235,13 +273,36 @@ impl Raft {
         if self.halted.is_some() {
             return;
         }
-        if from == self.config.id || !self.config.members.contains(&from) {
-            tracing::warn!(%from, kind = message.kind(), "ignoring message from a non-member");
+        if from == self.config.id {
+            tracing::warn!(%from, kind = message.kind(), "ignoring a message from itself");
+            return;
+        }
+        // Thesis §4.1: a server processes requests without consulting its configuration (a
+        // leader added after it, or a follower it has not yet heard added, is legitimate).
+        // A server the configuration removed is refused, and told so, when it asks for votes
+        // or brings a newer term: it cannot depose the leader. (A removed leader still leads
+        // its term until it hands over: its AppendEntries and TimeoutNow are not refused.)
+        let disruptive = matches!(
+            message,
+            RaftMessage::RequestVote(_) | RaftMessage::PreVote(_)
+        ) || message.term() > self.current_term;
+        if disruptive && self.membership().removed.contains(&from) {
+            if !matches!(message, RaftMessage::MemberRemoved(_)) {
+                tracing::debug!(id = %self.config.id, %from, kind = message.kind(),
+                    "refusing a message from a removed server");
+                let notice = MemberRemovedNotice {
+                    term: self.current_term,
+                };
+                self.send(from, RaftMessage::MemberRemoved(notice));
+            }
             return;
         }
         let message_term = message.term();
         if let RaftMessage::RequestVote(request) = &message {
-            if self.in_leader_lease() && request.term > self.current_term {
+            if self.in_leader_lease()
+                && request.term > self.current_term
+                && !request.leadership_transfer
+            {
                 // Thesis §4.2.3: a server that heard from a live leader within the minimum
                 // election timeout ignores vote requests, so a server that cannot hear the
                 // leader cannot make the cluster abandon it.
@@ -258,6 +319,7 @@ impl Raft {
                     vote_granted: true,
                     ..
                 })
+                | RaftMessage::MemberRemoved(_)
         );
         // §5.1: any RPC with a newer term makes this server a follower in that term.
         if message_term > self.current_term && !term_is_hypothetical {
@@ -282,6 +344,8 @@ impl Raft {
             RaftMessage::InstallSnapshotResponse(response) => {
                 self.handle_install_snapshot_response(from, response)
             }
+            RaftMessage::TimeoutNow(request) => self.handle_timeout_now(from, request),
+            RaftMessage::MemberRemoved(notice) => self.handle_member_removed(from, notice),
         }
     }
 
@@ -294,6 +358,13 @@ impl Raft {
         if self.role() != Role::Leader {
             return Err(RequestError::NotLeader {
                 leader_hint: self.leader_id,
+            });
+        }
+        if let Some(transfer) = &self.leader_state_mut().transfer {
+            // Thesis §3.10: a leader handing over takes no proposal, so the target can catch
+            // up and the handover is quick.
+            return Err(RequestError::LeadershipTransferInProgress {
+                target: transfer.target,
             });
         }
         Ok(self.append_to_own_log(EntryPayload::command(command)))

@@ -6,8 +6,13 @@
 //! newest snapshot may lie after it: entries behind the snapshot are kept for a while for
 //! followers that lag a little (`Config::snapshot_trailing_entries`).
 //! Nothing here touches disk; the core emits commands that make the same changes durable.
+//!
+//! The log also keeps the configurations it holds (thesis §4.1: a server uses the latest
+//! configuration in its log, committed or not). Every append, truncation, purge and reset
+//! updates them with the entries, so the configuration in force can never disagree with the
+//! log.
 
-use raft_types::{Entry, LogId, LogIndex, Term};
+use raft_types::{Entry, EntryPayload, LogId, LogIndex, Membership, Term};
 
 /// The replicated log as this server holds it in memory: the entries after the last purged
 /// one, contiguous, with terms that never decrease.
@@ -18,17 +23,56 @@ pub struct RaftLog {
     last_purged_log_id: LogId,
     /// Entries `last_purged_log_id.index + 1 ..= last_index()`, contiguous.
     entries: Vec<Entry>,
+    /// The configurations in force along the log, oldest first, never empty. The first is the
+    /// base: the snapshot's (at its last entry) or the bootstrap one (at `LogId::ZERO`); each
+    /// later one is a membership entry of the log after it.
+    configurations: Vec<(LogId, Membership)>,
 }
 
 impl RaftLog {
     /// A log recovered from storage: `entries` must directly follow `last_purged_log_id`.
-    pub(crate) fn new(last_purged_log_id: LogId, entries: Vec<Entry>) -> RaftLog {
+    /// `base` is the configuration in force at `base.0` (the snapshot's last entry, or
+    /// `LogId::ZERO` for the bootstrap configuration); the membership entries after it are
+    /// found in `entries`.
+    pub(crate) fn new(
+        last_purged_log_id: LogId,
+        entries: Vec<Entry>,
+        base: (LogId, Membership),
+    ) -> RaftLog {
+        let base_index = base.0.index;
+        let mut configurations = vec![base];
+        for entry in &entries {
+            if let EntryPayload::Membership(membership) = &entry.payload {
+                if entry.index() > base_index {
+                    configurations.push((entry.log_id, membership.clone()));
+                }
+            }
+        }
         let log = RaftLog {
             last_purged_log_id,
             entries,
+            configurations,
         };
         log.check_invariants();
         log
+    }
+
+    /// The configuration in force: the latest in the log, committed or not, with the
+    /// `LogId` of its entry (or of the snapshot or bootstrap it came from).
+    pub fn membership(&self) -> &(LogId, Membership) {
+        self.configurations
+            .last()
+            .expect("the log always knows a configuration")
+    }
+
+    /// The latest configuration at or before `index` (the committed one, given the commit
+    /// index).
+    pub fn membership_at(&self, index: LogIndex) -> &(LogId, Membership) {
+        self.configurations
+            .iter()
+            .rev()
+            .find(|(log_id, _)| log_id.index <= index)
+            .unwrap_or(&self.configurations[0])
     }
 
     /// The last entry dropped from memory, or `LogId::ZERO` when none was.
@@ -159,6 +203,9 @@ impl RaftLog {
             entry.term() >= self.last_log_id().term,
             "terms never decrease along the log"
         );
+        if let EntryPayload::Membership(membership) = &entry.payload {
+            self.configurations.push((entry.log_id, membership.clone()));
+        }
         self.entries.push(entry);
     }
 
@@ -170,6 +217,14 @@ impl RaftLog {
         );
         let keep = (since.0 - self.first_index().0) as usize;
         self.entries.truncate(keep);
+        // A truncated membership entry takes its configuration with it: the one before it is
+        // in force again (thesis §4.1). The base is never truncated: it is at or before the
+        // snapshot, which is committed.
+        while self.configurations.len() > 1
+            && self.configurations.last().expect("not empty").0.index >= since
+        {
+            self.configurations.pop();
+        }
     }
 
     /// Drops every entry through `through` from memory (a snapshot covers them), keeping its
@@ -184,13 +239,18 @@ impl RaftLog {
         let count = (through.0 - self.last_purged_log_id.index.0) as usize;
         self.entries.drain(..count);
         self.last_purged_log_id = last_purged;
+        // Configurations superseded by one at or before the purged entry are history now.
+        while self.configurations.len() > 1 && self.configurations[1].0.index <= through {
+            self.configurations.remove(0);
+        }
     }
 
     /// Discards every entry: the log continues right after `last_log_id` (an installed
-    /// snapshot's last entry, §7: "discard the entire log").
-    pub(crate) fn reset_to(&mut self, last_log_id: LogId) {
+    /// snapshot's last entry, §7: "discard the entire log"), in the snapshot's configuration.
+    pub(crate) fn reset_to(&mut self, last_log_id: LogId, membership: Membership) {
         self.entries.clear();
         self.last_purged_log_id = last_log_id;
+        self.configurations = vec![(last_log_id, membership)];
     }
 
     fn offset_of(&self, index: LogIndex) -> Option<usize> {
@@ -215,6 +275,21 @@ impl RaftLog {
             );
             previous = entry.log_id;
         }
+        assert!(
+            self.configurations
+                .windows(2)
+                .all(|pair| pair[0].0.index < pair[1].0.index),
+            "configurations are in log order"
+        );
+        for (log_id, membership) in &self.configurations[1..] {
+            if log_id.index > self.last_purged_log_id.index {
+                assert_eq!(
+                    self.entry(log_id.index).map(|entry| &entry.payload),
+                    Some(&EntryPayload::Membership(membership.clone())),
+                    "a configuration is the membership entry it names"
+                );
+            }
+        }
     }
 }
 
@@ -235,7 +310,7 @@ mod tests {
                 )
             })
             .collect();
-        RaftLog::new(LogId::ZERO, entries)
+        RaftLog::new(LogId::ZERO, entries, (LogId::ZERO, Membership::default()))
     }
 
     #[test]
@@ -274,6 +349,7 @@ mod tests {
         let log = RaftLog::new(
             snapshot,
             vec![Entry::new(Term(3), LogIndex(11), EntryPayload::Blank)],
+            (snapshot, Membership::default()),
         );
         assert_eq!(log.first_index(), LogIndex(11));
         assert_eq!(log.term_at(LogIndex(10)), Some(Term(3)));
@@ -293,10 +369,43 @@ mod tests {
         // Purging what is already gone changes nothing.
         log.purge_through(LogIndex(2));
         assert_eq!(log.first_index(), LogIndex(4));
-        log.reset_to(LogId::new(Term(4), LogIndex(9)));
+        log.reset_to(LogId::new(Term(4), LogIndex(9)), Membership::default());
         assert!(log.is_empty());
         assert_eq!(log.last_log_id(), LogId::new(Term(4), LogIndex(9)));
         assert_eq!(log.first_index(), LogIndex(10));
+        log.check_invariants();
+    }
+
+    #[test]
+    fn the_configuration_in_force_follows_appends_truncations_and_purges() {
+        let voters =
+            |ids: &[u64]| Membership::with_voters(ids.iter().map(|id| raft_types::NodeId(*id)));
+        let membership_entry = |term, index, ids: &[u64]| {
+            Entry::new(
+                Term(term),
+                LogIndex(index),
+                EntryPayload::Membership(voters(ids)),
+            )
+        };
+        let mut log = RaftLog::new(
+            LogId::ZERO,
+            vec![
+                Entry::new(Term(1), LogIndex(1), EntryPayload::Blank),
+                membership_entry(1, 2, &[1, 2]),
+            ],
+            (LogId::ZERO, voters(&[1])),
+        );
+        assert_eq!(log.membership().1, voters(&[1, 2]));
+        assert_eq!(log.membership_at(LogIndex(1)).1, voters(&[1]));
+        log.append(membership_entry(2, 3, &[1, 2, 3]));
+        assert_eq!(log.membership().0, LogId::new(Term(2), LogIndex(3)));
+        // Truncating the newest configuration puts the one before it back in force.
+        log.truncate_from(LogIndex(3));
+        assert_eq!(log.membership().1, voters(&[1, 2]));
+        log.append(Entry::new(Term(3), LogIndex(3), EntryPayload::Blank));
+        log.purge_through(LogIndex(3));
+        assert_eq!(log.membership().1, voters(&[1, 2]));
+        assert_eq!(log.membership_at(LogIndex::ZERO).1, voters(&[1, 2]));
         log.check_invariants();
     }
 }

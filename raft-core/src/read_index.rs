@@ -38,7 +38,7 @@ impl Raft {
         self.serve_ready_reads();
     }
 
-    fn committed_in_current_term(&self) -> bool {
+    pub(crate) fn committed_in_current_term(&self) -> bool {
         self.leader_state()
             .is_some_and(|leader_state| self.commit_index >= leader_state.term_start_index)
     }
@@ -66,15 +66,21 @@ impl Raft {
         if leader_state.pending_reads.is_empty() {
             return;
         }
-        // The highest sequence acknowledged by a majority (the leader counts as having
-        // acknowledged everything it sent).
-        let mut acknowledged: Vec<u64> = leader_state
-            .progress
-            .values()
-            .map(|progress| progress.acknowledged_sequence)
-            .collect();
-        acknowledged.push(u64::MAX);
-        let majority_sequence = self.config.highest_reached_by_quorum(acknowledged);
+        // The highest sequence acknowledged by a majority of every voter set (the leader
+        // counts as having acknowledged everything it sent, in the halves it belongs to).
+        let own_id = self.config.id;
+        let Some(majority_sequence) = self.log.membership().1.quorum_value(|id| {
+            if id == own_id {
+                u64::MAX
+            } else {
+                leader_state
+                    .progress
+                    .get(&id)
+                    .map_or(0, |progress| progress.acknowledged_sequence)
+            }
+        }) else {
+            return;
+        };
         let mut ready = Vec::new();
         leader_state.pending_reads.retain(|read| {
             let serve = read.required_sequence <= majority_sequence

@@ -120,7 +120,7 @@ mod tests {
     fn snapshot(term: u64, index: u64) -> Option<SnapshotMeta> {
         Some(SnapshotMeta {
             last_log_id: LogId::new(Term(term), LogIndex(index)),
-            members: vec![NodeId(1)],
+            membership: raft_types::Membership::with_voters([NodeId(1)]),
             size_bytes: 100,
             file_checksum: 7,
         })

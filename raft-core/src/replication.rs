@@ -6,7 +6,8 @@ use crate::divergence::{Divergence, DivergenceSide};
 use crate::progress::{Progress, ReplicationMode};
 use crate::raft::{LeaderState, Raft};
 use raft_types::{
-    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogIndex, NodeId, RaftMessage, Role,
+    AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, LogIndex, Membership, NodeId,
+    RaftMessage, Role,
 };
 
 impl Raft {
@@ -23,7 +24,9 @@ impl Raft {
     pub(crate) fn flush_leader(&mut self) {
         self.hand_new_entries_to_storage();
         let broadcast = std::mem::take(&mut self.leader_state_mut().broadcast_pending);
-        let peers: Vec<NodeId> = self.config.peers().collect();
+        // Every member but this server: voters of both halves of a joint configuration, and
+        // learners, which receive the log like any follower.
+        let peers: Vec<NodeId> = self.leader_state_mut().progress.keys().copied().collect();
         for peer in peers {
             self.replicate_to(peer, broadcast);
         }
@@ -133,7 +136,11 @@ impl Raft {
         from: NodeId,
         response: AppendEntriesResponse,
     ) {
-        if self.role() != Role::Leader || response.term != self.current_term {
+        if self.role() != Role::Leader
+            || response.term != self.current_term
+            || !self.is_tracked_peer(from)
+        {
+            // (A server that is no longer a member answering late is not tracked.)
             return;
         }
         match response.outcome {
@@ -164,7 +171,7 @@ impl Raft {
         // request with this sequence was sent.
         {
             let progress = self.progress_mut(from);
-            progress.recently_active = true;
+            progress.heard_from();
             progress.acknowledged_sequence = progress.acknowledged_sequence.max(response.sequence);
         }
         match response.outcome {
@@ -173,9 +180,13 @@ impl Raft {
                     match_index <= self.log.last_index(),
                     "follower {from} acknowledged index {match_index} beyond the leader's log"
                 );
-                if self.progress_mut(from).acknowledge(match_index) {
+                let last_index = self.log.last_index();
+                let progress = self.progress_mut(from);
+                progress.catch_up.observe(match_index, last_index);
+                if progress.acknowledge(match_index) {
                     self.maybe_advance_commit_index();
                 }
+                self.maybe_send_timeout_now();
             }
             AppendOutcome::Conflict {
                 conflict_term,
@@ -230,19 +241,35 @@ impl Raft {
         let Some(leader_state) = self.leader_state() else {
             return;
         };
-        let mut match_indexes: Vec<LogIndex> = leader_state
-            .progress
-            .values()
-            .map(|progress| progress.match_index)
-            .collect();
-        match_indexes.push(self.persisted_index);
-        let majority_index = self.config.highest_reached_by_quorum(match_indexes);
+        // The configuration in force, committed or not (thesis §4.1); while joint, a majority
+        // of each half. This server counts only in the halves it belongs to.
+        let own_id = self.config.id;
+        let persisted_index = self.persisted_index;
+        let Some(majority_index) = self.log.membership().1.quorum_value(|id| {
+            if id == own_id {
+                persisted_index
+            } else {
+                leader_state
+                    .progress
+                    .get(&id)
+                    .map_or(LogIndex::ZERO, |progress| progress.match_index)
+            }
+        }) else {
+            return;
+        };
         if majority_index > self.commit_index
             && self.log.term_at(majority_index) == Some(self.current_term)
         {
             self.commit_index = majority_index;
             self.on_commit_advanced();
+            self.after_leader_commit();
         }
+    }
+
+    /// Whether this leader tracks `peer` (a member of the configuration in force).
+    pub(crate) fn is_tracked_peer(&self, peer: NodeId) -> bool {
+        self.leader_state()
+            .is_some_and(|leader_state| leader_state.progress.contains_key(&peer))
     }
 
     pub(crate) fn progress(&self, peer: NodeId) -> &Progress {
@@ -263,8 +290,14 @@ impl LeaderState {
     /// One tick of the leader's clocks: a heartbeat round when one is due, and check-quorum
     /// (thesis §6.2) every minimum election timeout. Returns whether the leader heard from
     /// less than a majority (itself included) since the last check and must step down.
-    pub(crate) fn tick(&mut self, config: &Config) -> bool {
+    pub(crate) fn tick(&mut self, config: &Config, membership: &Membership) -> bool {
         self.heartbeat_elapsed += 1;
+        for progress in self.progress.values_mut() {
+            if let Some(since) = &mut progress.ticks_since_contact {
+                *since = since.saturating_add(1);
+            }
+            progress.catch_up.elapsed_ticks += 1;
+        }
         if self.heartbeat_elapsed >= config.heartbeat_interval_ticks {
             self.heartbeat_elapsed = 0;
             self.broadcast_pending = true;
@@ -286,12 +319,13 @@ impl LeaderState {
             return false;
         }
         self.quorum_check_elapsed = 0;
-        let active = 1 + self
+        let active: std::collections::BTreeSet<NodeId> = self
             .progress
-            .values_mut()
-            .map(|progress| std::mem::take(&mut progress.recently_active))
-            .filter(|active| *active)
-            .count();
-        active < config.quorum()
+            .iter_mut()
+            .filter_map(|(peer, progress)| {
+                std::mem::take(&mut progress.recently_active).then_some(*peer)
+            })
+            .collect();
+        !membership.is_quorum(|id| id == config.id || active.contains(&id))
     }
 }

@@ -97,6 +97,14 @@ impl Raft {
                 "State Machine Safety: the state machine snapshotted {last_log_id}, the log holds {held}"
             );
         }
+        let (base_log_id, _) = self.log.membership_at(LogIndex::ZERO);
+        if last_log_id.index >= base_log_id.index {
+            let in_force_then = &self.log.membership_at(last_log_id.index).1;
+            assert_eq!(
+                &snapshot.membership, in_force_then,
+                "the snapshot at {last_log_id} records a configuration the log does not hold there"
+            );
+        }
         if self
             .snapshot
             .as_ref()
@@ -177,6 +185,9 @@ impl Raft {
         let Some(newest) = self.snapshot.clone() else {
             return;
         };
+        if !self.is_tracked_peer(peer) {
+            return;
+        }
         let progress = self.progress_mut(peer);
         let ReplicationMode::Snapshot(transfer) = &mut progress.mode else {
             return;
@@ -344,7 +355,10 @@ impl Raft {
         from: NodeId,
         response: InstallSnapshotResponse,
     ) {
-        if self.role() != Role::Leader || response.term != self.current_term {
+        if self.role() != Role::Leader
+            || response.term != self.current_term
+            || !self.is_tracked_peer(from)
+        {
             return;
         }
         if response.outcome == SnapshotOutcome::StaleTerm {
@@ -353,7 +367,7 @@ impl Raft {
         }
         {
             let progress = self.progress_mut(from);
-            progress.recently_active = true;
+            progress.heard_from();
             progress.acknowledged_sequence = progress.acknowledged_sequence.max(response.sequence);
         }
         match response.outcome {
@@ -584,7 +598,7 @@ impl Raft {
                 self.log.last_index(),
                 "storage holds the whole log before it is reset"
             );
-            self.log.reset_to(last_log_id);
+            self.log.reset_to(last_log_id, snapshot.membership.clone());
             self.persisted_index = last_log_id.index;
             self.storage_requested_index = last_log_id.index;
             let io = self.next_io();

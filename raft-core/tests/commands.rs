@@ -705,6 +705,7 @@ fn acknowledgement_waits_for_a_pending_hard_state() {
 
 fn pre_vote(term: u64, candidate: u64, last_log_id: raft_types::LogId) -> raft_types::RaftMessage {
     raft_types::RaftMessage::PreVote(raft_types::RequestVoteRequest {
+        leadership_transfer: false,
         term: Term(term),
         candidate_id: NodeId(candidate),
         last_log_id,

@@ -16,7 +16,7 @@ use raft_types::{
 fn snapshot_meta(term: u64, index: u64, size: u64) -> SnapshotMeta {
     SnapshotMeta {
         last_log_id: log_id(term, index),
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        membership: raft_types::Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]),
         size_bytes: size,
         file_checksum: (term * 1000 + index) as u32,
     }
@@ -381,7 +381,7 @@ fn leader_with_snapshot(
     raft.applied(last);
     raft.snapshot_taken(SnapshotMeta {
         last_log_id: raft.last_log_id(),
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        membership: raft_types::Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]),
         size_bytes: 100,
         file_checksum: 42,
     });
@@ -530,7 +530,7 @@ fn entries_a_follower_being_sent_a_snapshot_needs_next_are_not_purged() {
     raft.applied(last.index);
     raft.snapshot_taken(SnapshotMeta {
         last_log_id: last,
-        members: first.members.clone(),
+        membership: first.membership.clone(),
         size_bytes: 200,
         file_checksum: 43,
     });
@@ -579,7 +579,7 @@ fn entries_a_follower_being_sent_a_snapshot_needs_next_are_not_purged() {
     raft.applied(newest.index);
     raft.snapshot_taken(SnapshotMeta {
         last_log_id: newest,
-        members: first.members.clone(),
+        membership: first.membership.clone(),
         size_bytes: 200,
         file_checksum: 44,
     });
@@ -679,7 +679,7 @@ fn take_another_snapshot(raft: &mut Raft, count: u64, size: u64, checksum: u32) 
     raft.applied(last.index);
     let snapshot = SnapshotMeta {
         last_log_id: last,
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        membership: raft_types::Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]),
         size_bytes: size,
         file_checksum: checksum,
     };

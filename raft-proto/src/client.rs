@@ -81,8 +81,12 @@ pub struct RaftStatus {
     pub last_applied: LogIndex,
     /// The index of the last entry in this node's log, durable or not.
     pub last_log_index: LogIndex,
-    /// The voting members, this node included, in ascending id order.
+    /// The voting members of the configuration in force (both halves of a joint one), in
+    /// ascending id order.
     pub members: Vec<NodeId>,
+    /// Whether this node was removed from the cluster: it serves no writes and no
+    /// linearizable reads, and never campaigns.
+    pub removed: bool,
 }
 
 /// Ask the consensus actor to stop taking requests and finish in-flight durable work.

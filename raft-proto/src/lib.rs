@@ -27,12 +27,14 @@
 //! - [`snapshot`]: the snapshot store every actor that touches snapshot files shares.
 //! - [`network`]: the peer network's port.
 //! - [`applier`]: the state-machine applier's port.
+//! - [`admin`]: membership change and leadership transfer requests, and their errors.
 //! - [`client`]: requests from the client API to the consensus actor, and their errors.
 //! - [`metrics`]: the latency histogram every actor reports with.
 //! - [`ports`]: the `Recipient` bundles handed to each actor at wiring time.
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod applier;
 pub mod client;
 pub mod metrics;

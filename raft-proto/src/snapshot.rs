@@ -33,7 +33,7 @@
 //!   corrupt newest snapshot falls back to the previous one (with a warning); the choice is
 //!   reported by `newest`.
 
-use raft_types::{Bytes, LogId, NodeId, SnapshotId, SnapshotMeta};
+use raft_types::{Bytes, LogId, Membership, SnapshotId, SnapshotMeta};
 use std::io;
 use std::sync::Arc;
 
@@ -88,13 +88,13 @@ pub trait SnapshotStore: Send + Sync + 'static {
     fn list(&self) -> Vec<SnapshotMeta>;
 
     /// Starts writing a snapshot of this server's state machine at `last_log_id`, reflecting
-    /// `members`. The payload is written through the returned writer, which makes it a
+    /// `membership`. The payload is written through the returned writer, which makes it a
     /// complete snapshot with [`SnapshotWriter::finish`]; a writer dropped unfinished leaves
     /// nothing behind.
     fn begin(
         &self,
         last_log_id: LogId,
-        members: Vec<NodeId>,
+        membership: Membership,
     ) -> Result<Box<dyn SnapshotWriter>, SnapshotError>;
 
     /// Opens a complete snapshot's file for reading raw bytes (what a leader sends).

@@ -1,6 +1,7 @@
 //! Log entries.
 
 use crate::ids::{LogId, LogIndex, Term};
+use crate::membership::Membership;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,9 @@ pub enum EntryPayload {
     /// shared `Bytes`, so the copies of an entry a leader keeps in its log, hands to storage
     /// and sends to every follower share one buffer instead of copying it each time.
     Command(Bytes),
+    /// A new cluster configuration (thesis §4.1): every server uses it as soon as it appends
+    /// it. The state machine sees it only to record the membership its snapshots carry.
+    Membership(Membership),
 }
 
 impl EntryPayload {
@@ -57,7 +61,7 @@ impl Entry {
     /// Bytes of payload, used for batching limits and throughput figures.
     pub fn payload_len(&self) -> usize {
         match &self.payload {
-            EntryPayload::Blank => 0,
+            EntryPayload::Blank | EntryPayload::Membership(_) => 0,
             EntryPayload::Command(bytes) => bytes.len(),
         }
     }

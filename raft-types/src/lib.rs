@@ -8,6 +8,7 @@
 //!
 //! - [`ids`]: the newtypes `NodeId`, `Term`, `LogIndex`, `IoSequence` and the pair `LogId`.
 //! - [`entry`]: `Entry` and its `EntryPayload` (client command, the leader's no-op).
+//! - [`membership`]: `Membership`, the configuration (voters, joint, learners, addresses).
 //! - [`hard_state`]: `HardState`, what a server must persist before it answers (§5.1, Figure 2).
 //! - [`message`]: `RaftMessage`, the RequestVote and AppendEntries RPCs and their responses.
 //! - [`role`]: `Role`, what a server is in its current term.
@@ -21,6 +22,7 @@ pub mod codec;
 pub mod entry;
 pub mod hard_state;
 pub mod ids;
+pub mod membership;
 pub mod message;
 pub mod role;
 pub mod snapshot;
@@ -31,9 +33,11 @@ pub use codec::{decode, encode, encode_into, CodecError, WIRE_FORMAT_VERSION};
 pub use entry::{Entry, EntryPayload};
 pub use hard_state::HardState;
 pub use ids::{IoSequence, LogId, LogIndex, NodeId, Term};
+pub use membership::{MemberAddress, Membership, MembershipChange, MembershipChangeError};
 pub use message::{
     AppendEntriesRequest, AppendEntriesResponse, AppendOutcome, InstallSnapshotRequest,
-    InstallSnapshotResponse, RaftMessage, RequestVoteRequest, RequestVoteResponse, SnapshotOutcome,
+    InstallSnapshotResponse, MemberRemovedNotice, RaftMessage, RequestVoteRequest,
+    RequestVoteResponse, SnapshotOutcome, TimeoutNowRequest,
 };
 pub use role::Role;
 pub use snapshot::{SnapshotId, SnapshotMeta, SnapshotReceiveOutcome};

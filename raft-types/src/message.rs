@@ -32,6 +32,13 @@ pub enum RaftMessage {
     InstallSnapshot(InstallSnapshotRequest),
     /// A follower answers an InstallSnapshot chunk.
     InstallSnapshotResponse(InstallSnapshotResponse),
+    /// Leadership transfer (thesis §3.10): the leader tells a caught-up voter to start an
+    /// election now, without waiting for its election timeout and without a pre-vote.
+    TimeoutNow(TimeoutNowRequest),
+    /// The receiver was removed from the cluster: the sender refuses its messages. Sent in
+    /// answer to a removed server's messages and by a leader once a removal is committed, so
+    /// the removed server stops campaigning instead of disturbing the cluster.
+    MemberRemoved(MemberRemovedNotice),
 }
 
 impl RaftMessage {
@@ -47,6 +54,8 @@ impl RaftMessage {
             RaftMessage::PreVoteResponse(response) => response.term,
             RaftMessage::InstallSnapshot(request) => request.term,
             RaftMessage::InstallSnapshotResponse(response) => response.term,
+            RaftMessage::TimeoutNow(request) => request.term,
+            RaftMessage::MemberRemoved(notice) => notice.term,
         }
     }
 
@@ -61,6 +70,8 @@ impl RaftMessage {
             RaftMessage::PreVoteResponse(_) => "PreVoteResponse",
             RaftMessage::InstallSnapshot(_) => "InstallSnapshot",
             RaftMessage::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
+            RaftMessage::TimeoutNow(_) => "TimeoutNow",
+            RaftMessage::MemberRemoved(_) => "MemberRemoved",
         }
     }
 }
@@ -74,6 +85,26 @@ pub struct RequestVoteRequest {
     pub candidate_id: NodeId,
     /// The candidate's last entry, for the election restriction (§5.4.1).
     pub last_log_id: LogId,
+    /// Set by a candidate that campaigns because its leader handed leadership over
+    /// (TimeoutNow): voters then grant it even while they hear from that leader, since the
+    /// leader itself asked for the election (thesis §3.10).
+    #[serde(default)]
+    pub leadership_transfer: bool,
+}
+
+/// A leader hands leadership to the receiver (thesis §3.10): its log matched the leader's
+/// when sent, so it can win an election at once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutNowRequest {
+    /// The leader's term; the receiver campaigns in the next one.
+    pub term: Term,
+}
+
+/// The receiver is not a member of the sender's configuration any more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRemovedNotice {
+    /// The sender's current term (informational: the notice never moves a term).
+    pub term: Term,
 }
 
 /// A voter's answer to a RequestVote or PreVote.

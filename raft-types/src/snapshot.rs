@@ -6,7 +6,8 @@
 //! produced the payload. Servers move those bytes from one store to another unchanged
 //! (`InstallSnapshot`), so the same `SnapshotMeta` names the same bytes on every server.
 
-use crate::ids::{LogId, NodeId};
+use crate::ids::LogId;
+use crate::membership::Membership;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -16,9 +17,10 @@ pub struct SnapshotMeta {
     /// The last entry the snapshot covers (the paper's lastIncludedIndex and lastIncludedTerm):
     /// the state is the state machine's after applying every entry through it.
     pub last_log_id: LogId,
-    /// The voting members as of `last_log_id`, sorted, so a server that restores the snapshot
-    /// knows its cluster without the entries it replaces.
-    pub members: Vec<NodeId>,
+    /// The configuration as of `last_log_id` (the last one in the log through it, joint or
+    /// not), so a server that restores the snapshot knows its cluster without the entries it
+    /// replaces.
+    pub membership: Membership,
     /// The length of the snapshot file in bytes: what an `InstallSnapshot` transfer moves.
     pub size_bytes: u64,
     /// The CRC32C of the file as its writer computed it: of every byte before the file's

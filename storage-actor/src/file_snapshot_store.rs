@@ -43,7 +43,7 @@ use crate::snapshot_file::{
     HandleSource, PayloadReader, SnapshotParser, SnapshotSource, Verification, MAX_CHUNK_BYTES,
 };
 use raft_proto::snapshot::{SnapshotError, SnapshotFile, SnapshotStore, SnapshotWriter};
-use raft_types::{Bytes, LogId, LogIndex, NodeId, SnapshotId, SnapshotMeta, Term};
+use raft_types::{Bytes, LogId, LogIndex, Membership, SnapshotId, SnapshotMeta, Term};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -274,14 +274,14 @@ impl SnapshotStore for FileSnapshotStore {
     fn begin(
         &self,
         last_log_id: LogId,
-        members: Vec<NodeId>,
+        membership: Membership,
     ) -> Result<Box<dyn SnapshotWriter>, SnapshotError> {
         let number = self.inner.next_temporary.fetch_add(1, Ordering::Relaxed);
         let path = self
             .inner
             .directory
             .join(format!("writing-{number:020}{TEMPORARY_SUFFIX}"));
-        let header = encode_header(last_log_id, &members).map_err(|error| {
+        let header = encode_header(last_log_id, &membership).map_err(|error| {
             SnapshotError::StateMachine(format!("cannot encode the snapshot header: {error}"))
         })?;
         let mut file = self
@@ -294,7 +294,7 @@ impl SnapshotStore for FileSnapshotStore {
             path,
             file: None,
             last_log_id,
-            members,
+            membership,
             chunk: Vec::with_capacity(self.inner.chunk_bytes),
             frame: Vec::new(),
             file_checksum: crc32c::crc32c(&header),
@@ -470,7 +470,7 @@ struct FileSnapshotWriter {
     /// `None` only while `begin` writes the header.
     file: Option<Box<dyn FileHandle>>,
     last_log_id: LogId,
-    members: Vec<NodeId>,
+    membership: Membership,
     /// Payload bytes not yet written as a chunk (fewer than `chunk_bytes`).
     chunk: Vec<u8>,
     /// Reused to frame a chunk, so a chunk is one write.
@@ -563,7 +563,7 @@ impl SnapshotWriter for FileSnapshotWriter {
             .map_err(path_error("read the length of", &self.path))?;
         let meta = SnapshotMeta {
             last_log_id: self.last_log_id,
-            members: std::mem::take(&mut self.members),
+            membership: std::mem::take(&mut self.membership),
             size_bytes,
             file_checksum: self.file_checksum,
         };

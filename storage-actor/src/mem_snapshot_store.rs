@@ -5,7 +5,7 @@
 use crate::file_snapshot_store::{FileSnapshotStore, FileSnapshotStoreConfig};
 use crate::sim_file_system::SimFileSystem;
 use raft_proto::snapshot::{SnapshotError, SnapshotFile, SnapshotStore, SnapshotWriter};
-use raft_types::{LogId, NodeId, SnapshotId, SnapshotMeta};
+use raft_types::{LogId, Membership, SnapshotId, SnapshotMeta};
 use std::io;
 use std::sync::Arc;
 
@@ -69,9 +69,9 @@ impl SnapshotStore for MemSnapshotStore {
     fn begin(
         &self,
         last_log_id: LogId,
-        members: Vec<NodeId>,
+        membership: Membership,
     ) -> Result<Box<dyn SnapshotWriter>, SnapshotError> {
-        self.store.begin(last_log_id, members)
+        self.store.begin(last_log_id, membership)
     }
     fn open(&self, snapshot: &SnapshotId) -> Result<Arc<dyn SnapshotFile>, SnapshotError> {
         self.store.open(snapshot)

@@ -14,7 +14,7 @@
 //! 8       2     format_version      u16, currently 1
 //! 10      2     reserved            zero
 //! 12      4     header_body_length  u32, n, 1 ..= 1 MiB
-//! 16      n     header_body         raft_types::codec::encode(&{ last_log_id, members })
+//! 16      n     header_body         raft_types::codec::encode(&{ last_log_id, members, membership })
 //! 16 + n  4     header_checksum     u32, CRC32C of bytes 0 .. 16 + n
 //!
 //! then zero or more chunks, each
@@ -41,7 +41,7 @@
 
 use crate::file_system::FileHandle;
 use raft_proto::snapshot::SnapshotError;
-use raft_types::{codec, LogId, NodeId, SnapshotMeta};
+use raft_types::{codec, LogId, Membership, NodeId, SnapshotMeta};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -67,21 +67,32 @@ pub const TRAILER_MAGIC: [u8; 8] = *b"SNAPEND\0";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct HeaderBody {
     last_log_id: LogId,
+    /// Every voter, as the first files (before membership change) recorded the cluster; still
+    /// written so that such a reader can open newer files.
     members: Vec<NodeId>,
+    /// The whole configuration; absent in files written before membership change, whose
+    /// configuration is `members` as voters.
+    #[serde(default)]
+    membership: Option<Membership>,
 }
 
-/// The whole header (fixed part, body, checksum) of a snapshot of `last_log_id` and `members`.
-pub fn encode_header(last_log_id: LogId, members: &[NodeId]) -> Result<Vec<u8>, codec::CodecError> {
+/// The whole header (fixed part, body, checksum) of a snapshot of `last_log_id` taken in the
+/// configuration `membership`.
+pub fn encode_header(
+    last_log_id: LogId,
+    membership: &Membership,
+) -> Result<Vec<u8>, codec::CodecError> {
     let body = codec::encode(&HeaderBody {
         last_log_id,
-        members: members.to_vec(),
+        members: membership.all_voters().into_iter().collect(),
+        membership: Some(membership.clone()),
     })?;
     let body_length =
         u32::try_from(body.len()).expect("a LogId and a member list encode to far below 4 GiB");
     assert!(
         body_length <= MAX_HEADER_BODY_BYTES,
         "a header body of {body_length} bytes: {} members is absurd",
-        members.len()
+        membership.all_members().len()
     );
     let mut header = Vec::with_capacity(FIXED_HEADER_BYTES + body.len() + 4);
     header.extend_from_slice(&SNAPSHOT_MAGIC);
@@ -171,7 +182,7 @@ pub enum Verification {
 }
 
 /// Checks the file in `source` (named `path` in errors) and returns what it describes:
-/// `last_log_id` and `members` from its header, its length and its file checksum.
+/// `last_log_id` and `membership` from its header, its length and its file checksum.
 pub fn verify(
     source: Arc<dyn SnapshotSource>,
     path: &str,
@@ -198,12 +209,12 @@ pub fn check_matches(
                 found.last_log_id, expected.last_log_id
             ),
         ))
-    } else if found.members != expected.members {
+    } else if found.membership != expected.membership {
         Some((
             8,
             format!(
-                "header names members {:?}, expected {:?}",
-                found.members, expected.members
+                "header names configuration {}, expected {}",
+                found.membership, expected.membership
             ),
         ))
     } else if found.size_bytes != expected.size_bytes {
@@ -245,7 +256,7 @@ pub struct SnapshotParser {
     checksum_complete: bool,
     payload_length: u64,
     last_log_id: LogId,
-    members: Vec<NodeId>,
+    membership: Membership,
     /// The trailer's file checksum, once the trailer has been read and checked.
     trailer_checksum: Option<u32>,
 }
@@ -346,7 +357,9 @@ impl SnapshotParser {
             checksum_complete: true,
             payload_length: 0,
             last_log_id: header.last_log_id,
-            members: header.members,
+            membership: header
+                .membership
+                .unwrap_or_else(|| Membership::with_voters(header.members)),
             trailer_checksum: None,
         })
     }
@@ -493,7 +506,7 @@ impl SnapshotParser {
     pub fn meta(&self) -> SnapshotMeta {
         SnapshotMeta {
             last_log_id: self.last_log_id,
-            members: self.members.clone(),
+            membership: self.membership.clone(),
             size_bytes: self.file_length,
             file_checksum: self.trailer_checksum.unwrap_or(0),
         }
@@ -648,8 +661,11 @@ mod tests {
     }
 
     fn sample_file(chunks: &[&[u8]]) -> Vec<u8> {
-        let mut file = encode_header(LogId::new(Term(3), LogIndex(42)), &[NodeId(1), NodeId(2)])
-            .expect("encodable");
+        let mut file = encode_header(
+            LogId::new(Term(3), LogIndex(42)),
+            &Membership::with_voters([NodeId(1), NodeId(2)]),
+        )
+        .expect("encodable");
         let mut payload_length = 0;
         for chunk in chunks {
             encode_chunk(chunk, &mut file);
@@ -677,7 +693,10 @@ mod tests {
             let meta = verify(Arc::new(MemorySource(file.clone())), "mem", verification)
                 .expect("a file as written verifies");
             assert_eq!(meta.last_log_id, LogId::new(Term(3), LogIndex(42)));
-            assert_eq!(meta.members, vec![NodeId(1), NodeId(2)]);
+            assert_eq!(
+                meta.membership,
+                Membership::with_voters([NodeId(1), NodeId(2)])
+            );
             assert_eq!(meta.size_bytes, length);
             assert_eq!(meta.file_checksum, checksum);
         }

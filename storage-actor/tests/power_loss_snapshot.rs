@@ -55,7 +55,10 @@ fn write(
     bytes: &[u8],
 ) -> Result<SnapshotMeta, String> {
     let mut writer: Box<dyn SnapshotWriter> = store
-        .begin(last_log_id, vec![NodeId(1), NodeId(2), NodeId(3)])
+        .begin(
+            last_log_id,
+            raft_types::Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]),
+        )
         .map_err(|error| error.to_string())?;
     for piece in bytes.chunks(500) {
         writer.write_all(piece).map_err(|error| error.to_string())?;

@@ -25,8 +25,8 @@ fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(Term(term), LogIndex(index))
 }
 
-fn members() -> Vec<NodeId> {
-    vec![NodeId(1), NodeId(2), NodeId(3)]
+fn members() -> raft_types::Membership {
+    raft_types::Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)])
 }
 
 /// `length` bytes derived from `seed`, never all zeros.
@@ -94,7 +94,7 @@ fn a_snapshot_round_trips_through_the_payload_and_the_raw_file() {
     let bytes = payload(1, 10 * CHUNK_BYTES + 123);
     let meta = write_snapshot(&store, log_id(3, 120), &bytes);
     assert_eq!(meta.last_log_id, log_id(3, 120));
-    assert_eq!(meta.members, members());
+    assert_eq!(meta.membership, members());
     let path = snapshot_path(directory.path(), &meta);
     let file = std::fs::read(&path).expect("the snapshot has its final name");
     assert_eq!(

@@ -40,7 +40,10 @@ fn log_id(term: u64, index: u64) -> LogId {
 fn leader_snapshot(payload_length: usize) -> (SnapshotMeta, Bytes) {
     let leader = MemSnapshotStore::new();
     let mut writer = leader
-        .begin(log_id(3, 40), vec![NodeId(1), NodeId(2), NodeId(3)])
+        .begin(
+            log_id(3, 40),
+            raft_types::Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]),
+        )
         .expect("begins");
     let payload: Vec<u8> = (0..payload_length).map(|byte| byte as u8 | 1).collect();
     writer.write_all(&payload).expect("writes");

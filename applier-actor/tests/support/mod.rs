@@ -13,7 +13,9 @@ use applier_actor::{ApplierActor, KvCommand, KvOutput, KvQuery, KvStore};
 use raft_proto::applier::{Applied, Query, SnapshotTaken, TakeSnapshot};
 use raft_proto::ports::ApplierPorts;
 use raft_proto::snapshot::{SnapshotError, SnapshotFile, SnapshotStore, SnapshotWriter};
-use raft_types::{Entry, EntryPayload, LogId, LogIndex, NodeId, SnapshotId, SnapshotMeta, Term};
+use raft_types::{
+    Entry, EntryPayload, LogId, LogIndex, Membership, NodeId, SnapshotId, SnapshotMeta, Term,
+};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
@@ -94,7 +96,7 @@ impl MemSnapshotStore {
 
     /// Puts `payload` in the store as a complete snapshot at `last_log_id`, whatever its bytes.
     pub fn insert_raw(&self, last_log_id: LogId, payload: Vec<u8>) -> SnapshotMeta {
-        let meta = meta_of(last_log_id, vec![NodeId(1)], &payload);
+        let meta = meta_of(last_log_id, Membership::with_voters([NodeId(1)]), &payload);
         self.lock()
             .snapshots
             .insert(meta.id(), (meta.clone(), payload));
@@ -102,10 +104,10 @@ impl MemSnapshotStore {
     }
 }
 
-fn meta_of(last_log_id: LogId, members: Vec<NodeId>, payload: &[u8]) -> SnapshotMeta {
+fn meta_of(last_log_id: LogId, membership: Membership, payload: &[u8]) -> SnapshotMeta {
     SnapshotMeta {
         last_log_id,
-        members,
+        membership,
         size_bytes: payload.len() as u64,
         // Not the real store's CRC32C of its file: only an identity for the double.
         file_checksum: xxhash_rust::xxh3::xxh3_64(payload) as u32,
@@ -134,7 +136,7 @@ impl SnapshotStore for MemSnapshotStore {
     fn begin(
         &self,
         last_log_id: LogId,
-        members: Vec<NodeId>,
+        membership: Membership,
     ) -> Result<Box<dyn SnapshotWriter>, SnapshotError> {
         let mut state = self.lock();
         state.begun += 1;
@@ -149,7 +151,7 @@ impl SnapshotStore for MemSnapshotStore {
         Ok(Box::new(MemWriter {
             store: self.clone(),
             last_log_id,
-            members,
+            membership,
             payload: Vec::new(),
         }))
     }
@@ -195,7 +197,7 @@ impl SnapshotStore for MemSnapshotStore {
 struct MemWriter {
     store: MemSnapshotStore,
     last_log_id: LogId,
-    members: Vec<NodeId>,
+    membership: Membership,
     payload: Vec<u8>,
 }
 
@@ -224,7 +226,7 @@ impl SnapshotWriter for MemWriter {
             }
             state.held -= 1;
         }
-        let meta = meta_of(self.last_log_id, self.members.clone(), &self.payload);
+        let meta = meta_of(self.last_log_id, self.membership.clone(), &self.payload);
         state
             .snapshots
             .insert(meta.id(), (meta.clone(), self.payload));

@@ -127,7 +127,18 @@ pub fn snapshot_json(snapshot: &SnapshotMeta) -> serde_json::Value {
         "term": snapshot.last_log_id.term.0,
         "size_bytes": snapshot.size_bytes,
         "file_checksum": format_checksum(snapshot.file_checksum),
-        "members": snapshot.members.iter().map(|member| member.0).collect::<Vec<_>>(),
+        "members": snapshot
+            .membership
+            .all_voters()
+            .iter()
+            .map(|member| member.0)
+            .collect::<Vec<_>>(),
+        "learners": snapshot
+            .membership
+            .learners
+            .iter()
+            .map(|member| member.0)
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -224,7 +235,8 @@ pub async fn download_snapshot(
         .map_err(|error| ApiError::unavailable(format!("cannot open {newest}: {error}")))?;
     let meta = file.meta().clone();
     let members: Vec<String> = meta
-        .members
+        .membership
+        .all_voters()
         .iter()
         .map(|member| member.0.to_string())
         .collect();

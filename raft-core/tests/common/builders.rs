@@ -217,7 +217,13 @@ pub fn elected_leader(mut raft: Raft) -> Raft {
     complete_storage(&mut raft, &commands);
     raft.take_commands();
     let term = raft.current_term();
-    let peers: Vec<NodeId> = raft.config().peers().collect();
+    let own_id = raft.id();
+    let peers: Vec<NodeId> = raft
+        .membership()
+        .all_voters()
+        .into_iter()
+        .filter(|id| *id != own_id)
+        .collect();
     for peer in peers {
         raft.step(
             peer,
@@ -244,6 +250,7 @@ pub struct Vote {
 
 pub fn request_vote(vote: Vote) -> RaftMessage {
     RaftMessage::RequestVote(RequestVoteRequest {
+        leadership_transfer: false,
         term: Term(vote.term),
         candidate_id: NodeId(vote.candidate),
         last_log_id: vote.last_log_id,

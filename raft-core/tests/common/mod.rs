@@ -23,6 +23,7 @@
 #![allow(dead_code)]
 
 use raft_core::{Command, Config, Raft, Role, StoredLog};
+use raft_types::Membership;
 use raft_types::{
     Bytes, Entry, EntryPayload, HardState, IoSequence, LogId, LogIndex, NodeId, RaftMessage,
     SnapshotId, SnapshotMeta, SnapshotOutcome, SnapshotReceiveOutcome, Term,
@@ -133,7 +134,7 @@ pub struct SimSnapshot {
 }
 
 impl SimSnapshot {
-    pub fn of(applied: &[LogId], members: Vec<NodeId>) -> SimSnapshot {
+    pub fn of(applied: &[LogId], membership: Membership) -> SimSnapshot {
         let mut bytes = (applied.len() as u64).to_le_bytes().to_vec();
         for log_id in applied {
             bytes.extend_from_slice(&log_id.term.0.to_le_bytes());
@@ -141,7 +142,7 @@ impl SimSnapshot {
         }
         let meta = SnapshotMeta {
             last_log_id: applied.last().copied().unwrap_or(LogId::ZERO),
-            members,
+            membership,
             size_bytes: bytes.len() as u64,
             file_checksum: checksum(&bytes),
         };
@@ -292,6 +293,29 @@ pub struct Server {
     storage_stalled_until: u64,
 }
 
+impl Server {
+    fn fresh(raft: Raft) -> Server {
+        Server {
+            raft: Some(raft),
+            durable: Durable::fresh(),
+            storage_queue: VecDeque::new(),
+            completions: VecDeque::new(),
+            apply_queue: VecDeque::new(),
+            handed_to_applier: LogIndex::ZERO,
+            applied: Vec::new(),
+            last_snapshot_index: LogIndex::ZERO,
+            partial_snapshot: None,
+            readable_snapshots: BTreeMap::new(),
+            pending_reads: BTreeMap::new(),
+            reads_served: 0,
+            reads_rejected: 0,
+            divergence: None,
+            incarnation: 0,
+            storage_stalled_until: 0,
+        }
+    }
+}
+
 #[derive(Default, Debug, Clone)]
 pub struct MessageStats {
     pub request_vote: u64,
@@ -324,6 +348,9 @@ pub struct Checker {
     /// Per server (and incarnation): the highest commit index seen, which must not decrease.
     commit_seen: BTreeMap<NodeId, LogIndex>,
     pub highest_committed: LogIndex,
+    /// The configuration entries were committed under, from the index on which each was first
+    /// seen: a committed entry must be durable on a majority of every voter set of it.
+    commit_configurations: Vec<(LogIndex, Membership)>,
 }
 
 pub struct Cluster {
@@ -372,27 +399,7 @@ impl Cluster {
             let raft = Raft::new(config.clone(), raft_core::RecoveredState::default())
                 .expect("valid config");
             configs.insert(*id, config);
-            servers.insert(
-                *id,
-                Server {
-                    raft: Some(raft),
-                    durable: Durable::fresh(),
-                    storage_queue: VecDeque::new(),
-                    completions: VecDeque::new(),
-                    apply_queue: VecDeque::new(),
-                    handed_to_applier: LogIndex::ZERO,
-                    applied: Vec::new(),
-                    last_snapshot_index: LogIndex::ZERO,
-                    partial_snapshot: None,
-                    readable_snapshots: BTreeMap::new(),
-                    pending_reads: BTreeMap::new(),
-                    reads_served: 0,
-                    reads_rejected: 0,
-                    divergence: None,
-                    incarnation: 0,
-                    storage_stalled_until: 0,
-                },
-            );
+            servers.insert(*id, Server::fresh(raft));
         }
         Cluster {
             seed,
@@ -416,6 +423,21 @@ impl Cluster {
 
     pub fn ids(&self) -> Vec<NodeId> {
         self.servers.keys().copied().collect()
+    }
+
+    /// Starts server `id` with an empty disk and no bootstrap configuration, as a server that
+    /// joins an existing cluster does: it never campaigns and waits for a leader to add it.
+    /// Its settings are the first server's.
+    pub fn add_joining_server(&mut self, id: NodeId) {
+        assert!(!self.servers.contains_key(&id), "{id} exists already");
+        let mut config = self.configs.values().next().expect("a cluster").clone();
+        config.id = id;
+        config.members.clear();
+        config.random_seed = self.seed.wrapping_mul(1000).wrapping_add(id.0);
+        let raft =
+            Raft::new(config.clone(), raft_core::RecoveredState::default()).expect("valid config");
+        self.configs.insert(id, config);
+        self.servers.insert(id, Server::fresh(raft));
     }
 
     pub fn raft(&self, id: NodeId) -> &Raft {
@@ -567,16 +589,18 @@ impl Cluster {
         let Some(every) = self.faults.snapshot_every else {
             return;
         };
-        let members = self.configs[&id].members.iter().copied().collect();
         let server = self.server_mut(id);
-        if server.raft.is_none() {
+        let Some(raft) = &server.raft else {
             return;
-        }
+        };
         let applied_index = LogIndex(server.applied.len() as u64);
         if applied_index.0 < server.last_snapshot_index.0 + every {
             return;
         }
-        let snapshot = SimSnapshot::of(&server.applied, members);
+        // The simulated state machine keeps no payloads: the configuration at the snapshot's
+        // index comes from the core's log (the real applier tracks it from what it applies).
+        let membership = raft.log().membership_at(applied_index).1.clone();
+        let snapshot = SimSnapshot::of(&server.applied, membership);
         server.last_snapshot_index = applied_index;
         server
             .readable_snapshots
@@ -751,7 +775,8 @@ impl Cluster {
             RaftMessage::InstallSnapshot(_) => {}
             _ => self.stats.responses += 1,
         }
-        if self.cut_links.contains(&(from, to)) {
+        if self.cut_links.contains(&(from, to)) || !self.servers.contains_key(&to) {
+            // (A message to a server that does not exist is lost, as on a real network.)
             return;
         }
         if self.faults.drop_probability > 0.0 && self.random.gen_bool(self.faults.drop_probability)
@@ -1458,22 +1483,38 @@ impl Cluster {
         if !self.honest {
             return;
         }
-        let quorum = self.configs.values().next().expect("a cluster").quorum();
         let highest = self.checker.highest_committed;
         let lowest = if all { LogIndex(1) } else { highest };
         for (_, (log_id, _)) in self.checker.committed.range(lowest..=highest) {
-            let copies = self
-                .servers
-                .values()
-                .filter(|server| server.durable.holds(*log_id))
-                .count();
             assert!(
-                copies >= quorum,
-                "committed entry {log_id} is durable on only {copies} servers (a majority is \
-                 {quorum}); disks: {}",
+                self.durable_on_a_majority(*log_id),
+                "committed entry {log_id} is durable on less than a majority of {}; disks: {}",
+                self.commit_configuration(log_id.index),
                 self.describe_disks()
             );
         }
+    }
+
+    /// The configuration `index` was committed under.
+    fn commit_configuration(&self, index: LogIndex) -> &Membership {
+        &self
+            .checker
+            .commit_configurations
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= index)
+            .or(self.checker.commit_configurations.first())
+            .expect("a configuration is recorded with the first commit")
+            .1
+    }
+
+    /// Whether `log_id` is durable on a majority of every voter set it was committed under.
+    fn durable_on_a_majority(&self, log_id: LogId) -> bool {
+        self.commit_configuration(log_id.index).is_quorum(|id| {
+            self.servers
+                .get(&id)
+                .is_some_and(|server| server.durable.holds(log_id))
+        })
     }
 
     /// Each server's durable log range and snapshots, for failure messages.
@@ -1510,7 +1551,6 @@ impl Cluster {
             }
             return;
         }
-        let quorum = self.configs.values().next().expect("a cluster").quorum();
         let ids = self.ids();
         for id in ids {
             let Some(raft) = self.servers[&id].raft.as_ref() else {
@@ -1580,15 +1620,28 @@ impl Cluster {
                         }
                     }
                 }
+                if raft.role() == Role::Leader {
+                    // A leader's commit index moves first: record what it committed under.
+                    let membership = raft.membership().clone();
+                    let configurations = &mut self.checker.commit_configurations;
+                    if configurations
+                        .last()
+                        .is_none_or(|(_, last)| *last != membership)
+                    {
+                        let from = self.checker.highest_committed.next();
+                        configurations.push((from, membership));
+                    }
+                } else if self.checker.commit_configurations.is_empty() {
+                    let membership = raft.membership().clone();
+                    self.checker
+                        .commit_configurations
+                        .push((LogIndex(1), membership));
+                }
                 let log_id = self.checker.committed[&commit_index].0;
-                let durable_copies = self
-                    .servers
-                    .values()
-                    .filter(|server| server.durable.holds(log_id))
-                    .count();
                 assert!(
-                    durable_copies >= quorum,
-                    "{id} committed {log_id} but only {durable_copies} servers hold it durably"
+                    self.durable_on_a_majority(log_id),
+                    "{id} committed {log_id} but less than a majority of {} hold it durably",
+                    self.commit_configuration(log_id.index)
                 );
                 self.checker.commit_seen.insert(id, commit_index);
                 if commit_index > self.checker.highest_committed {

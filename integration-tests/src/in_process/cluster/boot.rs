@@ -93,7 +93,7 @@ impl InProcessCluster {
                 .with_snapshots(
                     Arc::clone(&snapshot_store),
                     policy,
-                    self.members.clone(),
+                    raft_types::Membership::with_voters(self.members.iter().copied()),
                     raft_address.clone().recipient(),
                 )
                 .writing_snapshots_inline();
