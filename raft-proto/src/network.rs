@@ -18,7 +18,8 @@
 //! - The messages of one `ReceivedMessages` came from that one peer, in the order it sent
 //!   them; a batch is whatever arrived together, so its size carries no meaning.
 //! - A connection is only accepted from a peer that presents the same protocol version and
-//!   `cluster_id` and a member's node id; anything else is refused, logged and counted.
+//!   `cluster_id` and a member's node id (the members as of the latest [`SetPeers`], or the
+//!   configured ones before any); anything else is refused, logged and counted.
 //! - Malformed input (an over-limit frame length, a truncated frame, an undecodable payload)
 //!   closes that one connection, is logged and counted, and never stops the node.
 //! - Messages to one peer leave in the order they were sent on a single connection.
@@ -50,6 +51,17 @@ pub struct SendMessage {
 pub struct SendMessages {
     /// The messages, in sending order.
     pub messages: Vec<SendMessage>,
+}
+
+/// Sent by the node when the configuration in force changes: the peers to send to and to
+/// accept connections from are now exactly `peers` (this node excluded), at these addresses.
+/// A peer no longer listed has its connection closed and its queue dropped; a new one gets a
+/// connection; a listed peer whose address changed is reconnected there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct SetPeers {
+    /// Every peer of this node, by id.
+    pub peers: BTreeMap<NodeId, std::net::SocketAddr>,
 }
 
 /// Sent by the network actor to the consensus actor: `messages` arrived from peer `from`, in
