@@ -21,7 +21,7 @@ use crate::outbound::OutboundPeer;
 use crate::outbox::{Outbox, OutboxLimits, QueueError};
 use actix::{Actor, Arbiter, Context, Handler, Message, MessageResult};
 use futures::future::{AbortHandle, Abortable};
-use raft_proto::network::{GetNetworkStats, SendMessage, SendMessages};
+use raft_proto::network::{GetNetworkStats, SendMessage, SendMessages, SetPeers};
 use raft_proto::ports::NetworkPorts;
 use raft_types::NodeId;
 use std::collections::BTreeMap;
@@ -256,6 +256,15 @@ impl Handler<SendMessages> for TcpNetwork {
         for send in batch.messages {
             self.route(send);
         }
+    }
+}
+
+impl Handler<SetPeers> for TcpNetwork {
+    type Result = ();
+
+    fn handle(&mut self, set: SetPeers, _context: &mut Context<Self>) {
+        // Placeholder until the peer set is dynamic: the configured peers stay.
+        debug!(peers = ?set.peers.keys().collect::<Vec<_>>(), "peer set update (not applied yet)");
     }
 }
 
