@@ -147,10 +147,27 @@ impl Raft {
 
     // ----- the rules ----------------------------------------------------------------------
 
-    /// Whether this server may start an election: it is a voter of the configuration in
-    /// force and nobody told it it was removed.
+    /// Whether this server may start an election: nobody told it it was removed, and it is a
+    /// voter of the configuration in force, or of the one before it while the one in force is
+    /// not known committed.
+    ///
+    /// The second case is a leader that removed itself and crashed before its removal
+    /// committed: its log may be ahead of every remaining voter's, and one of them may need its
+    /// vote (removing one server of two), which it refuses to a less up-to-date candidate. If
+    /// it could not campaign either, no leader could ever be elected. It campaigns under the
+    /// configuration in force (majorities of the others), commits its removal and hands over.
     pub(crate) fn may_campaign(&self) -> bool {
-        !self.told_removed && self.membership().is_voter(self.config.id)
+        if self.told_removed {
+            return false;
+        }
+        let own_id = self.config.id;
+        let (in_force_id, in_force) = self.log.membership();
+        in_force.is_voter(own_id)
+            || (in_force_id.index > self.commit_index
+                && self
+                    .log
+                    .previous_membership()
+                    .is_some_and(|(_, previous)| previous.is_voter(own_id)))
     }
 
     /// Every voter of the configuration in force but this server: whom to ask for votes.

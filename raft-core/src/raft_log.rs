@@ -65,6 +65,12 @@ impl RaftLog {
             .expect("the log always knows a configuration")
     }
 
+    /// The configuration before the one in force, while the log still holds it.
+    pub fn previous_membership(&self) -> Option<&(LogId, Membership)> {
+        let count = self.configurations.len();
+        (count >= 2).then(|| &self.configurations[count - 2])
+    }
+
     /// The latest configuration at or before `index` (the committed one, given the commit
     /// index).
     pub fn membership_at(&self, index: LogIndex) -> &(LogId, Membership) {

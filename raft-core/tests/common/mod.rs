@@ -1282,7 +1282,11 @@ impl Cluster {
                 }
             }
         }
-        panic!("seed {}: no leader within {max_ticks} ticks", self.seed);
+        panic!(
+            "seed {}: no leader within {max_ticks} ticks; {}",
+            self.seed,
+            self.describe_servers()
+        );
     }
 
     pub fn propose(&mut self, id: NodeId) -> Option<LogId> {
@@ -1761,14 +1765,25 @@ impl Cluster {
         for _attempt in 0..5 {
             let leader = self.elect(500);
             let Some(log_id) = self.propose(leader) else {
+                // Refused (a leadership transfer in progress): let it finish or time out.
+                self.run_ticks(50);
                 continue;
             };
             for _ in 0..400 {
                 self.run_ticks(1);
+                // Every member of the configuration in force (a removed server is not sent
+                // the entries after its removal).
+                let Some(leader) = self.leader() else {
+                    break;
+                };
+                let members = self.raft(leader).membership().all_members();
                 let applied_everywhere = self
                     .servers
-                    .values()
-                    .all(|server| server.applied.get(log_id.index.0 as usize - 1) == Some(&log_id));
+                    .iter()
+                    .filter(|(id, _)| members.contains(id))
+                    .all(|(_, server)| {
+                        server.applied.get(log_id.index.0 as usize - 1) == Some(&log_id)
+                    });
                 if applied_everywhere {
                     return;
                 }
@@ -1778,6 +1793,32 @@ impl Cluster {
                 }
             }
         }
-        panic!("seed {}: cluster did not converge", self.seed);
+        panic!(
+            "seed {}: cluster did not converge; {}",
+            self.seed,
+            self.describe_servers()
+        );
+    }
+
+    /// Each live server's role, term, log and configuration, for failure messages.
+    pub fn describe_servers(&self) -> String {
+        self.servers
+            .iter()
+            .filter_map(|(id, server)| {
+                let raft = server.raft.as_ref()?;
+                Some(format!(
+                    "{id}: {} term {} last {} commit {} applied {} removed {} in force {} at {}",
+                    raft.role(),
+                    raft.current_term(),
+                    raft.last_log_id(),
+                    raft.commit_index(),
+                    server.applied.len(),
+                    raft.is_removed(),
+                    raft.membership(),
+                    raft.membership_with_log_id().0
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
