@@ -45,7 +45,10 @@
 //!   failing key's history.
 //! - [`kv_workload`]: clients that run a key-value workload against an in-process cluster and
 //!   record the history the checker judges.
+//! - [`http_kv_workload`]: the same workload over HTTP against a `ProcessCluster`, on a set of
+//!   nodes that may change while it runs, with the final reads and the verdict.
 
+pub mod http_kv_workload;
 pub mod in_process;
 pub mod kv_linearizability;
 pub mod kv_workload;

@@ -151,6 +151,127 @@ impl ProcessCluster {
         self.directory.path()
     }
 
+    /// Configures (without starting) a new server, with the next unused id, fresh addresses
+    /// and an empty data directory, that joins the cluster (`join = true`): it waits to be
+    /// added and never campaigns until it is a voter. Its settings are node `template`'s; its
+    /// `[[members]]` name the configured servers `reach`, so it can find them. Returns the id.
+    pub fn add_joining_node(&mut self, template: u64, reach: &[u64]) -> u64 {
+        let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
+        let text = std::fs::read_to_string(&self.node(template).config_path).expect("config");
+        let mut config: RawConfig = toml::from_str(&text).expect("the harness wrote valid TOML");
+        let ip = node_ip(id);
+        let peer_addr = SocketAddr::new(ip, free_port(ip));
+        let client_addr = SocketAddr::new(ip, free_port(ip));
+        config.id = id;
+        config.join = true;
+        config.peer_addr = peer_addr.to_string();
+        config.client_addr = client_addr.to_string();
+        config.data_dir = self
+            .directory
+            .path()
+            .join(format!("node-{id}"))
+            .display()
+            .to_string();
+        config.members = reach
+            .iter()
+            .map(|member| {
+                let node = self.node(*member);
+                RawMember {
+                    id: *member,
+                    peer_addr: node.peer_addr.to_string(),
+                    client_addr: node.client_addr.to_string(),
+                }
+            })
+            .collect();
+        let config_path = self.directory.path().join(format!("node-{id}.toml"));
+        std::fs::write(&config_path, to_toml(&config)).expect("write config");
+        self.nodes.insert(
+            id,
+            ProcessNode {
+                id,
+                peer_addr,
+                client_addr,
+                config_path,
+                log_path: self.directory.path().join(format!("node-{id}.log")),
+                child: None,
+            },
+        );
+        id
+    }
+
+    /// The body of `POST /v1/members` that adds node `id` (configured here) as a learner.
+    pub fn member_body(&self, id: u64) -> Vec<u8> {
+        let node = self.node(id);
+        serde_json::to_vec(&serde_json::json!({
+            "id": id,
+            "peer_addr": node.peer_addr.to_string(),
+            "client_addr": node.client_addr.to_string(),
+        }))
+        .expect("JSON")
+    }
+
+    /// Sends an admin request to node `via` (forwarded to the leader), retrying while the
+    /// answer is one of `retry_on` (a change in progress, a learner not caught up yet, no
+    /// leader) or there is no answer, until `deadline`. Returns the last answer.
+    pub fn admin_request(
+        &self,
+        via: u64,
+        method: reqwest::Method,
+        path: &str,
+        body: &[u8],
+        retry_on: &[u16],
+        deadline: Duration,
+    ) -> HttpReply {
+        let started = Instant::now();
+        loop {
+            let answer = self.try_request(via, method.clone(), path, body.to_vec());
+            match answer {
+                Ok(reply) if !retry_on.contains(&reply.status) => return reply,
+                Ok(reply) if started.elapsed() > deadline => return reply,
+                Err(error) if started.elapsed() > deadline => {
+                    panic!("{method} {path} via node {via}: no answer: {error}")
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// `GET /v1/members` via node `via` (answered by the leader), or `None` without an answer.
+    pub fn members(&self, via: u64) -> Option<Value> {
+        self.try_request(via, reqwest::Method::GET, "/v1/members", Vec::new())
+            .ok()
+            .filter(|reply| reply.status == 200)
+            .map(|reply| reply.json())
+    }
+
+    /// The voters and learners `GET /v1/members` lists via node `via`, when the configuration
+    /// is not joint.
+    pub fn settled_members(&self, via: u64) -> Option<(Vec<u64>, Vec<u64>)> {
+        let members = self.members(via)?;
+        if members["joint"].as_bool() != Some(false) {
+            return None;
+        }
+        let mut voters = Vec::new();
+        let mut learners = Vec::new();
+        for member in members["members"].as_array()? {
+            let id = member["id"].as_u64()?;
+            if member["voter"].as_bool()? {
+                voters.push(id);
+            } else {
+                learners.push(id);
+            }
+        }
+        voters.sort_unstable();
+        learners.sort_unstable();
+        Some((voters, learners))
+    }
+
+    /// Forgets node `id` (killing it first): a server removed from the cluster for good.
+    pub fn discard_node(&mut self, id: u64) {
+        self.kill(id);
+        self.nodes.remove(&id);
+    }
+
     fn node(&self, id: u64) -> &ProcessNode {
         self.nodes
             .get(&id)

@@ -688,9 +688,7 @@ fn register_history_is_linearizable_across_partitions() {
 /// linearizable under the key-value model. Runs inside a private network namespace.
 #[test]
 fn kv_history_is_linearizable_across_kill_pause_and_partition() {
-    use integration_tests::kv_linearizability::{
-        check_kv, CasOutcome, KvEvent, KvOperation, KvVerdict, SearchBudget,
-    };
+    use integration_tests::http_kv_workload::{assert_linearizable, final_reads, HttpKvWorkload};
     let _exclusive = exclusive();
     if private_network::enter_private_network(
         "kv_history_is_linearizable_across_kill_pause_and_partition",
@@ -699,116 +697,7 @@ fn kv_history_is_linearizable_across_kill_pause_and_partition() {
         return;
     }
     let (mut cluster, leader) = three_nodes();
-    let urls = cluster.base_urls();
-    let clients = ClientThreads::spawn(4, move |client, stop| {
-        let http = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("client");
-        let keys = ["a", "b", "c"];
-        let mut history = Vec::new();
-        let mut sequence = 0usize;
-        while !stop.load(Ordering::SeqCst) {
-            sequence += 1;
-            let url = &urls[(client + sequence) % urls.len()];
-            let key = keys[(client * 7 + sequence) % keys.len()];
-            let value = format!("{client}-{sequence}").into_bytes();
-            let invoked = Instant::now();
-            let (operation, status, body) = match sequence % 5 {
-                0 | 1 => {
-                    let Ok(response) = http.get(format!("{url}/v1/kv/{key}")).send() else {
-                        continue;
-                    };
-                    let status = response.status().as_u16();
-                    let body = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
-                    let operation = match status {
-                        200 => KvOperation::Get { value: Some(body) },
-                        404 => KvOperation::Get { value: None },
-                        _ => continue,
-                    };
-                    (operation, status, Vec::new())
-                }
-                2 | 3 => {
-                    let sent = http
-                        .put(format!("{url}/v1/kv/{key}"))
-                        .body(value.clone())
-                        .send();
-                    let status = match sent {
-                        Ok(response) => response.status().as_u16(),
-                        Err(error) if error.is_connect() => continue,
-                        Err(_) => 0,
-                    };
-                    (KvOperation::Put { value }, status, Vec::new())
-                }
-                _ => {
-                    // Expect a value some client wrote a little earlier, or absence.
-                    let expect = sequence
-                        .is_multiple_of(2)
-                        .then(|| format!("{}-{}", (client + 1) % 4, sequence.saturating_sub(3)));
-                    let body = serde_json::json!({ "expect": expect, "value": String::from_utf8_lossy(&value) });
-                    let sent = http.post(format!("{url}/v1/cas/{key}")).json(&body).send();
-                    let (status, answer) = match sent {
-                        Ok(response) => {
-                            let status = response.status().as_u16();
-                            (
-                                status,
-                                response.bytes().map(|b| b.to_vec()).unwrap_or_default(),
-                            )
-                        }
-                        Err(error) if error.is_connect() => continue,
-                        Err(_) => (0, Vec::new()),
-                    };
-                    let operation = KvOperation::CompareAndSwap {
-                        expect: expect.map(String::into_bytes),
-                        value,
-                        outcome: CasOutcome::Unknown,
-                    };
-                    (operation, status, answer)
-                }
-            };
-            let answered = Instant::now();
-            let (operation, answered) = match (operation, status) {
-                (operation @ KvOperation::Get { .. }, _) => (operation, Some(answered)),
-                (operation @ KvOperation::Put { .. }, 200) => (operation, Some(answered)),
-                (KvOperation::CompareAndSwap { expect, value, .. }, 200) => (
-                    KvOperation::CompareAndSwap {
-                        expect,
-                        value,
-                        outcome: CasOutcome::Swapped,
-                    },
-                    Some(answered),
-                ),
-                (KvOperation::CompareAndSwap { expect, value, .. }, 409) => {
-                    let answer: serde_json::Value =
-                        serde_json::from_slice(&body).expect("a 409 body is JSON");
-                    let current = answer["current"]
-                        .as_str()
-                        .map(|text| text.as_bytes().to_vec());
-                    (
-                        KvOperation::CompareAndSwap {
-                            expect,
-                            value,
-                            outcome: CasOutcome::Refused { current },
-                        },
-                        Some(answered),
-                    )
-                }
-                // Definitely not applied.
-                (_, 503) | (_, 400) | (_, 413) => continue,
-                // 504, a timeout, a broken connection: may or may not take effect.
-                (operation, _) => (operation, None),
-            };
-            history.push(KvEvent {
-                client,
-                key: key.to_string(),
-                operation,
-                invoked,
-                answered,
-            });
-        }
-        history
-    });
+    let clients = HttpKvWorkload::start(4, cluster.base_urls());
     std::thread::sleep(Duration::from_millis(700));
     cluster.kill(leader);
     std::thread::sleep(Duration::from_millis(800));
@@ -823,40 +712,8 @@ fn kv_history_is_linearizable_across_kill_pause_and_partition() {
     std::thread::sleep(Duration::from_millis(1200));
     cluster.heal();
     std::thread::sleep(Duration::from_millis(700));
-    let mut history: Vec<KvEvent> = clients.finish().into_iter().flatten().collect();
+    let mut history = clients.finish();
     let leader = cluster.wait_for_leader(&[1, 2, 3], STARTUP);
-    for key in ["a", "b", "c"] {
-        let invoked = Instant::now();
-        let reply = cluster.get(leader, key);
-        let value = match reply.status {
-            200 => Some(reply.body.clone()),
-            404 => None,
-            status => panic!("the final read of {key} failed with {status}"),
-        };
-        history.push(KvEvent {
-            client: usize::MAX,
-            key: key.to_string(),
-            operation: KvOperation::Get { value },
-            invoked,
-            answered: Some(Instant::now()),
-        });
-    }
-    let unknown = history
-        .iter()
-        .filter(|event| event.answered.is_none())
-        .count();
-    println!(
-        "history: {} operations, {unknown} of unknown outcome",
-        history.len()
-    );
-    assert!(history.len() > 50, "too little happened");
-    match check_kv(&history, SearchBudget::default()) {
-        KvVerdict::Linearizable { .. } => {}
-        KvVerdict::Violation(violation) => {
-            let directory = std::env::temp_dir().join("process-kv-linearizability");
-            let written = violation.write_files(&directory);
-            panic!("{violation}\nfiles: {written:?}");
-        }
-        KvVerdict::Unknown { key, reason } => panic!("no verdict for {key}: {reason}"),
-    }
+    final_reads(&cluster.url(leader, ""), &mut history);
+    assert_linearizable(&history, 50);
 }
