@@ -77,7 +77,7 @@ pub async fn run_client(cluster: &InProcessCluster, spec: ClientSpec, history: S
     } = spec;
     let clients = 4;
     let mut random = ChaCha8Rng::seed_from_u64(seed ^ (number as u64 * 7919));
-    let members = cluster.members().to_vec();
+    let members = cluster.node_ids();
     let mut target = members[number % members.len()];
     for sequence in 0..operations {
         let key = KEYS[random.gen_range(0..KEYS.len())];
@@ -134,7 +134,9 @@ pub async fn run_client(cluster: &InProcessCluster, spec: ClientSpec, history: S
             Answer::Output(_) => {}
             Answer::Refused(Some(leader)) => target = *leader,
             Answer::Refused(None) | Answer::Unknown => {
-                target = members[random.gen_range(0..members.len())]
+                // Nodes may have joined since: pick among the nodes there are now.
+                let nodes = cluster.node_ids();
+                target = nodes[random.gen_range(0..nodes.len())]
             }
         }
         let recorded = match (operation, answer) {

@@ -1,6 +1,7 @@
 //! [`InProcessCluster`]: the nodes, their wiring, faults, crashes, restarts and client requests.
 
 mod boot;
+mod membership;
 
 use super::client::{await_answer, get_query, value_of, PendingAnswer};
 use super::disk::{
@@ -50,6 +51,30 @@ struct RunningNode {
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
+impl NodeSlot {
+    /// A node that was never started: empty disks.
+    fn fresh(id: NodeId, seed: u64, disk_model: DiskModel) -> NodeSlot {
+        let disk = NodeDisk::new(disk_model, mix(seed ^ mix(id.0 ^ 0xD15C)));
+        let snapshot_disk = match &disk {
+            NodeDisk::Simulated(disk) => disk.clone(),
+            NodeDisk::Memory(_) => {
+                let disk = SimFileSystem::new(mix(seed ^ mix(id.0 ^ 0x5A4B)));
+                disk.create_dir_all(std::path::Path::new("/node"))
+                    .and_then(|()| disk.sync_directory(std::path::Path::new("/")))
+                    .expect("a fresh simulated disk is powered");
+                disk
+            }
+        };
+        NodeSlot {
+            disk,
+            snapshot_disk,
+            running: None,
+            incarnation: 0,
+            power_cuts: 0,
+        }
+    }
+}
+
 /// One member: its disk survives crashes; `running` is `None` while it is crashed.
 struct NodeSlot {
     disk: NodeDisk,
@@ -79,6 +104,10 @@ pub struct InProcessCluster {
     appends_with_entries: Option<Arc<AtomicU64>>,
     snapshots: SnapshotOptions,
     stale_reader: Option<NodeId>,
+    /// Nodes added after the start ([`InProcessCluster::add_joining_node`]): they boot with no
+    /// bootstrap configuration and wait to be added.
+    joined: RefCell<std::collections::BTreeSet<NodeId>>,
+    disk_model: DiskModel,
 }
 
 /// How to build an [`InProcessCluster`] beyond its size and seed; the default is what
@@ -171,27 +200,7 @@ impl InProcessCluster {
         let network = SimNetwork::with_default_faults(seed, healthy_links()).start();
         let nodes = members
             .iter()
-            .map(|id| {
-                let disk = NodeDisk::new(disk_model, mix(seed ^ mix(id.0 ^ 0xD15C)));
-                let snapshot_disk = match &disk {
-                    NodeDisk::Simulated(disk) => disk.clone(),
-                    NodeDisk::Memory(_) => {
-                        let disk = SimFileSystem::new(mix(seed ^ mix(id.0 ^ 0x5A4B)));
-                        disk.create_dir_all(std::path::Path::new("/node"))
-                            .and_then(|()| disk.sync_directory(std::path::Path::new("/")))
-                            .expect("a fresh simulated disk is powered");
-                        disk
-                    }
-                };
-                let slot = NodeSlot {
-                    disk,
-                    snapshot_disk,
-                    running: None,
-                    incarnation: 0,
-                    power_cuts: 0,
-                };
-                (*id, slot)
-            })
+            .map(|id| (*id, NodeSlot::fresh(*id, seed, disk_model)))
             .collect();
         let cluster = InProcessCluster {
             seed,
@@ -203,6 +212,8 @@ impl InProcessCluster {
                 .then(|| Arc::new(AtomicU64::new(0))),
             snapshots: options.snapshots,
             stale_reader: options.stale_reader,
+            joined: RefCell::default(),
+            disk_model,
         };
         for &id in &cluster.members {
             cluster.boot(id);
@@ -218,13 +229,13 @@ impl InProcessCluster {
         &self.members
     }
 
-    /// The members that are not crashed.
+    /// The nodes (joined ones too) that are not crashed.
     pub fn running_members(&self) -> Vec<NodeId> {
         let nodes = self.nodes.borrow();
-        self.members
+        nodes
             .iter()
-            .copied()
-            .filter(|id| nodes[id].running.is_some())
+            .filter(|(_, slot)| slot.running.is_some())
+            .map(|(id, _)| *id)
             .collect()
     }
 
@@ -462,9 +473,9 @@ impl InProcessCluster {
         raft.send(GetStatus).await.ok()
     }
 
-    /// The status of every running node, by id.
+    /// The status of every running node (joined ones too), by id.
     pub async fn statuses(&self) -> BTreeMap<NodeId, RaftStatus> {
-        self.statuses_of(&self.members).await
+        self.statuses_of(&self.node_ids()).await
     }
 
     /// The status of every running node among `nodes`, by id.
@@ -486,7 +497,7 @@ impl InProcessCluster {
 
     /// Waits until some running node is leader, for at most `within` of virtual time.
     pub async fn wait_for_leader(&self, within: Duration) -> Result<NodeId, WaitTimedOut> {
-        self.wait_for_leader_among(&self.members, within).await
+        self.wait_for_leader_among(&self.node_ids(), within).await
     }
 
     /// Waits until one of `candidates` is the highest-term leader among `candidates`, for at most

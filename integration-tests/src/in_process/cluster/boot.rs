@@ -13,6 +13,12 @@ impl InProcessCluster {
 
         let raft_context: Context<RaftActor> = Context::new();
         let raft_address = raft_context.address();
+        // A node that joined starts with no configuration, as `raft-node --join` does.
+        let bootstrap: Vec<NodeId> = if self.joined.borrow().contains(&id) {
+            Vec::new()
+        } else {
+            self.members.clone()
+        };
 
         let gate = EventGate {
             consensus: raft_address.clone().recipient(),
@@ -93,7 +99,7 @@ impl InProcessCluster {
                 .with_snapshots(
                     Arc::clone(&snapshot_store),
                     policy,
-                    raft_types::Membership::with_voters(self.members.iter().copied()),
+                    raft_types::Membership::with_voters(bootstrap.iter().copied()),
                     raft_address.clone().recipient(),
                 )
                 .writing_snapshots_inline();
@@ -131,7 +137,7 @@ impl InProcessCluster {
             restore: applier_address.clone().recipient(),
             snapshot_store: Some(Arc::clone(&snapshot_store)),
         };
-        let mut config = core_config(id, &self.members, self.seed, slot.incarnation);
+        let mut config = core_config(id, &bootstrap, self.seed, slot.incarnation);
         config.snapshot_trailing_entries = self.snapshots.trailing_entries;
         config.snapshot_chunk_bytes = self.snapshots.chunk_bytes;
         let core = raft_core::Raft::new(config, recovered)
