@@ -193,14 +193,29 @@ pub async fn run_client(cluster: &InProcessCluster, spec: ClientSpec, history: S
 }
 
 /// After the faults, with the cluster converged: a linearizable read of every hot key through
-/// the leader, recorded, so that a lost acknowledged write shows as a violation.
+/// the leader, recorded, so that a lost acknowledged write shows as a violation. A read the
+/// node refuses (leadership moved on, a transfer still finishing) is asked again of whoever
+/// leads then; a refused read changes nothing, so only the answered one is recorded.
 pub async fn final_reads(cluster: &InProcessCluster, leader: NodeId, history: &SharedHistory) {
+    let mut leader = leader;
     for key in KEYS {
-        let invoked = now();
-        let value = cluster
-            .get(leader, key)
-            .await
-            .unwrap_or_else(|error| panic!("the final read of {key} failed: {error}"));
+        let mut attempts = 0;
+        let (invoked, value) = loop {
+            let invoked = now();
+            match cluster.get(leader, key).await {
+                Ok(value) => break (invoked, value),
+                Err(error) if attempts < 20 => {
+                    attempts += 1;
+                    tracing::debug!(%key, %error, "final read refused; asking the leader again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    leader = cluster
+                        .wait_for_leader(Duration::from_secs(5))
+                        .await
+                        .unwrap_or(leader);
+                }
+                Err(error) => panic!("the final read of {key} failed: {error}"),
+            }
+        };
         history.borrow_mut().push(KvEvent {
             client: usize::MAX,
             key: key.to_string(),

@@ -6,7 +6,8 @@
 //! Faults, drawn per step: crash and restart of a node, power loss of a minority, a minority
 //! partition, a majority partition that leaves the leader in the minority, a one-way cut,
 //! isolation of the leader, lossy links (drops, duplicates, reordering, delays), slow links,
-//! and heals. Disk latency is always on (the harness's seeded write-and-sync delays). Nodes
+//! membership changes (a new server joining as a learner, a promotion, a removal of a voter or
+//! a learner, the leader included) and leadership transfers, and heals. Disk latency is always on (the harness's seeded write-and-sync delays). Nodes
 //! snapshot every 64 entries, so faults hit snapshot creation, transfer and installation too.
 //!
 //! Checked online, every 10 ms of virtual time: at most one leader per term, and the same
@@ -26,7 +27,7 @@ use integration_tests::kv_linearizability::{check_kv, KvVerdict, SearchBudget};
 use integration_tests::kv_workload::{final_reads, run_client, ClientSpec, SharedHistory};
 use network_actor::sim::LinkFaults;
 use raft_proto::client::Role;
-use raft_types::{LogIndex, NodeId, Term};
+use raft_types::{LogIndex, MembershipChange, NodeId, Term};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
@@ -101,17 +102,18 @@ fn lossy(random: &mut ChaCha8Rng) -> LinkFaults {
 /// The seeded fault script; returns a count of each fault kind applied.
 async fn faults(cluster: &InProcessCluster, seed: u64) -> BTreeMap<&'static str, u32> {
     let mut random = ChaCha8Rng::seed_from_u64(seed ^ 0x50AC);
-    let members = cluster.members().to_vec();
-    let minority = (members.len() - 1) / 2;
     let mut applied: BTreeMap<&'static str, u32> = BTreeMap::new();
     for _step in 0..FAULT_STEPS {
         tokio::time::sleep(Duration::from_millis(random.gen_range(50..250))).await;
+        // Every node there is (servers may have joined), removed ones too.
+        let members = cluster.node_ids();
+        let minority = (members.len() - 1) / 2;
         let leader = cluster.leader().await;
         let mut shuffled = members.clone();
         for position in (1..shuffled.len()).rev() {
             shuffled.swap(position, random.gen_range(0..=position));
         }
-        let kind = random.gen_range(0..9);
+        let kind = random.gen_range(0..10);
         let name = match kind {
             0 => {
                 let node = shuffled[0];
@@ -195,15 +197,62 @@ async fn faults(cluster: &InProcessCluster, seed: u64) -> BTreeMap<&'static str,
                     .await;
                 "slow link"
             }
-            _ => {
+            8 => {
                 cluster.heal().await;
                 cluster.set_all_link_faults(LinkFaults::reliable()).await;
                 "heal"
             }
+            _ => match leader {
+                Some(leader) => membership_change(cluster, leader, &mut random).await,
+                None => "membership change without a leader",
+            },
         };
         *applied.entry(name).or_default() += 1;
     }
     applied
+}
+
+/// One membership operation asked of the leader, keeping three to five voters and at most six
+/// members. Not waited for beyond a moment: the faults go on while it completes (or not).
+async fn membership_change(
+    cluster: &InProcessCluster,
+    leader: NodeId,
+    random: &mut ChaCha8Rng,
+) -> &'static str {
+    let Some(status) = cluster.membership(leader).await else {
+        return "membership change without a leader";
+    };
+    let membership = status.membership;
+    let learners: Vec<NodeId> = membership.learners.iter().copied().collect();
+    let voters: Vec<NodeId> = membership.voters.iter().copied().collect();
+    let (name, change) = match random.gen_range(0..4) {
+        0 if membership.all_members().len() < 6 => {
+            let id = cluster.add_joining_node();
+            let address = InProcessCluster::address_of(id);
+            ("add learner", MembershipChange::AddLearner { id, address })
+        }
+        1 if !learners.is_empty() => {
+            let id = learners[random.gen_range(0..learners.len())];
+            ("promote learner", MembershipChange::PromoteLearner { id })
+        }
+        2 if voters.len() > 3 || !learners.is_empty() => {
+            let candidates: Vec<NodeId> = if voters.len() > 3 {
+                membership.all_members().into_iter().collect()
+            } else {
+                learners
+            };
+            let id = candidates[random.gen_range(0..candidates.len())];
+            ("remove member", MembershipChange::RemoveMember { id })
+        }
+        _ => {
+            let transfer = cluster.transfer_leadership(leader, None);
+            let _ = tokio::time::timeout(Duration::from_millis(300), transfer).await;
+            return "leadership transfer";
+        }
+    };
+    let change = cluster.change_membership(leader, change);
+    let _ = tokio::time::timeout(Duration::from_millis(300), change).await;
+    name
 }
 
 async fn one_seed(seed: u64) -> String {
@@ -239,7 +288,7 @@ async fn one_seed(seed: u64) -> String {
     // Heal everything, restart what is down, and require agreement.
     cluster.heal().await;
     cluster.set_all_link_faults(LinkFaults::reliable()).await;
-    for node in cluster.members().to_vec() {
+    for node in cluster.node_ids() {
         if !cluster.is_running(node) {
             cluster.restart(node);
         }

@@ -689,10 +689,19 @@ impl InProcessCluster {
                 let summary = format!("{:?}", summarize(statuses.values()));
                 let leader = leader.map_err(|reason| format!("{reason}: {summary}"))?;
                 let commit_index = statuses[&leader].commit_index;
-                let agreed = statuses.values().all(|status| {
-                    status.last_applied == commit_index
-                        && status.commit_index == commit_index
-                        && status.last_log_index == commit_index
+                // Every member of the leader's configuration: a removed node is not sent the
+                // entries after its removal.
+                let members = self
+                    .membership(leader)
+                    .await
+                    .map(|status| status.membership.all_members())
+                    .unwrap_or_default();
+                let agreed = statuses.iter().all(|(id, status)| {
+                    !members.contains(id) || {
+                        status.last_applied == commit_index
+                            && status.commit_index == commit_index
+                            && status.last_log_index == commit_index
+                    }
                 });
                 if agreed && commit_index > LogIndex::ZERO {
                     Ok(commit_index)
