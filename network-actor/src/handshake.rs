@@ -128,7 +128,7 @@ fn check_certificate(
         return Ok(());
     };
     let expected = node_uri(&config.cluster_id, node);
-    if names.iter().any(|name| *name == expected) {
+    if names.contains(&expected) {
         return Ok(());
     }
     Err(HandshakeError::CertificateMismatch {
