@@ -348,10 +348,10 @@ impl RaftClient {
 
     /// `/v1/status` of one endpoint (no failover: status is about that node).
     pub fn status_of(&self, endpoint: &str) -> Result<Value, String> {
-        let url = format!("{}/v1/status", normalize_endpoint(endpoint));
+        let url = format!("{}/v1/status", self.normalize(endpoint));
         let response = self
-            .http
-            .get(&url)
+            .security
+            .authorize(self.http.get(&url))
             .send()
             .map_err(|error| innermost_cause(&error))?;
         let status = response.status().as_u16();
