@@ -49,7 +49,10 @@ impl InboundListener {
             self.config.max_pending_handshakes,
             self.config.max_pending_handshakes_per_ip,
         ));
-        let mut refusing = false;
+        // Refusals are logged at most every ten seconds, with how many there were: a flood
+        // must not flood the log too.
+        let mut last_warning: Option<tokio::time::Instant> = None;
+        let mut refused_since_warning = 0u64;
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -57,18 +60,22 @@ impl InboundListener {
                         let Some(slot) = PendingHandshakes::admit(&pending, remote.ip()) else {
                             // Dropping the stream closes it: no task, no buffer, fd freed now.
                             add(&self.counters.connections_rejected, 1);
-                            if !refusing {
-                                warn!(%remote, limit = self.config.max_pending_handshakes,
+                            refused_since_warning += 1;
+                            let due = last_warning
+                                .is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
+                            if due {
+                                warn!(%remote, refused = refused_since_warning,
+                                    limit = self.config.max_pending_handshakes,
                                     per_ip = self.config.max_pending_handshakes_per_ip,
                                     "too many connections waiting for their handshake; \
                                      closing new ones until some complete or time out");
-                                refusing = true;
+                                last_warning = Some(tokio::time::Instant::now());
+                                refused_since_warning = 0;
                             } else {
                                 debug!(%remote, "closed a connection over the pending-handshake limit");
                             }
                             continue;
                         };
-                        refusing = false;
                         // Spawned tasks do not inherit the subscriber or span: pass both on.
                         let connection = serve_connection(
                             stream,
