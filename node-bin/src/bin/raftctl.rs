@@ -295,7 +295,15 @@ fn main() -> ExitCode {
                 SnapshotCommand::Save { file } => snapshot_save(&node, &file, output),
             }
         }
-        Command::Bench(options) => bench::bench(&cli.endpoints, &options, output),
+        Command::Bench(options) => {
+            // Bench builds its own URLs: give it endpoints with their scheme.
+            let endpoints: Vec<String> = cli
+                .endpoints
+                .iter()
+                .map(|endpoint| client.normalize(endpoint))
+                .collect();
+            bench::bench(&endpoints, &options, output, &security)
+        }
         Command::Completion { .. } => unreachable!("answered before connecting"),
     };
     ExitCode::from(code)

@@ -104,18 +104,34 @@ impl ClientSecurity {
         }
     }
 
-    /// Applies the TLS settings to a blocking client under construction.
+    /// Applies the TLS settings and the token to a blocking client under construction.
     pub fn apply(
         &self,
         builder: reqwest::blocking::ClientBuilder,
     ) -> reqwest::blocking::ClientBuilder {
+        // The token as a default header of every request (marked sensitive, so reqwest never
+        // shows it): callers that build their own requests (raftctl bench) need no change.
+        let builder = match &self.token {
+            None => builder,
+            Some(token) => match reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    let mut headers = reqwest::header::HeaderMap::new();
+                    headers.insert(reqwest::header::AUTHORIZATION, value);
+                    builder.default_headers(headers)
+                }
+                // Not a valid header value: nothing is sent and the node answers 401.
+                Err(_) => builder,
+            },
+        };
         match &self.tls {
             None => builder,
             Some(config) => builder.use_preconfigured_tls(rustls::ClientConfig::clone(config)),
         }
     }
 
-    /// Adds the token (if any) to a request.
+    /// Adds the token (if any) to a request (for clients not built with [`Self::apply`]).
     pub fn authorize(
         &self,
         request: reqwest::blocking::RequestBuilder,
