@@ -231,3 +231,80 @@ fn validate_network(raw: &RawNetwork) -> Result<PeerPortConfig, ConfigError> {
         handshake_timeout: Duration::from_millis(raw.handshake_timeout_ms),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(
+        tls: RawTls,
+        auth: RawAuth,
+        network: RawNetwork,
+    ) -> Result<SecurityConfig, ConfigError> {
+        SecurityConfig::from_raw(&tls, &auth, &network, "test", NodeId(1))
+    }
+
+    #[test]
+    fn everything_is_off_by_default() {
+        let config = validate(RawTls::default(), RawAuth::default(), RawNetwork::default())
+            .expect("defaults are valid");
+        assert_eq!(config.tls, None);
+        assert_eq!(config.auth, None);
+        assert_eq!(config.peer_port.max_pending_handshakes, 64);
+        assert_eq!(config.peer_port.max_pending_handshakes_per_ip, 8);
+        assert_eq!(config.peer_port.handshake_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn incomplete_sections_and_bad_limits_name_their_key() {
+        let only_ca = RawTls {
+            ca_file: Some("/ca.pem".into()),
+            ..RawTls::default()
+        };
+        let error = validate(only_ca, RawAuth::default(), RawNetwork::default()).expect_err("half");
+        assert_eq!(error.key, "tls.cert_file");
+        let half_override = RawTls {
+            ca_file: Some("/ca.pem".into()),
+            cert_file: Some("/c.pem".into()),
+            key_file: Some("/c.key".into()),
+            client_cert_file: Some("/client.pem".into()),
+            ..RawTls::default()
+        };
+        let error = validate(half_override, RawAuth::default(), RawNetwork::default())
+            .expect_err("override without its key");
+        assert_eq!(error.key, "tls.client_key_file");
+        let missing_tokens = RawAuth {
+            tokens_file: Some("/nonexistent/tokens".into()),
+            open_metrics: false,
+        };
+        let error = validate(RawTls::default(), missing_tokens, RawNetwork::default())
+            .expect_err("unreadable tokens file");
+        assert_eq!(error.key, "auth.tokens_file");
+        for (network, key) in [
+            (
+                RawNetwork {
+                    max_pending_handshakes: 0,
+                    ..RawNetwork::default()
+                },
+                "network.max_pending_handshakes",
+            ),
+            (
+                RawNetwork {
+                    max_pending_handshakes_per_ip: 0,
+                    ..RawNetwork::default()
+                },
+                "network.max_pending_handshakes_per_ip",
+            ),
+            (
+                RawNetwork {
+                    handshake_timeout_ms: 5,
+                    ..RawNetwork::default()
+                },
+                "network.handshake_timeout_ms",
+            ),
+        ] {
+            let error = validate(RawTls::default(), RawAuth::default(), network).expect_err(key);
+            assert_eq!(error.key, key);
+        }
+    }
+}
