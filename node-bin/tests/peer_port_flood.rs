@@ -3,7 +3,9 @@
 //! client writing sequentially) without and with the flood; the flood keeps 1,000 idle
 //! connections open from another loopback address (127.0.0.2), re-opening each one the node
 //! closes, while a follower is killed and restarted, so a real peer has to get through the
-//! handshake during the flood. Only progress is asserted, never a speed.
+//! handshake during the flood. Only progress is asserted, never a speed. It runs twice: over
+//! plaintext and with mutual TLS on the peer port (where an idle connection also holds a TLS
+//! acceptor waiting for its ClientHello).
 
 #[path = "support/ports.rs"]
 mod ports;
@@ -78,9 +80,22 @@ fn flood(target: SocketAddr, stop: Arc<AtomicBool>, reopened: Arc<AtomicU64>) {
 
 #[test]
 fn a_thousand_idle_peer_connections_do_not_stop_commits() {
+    flood_run(false);
+}
+
+#[test]
+fn a_thousand_idle_peer_connections_do_not_stop_commits_over_tls() {
+    flood_run(true);
+}
+
+fn flood_run(tls: bool) {
     let _exclusive = exclusive();
     let root = tempfile::tempdir().expect("temp dir");
-    let mut cluster = SecureCluster::configure(root.path(), "flood", Options::default());
+    let options = Options {
+        tls,
+        ..Options::default()
+    };
+    let mut cluster = SecureCluster::configure(root.path(), "flood", options);
     cluster.start();
     let leader = cluster.wait_for_leader(None);
     let (without, rate_without) = commit_rate(&cluster, "before");
@@ -114,9 +129,10 @@ fn a_thousand_idle_peer_connections_do_not_stop_commits() {
     stop.store(true, Ordering::Relaxed);
     flooder.join().expect("flood thread");
     println!(
-        "commit rate without idle connections: {rate_without:.0}/s ({without} writes in {MEASURE_FOR:?}); \
+        "[{}] commit rate without idle connections: {rate_without:.0}/s ({without} writes in {MEASURE_FOR:?}); \
          with {IDLE_CONNECTIONS} idle connections to the leader's peer port: {rate_with:.0}/s \
          ({with} writes); idle connections the leader closed and the flood re-opened: {}",
+        if tls { "mutual TLS" } else { "plaintext" },
         reopened.load(Ordering::Relaxed)
     );
     if with == 0 || caught_up.is_none() {
