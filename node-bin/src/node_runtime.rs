@@ -130,7 +130,7 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         "starting raft-node"
     );
-    let security = NodeSecurity::load(&config).context("cannot load the TLS files")?;
+    let security = NodeSecurity::load(&config).context("cannot load the [tls] or [auth] files")?;
     let raft_context: Context<RaftActor> = Context::new();
     let raft_address = raft_context.address();
 
