@@ -15,6 +15,7 @@ use network_actor::handshake::{Handshake, HandshakeReply, MAX_HANDSHAKE_BYTES, P
 use node_bin::security::cert_gen::{client_spec, node_spec, CertSpec, GeneratedCa};
 use node_bin::security::tls_files::client_config;
 use raft_types::NodeId;
+use rustls::pki_types::pem::PemObject;
 use secure_cluster::{exclusive, write_file, Options, SecureCluster, PATIENCE, RAFT_NODE};
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
@@ -380,6 +381,27 @@ fn bad_tls_configuration_exits_2_naming_the_key_and_the_problem() {
             "auth.tokens_file",
             "role must be rw or ro",
         ),
+        (
+            "a client API certificate of another CA",
+            format!(
+                "{}client_cert_file = {}\nclient_key_file = {}\n",
+                tls(&ca_file, &good_cert, &good_key),
+                path(&foreign_cert),
+                path(&foreign_key)
+            ),
+            "tls.client_cert_file",
+            "not accepted under tls.ca_file",
+        ),
+        (
+            "a client API certificate without its key",
+            format!(
+                "{}client_cert_file = {}\n",
+                tls(&ca_file, &good_cert, &good_key),
+                path(&foreign_cert)
+            ),
+            "tls.client_key_file",
+            "must be set together",
+        ),
     ];
     for (case, section, key, problem) in cases {
         let data_dir = directory.join(format!("data-{}", case.replace(' ', "-")));
@@ -407,4 +429,82 @@ fn bad_tls_configuration_exits_2_naming_the_key_and_the_problem() {
         );
         println!("{case}: {line}");
     }
+}
+
+#[test]
+fn the_client_api_presents_client_cert_file_when_it_is_set() {
+    let _exclusive = exclusive();
+    let root = tempfile::tempdir().expect("temp dir");
+    let directory = root.path();
+    let cluster_id = "client-cert";
+    let ca = GeneratedCa::new("test CA").expect("CA");
+    let ca_file = write_file(directory, "ca.pem", &ca.certificate_pem());
+    let node = ca
+        .issue(&node_spec(cluster_id, 1, &[loopback()]))
+        .expect("certificate");
+    let api = ca
+        .issue(&CertSpec {
+            common_name: "client API".to_string(),
+            ips: vec![loopback()],
+            ..CertSpec::default()
+        })
+        .expect("certificate");
+    let client = ca.issue(&client_spec("client")).expect("certificate");
+    let files = [
+        ("node.pem", &node.certificate),
+        ("node.key", &node.key),
+        ("api.pem", &api.certificate),
+        ("api.key", &api.key),
+        ("client.pem", &client.certificate),
+        ("client.key", &client.key),
+    ];
+    for (name, contents) in files {
+        write_file(directory, name, contents);
+    }
+    let client_addr = ports::free_address();
+    let path = |name: &str| format!("{:?}", directory.join(name).display().to_string());
+    let config = format!(
+        "id = 1\ncluster_id = {cluster_id:?}\ndata_dir = {}\npeer_addr = {:?}\nclient_addr = {client_addr:?}\n\
+         [tls]\nca_file = {}\ncert_file = {}\nkey_file = {}\nclient_cert_file = {}\nclient_key_file = {}\n",
+        path("data"),
+        ports::free_address(),
+        path("ca.pem"),
+        path("node.pem"),
+        path("node.key"),
+        path("api.pem"),
+        path("api.key"),
+    );
+    let config_file = write_file(directory, "node.toml", &config);
+    let mut child = Command::new(RAFT_NODE)
+        .arg("--config")
+        .arg(&config_file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn raft-node");
+    let client_cert = directory.join("client.pem");
+    let client_key = directory.join("client.key");
+    let config = client_config(&ca_file, Some((&client_cert, &client_key))).expect("config");
+    // The certificate the client API presents, read from a TLS handshake with it.
+    let presented = poll_real_time(PATIENCE, || {
+        let tcp = TcpStream::connect(&client_addr).ok()?;
+        let name = rustls::pki_types::ServerName::IpAddress(loopback().into());
+        let connection = rustls::ClientConnection::new(Arc::new(config.clone()), name).ok()?;
+        let mut stream = rustls::StreamOwned::new(connection, tcp);
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .ok()?;
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        let chain = stream.conn.peer_certificates()?.to_vec();
+        answer.starts_with("HTTP/1.1 200").then_some(chain)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let presented = presented.expect("the client API answered /health over TLS");
+    let expected =
+        rustls::pki_types::CertificateDer::from_pem_slice(api.certificate.as_bytes()).expect("PEM");
+    assert_eq!(
+        presented[0], expected,
+        "the client API presents client_cert_file"
+    );
 }
