@@ -1,6 +1,7 @@
 //! `NetworkConfig`: who this node is, where it listens, where its peers are, and the limits
 //! that keep a slow or hostile peer from costing more than a bounded amount of memory.
 
+use crate::peer_tls::PeerTls;
 use raft_types::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -34,6 +35,13 @@ impl AdmittedPeers {
 /// The default largest frame accepted or sent: large enough for an AppendEntries batch or a
 /// snapshot chunk, small enough that a garbage length cannot exhaust memory.
 pub const DEFAULT_MAX_FRAME_BYTES: u32 = 64 * 1024 * 1024;
+
+/// The default bound on inbound connections not yet through the handshake: far more than a
+/// cluster's peers ever open at once, far fewer than a file descriptor limit.
+pub const DEFAULT_MAX_PENDING_HANDSHAKES: usize = 64;
+
+/// The default bound on them per remote IP (a peer opens one connection to each node).
+pub const DEFAULT_MAX_PENDING_HANDSHAKES_PER_IP: usize = 8;
 
 /// Everything a [`crate::TcpNetwork`] needs.
 #[derive(Debug, Clone)]
@@ -69,8 +77,19 @@ pub struct NetworkConfig {
     /// How long a TCP connect may take before it counts as a failure (a firewall that drops
     /// packets would otherwise hold the attempt for minutes).
     pub connect_timeout: Duration,
-    /// How long either side waits for the other's handshake.
+    /// How long either side waits for the other's handshake (the TLS handshake and the
+    /// connection handshake each get this long). An inbound connection silent for longer is
+    /// closed, which frees its slot among `max_pending_handshakes`.
     pub handshake_timeout: Duration,
+    /// Inbound connections accepted but not yet through the handshake, at most. Further ones
+    /// are closed at once, so a flood of idle or half-open connections costs a bounded number
+    /// of sockets and tasks, and the file descriptors real peers need stay free.
+    pub max_pending_handshakes: usize,
+    /// The same bound per remote IP, so one misbehaving host cannot take every pending slot
+    /// while real peers (on other hosts) reconnect.
+    pub max_pending_handshakes_per_ip: usize,
+    /// Mutual TLS on every peer connection, in both directions; `None` is plaintext.
+    pub tls: Option<PeerTls>,
     /// A connection whose peer stops acknowledging (a firewall dropping packets, a frozen
     /// host) is closed after about this long, by TCP keepalive and `TCP_USER_TIMEOUT`, so the
     /// sender reconnects once the path heals instead of waiting out TCP's ~15-minute default.
@@ -92,6 +111,10 @@ pub enum ConfigError {
     ZeroQueueCapacity,
     #[error("reconnect_backoff_min ({min:?}) must be > 0 and <= reconnect_backoff_max ({max:?})")]
     BackoffRange { min: Duration, max: Duration },
+    #[error("max_pending_handshakes and max_pending_handshakes_per_ip must be at least 1")]
+    ZeroPendingHandshakes,
+    #[error("handshake_timeout must be at least 10 ms, got {timeout:?}")]
+    HandshakeTimeoutTooShort { timeout: Duration },
     #[error("dead_connection_timeout must be at least 1 s, got {timeout:?}")]
     DeadConnectionTimeoutTooShort { timeout: Duration },
 }
@@ -120,6 +143,9 @@ impl NetworkConfig {
             reconnect_backoff_max: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
+            max_pending_handshakes: DEFAULT_MAX_PENDING_HANDSHAKES,
+            max_pending_handshakes_per_ip: DEFAULT_MAX_PENDING_HANDSHAKES_PER_IP,
+            tls: None,
             dead_connection_timeout: Duration::from_secs(10),
         }
     }
@@ -149,6 +175,14 @@ impl NetworkConfig {
             return Err(ConfigError::BackoffRange {
                 min: self.reconnect_backoff_min,
                 max: self.reconnect_backoff_max,
+            });
+        }
+        if self.max_pending_handshakes == 0 || self.max_pending_handshakes_per_ip == 0 {
+            return Err(ConfigError::ZeroPendingHandshakes);
+        }
+        if self.handshake_timeout < Duration::from_millis(10) {
+            return Err(ConfigError::HandshakeTimeoutTooShort {
+                timeout: self.handshake_timeout,
             });
         }
         if self.dead_connection_timeout < Duration::from_secs(1) {
@@ -196,6 +230,9 @@ mod tests {
             bad.validate(),
             Err(ConfigError::BackoffRange { .. })
         ));
+        let mut bad = config();
+        bad.max_pending_handshakes_per_ip = 0;
+        assert_eq!(bad.validate(), Err(ConfigError::ZeroPendingHandshakes));
         let mut bad = config();
         bad.peer_queue_capacity = 0;
         assert_eq!(bad.validate(), Err(ConfigError::ZeroQueueCapacity));

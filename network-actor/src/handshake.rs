@@ -10,9 +10,14 @@
 //! peer (or is this node's own), anything that does not decode as a handshake, and silence
 //! longer than `handshake_timeout`. Handshake frames are limited to [`MAX_HANDSHAKE_BYTES`],
 //! so a stray client (an HTTP request, a port scanner) is refused after reading four bytes.
+//!
+//! Over TLS ([`crate::PeerTls`]) the `_verified` variants also take the SAN URIs of the other
+//! end's certificate: a node id claimed in the handshake (or expected by the dialer) must be
+//! named there as `raft://<cluster_id>/node/<id>`, or the connection is refused.
 
 use crate::config::NetworkConfig;
 use crate::frame::{append_frame, read_value, FrameError};
+use crate::peer_tls::node_uri;
 use raft_types::NodeId;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -55,6 +60,11 @@ pub enum HandshakeError {
     OwnId { node_id: NodeId },
     #[error("expected to reach node {expected}, but node {found} answered")]
     WrongNode { expected: NodeId, found: NodeId },
+    #[error("the peer's certificate does not name {expected} (it names {named:?})")]
+    CertificateMismatch {
+        expected: String,
+        named: Vec<String>,
+    },
     #[error("refused by the peer: {reason}")]
     RefusedByPeer { reason: String },
     #[error("connection closed before the handshake completed")]
@@ -107,11 +117,42 @@ impl Handshake {
     }
 }
 
+/// Checks that a TLS peer's certificate (`names`: its SAN URIs) names `node` of this cluster;
+/// always true on a plaintext connection (`None`).
+fn check_certificate(
+    names: Option<&[String]>,
+    config: &NetworkConfig,
+    node: NodeId,
+) -> Result<(), HandshakeError> {
+    let Some(names) = names else {
+        return Ok(());
+    };
+    let expected = node_uri(&config.cluster_id, node);
+    if names.contains(&expected) {
+        return Ok(());
+    }
+    Err(HandshakeError::CertificateMismatch {
+        expected,
+        named: names.to_vec(),
+    })
+}
+
 /// The dialer's side: introduce this node and check that `expected_peer` answered.
 pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     config: &NetworkConfig,
     expected_peer: NodeId,
+) -> Result<(), HandshakeError> {
+    dial_verified(stream, config, expected_peer, None).await
+}
+
+/// [`dial`], also checking that the listener's certificate (its SAN URIs `names`, from TLS)
+/// names `expected_peer`.
+pub async fn dial_verified<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    config: &NetworkConfig,
+    expected_peer: NodeId,
+    names: Option<&[String]>,
 ) -> Result<(), HandshakeError> {
     with_timeout(config, async {
         write_value(stream, &Handshake::of(config)).await?;
@@ -128,7 +169,7 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
                         found: theirs.node_id,
                     });
                 }
-                Ok(())
+                check_certificate(names, config, expected_peer)
             }
         }
     })
@@ -140,11 +181,24 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     config: &NetworkConfig,
 ) -> Result<NodeId, HandshakeError> {
+    accept_verified(stream, config, None).await
+}
+
+/// [`accept`], also checking that the dialer's certificate (its SAN URIs `names`, from TLS)
+/// names the node id it claims.
+pub async fn accept_verified<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    config: &NetworkConfig,
+    names: Option<&[String]>,
+) -> Result<NodeId, HandshakeError> {
     with_timeout(config, async {
         let theirs: Handshake = read_value(stream, MAX_HANDSHAKE_BYTES)
             .await?
             .ok_or(HandshakeError::Closed)?;
-        if let Err(error) = theirs.check_peer(config) {
+        let checked = theirs
+            .check_peer(config)
+            .and_then(|()| check_certificate(names, config, theirs.node_id));
+        if let Err(error) = checked {
             let reason = error.to_string();
             // Best effort: the dialer learns why; the connection is closed either way.
             let _ = write_value(stream, &HandshakeReply::Refused { reason }).await;
@@ -242,5 +296,44 @@ mod tests {
         let dialer_config = config(1, "alpha");
         let (dialed, _) = handshake(&dialer_config, &listener_config, NodeId(3)).await;
         assert!(matches!(dialed, Err(HandshakeError::WrongNode { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_certificate_must_name_the_claimed_node() {
+        let dialer_config = config(1, "alpha");
+        let listener_config = config(2, "alpha");
+        // Node 1's handshake over a connection whose certificate names node 3.
+        let names = vec!["raft://alpha/node/3".to_string()];
+        let (mut dialer, mut listener) = tokio::io::duplex(1024);
+        let (dialed, accepted) = tokio::join!(
+            dial(&mut dialer, &dialer_config, NodeId(2)),
+            accept_verified(&mut listener, &listener_config, Some(&names))
+        );
+        assert!(matches!(
+            accepted,
+            Err(HandshakeError::CertificateMismatch { .. })
+        ));
+        assert!(matches!(dialed, Err(HandshakeError::RefusedByPeer { .. })));
+        // Another cluster's URI for the right id is refused too; the right one passes.
+        for (uri, admitted) in [("raft://beta/node/1", false), ("raft://alpha/node/1", true)] {
+            let names = vec![uri.to_string()];
+            let (mut dialer, mut listener) = tokio::io::duplex(1024);
+            let (_, accepted) = tokio::join!(
+                dial(&mut dialer, &dialer_config, NodeId(2)),
+                accept_verified(&mut listener, &listener_config, Some(&names))
+            );
+            assert_eq!(accepted.is_ok(), admitted, "{uri}");
+        }
+        // The dialer checks the listener's certificate the same way.
+        let names = vec!["raft://alpha/node/3".to_string()];
+        let (mut dialer, mut listener) = tokio::io::duplex(1024);
+        let (dialed, _) = tokio::join!(
+            dial_verified(&mut dialer, &dialer_config, NodeId(2), Some(&names)),
+            accept(&mut listener, &listener_config)
+        );
+        assert!(matches!(
+            dialed,
+            Err(HandshakeError::CertificateMismatch { .. })
+        ));
     }
 }

@@ -5,7 +5,9 @@
 //! never knows which:
 //!
 //! - [`TcpNetwork`]: real nodes. A listener on `peer_addr`, one outbound connection per peer
-//!   bound to this node's own IP, a handshake (protocol version, `cluster_id`, node id),
+//!   bound to this node's own IP, optionally mutual TLS (certificates naming
+//!   `raft://<cluster_id>/node/<id>`), a handshake (protocol version, `cluster_id`, node id),
+//!   a bound on connections waiting for their handshake,
 //!   length-prefixed frames, a bounded queue per peer, reconnection with capped exponential
 //!   backoff and jitter.
 //! - [`sim::SimNetwork`]: in-process clusters. Per directed link: connect/disconnect, drop
@@ -51,6 +53,7 @@
 //! - `outbox`: the bounded queue of encoded frames between the actor and one peer's task.
 //! - `outbound`: the task that owns the connection for sending to one peer.
 //! - `inbound`: the listener and the tasks that read from connections peers opened.
+//! - `peer_tls`: mutual TLS between peers (public: the wiring builds a [`PeerTls`]).
 //! - `socket_options`: nodelay, keepalive and user timeout on every peer connection.
 //! - `tcp_network`: the `TcpNetwork` actor that ties them together.
 
@@ -62,9 +65,14 @@ pub mod handshake;
 mod inbound;
 mod outbound;
 mod outbox;
+pub mod peer_tls;
 pub mod sim;
 mod socket_options;
 mod tcp_network;
 
-pub use config::{AdmittedPeers, ConfigError, NetworkConfig};
+pub use config::{
+    AdmittedPeers, ConfigError, NetworkConfig, DEFAULT_MAX_PENDING_HANDSHAKES,
+    DEFAULT_MAX_PENDING_HANDSHAKES_PER_IP,
+};
+pub use peer_tls::{node_uri, PeerTls, PeerTlsError};
 pub use tcp_network::{NetworkError, StopNetwork, TcpNetwork};

@@ -9,19 +9,24 @@
 //! a capped, jittered exponential backoff; while the peer cannot be reached what is queued is
 //! discarded and counted, since Raft re-sends and a backlog of stale messages would only delay
 //! fresh ones.
+//!
+//! With TLS on, the connection is wrapped in a TLS client session (this node's certificate
+//! presented, the listener's chain checked against the cluster's CA) before the handshake,
+//! which then also checks that the listener's certificate names the peer this task dials.
 
 use crate::backoff::Backoff;
 use crate::config::NetworkConfig;
 use crate::counters::{add, PeerCounters};
 use crate::handshake::{self, HandshakeError};
 use crate::outbox::Outbox;
+use crate::peer_tls::san_uris;
 use crate::socket_options;
 use actix::Recipient;
 use raft_proto::network::PeerEvent;
 use raft_types::NodeId;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tracing::{debug, info, warn};
 
@@ -48,11 +53,21 @@ pub enum ConnectError {
     Connect { source: std::io::Error },
     #[error("connect timed out after {timeout_ms} ms")]
     Timeout { timeout_ms: u128 },
+    #[error("TLS handshake failed: {source}")]
+    Tls { source: std::io::Error },
+    #[error("TLS handshake timed out after {timeout_ms} ms")]
+    TlsTimeout { timeout_ms: u128 },
     #[error("handshake failed: {source}")]
     Handshake {
         #[from]
         source: HandshakeError,
     },
+}
+
+/// An established connection: plain TCP, or TCP inside a TLS session.
+enum PeerStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Why an established connection ended.
@@ -109,7 +124,7 @@ impl OutboundPeer {
     }
 
     /// Opens a connection from this node's own IP and completes the handshake.
-    async fn connect(&self) -> Result<TcpStream, ConnectError> {
+    async fn connect(&self) -> Result<PeerStream, ConnectError> {
         let local = SocketAddr::new(self.config.peer_addr.ip(), 0);
         let socket = if local.is_ipv4() {
             TcpSocket::new_v4()
@@ -118,7 +133,7 @@ impl OutboundPeer {
         }
         .and_then(|socket| socket.bind(local).map(|()| socket))
         .map_err(|source| ConnectError::Bind { local, source })?;
-        let mut stream = tokio::time::timeout(
+        let stream = tokio::time::timeout(
             self.config.connect_timeout,
             socket.connect(self.peer_address),
         )
@@ -129,13 +144,53 @@ impl OutboundPeer {
         .map_err(|source| ConnectError::Connect { source })?;
         socket_options::configure(&stream, self.config.dead_connection_timeout)
             .map_err(|source| ConnectError::Connect { source })?;
-        handshake::dial(&mut stream, &self.config, self.peer).await?;
-        Ok(stream)
+        let Some(tls) = &self.config.tls else {
+            let mut stream = stream;
+            handshake::dial(&mut stream, &self.config, self.peer).await?;
+            return Ok(PeerStream::Plain(stream));
+        };
+        // The name is not checked (the certificate's SAN URI is, by the handshake below), but
+        // rustls needs one; the address is what this node dials.
+        let server_name = rustls::pki_types::ServerName::IpAddress(self.peer_address.ip().into());
+        let mut stream = tokio::time::timeout(
+            self.config.handshake_timeout,
+            tls.connector().connect(server_name, stream),
+        )
+        .await
+        .map_err(|_| ConnectError::TlsTimeout {
+            timeout_ms: self.config.handshake_timeout.as_millis(),
+        })?
+        .map_err(|source| ConnectError::Tls { source })?;
+        let names = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(san_uris)
+            .unwrap_or_default();
+        handshake::dial_verified(&mut stream, &self.config, self.peer, Some(&names)).await?;
+        Ok(PeerStream::Tls(Box::new(stream)))
     }
 
     /// Writes queued frames in batches until the connection fails or the outbox closes.
-    async fn send_until_broken(&mut self, stream: TcpStream) -> ConnectionEnd {
-        let (mut reader, mut writer) = stream.into_split();
+    async fn send_until_broken(&mut self, stream: PeerStream) -> ConnectionEnd {
+        match stream {
+            PeerStream::Plain(stream) => {
+                let (reader, writer) = stream.into_split();
+                self.send_on(reader, writer).await
+            }
+            PeerStream::Tls(stream) => {
+                let (reader, writer) = tokio::io::split(*stream);
+                self.send_on(reader, writer).await
+            }
+        }
+    }
+
+    async fn send_on<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        &mut self,
+        mut reader: R,
+        mut writer: W,
+    ) -> ConnectionEnd {
         let mut probe = [0u8; 1];
         loop {
             let chunk = tokio::select! {
@@ -153,7 +208,12 @@ impl OutboundPeer {
                 }
             };
             let counters = self.peer_counters();
-            if let Err(error) = writer.write_all(&chunk.frames).await {
+            // A TLS session may keep the last records buffered until flushed (a no-op on TCP).
+            let written = match writer.write_all(&chunk.frames).await {
+                Ok(()) => writer.flush().await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = written {
                 add(&counters.messages_dropped, chunk.messages as u64);
                 return ConnectionEnd::Broken {
                     reason: error.to_string(),

@@ -20,6 +20,7 @@
 //! - [`metrics`]: `/metrics` through `prometheus-client` (the collector and the HTTP
 //!   latency histograms).
 //! - [`restore`]: `raft-node restore FILE --config node.toml`, a data dir from a backup.
+//! - [`security`]: TLS (peer and client), client tokens, the peer port's limits (issue 16).
 pub mod build_info;
 pub mod config_values;
 pub mod consistency;
@@ -32,3 +33,4 @@ pub mod node_config;
 pub mod node_runtime;
 pub mod raft_client;
 pub mod restore;
+pub mod security;

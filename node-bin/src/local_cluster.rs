@@ -72,12 +72,21 @@ pub fn run(flags: &LocalClusterFlags) -> anyhow::Result<i32> {
     let data_root = data_root
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", data_root.display()))?;
-    let configs = cluster_configs(
+    let mut configs = cluster_configs(
         flags.nodes,
         flags.base_client_port,
         &data_root,
         &flags.engine,
     )?;
+    let client_files = if flags.tls {
+        Some(crate::security::local_cluster_tls::secure(
+            &mut configs,
+            &data_root,
+        )?)
+    } else {
+        None
+    };
+    let scheme = if flags.tls { "https" } else { "http" };
     let executable = std::env::current_exe().context("cannot find the raft-node executable")?;
     let mut children = Vec::new();
     for config in &configs {
@@ -96,7 +105,7 @@ pub fn run(flags: &LocalClusterFlags) -> anyhow::Result<i32> {
     );
     for config in &configs {
         println!(
-            "  node {}: http://{}   (log: {})",
+            "  node {}: {scheme}://{}   (log: {})",
             config.id,
             config.client_addr,
             log_path(&data_root, config.id).display()
@@ -104,13 +113,32 @@ pub fn run(flags: &LocalClusterFlags) -> anyhow::Result<i32> {
     }
     let endpoints: Vec<String> = configs
         .iter()
-        .map(|config| format!("http://{}", config.client_addr))
+        .map(|config| format!("{scheme}://{}", config.client_addr))
         .collect();
-    println!("try:  raftctl --endpoints {} put a 1", endpoints.join(","));
-    println!(
-        "      curl -X PUT --data-binary 2 {}/v1/kv/a",
-        endpoints[endpoints.len() - 1]
-    );
+    match &client_files {
+        None => {
+            println!("try:  raftctl --endpoints {} put a 1", endpoints.join(","));
+            println!(
+                "      curl -X PUT --data-binary 2 {}/v1/kv/a",
+                endpoints[endpoints.len() - 1]
+            );
+        }
+        Some(files) => {
+            println!("raftctl flags: {}", files.raftctl_flags());
+            println!(
+                "try:  raftctl {} --endpoints {} put a 1",
+                files.raftctl_flags(),
+                endpoints.join(",")
+            );
+            println!(
+                "      curl --cacert {} --cert {} --key {} -X PUT --data-binary 2 {}/v1/kv/a",
+                files.ca_file.display(),
+                files.cert_file.display(),
+                files.key_file.display(),
+                endpoints[endpoints.len() - 1]
+            );
+        }
+    }
     println!("Ctrl-C stops the cluster (its data stays for the next run; --fresh wipes it).");
 
     supervise(&mut children, &executable, &data_root, &configs)?;

@@ -210,6 +210,10 @@ pub struct LocalClusterFlags {
     /// Storage engine for every node: wal | memory.
     #[arg(long, default_value = "wal")]
     pub engine: String,
+    /// Mutual TLS for peer and client traffic with a throwaway CA made for this run (files in
+    /// <data-dir>/tls); prints the raftctl flags to use.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 impl ServerFlags {

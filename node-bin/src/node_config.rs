@@ -13,6 +13,7 @@
 
 use crate::config_values::{at_least_one, one_of, parse_address};
 use crate::consistency::consistency_config::{ConsistencyConfig, RawConsistency};
+use crate::security::security_config::{RawAuth, RawNetwork, RawTls, SecurityConfig};
 use raft_types::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,6 +45,16 @@ pub const SCALAR_KEYS: &[&str] = &[
     "consistency.check_interval_ms",
     "consistency.checkpoint_interval_entries",
     "consistency.checkpoints_kept",
+    "tls.ca_file",
+    "tls.cert_file",
+    "tls.key_file",
+    "tls.client_cert_file",
+    "tls.client_key_file",
+    "auth.tokens_file",
+    "auth.open_metrics",
+    "network.max_pending_handshakes",
+    "network.max_pending_handshakes_per_ip",
+    "network.handshake_timeout_ms",
 ];
 
 /// The prefix of environment variables read as configuration.
@@ -87,6 +98,10 @@ pub struct RawConfig {
     pub snapshot: RawSnapshot,
     pub log: RawLog,
     pub consistency: RawConsistency,
+    /// `[tls]`, `[auth]`, `[network]`: see [`crate::security`].
+    pub tls: RawTls,
+    pub auth: RawAuth,
+    pub network: RawNetwork,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +169,9 @@ impl Default for RawConfig {
             snapshot: RawSnapshot::default(),
             log: RawLog::default(),
             consistency: RawConsistency::default(),
+            tls: RawTls::default(),
+            auth: RawAuth::default(),
+            network: RawNetwork::default(),
         }
     }
 }
@@ -297,6 +315,8 @@ pub struct NodeConfig {
     pub snapshot: SnapshotConfig,
     pub log_format: LogFormat,
     pub consistency: ConsistencyConfig,
+    /// TLS, client tokens and the peer port's limits (all off or default unless configured).
+    pub security: SecurityConfig,
 }
 
 /// The `[snapshot]` section, validated.
@@ -480,6 +500,13 @@ impl NodeConfig {
             snapshot,
             log_format,
             consistency: ConsistencyConfig::from_raw(&raw.consistency)?,
+            security: SecurityConfig::from_raw(
+                &raw.tls,
+                &raw.auth,
+                &raw.network,
+                &raw.cluster_id,
+                id,
+            )?,
         };
         Ok(config)
     }

@@ -31,6 +31,7 @@ use crate::consistency::{ConsistencyChecker, ConsistencyState};
 use crate::http_api::forwarder::Forwarder;
 use crate::http_api::{app, ApiCounters, ApiPorts, ApiState};
 use crate::node_config::{LogFormat, NodeConfig, StorageEngine};
+use crate::security::{auth_middleware, NodeSecurity};
 use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
 use anyhow::Context as _;
 use applier_actor::{AppliedCheckpoints, ApplierActor, KvStore, SnapshotMetrics, SnapshotPolicy};
@@ -129,6 +130,7 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         "starting raft-node"
     );
+    let security = NodeSecurity::load(&config).context("cannot load the [tls] or [auth] files")?;
     let raft_context: Context<RaftActor> = Context::new();
     let raft_address = raft_context.address();
 
@@ -158,12 +160,17 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         .peers()
         .map(|member| (member.id, member.peer_addr))
         .collect();
-    let network_config = NetworkConfig::new(
+    let mut network_config = NetworkConfig::new(
         config.id,
         config.cluster_id.clone(),
         config.peer_addr,
         peers,
     );
+    let peer_port = config.security.peer_port;
+    network_config.max_pending_handshakes = peer_port.max_pending_handshakes;
+    network_config.max_pending_handshakes_per_ip = peer_port.max_pending_handshakes_per_ip;
+    network_config.handshake_timeout = peer_port.handshake_timeout;
+    network_config.tls = security.peer_tls.clone();
     let network_ports = NetworkPorts {
         received: raft_address.clone().recipient(),
         peer_events: raft_address.clone().recipient(),
@@ -211,15 +218,19 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         storage_metrics,
         snapshots,
         consistency.clone(),
+        &security,
     )?;
-    start_consistency_check(&config, consistency)?;
+    start_consistency_check(&config, consistency, &security)?;
     let node = RunningNode {
         raft,
         network,
         http,
     };
     actix::spawn(stop_on_signal(node));
-    tracing::info!(client_url = %format!("http://{}", config.client_addr), "raft-node is serving");
+    let scheme = security.node_to_node.scheme();
+    tracing::info!(client_url = %format!("{scheme}://{}", config.client_addr),
+        tls = security.http_tls.is_some(), tokens = security.auth.tokens.is_some(),
+        "raft-node is serving");
     Ok(())
 }
 
@@ -405,6 +416,7 @@ fn start_applier(
 fn start_consistency_check(
     config: &NodeConfig,
     consistency: ConsistencyState,
+    security: &NodeSecurity,
 ) -> anyhow::Result<()> {
     let peers: BTreeMap<_, _> = config
         .peers()
@@ -417,7 +429,8 @@ fn start_consistency_check(
     if peers.is_empty() {
         return Ok(());
     }
-    let checker = ConsistencyChecker::new(consistency, config.peer_addr.ip(), peers)
+    let access = &security.node_to_node;
+    let checker = ConsistencyChecker::secured(consistency, config.peer_addr.ip(), peers, access)
         .context("cannot build the consistency check's HTTP client")?;
     actix::spawn(checker.run(interval));
     Ok(())
@@ -446,6 +459,7 @@ fn start_http(
     storage_metrics: Arc<StorageMetrics>,
     snapshots: HttpSnapshots,
     consistency: ConsistencyState,
+    security: &NodeSecurity,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let wal_directory = match config.storage_engine {
         StorageEngine::Wal => Some(wal_directory(config)),
@@ -461,14 +475,18 @@ fn start_http(
     let request_timeout = config.request_timeout;
     let max_value_bytes = config.max_value_bytes;
     let counters = ApiCounters::default();
+    let node_to_node = security.node_to_node.clone();
+    let auth = security.auth.clone();
     let server = actix_web::HttpServer::new(move || {
-        let forwarder = Forwarder::new(
+        let forwarder = Forwarder::secured(
             node_id,
             bind_ip,
             client_addrs.clone(),
             request_timeout + Duration::from_secs(1),
+            &node_to_node,
         )
-        .expect("an HTTP client without TLS always builds");
+        .expect("an HTTP client with a validated TLS configuration builds");
+        let auth = auth.clone();
         app(ApiState {
             node_id,
             ports: ports.clone(),
@@ -483,11 +501,15 @@ fn start_http(
             snapshot_metrics: Some(Arc::clone(&snapshots.metrics)),
             wal_directory: wal_directory.clone(),
         })
+        .wrap_fn(move |request, service| auth_middleware::guard(&auth, request, service))
     })
     .workers(HTTP_WORKERS)
     .disable_signals()
-    .shutdown_timeout(1)
-    .bind(config.client_addr)
+    .shutdown_timeout(1);
+    let server = match &security.http_tls {
+        Some(tls) => server.bind_rustls_0_23(config.client_addr, tls.clone()),
+        None => server.bind(config.client_addr),
+    }
     .with_context(|| format!("cannot listen on client_addr {}", config.client_addr))?
     .run();
     let handle = server.handle();

@@ -8,6 +8,7 @@
 //! so could apply it twice, so that case is reported to the caller as [`ClientFailure::Unknown`].
 //! `raftctl` is a thin command line over it; the process tests use it too.
 
+use crate::security::client_flags::ClientSecurity;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -119,40 +120,75 @@ pub struct RaftClient {
     http: reqwest::blocking::Client,
     /// How long one call keeps retrying while no node can serve it.
     deadline: Duration,
+    /// TLS and token (issue 16); the default is plain http without a token.
+    security: ClientSecurity,
 }
 
 /// `127.0.0.1:8001` and `http://127.0.0.1:8001/` both become `http://127.0.0.1:8001`.
 pub fn normalize_endpoint(endpoint: &str) -> String {
+    normalize_endpoint_for(endpoint, "http")
+}
+
+/// [`normalize_endpoint`] with `scheme` for an endpoint given without one (`https` for a
+/// client with TLS settings).
+pub fn normalize_endpoint_for(endpoint: &str, scheme: &str) -> String {
     let trimmed = endpoint.trim().trim_end_matches('/');
     if trimmed.contains("://") {
         trimmed.to_string()
     } else {
-        format!("http://{trimmed}")
+        format!("{scheme}://{trimmed}")
     }
 }
 
 impl RaftClient {
     /// `request_timeout` bounds one HTTP exchange; `deadline` one call with its retries.
     pub fn new(endpoints: &[String], request_timeout: Duration, deadline: Duration) -> RaftClient {
+        RaftClient::secured(
+            endpoints,
+            request_timeout,
+            deadline,
+            ClientSecurity::default(),
+        )
+    }
+
+    /// [`RaftClient::new`] with TLS settings and a token.
+    pub fn secured(
+        endpoints: &[String],
+        request_timeout: Duration,
+        deadline: Duration,
+        security: ClientSecurity,
+    ) -> RaftClient {
         assert!(
             !endpoints.is_empty(),
             "a client needs at least one endpoint"
         );
-        let http = reqwest::blocking::Client::builder()
+        let builder = reqwest::blocking::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(1))
-            .timeout(request_timeout)
+            .timeout(request_timeout);
+        let http = security
+            .apply(builder)
             .build()
-            .expect("an HTTP client without TLS always builds");
+            .expect("an HTTP client with loaded TLS settings builds");
+        let scheme = security.scheme();
         RaftClient {
-            endpoints: endpoints.iter().map(|e| normalize_endpoint(e)).collect(),
+            endpoints: endpoints
+                .iter()
+                .map(|e| normalize_endpoint_for(e, scheme))
+                .collect(),
             http,
             deadline,
+            security,
         }
     }
 
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
+    }
+
+    /// An address as an endpoint of this client: `https://` when it has TLS settings.
+    pub fn normalize(&self, address: &str) -> String {
+        normalize_endpoint_for(address, self.security.scheme())
     }
 
     /// Sends one request, moving between endpoints as described in the module docs. A reply
@@ -178,8 +214,8 @@ impl RaftClient {
             };
             let url = format!("{endpoint}{path}");
             let sent = self
-                .http
-                .request(method.reqwest(), &url)
+                .security
+                .authorize(self.http.request(method.reqwest(), &url))
                 .body(body.clone())
                 .send();
             let last_error = match sent {
@@ -202,7 +238,7 @@ impl RaftClient {
                         alarms_in_a_row = 0;
                     }
                     if let Some(leader) = reply.json()["error"]["leader_client_addr"].as_str() {
-                        let leader = normalize_endpoint(leader);
+                        let leader = normalize_endpoint_for(leader, self.security.scheme());
                         if leader != endpoint {
                             leader_hint = Some(leader);
                         }
@@ -312,10 +348,10 @@ impl RaftClient {
 
     /// `/v1/status` of one endpoint (no failover: status is about that node).
     pub fn status_of(&self, endpoint: &str) -> Result<Value, String> {
-        let url = format!("{}/v1/status", normalize_endpoint(endpoint));
+        let url = format!("{}/v1/status", self.normalize(endpoint));
         let response = self
-            .http
-            .get(&url)
+            .security
+            .authorize(self.http.get(&url))
             .send()
             .map_err(|error| innermost_cause(&error))?;
         let status = response.status().as_u16();
@@ -356,7 +392,7 @@ impl RaftClient {
     /// `GET /health` of one endpoint, once (no failover): healthy when it answers `200`, that
     /// is when the node knows a leader and has no corruption alarm.
     pub fn health_of(&self, endpoint: &str) -> EndpointHealth {
-        let endpoint = normalize_endpoint(endpoint);
+        let endpoint = normalize_endpoint_for(endpoint, self.security.scheme());
         let started = Instant::now();
         let answer = self.http.get(format!("{endpoint}/health")).send();
         let (healthy, error) = match answer {
@@ -385,14 +421,26 @@ impl RaftClient {
 /// (the nodes serve no TLS), and an `https://` URL would otherwise fail deep inside the HTTP
 /// library with a message that does not say so.
 pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    let normalized = normalize_endpoint(endpoint);
+    check_endpoint_for(endpoint, false)
+}
+
+/// [`check_endpoint`] for a client that has TLS settings (`tls`): `https://` is accepted then,
+/// and an endpoint without a scheme means `https://`.
+pub fn check_endpoint_for(endpoint: &str, tls: bool) -> Result<(), String> {
+    let normalized = normalize_endpoint_for(endpoint, if tls { "https" } else { "http" });
     let (scheme, rest) = normalized
         .split_once("://")
         .expect("normalize_endpoint adds a scheme");
-    if scheme != "http" {
+    if scheme == "https" && !tls {
         return Err(format!(
-            "endpoint {endpoint:?}: unsupported URL scheme `{scheme}` (the nodes serve plain \
-             http://)"
+            "endpoint {endpoint:?}: unsupported URL scheme `https` without --cacert (give the \
+             CA file of the nodes' certificates)"
+        ));
+    }
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "endpoint {endpoint:?}: unsupported URL scheme `{scheme}` (the nodes serve \
+             http:// or, with TLS, https://)"
         ));
     }
     if rest.is_empty() || rest.contains('/') {
@@ -440,21 +488,30 @@ const SNAPSHOT_REQUEST_TIMEOUT: Duration = Duration::from_secs(310);
 pub struct SnapshotClient {
     endpoint: String,
     http: reqwest::blocking::Client,
+    security: ClientSecurity,
 }
 
 impl SnapshotClient {
     pub fn new(endpoint: &str) -> SnapshotClient {
+        SnapshotClient::secured(endpoint, ClientSecurity::default())
+    }
+
+    /// [`SnapshotClient::new`] with TLS settings and a token.
+    pub fn secured(endpoint: &str, security: ClientSecurity) -> SnapshotClient {
         // No overall timeout for the download: a large snapshot takes as long as the link
         // needs (interrupt raftctl to give up); taking one is bounded per request.
-        let http = reqwest::blocking::Client::builder()
+        let builder = reqwest::blocking::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(1))
-            .timeout(None)
+            .timeout(None);
+        let http = security
+            .apply(builder)
             .build()
-            .expect("an HTTP client without TLS always builds");
+            .expect("an HTTP client with loaded TLS settings builds");
         SnapshotClient {
-            endpoint: normalize_endpoint(endpoint),
+            endpoint: normalize_endpoint_for(endpoint, security.scheme()),
             http,
+            security,
         }
     }
 
@@ -473,8 +530,8 @@ impl SnapshotClient {
     pub fn take(&self) -> Result<Value, SnapshotFailure> {
         let url = format!("{}/v1/snapshot", self.endpoint);
         let response = self
-            .http
-            .post(&url)
+            .security
+            .authorize(self.http.post(&url))
             .timeout(SNAPSHOT_REQUEST_TIMEOUT)
             .send()
             .map_err(|error| self.unreachable(&error))?;
@@ -503,8 +560,8 @@ impl SnapshotClient {
     ) -> Result<SnapshotHeaders, SnapshotFailure> {
         let url = format!("{}/v1/snapshot", self.endpoint);
         let mut response = self
-            .http
-            .get(&url)
+            .security
+            .authorize(self.http.get(&url))
             .send()
             .map_err(|error| self.unreachable(&error))?;
         let status = response.status().as_u16();

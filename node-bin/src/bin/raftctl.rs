@@ -16,7 +16,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use node_bin::raft_client::{
-    check_endpoint, ClientFailure, ListPage, RaftClient, Reply, SnapshotClient, SnapshotFailure,
+    check_endpoint_for, ClientFailure, ListPage, RaftClient, Reply, SnapshotClient, SnapshotFailure,
 };
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -69,6 +69,9 @@ struct Cli {
     /// document on standard output) for scripts.
     #[arg(short = 'w', long, global = true, value_enum, default_value_t = Output::Table)]
     write_out: Output,
+    /// TLS and token: --cacert, --cert, --key, --token (RAFTCTL_TOKEN).
+    #[command(flatten)]
+    security: node_bin::security::client_flags::ClientSecurityFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -196,16 +199,21 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    let security = match cli.security.load() {
+        Ok(security) => security,
+        Err(error) => return ExitCode::from(usage_error(&error)),
+    };
     for endpoint in &cli.endpoints {
-        if let Err(error) = check_endpoint(endpoint) {
+        if let Err(error) = check_endpoint_for(endpoint, security.tls.is_some()) {
             eprintln!("raftctl: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     }
-    let client = RaftClient::new(
+    let client = RaftClient::secured(
         &cli.endpoints,
         Duration::from_secs(30),
         Duration::from_millis(cli.deadline_ms),
+        security.clone(),
     );
     let output = cli.write_out;
     let code = match cli.command {
@@ -281,13 +289,21 @@ fn main() -> ExitCode {
             command: EndpointCommand::Health,
         } => endpoint_health(&client, output),
         Command::Snapshot { command } => {
-            let node = SnapshotClient::new(&cli.endpoints[0]);
+            let node = SnapshotClient::secured(&cli.endpoints[0], security);
             match command {
                 SnapshotCommand::Create => snapshot_create(&node, output),
                 SnapshotCommand::Save { file } => snapshot_save(&node, &file, output),
             }
         }
-        Command::Bench(options) => bench::bench(&cli.endpoints, &options, output),
+        Command::Bench(options) => {
+            // Bench builds its own URLs: give it endpoints with their scheme.
+            let endpoints: Vec<String> = cli
+                .endpoints
+                .iter()
+                .map(|endpoint| client.normalize(endpoint))
+                .collect();
+            bench::bench(&endpoints, &options, output, &security)
+        }
         Command::Completion { .. } => unreachable!("answered before connecting"),
     };
     ExitCode::from(code)

@@ -79,6 +79,9 @@ pub struct ConsistencyChecker {
     /// Every peer's client address (this node excluded).
     peers: BTreeMap<NodeId, SocketAddr>,
     client: reqwest::Client,
+    /// `http`, or `https` with TLS on; and the token to present when `[auth]` is on.
+    scheme: &'static str,
+    token: Option<String>,
 }
 
 /// A peer slower than this to answer is skipped for this round: the next round comes soon.
@@ -97,6 +100,24 @@ impl ConsistencyChecker {
             state,
             peers,
             client,
+            scheme: "http",
+            token: None,
+        })
+    }
+
+    /// [`ConsistencyChecker::new`] over HTTPS and with a token, as `access` says.
+    pub fn secured(
+        state: ConsistencyState,
+        bind_ip: IpAddr,
+        peers: BTreeMap<NodeId, SocketAddr>,
+        access: &crate::security::NodeToNode,
+    ) -> Result<ConsistencyChecker, reqwest::Error> {
+        Ok(ConsistencyChecker {
+            state,
+            peers,
+            client: access.client(bind_ip, FETCH_TIMEOUT)?,
+            scheme: access.scheme(),
+            token: access.token.clone(),
         })
     }
 
@@ -170,12 +191,13 @@ impl ConsistencyChecker {
         address: SocketAddr,
     ) -> Result<CheckpointsReply, PeerCheckError> {
         let fetch_error = |source| PeerCheckError::Fetch { peer, source };
-        let response = self
+        let mut request = self
             .client
-            .get(format!("http://{address}{CHECKPOINTS_PATH}"))
-            .send()
-            .await
-            .map_err(fetch_error)?;
+            .get(format!("{}://{address}{CHECKPOINTS_PATH}", self.scheme));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(fetch_error)?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(PeerCheckError::Status { peer, status });

@@ -12,8 +12,13 @@
 //! - A failure after the request may have reached the leader (timeout, reset, a cut link) is
 //!   `504` for a write (it may have entered the log) and `503` for a read (reads change nothing).
 //! - The leader's answer is relayed with its status, content type and body unchanged.
+//!
+//! With TLS on the forwarder speaks HTTPS, presenting this node's certificate; the client's
+//! `Authorization` header travels with the request, so the leader checks the client's own
+//! token (a follower never lends its authority to a request).
 
 use crate::http_api::api_error::ApiError;
+use crate::security::NodeToNode;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -53,6 +58,8 @@ pub struct Forwarder {
     own_id: NodeId,
     client: reqwest::Client,
     client_addrs: BTreeMap<NodeId, SocketAddr>,
+    /// `http`, or `https` with TLS on.
+    scheme: &'static str,
 }
 
 impl Forwarder {
@@ -64,11 +71,29 @@ impl Forwarder {
         client_addrs: BTreeMap<NodeId, SocketAddr>,
         request_timeout: Duration,
     ) -> Result<Forwarder, reqwest::Error> {
-        let client = node_to_node_client(bind_ip, request_timeout)?;
+        Forwarder::secured(
+            own_id,
+            bind_ip,
+            client_addrs,
+            request_timeout,
+            &NodeToNode::default(),
+        )
+    }
+
+    /// [`Forwarder::new`] over HTTPS when `access` has TLS.
+    pub fn secured(
+        own_id: NodeId,
+        bind_ip: IpAddr,
+        client_addrs: BTreeMap<NodeId, SocketAddr>,
+        request_timeout: Duration,
+        access: &NodeToNode,
+    ) -> Result<Forwarder, reqwest::Error> {
+        let client = access.client(bind_ip, request_timeout)?;
         Ok(Forwarder {
             own_id,
             client,
             client_addrs,
+            scheme: access.scheme(),
         })
     }
 
@@ -115,7 +140,7 @@ impl Forwarder {
             .uri()
             .path_and_query()
             .map_or("/", |path| path.as_str());
-        let url = format!("http://{address}{path_and_query}");
+        let url = format!("{}://{address}{path_and_query}", self.scheme);
         let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes())
             .map_err(|_| ApiError::unavailable("cannot forward this method"))?;
         let mut outgoing = self
@@ -125,6 +150,9 @@ impl Forwarder {
             .body(body);
         if let Some(content_type) = request.headers().get("content-type") {
             outgoing = outgoing.header("content-type", content_type.as_bytes());
+        }
+        if let Some(authorization) = request.headers().get("authorization") {
+            outgoing = outgoing.header("authorization", authorization.as_bytes());
         }
         tracing::debug!(%leader, %url, "forwarding to the leader");
         let response = outgoing

@@ -17,6 +17,7 @@
 
 use super::{print_json, Output, EXIT_UNAVAILABLE, EXIT_USAGE};
 use hdrhistogram::Histogram;
+use node_bin::security::client_flags::ClientSecurity;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -112,7 +113,11 @@ fn key_name(key: u64, key_bytes: usize) -> String {
     name
 }
 
-fn leader_url(http: &reqwest::blocking::Client, endpoints: &[String]) -> Option<String> {
+fn leader_url(
+    http: &reqwest::blocking::Client,
+    endpoints: &[String],
+    scheme: &str,
+) -> Option<String> {
     for endpoint in endpoints {
         let Ok(response) = http.get(format!("{endpoint}/v1/status")).send() else {
             continue;
@@ -123,13 +128,18 @@ fn leader_url(http: &reqwest::blocking::Client, endpoints: &[String]) -> Option<
         let leader = status["leader_id"].as_u64()?;
         let addresses = status["member_client_addrs"].as_object()?;
         let address = addresses.get(&leader.to_string())?.as_str()?;
-        return Some(format!("http://{address}"));
+        return Some(format!("{scheme}://{address}"));
     }
     None
 }
 
 /// Runs the benchmark; returns the exit code.
-pub fn bench(endpoints: &[String], options: &BenchOptions, output: Output) -> u8 {
+pub fn bench(
+    endpoints: &[String],
+    options: &BenchOptions,
+    output: Output,
+    security: &ClientSecurity,
+) -> u8 {
     if options.clients == 0 || options.key_space == 0 {
         eprintln!("raftctl bench: --clients and --key-space must be at least 1");
         return EXIT_USAGE;
@@ -138,11 +148,14 @@ pub fn bench(endpoints: &[String], options: &BenchOptions, output: Output) -> u8
         eprintln!("raftctl bench: --read-ratio must be within 0..=1");
         return EXIT_USAGE;
     }
-    let http = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
+    let http = security
+        .apply(
+            reqwest::blocking::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(10)),
+        )
         .build()
-        .expect("an HTTP client without TLS always builds");
+        .expect("an HTTP client with loaded TLS settings builds");
     // Pre-flight: the cluster answers.
     let answering: Vec<&String> = endpoints
         .iter()
@@ -157,7 +170,7 @@ pub fn bench(endpoints: &[String], options: &BenchOptions, output: Output) -> u8
         return EXIT_UNAVAILABLE;
     }
     let targets: Vec<String> = match options.target {
-        Target::Leader => match leader_url(&http, endpoints) {
+        Target::Leader => match leader_url(&http, endpoints, security.scheme()) {
             Some(leader) => vec![leader],
             None => {
                 eprintln!("raftctl bench: no leader is known; try --target any");
@@ -182,9 +195,11 @@ pub fn bench(endpoints: &[String], options: &BenchOptions, output: Output) -> u8
             let completed = Arc::clone(&completed);
             let errors = Arc::clone(&errors);
             let stop = Arc::clone(&stop);
+            let security = security.clone();
             std::thread::spawn(move || {
                 run_client(
                     client, &targets, &options, deadline, &issued, &completed, &errors, &stop,
+                    &security,
                 )
             })
         })
@@ -287,12 +302,16 @@ fn run_client(
     completed: &AtomicU64,
     errors: &Errors,
     stop: &AtomicBool,
+    security: &ClientSecurity,
 ) -> Histogram<u64> {
-    let http = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
+    let http = security
+        .apply(
+            reqwest::blocking::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(10)),
+        )
         .build()
-        .expect("an HTTP client without TLS always builds");
+        .expect("an HTTP client with loaded TLS settings builds");
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
     // A small deterministic generator per client (no need for cryptographic randomness).

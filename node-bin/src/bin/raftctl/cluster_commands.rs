@@ -4,7 +4,7 @@
 //! answering node names, so a cluster of five shows five rows even when raftctl knows three.
 
 use super::{print_json, Output, EXIT_DEGRADED, EXIT_UNAVAILABLE};
-use node_bin::raft_client::{normalize_endpoint, EndpointHealth, RaftClient};
+use node_bin::raft_client::{EndpointHealth, RaftClient};
 use serde_json::{json, Value};
 
 /// The endpoints given, then every other member the first answering node knows of (a cluster
@@ -21,7 +21,7 @@ fn all_members(client: &RaftClient) -> (Vec<String>, Option<Value>) {
             .flat_map(|members| members.values())
             .filter_map(|address| address.as_str())
         {
-            let endpoint = normalize_endpoint(address);
+            let endpoint = client.normalize(address);
             if !endpoints.contains(&endpoint) {
                 endpoints.push(endpoint);
             }
@@ -118,7 +118,7 @@ pub(crate) fn member_list(client: &RaftClient, output: Output) -> u8 {
         .map(|id| {
             let client_url = known["member_client_addrs"][id.to_string()]
                 .as_str()
-                .map(normalize_endpoint);
+                .map(|address| client.normalize(address));
             json!({ "id": id, "client_url": client_url, "is_leader": *id == leader })
         })
         .collect();
