@@ -20,6 +20,9 @@
 //! - [`metrics`]: `/metrics` through `prometheus-client` (the collector and the HTTP
 //!   latency histograms).
 //! - [`restore`]: `raft-node restore FILE --config node.toml`, a data dir from a backup.
+//! - [`address_book`]: every member's addresses, from `[[members]]` and the configuration in
+//!   force.
+pub mod address_book;
 pub mod build_info;
 pub mod config_values;
 pub mod consistency;

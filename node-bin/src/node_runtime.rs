@@ -27,8 +27,10 @@
 //!   per round it awaits one HTTP request per peer and compares a few hundred checkpoints,
 //!   reading the applier's under one short lock; nothing it does blocks the thread.
 
+use crate::address_book::{AddressBook, MemberAddrs};
 use crate::consistency::{ConsistencyChecker, ConsistencyState};
 use crate::http_api::forwarder::Forwarder;
+use crate::http_api::member_routes::AdminPorts;
 use crate::http_api::{app, ApiCounters, ApiPorts, ApiState};
 use crate::node_config::{LogFormat, NodeConfig, StorageEngine};
 use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
@@ -190,7 +192,15 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
     }));
     let actor = RaftActor::new(actor_config, raft, raft_ports);
     let metrics = actor.metrics();
+    let membership_watch = actor.membership_watch();
     let raft = raft_context.run(actor);
+    let address_book = seeded_address_book(&config);
+    actix::spawn(follow_membership(
+        config.id,
+        membership_watch,
+        address_book.clone(),
+        network.clone().recipient(),
+    ));
 
     let api_ports = ApiPorts {
         propose: raft.clone().recipient(),
@@ -204,6 +214,14 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         store: snapshot_store,
         metrics: snapshot_metrics,
     };
+    let members = HttpMembership {
+        address_book,
+        admin: AdminPorts {
+            change: raft.clone().recipient(),
+            transfer: raft.clone().recipient(),
+            membership: raft.clone().recipient(),
+        },
+    };
     let http = start_http(
         &config,
         api_ports,
@@ -211,6 +229,7 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         storage_metrics,
         snapshots,
         consistency.clone(),
+        members,
     )?;
     start_consistency_check(&config, consistency)?;
     let node = RunningNode {
@@ -429,6 +448,57 @@ struct HttpSnapshots {
     metrics: Arc<SnapshotMetrics>,
 }
 
+/// The address book every HTTP worker forwards with, and the admin API's recipients.
+struct HttpMembership {
+    address_book: AddressBook,
+    admin: AdminPorts,
+}
+
+/// The address book before the log says anything: the `[[members]]` of the configuration.
+fn seeded_address_book(config: &NodeConfig) -> AddressBook {
+    AddressBook::new(config.members.iter().map(|member| {
+        let addrs = MemberAddrs {
+            peer_addr: Some(member.peer_addr),
+            client_addr: Some(member.client_addr),
+        };
+        (member.id, addrs)
+    }))
+}
+
+/// Follows the configuration in force: after every change the address book is rebuilt and
+/// the network told the exact peer set, so members added later are connected to (and
+/// accepted) and removed ones dropped. Ends when the consensus actor stops.
+async fn follow_membership(
+    own_id: raft_types::NodeId,
+    mut watch: tokio::sync::watch::Receiver<raft_actor::MembershipInForce>,
+    address_book: AddressBook,
+    network: Recipient<raft_proto::network::SetPeers>,
+) {
+    loop {
+        let (log_id, membership) = watch.borrow_and_update().clone();
+        let peer_set = address_book.update(own_id, &membership);
+        for id in &peer_set.unreachable {
+            tracing::warn!(%id, config_index = %log_id.index,
+                "a member of the configuration has no known peer address; it cannot be reached \
+                 (add it to [[members]])");
+        }
+        // A joining server starts with an empty configuration: until the leader's first
+        // entries arrive, it keeps the servers of its [[members]], or it would refuse the
+        // leader that comes to add it.
+        if !membership.all_members().is_empty() {
+            tracing::info!(config_index = %log_id.index, %membership,
+                peers = ?peer_set.peers.keys().map(|id| id.0).collect::<Vec<_>>(),
+                "peer set follows the configuration in force");
+            network.do_send(raft_proto::network::SetPeers {
+                peers: peer_set.peers,
+            });
+        }
+        if watch.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Where the snapshots of a node live: `<data_dir>/snapshots`.
 pub fn snapshot_directory(config: &NodeConfig) -> std::path::PathBuf {
     config.data_dir.join("snapshots")
@@ -446,26 +516,22 @@ fn start_http(
     storage_metrics: Arc<StorageMetrics>,
     snapshots: HttpSnapshots,
     consistency: ConsistencyState,
+    members: HttpMembership,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let wal_directory = match config.storage_engine {
         StorageEngine::Wal => Some(wal_directory(config)),
         StorageEngine::Memory => None,
     };
-    let client_addrs: BTreeMap<_, _> = config
-        .members
-        .iter()
-        .map(|member| (member.id, member.client_addr))
-        .collect();
     let node_id = config.id;
     let bind_ip = config.peer_addr.ip();
     let request_timeout = config.request_timeout;
     let max_value_bytes = config.max_value_bytes;
     let counters = ApiCounters::default();
     let server = actix_web::HttpServer::new(move || {
-        let forwarder = Forwarder::new(
+        let forwarder = Forwarder::with_address_book(
             node_id,
             bind_ip,
-            client_addrs.clone(),
+            members.address_book.clone(),
             request_timeout + Duration::from_secs(1),
         )
         .expect("an HTTP client without TLS always builds");
@@ -483,6 +549,7 @@ fn start_http(
             snapshot_metrics: Some(Arc::clone(&snapshots.metrics)),
             wal_directory: wal_directory.clone(),
         })
+        .app_data(actix_web::web::Data::new(members.admin.clone()))
     })
     .workers(HTTP_WORKERS)
     .disable_signals()

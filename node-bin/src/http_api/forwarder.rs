@@ -13,6 +13,7 @@
 //!   `504` for a write (it may have entered the log) and `503` for a read (reads change nothing).
 //! - The leader's answer is relayed with its status, content type and body unchanged.
 
+use crate::address_book::AddressBook;
 use crate::http_api::api_error::ApiError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
@@ -52,7 +53,9 @@ pub fn node_to_node_client(
 pub struct Forwarder {
     own_id: NodeId,
     client: reqwest::Client,
-    client_addrs: BTreeMap<NodeId, SocketAddr>,
+    /// Shared with the node's membership watch, so a leader added after this node started is
+    /// found too.
+    addresses: AddressBook,
 }
 
 impl Forwarder {
@@ -64,16 +67,37 @@ impl Forwarder {
         client_addrs: BTreeMap<NodeId, SocketAddr>,
         request_timeout: Duration,
     ) -> Result<Forwarder, reqwest::Error> {
+        Forwarder::with_address_book(
+            own_id,
+            bind_ip,
+            AddressBook::from_client_addrs(client_addrs),
+            request_timeout,
+        )
+    }
+
+    /// As [`Forwarder::new`], looking addresses up in `addresses`, which the node keeps
+    /// following the configuration in force.
+    pub fn with_address_book(
+        own_id: NodeId,
+        bind_ip: IpAddr,
+        addresses: AddressBook,
+        request_timeout: Duration,
+    ) -> Result<Forwarder, reqwest::Error> {
         let client = node_to_node_client(bind_ip, request_timeout)?;
         Ok(Forwarder {
             own_id,
             client,
-            client_addrs,
+            addresses,
         })
     }
 
     pub fn client_addr(&self, id: NodeId) -> Option<SocketAddr> {
-        self.client_addrs.get(&id).copied()
+        self.addresses.client_addr(id)
+    }
+
+    /// The address book this forwarder looks leaders up in.
+    pub fn address_book(&self) -> &AddressBook {
+        &self.addresses
     }
 
     /// Was this request already forwarded by another node?
@@ -105,6 +129,20 @@ impl Forwarder {
         leader: NodeId,
         effect: Effect,
     ) -> Result<HttpResponse, ApiError> {
+        self.forward_within(request, body, leader, effect, None)
+            .await
+    }
+
+    /// As [`Forwarder::forward`], with `timeout` in place of the client's own when given:
+    /// admin requests wait for a change to complete, which may take longer than a write.
+    pub async fn forward_within(
+        &self,
+        request: &HttpRequest,
+        body: Bytes,
+        leader: NodeId,
+        effect: Effect,
+        timeout: Option<Duration>,
+    ) -> Result<HttpResponse, ApiError> {
         if leader == self.own_id || Forwarder::was_forwarded(request) {
             return Err(self.not_leader(Some(leader)));
         }
@@ -125,6 +163,9 @@ impl Forwarder {
             .body(body);
         if let Some(content_type) = request.headers().get("content-type") {
             outgoing = outgoing.header("content-type", content_type.as_bytes());
+        }
+        if let Some(timeout) = timeout {
+            outgoing = outgoing.timeout(timeout);
         }
         tracing::debug!(%leader, %url, "forwarding to the leader");
         let response = outgoing
