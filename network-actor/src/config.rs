@@ -2,9 +2,34 @@
 //! that keep a slow or hostile peer from costing more than a bounded amount of memory.
 
 use raft_types::NodeId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+/// The ids a handshake admits: the members of the configuration in force (`SetPeers`), or the
+/// configured peers before the first update. Shared by every clone of the configuration, so
+/// the listener's connection tasks see an update at once.
+#[derive(Debug, Clone, Default)]
+pub struct AdmittedPeers(Arc<RwLock<BTreeSet<NodeId>>>);
+
+impl AdmittedPeers {
+    /// Whether a peer presenting `id` is admitted.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&id)
+    }
+
+    /// Admits exactly `ids` from now on.
+    pub fn set(&self, ids: impl IntoIterator<Item = NodeId>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = ids.into_iter().collect();
+    }
+}
 
 /// The default largest frame accepted or sent: large enough for an AppendEntries batch or a
 /// snapshot chunk, small enough that a garbage length cannot exhaust memory.
@@ -20,8 +45,11 @@ pub struct NetworkConfig {
     /// Where Raft traffic is accepted. Its IP is also the source address of every outbound
     /// connection, so a firewall rule between two addresses cuts two nodes apart completely.
     pub peer_addr: SocketAddr,
-    /// Every other member and the address it listens on. An entry for `node_id` is ignored.
+    /// Every other member and the address it listens on, at startup. An entry for `node_id`
+    /// is ignored. `SetPeers` replaces the set while the network runs.
     pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// The ids the handshake admits now; starts as `peers`' and follows `SetPeers`.
+    pub admitted: AdmittedPeers,
     /// The largest frame payload accepted or sent; a longer announced length closes the
     /// connection before anything is allocated for it.
     pub max_frame_bytes: u32,
@@ -76,11 +104,14 @@ impl NetworkConfig {
         peer_addr: SocketAddr,
         peers: BTreeMap<NodeId, SocketAddr>,
     ) -> NetworkConfig {
+        let admitted = AdmittedPeers::default();
+        admitted.set(peers.keys().copied());
         NetworkConfig {
             node_id,
             cluster_id: cluster_id.into(),
             peer_addr,
             peers,
+            admitted,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             peer_queue_capacity: 4096,
             peer_queue_bytes: 64 * 1024 * 1024,

@@ -98,7 +98,7 @@ impl Handshake {
                 node_id: self.node_id,
             });
         }
-        if !config.peers.contains_key(&self.node_id) {
+        if !config.admitted.contains(self.node_id) {
             return Err(HandshakeError::UnknownNode {
                 node_id: self.node_id,
             });

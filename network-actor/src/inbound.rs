@@ -82,9 +82,12 @@ async fn serve_connection(
         }
     };
     info!(%peer, %remote, "accepted connection from peer");
-    let peer_counters = counters
-        .peer(peer)
-        .expect("the handshake admits only configured peers, which all have counters");
+    let Some(peer_counters) = counters.peer(peer) else {
+        // Removed from the configuration between its handshake and now.
+        add(&counters.connections_rejected, 1);
+        warn!(%peer, %remote, "refused inbound connection: no longer a peer");
+        return;
+    };
     let mut frames = FrameReader::new(config.max_frame_bytes);
     loop {
         let mut messages = Vec::new();

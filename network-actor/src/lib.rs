@@ -66,5 +66,5 @@ pub mod sim;
 mod socket_options;
 mod tcp_network;
 
-pub use config::{ConfigError, NetworkConfig};
+pub use config::{AdmittedPeers, ConfigError, NetworkConfig};
 pub use tcp_network::{NetworkError, StopNetwork, TcpNetwork};

@@ -12,7 +12,7 @@
 
 use crate::backoff::Backoff;
 use crate::config::NetworkConfig;
-use crate::counters::{add, NetworkCounters, PeerCounters};
+use crate::counters::{add, PeerCounters};
 use crate::handshake::{self, HandshakeError};
 use crate::outbox::Outbox;
 use crate::socket_options;
@@ -31,7 +31,7 @@ pub struct OutboundPeer {
     pub peer: NodeId,
     pub peer_address: SocketAddr,
     pub outbox: Arc<Outbox>,
-    pub counters: Arc<NetworkCounters>,
+    pub counters: Arc<PeerCounters>,
     pub peer_events: Recipient<PeerEvent>,
     pub backoff: Backoff,
 }
@@ -105,9 +105,7 @@ impl OutboundPeer {
     }
 
     fn peer_counters(&self) -> &PeerCounters {
-        self.counters
-            .peer(self.peer)
-            .expect("counters exist for every configured peer")
+        &self.counters
     }
 
     /// Opens a connection from this node's own IP and completes the handshake.

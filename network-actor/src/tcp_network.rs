@@ -12,6 +12,10 @@
 //!
 //! Stopping the actor (`StopNetwork`, or dropping every address) closes the listener and every
 //! connection, so a node can be restarted on the same address.
+//!
+//! The peer set follows the configuration in force: `SetPeers` starts an outbox and a sending
+//! task for each new peer, stops those of a peer that left (its queue is dropped), reconnects a
+//! peer whose address changed, and makes the handshake admit exactly the new set.
 
 use crate::backoff::Backoff;
 use crate::config::{ConfigError, NetworkConfig};
@@ -47,6 +51,15 @@ pub enum NetworkError {
     },
 }
 
+fn outbox_limits(config: &NetworkConfig) -> OutboxLimits {
+    OutboxLimits {
+        capacity_messages: config.peer_queue_capacity,
+        capacity_bytes: config.peer_queue_bytes,
+        chunk_bytes: config.write_batch_bytes,
+        max_frame_bytes: config.max_frame_bytes,
+    }
+}
+
 /// Stops the network actor: closes its listener and every connection.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
@@ -62,6 +75,9 @@ pub struct TcpNetwork {
     /// thread, whose runtime registers it anew.
     listener: Option<std::net::TcpListener>,
     outboxes: BTreeMap<NodeId, Arc<Outbox>>,
+    /// Where each peer is reached, and its sending task.
+    peer_addresses: BTreeMap<NodeId, SocketAddr>,
+    outbound_tasks: BTreeMap<NodeId, AbortHandle>,
     /// The thread the socket tasks run on; started with the actor, stopped with it.
     io_thread: Option<Arbiter>,
     tasks: Vec<AbortHandle>,
@@ -100,16 +116,9 @@ impl TcpNetwork {
         ));
         let outboxes = config
             .remote_peers()
-            .map(|(peer, _)| {
-                let outbox = Outbox::new(OutboxLimits {
-                    capacity_messages: config.peer_queue_capacity,
-                    capacity_bytes: config.peer_queue_bytes,
-                    chunk_bytes: config.write_batch_bytes,
-                    max_frame_bytes: config.max_frame_bytes,
-                });
-                (peer, Arc::new(outbox))
-            })
+            .map(|(peer, _)| (peer, Arc::new(Outbox::new(outbox_limits(&config)))))
             .collect();
+        let peer_addresses = config.remote_peers().collect();
         Ok(TcpNetwork {
             config: Arc::new(config),
             ports,
@@ -120,6 +129,8 @@ impl TcpNetwork {
                 source,
             })?),
             outboxes,
+            peer_addresses,
+            outbound_tasks: BTreeMap::new(),
             io_thread: None,
             tasks: Vec::new(),
         })
@@ -159,27 +170,9 @@ impl Actor for TcpNetwork {
                 }
             }
         });
-        let outboxes: Vec<_> = self
-            .outboxes
-            .iter()
-            .map(|(peer, outbox)| (*peer, outbox.clone()))
-            .collect();
-        for (peer, outbox) in outboxes {
-            let peer_address = self.config.peers[&peer];
-            let outbound = OutboundPeer {
-                config: self.config.clone(),
-                peer,
-                peer_address,
-                outbox,
-                counters: self.counters.clone(),
-                peer_events: self.ports.peer_events.clone(),
-                backoff: Backoff::new(
-                    self.config.reconnect_backoff_min,
-                    self.config.reconnect_backoff_max,
-                    rand::random(),
-                ),
-            };
-            self.spawn_on_io_thread(outbound.run());
+        let peers: Vec<NodeId> = self.outboxes.keys().copied().collect();
+        for peer in peers {
+            self.start_sending_to(peer);
         }
     }
 
@@ -200,10 +193,46 @@ impl Actor for TcpNetwork {
 }
 
 impl TcpNetwork {
+    /// Starts the sending task of `peer`, whose outbox and address are known.
+    fn start_sending_to(&mut self, peer: NodeId) {
+        let outbound = OutboundPeer {
+            config: self.config.clone(),
+            peer,
+            peer_address: self.peer_addresses[&peer],
+            outbox: self.outboxes[&peer].clone(),
+            counters: self
+                .counters
+                .peer(peer)
+                .expect("a peer's counters exist before its sending task starts"),
+            peer_events: self.ports.peer_events.clone(),
+            backoff: Backoff::new(
+                self.config.reconnect_backoff_min,
+                self.config.reconnect_backoff_max,
+                rand::random(),
+            ),
+        };
+        let task = self.spawn_on_io_thread(outbound.run());
+        self.outbound_tasks.insert(peer, task);
+    }
+
+    /// Stops sending to `peer`: its queue is dropped and its connection closed.
+    fn stop_sending_to(&mut self, peer: NodeId) {
+        if let Some(outbox) = self.outboxes.remove(&peer) {
+            outbox.close();
+        }
+        if let Some(task) = self.outbound_tasks.remove(&peer) {
+            task.abort();
+        }
+        self.peer_addresses.remove(&peer);
+    }
+
     /// Runs `task` on the network thread (started on first use) until the actor stops. The
     /// task logs through the actor's subscriber and inside its current span, as if it ran on
     /// the actor's thread (a test's scoped subscriber, a node's id span).
-    fn spawn_on_io_thread(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+    fn spawn_on_io_thread(
+        &mut self,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> AbortHandle {
         let task = task
             .instrument(tracing::Span::current())
             .with_current_subscriber();
@@ -213,7 +242,8 @@ impl TcpNetwork {
             // Err(Aborted) is the actor stopping: nothing to report.
             let _ = Abortable::new(task, registration).await;
         });
-        self.tasks.push(abort);
+        self.tasks.push(abort.clone());
+        abort
     }
 
     /// Queues `send` for its peer, or drops and counts it.
@@ -263,8 +293,39 @@ impl Handler<SetPeers> for TcpNetwork {
     type Result = ();
 
     fn handle(&mut self, set: SetPeers, _context: &mut Context<Self>) {
-        // Placeholder until the peer set is dynamic: the configured peers stay.
-        debug!(peers = ?set.peers.keys().collect::<Vec<_>>(), "peer set update (not applied yet)");
+        let own_id = self.config.node_id;
+        let wanted: BTreeMap<NodeId, SocketAddr> = set
+            .peers
+            .into_iter()
+            .filter(|(peer, _)| *peer != own_id && peer.0 != 0)
+            .collect();
+        if wanted == self.peer_addresses {
+            return;
+        }
+        info!(node = %own_id, peers = ?wanted, "peer set changed");
+        // Admit the new set first, so a new peer's first connection is not refused.
+        self.config.admitted.set(wanted.keys().copied());
+        let stale: Vec<NodeId> = self
+            .peer_addresses
+            .iter()
+            .filter(|(peer, address)| wanted.get(peer) != Some(address))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in stale {
+            self.stop_sending_to(peer);
+        }
+        self.counters.set_peers(wanted.keys().copied());
+        for (peer, address) in wanted {
+            if self.outboxes.contains_key(&peer) {
+                continue;
+            }
+            self.outboxes
+                .insert(peer, Arc::new(Outbox::new(outbox_limits(&self.config))));
+            self.peer_addresses.insert(peer, address);
+            if self.io_thread.is_some() {
+                self.start_sending_to(peer);
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 use super::control::{GetNodeStats, RegisterNode, SimSend};
 use super::sim_network::SimNetwork;
 use actix::{Actor, Addr, Context, Handler, ResponseFuture};
-use raft_proto::network::{GetNetworkStats, NetworkStats, SendMessage, SendMessages};
+use raft_proto::network::{GetNetworkStats, NetworkStats, SendMessage, SendMessages, SetPeers};
 use raft_proto::ports::NetworkPorts;
 use raft_types::NodeId;
 
@@ -59,6 +59,15 @@ impl Handler<SendMessages> for SimEndpoint {
         for send in batch.messages {
             self.handle(send, context);
         }
+    }
+}
+
+impl Handler<SetPeers> for SimEndpoint {
+    type Result = ();
+
+    fn handle(&mut self, _: SetPeers, _: &mut Context<Self>) {
+        // The simulated network reaches every endpoint registered with it; which of them are
+        // members is the consensus core's business, as on a real network that admits them.
     }
 }
 
