@@ -11,10 +11,20 @@
 //! `GET /v1/members`) and updated by the node's membership watch; reads take a short read lock
 //! and copy out what they need, so no lock is held across an await.
 
+use actix::Recipient;
+use raft_proto::network::SetPeers;
 use raft_types::{Membership, NodeId};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a removed member stays in the network's peer set. The consensus core answers a
+/// removed server that still campaigns with `MemberRemoved`, which is how a server cut off
+/// before it saw its removal learns it (and says so in `/v1/status`); the answer can only
+/// travel while the network still has a route to it.
+pub const REMOVED_PEER_GRACE: Duration = Duration::from_secs(30);
 
 /// A member's two addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +139,74 @@ impl AddressBook {
         }
         book.entries = entries;
         peers
+    }
+}
+
+/// Follows the configuration in force: after every change the address book is rebuilt and
+/// the network told the exact peer set (every member but `own_id`, plus the members removed
+/// less than [`REMOVED_PEER_GRACE`] ago), so members added later are connected to and
+/// accepted, and removed ones dropped. Ends when the consensus actor stops.
+pub async fn follow_membership(
+    own_id: NodeId,
+    mut watch: tokio::sync::watch::Receiver<raft_actor::MembershipInForce>,
+    address_book: AddressBook,
+    network: Recipient<SetPeers>,
+) {
+    let mut members: BTreeMap<NodeId, SocketAddr> = BTreeMap::new();
+    let mut farewells: BTreeMap<NodeId, (SocketAddr, Instant)> = BTreeMap::new();
+    let mut sent: Option<BTreeMap<NodeId, SocketAddr>> = None;
+    loop {
+        let (log_id, membership) = watch.borrow_and_update().clone();
+        let peer_set = address_book.update(own_id, &membership);
+        for id in &peer_set.unreachable {
+            tracing::warn!(%id, config_index = %log_id.index,
+                "a member of the configuration has no known peer address; it cannot be reached \
+                 (add it to [[members]])");
+        }
+        let now = Instant::now();
+        for (id, address) in &members {
+            if membership.removed.contains(id) {
+                farewells
+                    .entry(*id)
+                    .or_insert((*address, now + REMOVED_PEER_GRACE));
+            }
+        }
+        farewells.retain(|_, (_, until)| *until > now);
+        // A joining server starts with an empty configuration: until the leader's first
+        // entries arrive it keeps the servers of its [[members]], or it would refuse the
+        // leader that comes to add it.
+        if !membership.all_members().is_empty() {
+            members = peer_set.peers.clone();
+            let mut peers = peer_set.peers;
+            for (id, (address, _)) in &farewells {
+                peers.entry(*id).or_insert(*address);
+            }
+            if sent.as_ref() != Some(&peers) {
+                tracing::info!(config_index = %log_id.index, %membership,
+                    peers = ?peers.keys().map(|id| id.0).collect::<Vec<_>>(),
+                    "peer set follows the configuration in force");
+                network.do_send(SetPeers {
+                    peers: peers.clone(),
+                });
+                sent = Some(peers);
+            }
+        }
+        let next_farewell = farewells.values().map(|(_, until)| *until).min();
+        tokio::select! {
+            changed = watch.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = sleep_until(next_farewell), if next_farewell.is_some() => {}
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -195,7 +195,7 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
     let membership_watch = actor.membership_watch();
     let raft = raft_context.run(actor);
     let address_book = seeded_address_book(&config);
-    actix::spawn(follow_membership(
+    actix::spawn(crate::address_book::follow_membership(
         config.id,
         membership_watch,
         address_book.clone(),
@@ -463,40 +463,6 @@ fn seeded_address_book(config: &NodeConfig) -> AddressBook {
         };
         (member.id, addrs)
     }))
-}
-
-/// Follows the configuration in force: after every change the address book is rebuilt and
-/// the network told the exact peer set, so members added later are connected to (and
-/// accepted) and removed ones dropped. Ends when the consensus actor stops.
-async fn follow_membership(
-    own_id: raft_types::NodeId,
-    mut watch: tokio::sync::watch::Receiver<raft_actor::MembershipInForce>,
-    address_book: AddressBook,
-    network: Recipient<raft_proto::network::SetPeers>,
-) {
-    loop {
-        let (log_id, membership) = watch.borrow_and_update().clone();
-        let peer_set = address_book.update(own_id, &membership);
-        for id in &peer_set.unreachable {
-            tracing::warn!(%id, config_index = %log_id.index,
-                "a member of the configuration has no known peer address; it cannot be reached \
-                 (add it to [[members]])");
-        }
-        // A joining server starts with an empty configuration: until the leader's first
-        // entries arrive, it keeps the servers of its [[members]], or it would refuse the
-        // leader that comes to add it.
-        if !membership.all_members().is_empty() {
-            tracing::info!(config_index = %log_id.index, %membership,
-                peers = ?peer_set.peers.keys().map(|id| id.0).collect::<Vec<_>>(),
-                "peer set follows the configuration in force");
-            network.do_send(raft_proto::network::SetPeers {
-                peers: peer_set.peers,
-            });
-        }
-        if watch.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Where the snapshots of a node live: `<data_dir>/snapshots`.

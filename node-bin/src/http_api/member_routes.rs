@@ -444,6 +444,6 @@ mod tests {
             parse_transfer_body(br#"{"too": 2}"#).unwrap_err().code(),
             "bad_json"
         );
-        assert_eq!(parse_transfer_body(b"[2]").unwrap_err().code(), "bad_json");
+        assert_eq!(parse_transfer_body(b"2").unwrap_err().code(), "bad_json");
     }
 }
