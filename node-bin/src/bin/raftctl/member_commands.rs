@@ -111,7 +111,7 @@ fn print_member_table(body: &Value) {
         };
         println!(
             "{:>4} {:<24} {:<21} {:<21} {:>8} {:>6} {:>12}",
-            member["id"],
+            member["id"].to_string(),
             member["role"].as_str().unwrap_or("?"),
             text(&member["peer_addr"]),
             text(&member["client_addr"]),
