@@ -2,7 +2,7 @@
 //! binaries: `raft-node local-cluster --nodes 3`, `kill -9` of node 3, `raftctl member remove
 //! 3`, a new server 4 started with an empty data directory in join mode from node 1's
 //! configuration file, `raftctl member add 4 PEER CLIENT`, `raftctl member list` until it has
-//! caught up, `raftctl member promote 4`. Then the member list is 1, 2 and 4, all voters, and
+//! caught up, `raftctl member promote 4`, `raftctl leader transfer 4`. Then the member list is 1, 2 and 4, all voters, and
 //! what was written before the replacement is read from the new node.
 //!
 //! The tour's ports (8001.., 7001..) become a free range here; nothing else differs.
@@ -216,5 +216,8 @@ fn replacing_a_node_of_local_cluster_as_the_readme_tour_does() {
     // And the new cluster takes writes through the new node.
     let (code, out, err) = raftctl(&node4_url, &["put", "b", "2"]);
     assert_eq!(code, 0, "{out} {err}");
+    // raftctl leader transfer 4
+    let (code, out, err) = raftctl(&endpoints, &["leader", "transfer", "4"]);
+    assert_eq!((code, out.as_str()), (0, "leader is now 4\n"), "{err}");
     drop(cluster);
 }
