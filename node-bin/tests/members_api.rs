@@ -393,11 +393,36 @@ fn a_joining_node_is_added_caught_up_and_promoted_and_a_removed_node_says_so() {
     let (status, body) = request("GET", &format!("{}/v1/members", cluster.url(removed)), None);
     assert_eq!((status, code(&body)), (503, "removed"), "{body}");
     // The cluster without it still takes writes, through any remaining member.
-    let remaining = [1, 2, 3, 4]
+    let remaining: Vec<u64> = [1, 2, 3, 4]
         .into_iter()
-        .find(|id| *id != removed)
-        .expect("one");
-    assert_eq!(put(&cluster.url(remaining), "after-remove", "z").0, 200);
+        .filter(|id| *id != removed)
+        .collect();
+    assert_eq!(put(&cluster.url(remaining[0]), "after-remove", "z").0, 200);
+
+    // Removing the leader: it completes the change, hands leadership over and steps down.
+    let leader = cluster.wait_for_leader();
+    let (status, body) = request_until_served(
+        "DELETE",
+        &format!("{}/v1/members/{leader}", cluster.url(leader)),
+        None,
+    );
+    assert_eq!(status, 200, "remove the leader {leader}: {body}");
+    let left: Vec<u64> = remaining.into_iter().filter(|id| *id != leader).collect();
+    let list = members(&cluster, left[0]);
+    assert_eq!(ids(&list, true), left, "{list}");
+    let new_leader = list["leader_id"].as_u64().expect("a leader");
+    assert!(left.contains(&new_leader), "{list}");
+    assert_eq!(status_of(&cluster.url(leader))["removed"], true);
+    let (status, body) = put(&cluster.url(leader), "on-old-leader", "x");
+    assert_eq!((status, code(&body)), (503, "removed"), "{body}");
+    for id in &left {
+        let (status, body) = put(
+            &cluster.url(*id),
+            &format!("after-leader-removed-{id}"),
+            "y",
+        );
+        assert_eq!(status, 200, "write through {id}: {body}");
+    }
 }
 
 #[test]
@@ -455,7 +480,7 @@ fn leadership_goes_to_the_named_voter_or_to_any_and_status_agrees() {
 fn every_refusal_names_its_cause() {
     let _exclusive = exclusive();
     let directory = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::start(directory.path());
+    let mut cluster = Cluster::start(directory.path());
     let url = cluster.url(1);
     let members_url = format!("{url}/v1/members");
 
@@ -553,6 +578,29 @@ fn every_refusal_names_its_cause() {
     let (exit, out, err) = raftctl(&["--endpoints", &endpoints, "member", "list"]);
     assert_eq!(exit, 0, "{err}");
     assert!(out.contains("learner") && out.contains("leader"), "{out}");
+
+    // 412 not_enough_reachable_voters: with one follower down, removing the other would leave
+    // two voters of which only the leader is reachable.
+    let leader = cluster.wait_for_leader();
+    let (down, other) = match leader {
+        1 => (3, 2),
+        2 => (3, 1),
+        _ => (2, 1),
+    };
+    cluster.kill(down);
+    // Long enough for the leader to stop counting it as heard from (an election timeout).
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, answer) = request_until_served(
+        "DELETE",
+        &format!("{}/v1/members/{other}", cluster.url(leader)),
+        None,
+    );
+    assert_eq!(
+        (status, code(&answer)),
+        (412, "not_enough_reachable_voters"),
+        "{answer}"
+    );
+    assert!(message(&answer).contains("reachable"), "{answer}");
 
     // A removed learner's id is never used again.
     let (exit, out, err) = raftctl(&["--endpoints", &endpoints, "member", "remove", "5"]);
