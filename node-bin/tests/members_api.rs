@@ -57,7 +57,13 @@ impl Cluster {
         for member in &members {
             cluster.spawn(member.clone(), false);
         }
-        cluster.wait_for_leader();
+        let leader = cluster.wait_for_leader();
+        // A new leader takes no membership change before it has committed an entry of its own
+        // term (`409 change_in_progress`): one acknowledged write shows it has.
+        let written = poll_real_time(Duration::from_secs(30), || {
+            (put(&cluster.url(leader), "warm-up", "1").0 == 200).then_some(())
+        });
+        assert!(written.is_some(), "no write committed on the new cluster");
         cluster
     }
 
