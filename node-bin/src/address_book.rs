@@ -103,6 +103,16 @@ impl AddressBook {
         self.get(id).and_then(|addrs| addrs.client_addr)
     }
 
+    /// Every known client address but `own_id`'s (the consistency check's peers).
+    pub fn client_addrs_except(&self, own_id: NodeId) -> BTreeMap<NodeId, SocketAddr> {
+        self.read()
+            .entries
+            .iter()
+            .filter(|(id, _)| **id != own_id)
+            .filter_map(|(id, addrs)| Some((*id, addrs.client_addr?)))
+            .collect()
+    }
+
     /// Rebuilds the book from the seeds and `membership` (the configuration in force) and
     /// returns the peer set `own_id` should be connected to: every member of the
     /// configuration but itself.
@@ -279,5 +289,12 @@ mod tests {
             book.client_addr(NodeId(4)),
             Some(SocketAddr::from(([127, 0, 0, 1], 8004)))
         );
+        // The consistency check's peers: everyone known but this node, the removed 3 gone.
+        let checked: Vec<u64> = book
+            .client_addrs_except(NodeId(1))
+            .keys()
+            .map(|id| id.0)
+            .collect();
+        assert_eq!(checked, vec![2, 4]);
     }
 }

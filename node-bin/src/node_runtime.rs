@@ -215,7 +215,7 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         metrics: snapshot_metrics,
     };
     let members = HttpMembership {
-        address_book,
+        address_book: address_book.clone(),
         admin: AdminPorts {
             change: raft.clone().recipient(),
             transfer: raft.clone().recipient(),
@@ -231,7 +231,7 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         consistency.clone(),
         members,
     )?;
-    start_consistency_check(&config, consistency)?;
+    start_consistency_check(&config, consistency, address_book)?;
     let node = RunningNode {
         raft,
         network,
@@ -424,6 +424,7 @@ fn start_applier(
 fn start_consistency_check(
     config: &NodeConfig,
     consistency: ConsistencyState,
+    address_book: AddressBook,
 ) -> anyhow::Result<()> {
     let peers: BTreeMap<_, _> = config
         .peers()
@@ -437,7 +438,8 @@ fn start_consistency_check(
         return Ok(());
     }
     let checker = ConsistencyChecker::new(consistency, config.peer_addr.ip(), peers)
-        .context("cannot build the consistency check's HTTP client")?;
+        .context("cannot build the consistency check's HTTP client")?
+        .following(address_book);
     actix::spawn(checker.run(interval));
     Ok(())
 }

@@ -79,6 +79,9 @@ pub struct ConsistencyChecker {
     /// Every peer's client address (this node excluded).
     peers: BTreeMap<NodeId, SocketAddr>,
     client: reqwest::Client,
+    /// When set, the peers of each round come from here instead (members added after the
+    /// start are compared too, removed ones no longer).
+    address_book: Option<crate::address_book::AddressBook>,
 }
 
 /// A peer slower than this to answer is skipped for this round: the next round comes soon.
@@ -97,7 +100,15 @@ impl ConsistencyChecker {
             state,
             peers,
             client,
+            address_book: None,
         })
+    }
+
+    /// Takes each round's peers from `book` (every member but this node with a known client
+    /// address), so the check follows the configuration in force.
+    pub fn following(mut self, book: crate::address_book::AddressBook) -> ConsistencyChecker {
+        self.address_book = Some(book);
+        self
     }
 
     /// Checks every peer each `interval`, forever (the task ends with the node's System).
@@ -116,10 +127,13 @@ impl ConsistencyChecker {
     pub async fn check_all_peers(
         &self,
     ) -> BTreeMap<NodeId, Result<CheckpointComparison, PeerCheckError>> {
-        let checks = self
-            .peers
-            .iter()
-            .map(|(peer, address)| async move { (*peer, self.check_peer(*peer, *address).await) });
+        let peers = match &self.address_book {
+            Some(book) => book.client_addrs_except(self.state.node_id),
+            None => self.peers.clone(),
+        };
+        let checks = peers
+            .into_iter()
+            .map(|(peer, address)| async move { (peer, self.check_peer(peer, address).await) });
         let outcomes: BTreeMap<_, _> = futures::future::join_all(checks)
             .await
             .into_iter()
