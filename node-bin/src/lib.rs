@@ -21,6 +21,10 @@
 //!   latency histograms).
 //! - [`restore`]: `raft-node restore FILE --config node.toml`, a data dir from a backup.
 //! - [`security`]: TLS (peer and client), client tokens, the peer port's limits (issue 16).
+//! - [`address_book`]: every member's addresses, from `[[members]]` and the configuration in
+//!   force.
+
+pub mod address_book;
 pub mod build_info;
 pub mod config_values;
 pub mod consistency;

@@ -27,8 +27,10 @@
 //!   per round it awaits one HTTP request per peer and compares a few hundred checkpoints,
 //!   reading the applier's under one short lock; nothing it does blocks the thread.
 
+use crate::address_book::{AddressBook, MemberAddrs};
 use crate::consistency::{ConsistencyChecker, ConsistencyState};
 use crate::http_api::forwarder::Forwarder;
+use crate::http_api::member_routes::AdminPorts;
 use crate::http_api::{app, ApiCounters, ApiPorts, ApiState};
 use crate::node_config::{LogFormat, NodeConfig, StorageEngine};
 use crate::security::{auth_middleware, NodeSecurity};
@@ -197,7 +199,15 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
     }));
     let actor = RaftActor::new(actor_config, raft, raft_ports);
     let metrics = actor.metrics();
+    let membership_watch = actor.membership_watch();
     let raft = raft_context.run(actor);
+    let address_book = seeded_address_book(&config);
+    actix::spawn(crate::address_book::follow_membership(
+        config.id,
+        membership_watch,
+        address_book.clone(),
+        network.clone().recipient(),
+    ));
 
     let api_ports = ApiPorts {
         propose: raft.clone().recipient(),
@@ -211,6 +221,14 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         store: snapshot_store,
         metrics: snapshot_metrics,
     };
+    let members = HttpMembership {
+        address_book: address_book.clone(),
+        admin: AdminPorts {
+            change: raft.clone().recipient(),
+            transfer: raft.clone().recipient(),
+            membership: raft.clone().recipient(),
+        },
+    };
     let http = start_http(
         &config,
         api_ports,
@@ -219,8 +237,9 @@ async fn start(config: NodeConfig) -> anyhow::Result<()> {
         snapshots,
         consistency.clone(),
         &security,
+        members,
     )?;
-    start_consistency_check(&config, consistency, &security)?;
+    start_consistency_check(&config, consistency, &security, address_book)?;
     let node = RunningNode {
         raft,
         network,
@@ -417,6 +436,7 @@ fn start_consistency_check(
     config: &NodeConfig,
     consistency: ConsistencyState,
     security: &NodeSecurity,
+    address_book: AddressBook,
 ) -> anyhow::Result<()> {
     let peers: BTreeMap<_, _> = config
         .peers()
@@ -431,7 +451,8 @@ fn start_consistency_check(
     }
     let access = &security.node_to_node;
     let checker = ConsistencyChecker::secured(consistency, config.peer_addr.ip(), peers, access)
-        .context("cannot build the consistency check's HTTP client")?;
+        .context("cannot build the consistency check's HTTP client")?
+        .following(address_book);
     actix::spawn(checker.run(interval));
     Ok(())
 }
@@ -440,6 +461,23 @@ fn start_consistency_check(
 struct HttpSnapshots {
     store: Arc<dyn SnapshotStore>,
     metrics: Arc<SnapshotMetrics>,
+}
+
+/// The address book every HTTP worker forwards with, and the admin API's recipients.
+struct HttpMembership {
+    address_book: AddressBook,
+    admin: AdminPorts,
+}
+
+/// The address book before the log says anything: the `[[members]]` of the configuration.
+fn seeded_address_book(config: &NodeConfig) -> AddressBook {
+    AddressBook::new(config.members.iter().map(|member| {
+        let addrs = MemberAddrs {
+            peer_addr: Some(member.peer_addr),
+            client_addr: Some(member.client_addr),
+        };
+        (member.id, addrs)
+    }))
 }
 
 /// Where the snapshots of a node live: `<data_dir>/snapshots`.
@@ -460,16 +498,12 @@ fn start_http(
     snapshots: HttpSnapshots,
     consistency: ConsistencyState,
     security: &NodeSecurity,
+    members: HttpMembership,
 ) -> anyhow::Result<actix_web::dev::ServerHandle> {
     let wal_directory = match config.storage_engine {
         StorageEngine::Wal => Some(wal_directory(config)),
         StorageEngine::Memory => None,
     };
-    let client_addrs: BTreeMap<_, _> = config
-        .members
-        .iter()
-        .map(|member| (member.id, member.client_addr))
-        .collect();
     let node_id = config.id;
     let bind_ip = config.peer_addr.ip();
     let request_timeout = config.request_timeout;
@@ -481,7 +515,7 @@ fn start_http(
         let forwarder = Forwarder::secured(
             node_id,
             bind_ip,
-            client_addrs.clone(),
+            members.address_book.clone(),
             request_timeout + Duration::from_secs(1),
             &node_to_node,
         )
@@ -501,6 +535,7 @@ fn start_http(
             snapshot_metrics: Some(Arc::clone(&snapshots.metrics)),
             wal_directory: wal_directory.clone(),
         })
+        .app_data(actix_web::web::Data::new(members.admin.clone()))
         .wrap_fn(move |request, service| auth_middleware::guard(&auth, request, service))
     })
     .workers(HTTP_WORKERS)

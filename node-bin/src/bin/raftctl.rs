@@ -13,6 +13,7 @@
 //! | 6 | unexpected answer from the server (for `snapshot save`: a download cut short or not a valid snapshot file) |
 //! | 7 | `snapshot save`: the output file cannot be written here |
 //! | 8 | `status`, `endpoint health`: some member is unreachable or unhealthy (3 when none answered) |
+//! | 9 | `member add/promote/remove`, `leader transfer`: the cluster refused the change (409/412/404 with an admin code); nothing was done |
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use node_bin::raft_client::{
@@ -29,8 +30,11 @@ use std::time::Duration;
 mod bench;
 #[path = "raftctl/cluster_commands.rs"]
 mod cluster_commands;
+#[path = "raftctl/member_commands.rs"]
+mod member_commands;
 
-use cluster_commands::{endpoint_health, member_list, status};
+use cluster_commands::{endpoint_health, status};
+use member_commands::{leader_transfer, member_add, member_list, member_promote, member_remove};
 
 const EXIT_NOT_FOUND: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -49,7 +53,7 @@ const LIST_PAGE_SIZE: u32 = 1000;
 /// is down. Global flags go before or after the command. Exit codes: 0 ok, 1 not found / not
 /// swapped, 2 usage, 3 unavailable (not applied), 4 outcome unknown (may be applied),
 /// 5 malformed request, 6 unexpected answer, 7 cannot write the output file, 8 some member
-/// down or unhealthy.
+/// down or unhealthy, 9 membership change or transfer refused.
 #[derive(Debug, Parser)]
 #[command(name = "raftctl", version = node_bin::build_info::VERSION_LINE)]
 struct Cli {
@@ -140,10 +144,15 @@ enum Command {
     /// Print every member's role, term, leader, indexes and newest snapshot index; exits 8
     /// when any member does not answer.
     Status,
-    /// Members of the cluster, as the first answering node knows them.
+    /// Members of the cluster (from the leader): list, add a learner, promote, remove.
     Member {
         #[command(subcommand)]
         command: MemberCommand,
+    },
+    /// Leadership: hand it to another voter.
+    Leader {
+        #[command(subcommand)]
+        command: LeaderCommand,
     },
     /// Endpoints' health.
     Endpoint {
@@ -165,8 +174,30 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum MemberCommand {
-    /// Every member's id and client URL.
+    /// Every member's id, role (leader, voter, learner; joint halves), addresses, match index,
+    /// lag behind the leader and last contact, from the leader.
     List,
+    /// Add a learner: it receives the log but does not vote until promoted. Answered once the
+    /// change is committed.
+    Add {
+        /// A new id, never used in this cluster before.
+        id: u64,
+        /// Its peer (Raft) address, IP:port.
+        peer_addr: String,
+        /// Its client (HTTP) address, IP:port.
+        client_addr: String,
+    },
+    /// Make a caught-up learner a voter (refused, exit 9, while it lags).
+    Promote { id: u64 },
+    /// Remove a voter or learner for good (its id is never reused).
+    Remove { id: u64 },
+}
+
+#[derive(Debug, Subcommand)]
+enum LeaderCommand {
+    /// Hand leadership to voter ID, or to the most up-to-date other voter; prints the new
+    /// leader once it leads.
+    Transfer { id: Option<u64> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,6 +247,14 @@ fn main() -> ExitCode {
         security.clone(),
     );
     let output = cli.write_out;
+    // A membership change is answered once complete, which may take longer than a write.
+    let admin = || {
+        RaftClient::new(
+            &cli.endpoints,
+            Duration::from_secs(50),
+            Duration::from_millis(cli.deadline_ms),
+        )
+    };
     let code = match cli.command {
         Command::Put { key, value, file } => match input_value(value.as_deref(), file.as_deref()) {
             Ok(value) => report(client.put(&key, &value), |reply| {
@@ -282,9 +321,19 @@ fn main() -> ExitCode {
             Err(error) => usage_error(&error),
         },
         Command::Status => status(&client, output),
-        Command::Member {
-            command: MemberCommand::List,
-        } => member_list(&client, output),
+        Command::Member { command } => match command {
+            MemberCommand::List => member_list(&client, output),
+            MemberCommand::Add {
+                id,
+                peer_addr,
+                client_addr,
+            } => member_add(&admin(), output, id, &peer_addr, &client_addr),
+            MemberCommand::Promote { id } => member_promote(&admin(), output, id),
+            MemberCommand::Remove { id } => member_remove(&admin(), output, id),
+        },
+        Command::Leader {
+            command: LeaderCommand::Transfer { id },
+        } => leader_transfer(&admin(), output, id),
         Command::Endpoint {
             command: EndpointCommand::Health,
         } => endpoint_health(&client, output),

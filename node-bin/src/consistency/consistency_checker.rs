@@ -82,6 +82,9 @@ pub struct ConsistencyChecker {
     /// `http`, or `https` with TLS on; and the token to present when `[auth]` is on.
     scheme: &'static str,
     token: Option<String>,
+    /// When set, the peers of each round come from here instead (members added after the
+    /// start are compared too, removed ones no longer).
+    address_book: Option<crate::address_book::AddressBook>,
 }
 
 /// A peer slower than this to answer is skipped for this round: the next round comes soon.
@@ -102,6 +105,7 @@ impl ConsistencyChecker {
             client,
             scheme: "http",
             token: None,
+            address_book: None,
         })
     }
 
@@ -118,7 +122,15 @@ impl ConsistencyChecker {
             client: access.client(bind_ip, FETCH_TIMEOUT)?,
             scheme: access.scheme(),
             token: access.token.clone(),
+            address_book: None,
         })
+    }
+
+    /// Takes each round's peers from `book` (every member but this node with a known client
+    /// address), so the check follows the configuration in force.
+    pub fn following(mut self, book: crate::address_book::AddressBook) -> ConsistencyChecker {
+        self.address_book = Some(book);
+        self
     }
 
     /// Checks every peer each `interval`, forever (the task ends with the node's System).
@@ -137,10 +149,13 @@ impl ConsistencyChecker {
     pub async fn check_all_peers(
         &self,
     ) -> BTreeMap<NodeId, Result<CheckpointComparison, PeerCheckError>> {
-        let checks = self
-            .peers
-            .iter()
-            .map(|(peer, address)| async move { (*peer, self.check_peer(*peer, *address).await) });
+        let peers = match &self.address_book {
+            Some(book) => book.client_addrs_except(self.state.node_id),
+            None => self.peers.clone(),
+        };
+        let checks = peers
+            .into_iter()
+            .map(|(peer, address)| async move { (peer, self.check_peer(peer, address).await) });
         let outcomes: BTreeMap<_, _> = futures::future::join_all(checks)
             .await
             .into_iter()

@@ -46,6 +46,18 @@ pub enum ApiError {
     /// The state machine answered something this API does not understand (a bug).
     #[error("{message}")]
     Internal { message: String },
+    /// An admin request refused for a reason of its own (`409 change_in_progress`, `412
+    /// learner_not_ready`, `404 no_such_member`, `503 transfer_failed`, ...): nothing was done.
+    #[error("{message}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    /// This node was removed from the cluster: it serves no writes, no linearizable reads and
+    /// no admin requests, and does not forward them (`503 removed`).
+    #[error("{message}")]
+    Removed { message: String },
 }
 
 impl ApiError {
@@ -71,7 +83,10 @@ impl ApiError {
     /// The machine-readable `error.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::NotFound { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Refused { code, .. } => code,
+            ApiError::Removed { .. } => "removed",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "value_too_large",
             ApiError::NotLeader {
@@ -97,7 +112,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotLeader { .. }
             | ApiError::Unavailable { .. }
+            | ApiError::Removed { .. }
             | ApiError::CorruptionAlarm { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Refused { status, .. } => *status,
             ApiError::OutcomeUnknown { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -17,6 +17,7 @@
 //! `Authorization` header travels with the request, so the leader checks the client's own
 //! token (a follower never lends its authority to a request).
 
+use crate::address_book::AddressBook;
 use crate::http_api::api_error::ApiError;
 use crate::security::NodeToNode;
 use actix_web::http::StatusCode;
@@ -57,7 +58,9 @@ pub fn node_to_node_client(
 pub struct Forwarder {
     own_id: NodeId,
     client: reqwest::Client,
-    client_addrs: BTreeMap<NodeId, SocketAddr>,
+    /// Shared with the node's membership watch, so a leader added after this node started is
+    /// found too.
+    addresses: AddressBook,
     /// `http`, or `https` with TLS on.
     scheme: &'static str,
 }
@@ -74,17 +77,34 @@ impl Forwarder {
         Forwarder::secured(
             own_id,
             bind_ip,
-            client_addrs,
+            AddressBook::from_client_addrs(client_addrs),
             request_timeout,
             &NodeToNode::default(),
         )
     }
 
-    /// [`Forwarder::new`] over HTTPS when `access` has TLS.
+    /// As [`Forwarder::new`], looking addresses up in `addresses`, which the node keeps
+    /// following the configuration in force.
+    pub fn with_address_book(
+        own_id: NodeId,
+        bind_ip: IpAddr,
+        addresses: AddressBook,
+        request_timeout: Duration,
+    ) -> Result<Forwarder, reqwest::Error> {
+        Forwarder::secured(
+            own_id,
+            bind_ip,
+            addresses,
+            request_timeout,
+            &NodeToNode::default(),
+        )
+    }
+
+    /// [`Forwarder::with_address_book`] over HTTPS when `access` has TLS.
     pub fn secured(
         own_id: NodeId,
         bind_ip: IpAddr,
-        client_addrs: BTreeMap<NodeId, SocketAddr>,
+        addresses: AddressBook,
         request_timeout: Duration,
         access: &NodeToNode,
     ) -> Result<Forwarder, reqwest::Error> {
@@ -92,13 +112,18 @@ impl Forwarder {
         Ok(Forwarder {
             own_id,
             client,
-            client_addrs,
+            addresses,
             scheme: access.scheme(),
         })
     }
 
     pub fn client_addr(&self, id: NodeId) -> Option<SocketAddr> {
-        self.client_addrs.get(&id).copied()
+        self.addresses.client_addr(id)
+    }
+
+    /// The address book this forwarder looks leaders up in.
+    pub fn address_book(&self) -> &AddressBook {
+        &self.addresses
     }
 
     /// Was this request already forwarded by another node?
@@ -130,6 +155,20 @@ impl Forwarder {
         leader: NodeId,
         effect: Effect,
     ) -> Result<HttpResponse, ApiError> {
+        self.forward_within(request, body, leader, effect, None)
+            .await
+    }
+
+    /// As [`Forwarder::forward`], with `timeout` in place of the client's own when given:
+    /// admin requests wait for a change to complete, which may take longer than a write.
+    pub async fn forward_within(
+        &self,
+        request: &HttpRequest,
+        body: Bytes,
+        leader: NodeId,
+        effect: Effect,
+        timeout: Option<Duration>,
+    ) -> Result<HttpResponse, ApiError> {
         if leader == self.own_id || Forwarder::was_forwarded(request) {
             return Err(self.not_leader(Some(leader)));
         }
@@ -153,6 +192,9 @@ impl Forwarder {
         }
         if let Some(authorization) = request.headers().get("authorization") {
             outgoing = outgoing.header("authorization", authorization.as_bytes());
+        }
+        if let Some(timeout) = timeout {
+            outgoing = outgoing.timeout(timeout);
         }
         tracing::debug!(%leader, %url, "forwarding to the leader");
         let response = outgoing

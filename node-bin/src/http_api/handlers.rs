@@ -391,7 +391,22 @@ pub(crate) async fn answer_or_forward(
         Err(ApiError::NotLeader {
             leader_id: None, ..
         }) => Err(state.forwarder.not_leader(None)),
+        Err(error @ ApiError::Unavailable { .. }) => Err(removed_or(state, error).await),
         Err(error) => Err(error),
+    }
+}
+
+/// `error`, or `503 removed` when the refusal came from this node being out of the cluster:
+/// asked only on this (rare) path, so a write costs no extra round trip to the consensus actor.
+pub(crate) async fn removed_or(state: &ApiState, error: ApiError) -> ApiError {
+    match fetch_status(state).await {
+        Ok(status) if status.removed => ApiError::Removed {
+            message: format!(
+                "node {} was removed from the cluster; it serves no writes or linearizable                  reads (ask a current member)",
+                state.node_id
+            ),
+        },
+        _ => error,
     }
 }
 
@@ -490,7 +505,7 @@ pub(crate) fn respond(output: KvOutput) -> Result<HttpResponse, ApiError> {
     })
 }
 
-async fn fetch_status(state: &ApiState) -> Result<RaftStatus, ApiError> {
+pub(crate) async fn fetch_status(state: &ApiState) -> Result<RaftStatus, ApiError> {
     match tokio::time::timeout(state.request_timeout, state.ports.status.send(GetStatus)).await {
         Ok(Ok(status)) => Ok(status),
         Ok(Err(_)) => Err(ApiError::unavailable("the consensus actor is gone")),
@@ -502,7 +517,7 @@ async fn fetch_status(state: &ApiState) -> Result<RaftStatus, ApiError> {
 /// A declared `Content-Length` over the limit is refused before reading any of it, so the
 /// client gets its `413` instead of a connection closed mid-upload; otherwise reading stops at
 /// the first chunk past the limit, so an oversized upload is never buffered whole.
-async fn read_body(
+pub(crate) async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

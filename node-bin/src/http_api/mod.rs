@@ -17,6 +17,7 @@
 //!   [`crate::build_info`].
 //! - [`snapshot_routes`]: `POST`/`GET /v1/snapshot` and the snapshot figures of status and
 //!   metrics.
+//! - [`member_routes`]: the membership admin API (`/v1/members`, `/v1/leader/transfer`).
 //!
 //! `GET /v1/internal/checkpoints` is for the nodes themselves: the consistency check
 //! ([`crate::consistency`]) fetches it from every peer.
@@ -27,6 +28,7 @@ pub mod forwarder;
 pub mod handlers;
 pub mod kv_key;
 pub mod list_route;
+pub mod member_routes;
 pub mod query;
 pub mod snapshot_routes;
 
@@ -55,6 +57,21 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::get().to(snapshot_routes::download_snapshot)),
         )
         .service(resource("/health").route(web::get().to(handlers::health)))
+        // Membership administration, forwarded to the leader like writes.
+        .service(
+            resource("/v1/members")
+                .route(web::get().to(member_routes::list_members))
+                .route(web::post().to(member_routes::add_member)),
+        )
+        .service(
+            resource("/v1/members/{id}/promote")
+                .route(web::post().to(member_routes::promote_member)),
+        )
+        .service(resource("/v1/members/{id}").route(web::delete().to(member_routes::remove_member)))
+        .service(
+            resource("/v1/leader/transfer")
+                .route(web::post().to(member_routes::transfer_leadership)),
+        )
         // Operations: metrics and the build.
         .service(resource("/metrics").route(web::get().to(handlers::metrics)))
         .service(resource("/version").route(web::get().to(handlers::version)))

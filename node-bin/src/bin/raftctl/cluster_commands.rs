@@ -1,5 +1,5 @@
-//! The commands about the cluster rather than its keys: `status`, `member list` and
-//! `endpoint health`. Each asks every member once (no failover: the answer is about that
+//! The commands about the cluster rather than its keys: `status` and `endpoint health`
+//! (`member ...` is in `member_commands.rs`). Each asks every member once (no failover: the answer is about that
 //! member), starting from the endpoints given and adding every other member the first
 //! answering node names, so a cluster of five shows five rows even when raftctl knows three.
 
@@ -99,44 +99,6 @@ fn print_status_table(statuses: &[(String, Result<Value, String>)]) {
             Err(error) => println!("{endpoint:<28} unreachable: {error}"),
         }
     }
-}
-
-pub(crate) fn member_list(client: &RaftClient, output: Output) -> u8 {
-    let (_, known) = all_members(client);
-    let Some(known) = known else {
-        eprintln!(
-            "raftctl: no endpoint answered /v1/status: {}",
-            client.endpoints().join(", ")
-        );
-        return EXIT_UNAVAILABLE;
-    };
-    let leader = known["leader_id"].clone();
-    let members: Vec<Value> = known["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|id| {
-            let client_url = known["member_client_addrs"][id.to_string()]
-                .as_str()
-                .map(|address| client.normalize(address));
-            json!({ "id": id, "client_url": client_url, "is_leader": *id == leader })
-        })
-        .collect();
-    match output {
-        Output::Json => print_json(&json!({ "members": members })),
-        Output::Table => {
-            println!("{:>4} {:<28} {:<6}", "id", "client_url", "leader");
-            for member in &members {
-                println!(
-                    "{:>4} {:<28} {:<6}",
-                    member["id"],
-                    member["client_url"].as_str().unwrap_or("?"),
-                    member["is_leader"]
-                );
-            }
-        }
-    }
-    0
 }
 
 pub(crate) fn endpoint_health(client: &RaftClient, output: Output) -> u8 {
