@@ -161,38 +161,59 @@ fn kill_9_of_the_leader_in_the_middle_of_a_change() {
     let body = cluster.member_body(four);
     let reply = cluster.admin_request(leader, Method::POST, "/v1/members", &body, &[503], CHANGE);
     assert_eq!(reply.status, 200, "{}", reply.text());
-    cluster.wait_until("the learner caught up", CHANGE, |cluster| {
-        cluster.members(leader).is_some_and(|members| {
-            members["members"].as_array().is_some_and(|rows| {
-                rows.iter()
-                    .any(|row| row["id"].as_u64() == Some(four) && row["lag"].as_u64() < Some(50))
-            })
-        })
-    });
     workload.set_endpoints(cluster.base_urls());
 
-    // The promotion reaches the leader, which dies a moment later: before or after it
-    // appended the joint configuration, before it could leave it.
+    // The promotion is asked of the leader (again while the learner is still catching up);
+    // the moment the leader's configuration is joint, the leader is killed: it appended
+    // C_old,new and cannot have left it yet.
     let promote_url = cluster.url(leader, &format!("/v1/members/{four}/promote"));
-    let promotion = std::thread::spawn(move || {
-        let http = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .expect("client");
-        http.post(promote_url)
-            .send()
-            .map(|reply| reply.status().as_u16())
-    });
-    std::thread::sleep(Duration::from_millis(15));
+    let stop = Arc::new(AtomicBool::new(false));
+    let promotion = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client");
+            loop {
+                match http.post(&promote_url).send() {
+                    Ok(reply) if reply.status().as_u16() == 412 => {}
+                    Ok(reply) => return Ok(reply.status().as_u16()),
+                    Err(error) => return Err(error.to_string()),
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return Err("stopped".to_string());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut saw_joint = false;
+    while started.elapsed() < CHANGE && !promotion.is_finished() {
+        let joint = cluster
+            .members(leader)
+            .is_some_and(|members| members["joint"] == true);
+        if joint {
+            saw_joint = true;
+            break;
+        }
+    }
     cluster.kill(leader);
+    stop.store(true, Ordering::SeqCst);
     let answer = promotion.join().expect("thread");
-    println!("the promotion's answer from the killed leader: {answer:?}");
+    println!("killed the leader with its configuration joint: {saw_joint}; the promotion's answer: {answer:?}");
+    assert!(
+        saw_joint,
+        "the change completed before the leader could be killed in the middle of it ({answer:?})"
+    );
     std::thread::sleep(Duration::from_millis(1000));
     cluster.start_node(leader);
 
-    // Whatever happened, the cluster settles in a configuration that is not joint: either
-    // the change completed (a new leader left the joint configuration) or it never started.
+    // If the joint entry reached the new leader's log, that leader finishes the change (it
+    // leaves the joint configuration once the entry commits); if only the killed leader held
+    // it, the change never happened. Either way the cluster settles, not joint.
     let all = ids(&cluster);
     let new_leader = cluster.wait_for_leader(&all, STARTUP);
     cluster.wait_until("a settled configuration", CHANGE, |cluster| {
