@@ -50,6 +50,7 @@ async fn until_done(cluster: &InProcessCluster, change: MembershipChange) {
                 | AdminError::TransferInProgress { .. }
                 | AdminError::Refused(
                     MembershipChangeError::ChangeInProgress
+                    | MembershipChangeError::LeaderNotReady
                     | MembershipChangeError::LearnerNotReady { .. }
                     | MembershipChangeError::NotEnoughReachableVoters { .. },
                 ),

@@ -4,7 +4,8 @@
 //!   keeps it ([`RaftLog::membership`](crate::RaftLog::membership)), so appends, truncations
 //!   and snapshot installs move it with the entries.
 //! - A leader accepts one change at a time, and only once it has committed an entry of its own
-//!   term (before that it cannot know whether its predecessor left a change unfinished).
+//!   term (before that it cannot know whether its predecessor left a change unfinished:
+//!   `LeaderNotReady`).
 //! - A change of voters enters the joint configuration C_old,new; once that commits the
 //!   leader appends C_new on its own, and so does any later leader that finds the joint
 //!   configuration committed in its log (§4.3).
@@ -49,10 +50,10 @@ impl Raft {
     pub fn change_membership(&mut self, change: MembershipChange) -> Result<LogId, RequestError> {
         self.check_leader_for_admin()?;
         let (in_force_id, in_force) = self.log.membership().clone();
-        if !self.committed_in_current_term()
-            || in_force_id.index > self.commit_index
-            || in_force.is_joint()
-        {
+        if !self.committed_in_current_term() {
+            return Err(MembershipChangeError::LeaderNotReady.into());
+        }
+        if in_force_id.index > self.commit_index || in_force.is_joint() {
             return Err(MembershipChangeError::ChangeInProgress.into());
         }
         let next = in_force.apply(&change)?;

@@ -232,11 +232,15 @@ impl Membership {
 /// Why a membership change was refused. Every refusal is one of these; none is a silent no-op.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum MembershipChangeError {
-    /// An earlier change is not finished (its entry is not committed, or the joint
-    /// configuration it entered is not left yet), or this leader has not yet committed an
-    /// entry of its own term and so cannot know whether one is.
+    /// An earlier change is not finished: its entry is not committed, or the joint
+    /// configuration it entered is not left yet.
     #[error("a membership change is in progress")]
     ChangeInProgress,
+    /// This leader has not yet committed an entry of its own term, so it cannot know whether
+    /// its predecessor left a change unfinished. Brief (one round trip after an election):
+    /// retry.
+    #[error("the leader has not yet committed an entry of its term; retry shortly")]
+    LeaderNotReady,
     /// The id is a current member's or was removed before: ids are never reused.
     #[error("node id {id} is or was a member; ids are never reused")]
     IdReused {

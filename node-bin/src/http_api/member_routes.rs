@@ -361,6 +361,11 @@ fn admin_refusal(error: AdminError) -> ApiError {
                 MembershipChangeError::ChangeInProgress => {
                     (StatusCode::CONFLICT, "change_in_progress")
                 }
+                // Retryable at once, like any 503: nothing was done and the leader will be
+                // ready after one round trip.
+                MembershipChangeError::LeaderNotReady => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "leader_not_ready")
+                }
                 MembershipChangeError::IdReused { .. } => (StatusCode::CONFLICT, "id_reused"),
                 MembershipChangeError::NoSuchMember { .. } => {
                     (StatusCode::NOT_FOUND, "no_such_member")
