@@ -59,6 +59,17 @@ pub struct ProcessCluster {
     http: reqwest::blocking::Client,
 }
 
+/// Held by a process test for its whole run, so that the tests of one binary run one cluster at
+/// a time: each starts several processes, and some check wall-clock bounds (failover, stop,
+/// writes resuming after a leadership transfer) that a machine busy with other clusters could
+/// miss for reasons that have nothing to do with the code under test.
+pub fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A free TCP port on `ip` (bound and released; the node binds it again a moment later).
 fn free_port(ip: IpAddr) -> u16 {
     TcpListener::bind((ip, 0))

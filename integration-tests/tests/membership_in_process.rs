@@ -7,7 +7,7 @@
 //! Bounds are virtual time; a failing seed prints its replay command
 //! (`RAFT_TEST_SEED=N cargo test -p integration-tests --test membership_in_process`).
 
-use integration_tests::in_process::{seed_report, test_seed, InProcessCluster};
+use integration_tests::in_process::{seed_report, InProcessCluster};
 use integration_tests::kv_linearizability::{check_kv, KvVerdict, SearchBudget};
 use integration_tests::kv_workload::{final_reads, run_client, ClientSpec};
 use raft_proto::admin::AdminError;
@@ -113,13 +113,7 @@ async fn reconfigure(cluster: &InProcessCluster) -> Vec<NodeId> {
 async fn grow_and_shrink_under_key_value_clients_is_linearizable() {
     test_support::init_tracing();
     let test = this_test!();
-    let first = test_seed(1500);
-    let seeds: Vec<u64> = if std::env::var("RAFT_TEST_SEED").is_ok() {
-        vec![first]
-    } else {
-        (first..first + 4).collect()
-    };
-    for seed in seeds {
+    for seed in test_support::seed::seeds(1500, 4) {
         let _report = seed_report(test.clone(), seed);
         let cluster = InProcessCluster::start(3, seed);
         cluster.wait_for_leader(WITHIN).await.expect("a leader");

@@ -5,23 +5,14 @@
 //! write may be lost.
 
 use integration_tests::http_kv_workload::{assert_linearizable, final_reads, HttpKvWorkload};
+use integration_tests::process_cluster::one_cluster_at_a_time as exclusive;
 use integration_tests::process_cluster::ProcessCluster;
 use reqwest::Method;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_raft-node-under-test");
-
-/// One cluster at a time: each starts several processes and the transfer test reads the
-/// wall clock.
-static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Generous bounds for a loaded machine.
 const STARTUP: Duration = Duration::from_secs(15);

@@ -4,27 +4,17 @@
 
 use integration_tests::linearizability::{check_register, RegisterOperation, TimedOperation};
 use integration_tests::private_network::{self, PrivateNetwork};
+use integration_tests::process_cluster::one_cluster_at_a_time as exclusive;
 use integration_tests::process_cluster::ProcessCluster;
 use integration_tests::write_history::{WriteHistory, WriteOutcome};
 use reqwest::Method;
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_raft-node-under-test");
-
-/// The tests run one at a time: each starts several processes, and two of them check
-/// wall-clock bounds (failover and stop within 2 s) that a machine busy with other clusters
-/// could miss for reasons that have nothing to do with the code under test.
-static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Generous bound for a first election on a loaded machine (the contract's 2 s is checked
 /// where it applies: failover).
