@@ -28,6 +28,9 @@ use std::time::Duration;
 // A binary's root file looks for modules beside it; this one keeps its own in raftctl/.
 #[path = "raftctl/bench.rs"]
 mod bench;
+#[cfg(feature = "etcd")]
+#[path = "raftctl/bench_etcd.rs"]
+mod bench_etcd;
 #[path = "raftctl/cluster_commands.rs"]
 mod cluster_commands;
 #[path = "raftctl/member_commands.rs"]

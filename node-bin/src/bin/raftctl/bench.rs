@@ -10,8 +10,10 @@
 //!
 //! Targets: `leader` (every request to the leader, found before the run), `any` (each client
 //! sticks to one endpoint; followers forward), `round-robin` (each request to the next
-//! endpoint). Before the run every endpoint is asked for `/v1/status`; none answering is
-//! exit 3. Latencies go into an HDR histogram (1 µs .. 60 s, 3 significant digits); the
+//! endpoint), and `etcd`: the same workload against the etcd cluster at `--endpoints` through
+//! its native gRPC client (`bench_etcd.rs`, the `etcd` cargo feature), so that both systems
+//! are measured by one tool. Before the run every endpoint is asked for `/v1/status` (etcd: its
+//! status); none answering is exit 3. Latencies go into an HDR histogram (1 µs .. 60 s, 3 significant digits); the
 //! summary gives throughput, p50 / p90 / p99 / p99.9 / max and errors by kind (503, 504, other
 //! HTTP status, connect, other), as a table or with `-w json` as one JSON document.
 
@@ -40,7 +42,52 @@ pub enum Target {
     Leader,
     Any,
     RoundRobin,
+    /// An etcd cluster (raftctl built with `--features etcd`).
+    Etcd,
 }
+
+/// One request of the workload, whatever the system under test.
+pub(crate) enum Request<'a> {
+    Get {
+        key: &'a str,
+        local: bool,
+    },
+    Put {
+        key: &'a str,
+        value: &'a [u8],
+    },
+    Cas {
+        key: &'a str,
+        expect: Option<&'a [u8]>,
+        value: &'a [u8],
+    },
+}
+
+/// What became of one request.
+pub(crate) enum Outcome {
+    /// Answered: a value, an absent key, a put done, a swap refused.
+    Answered,
+    /// A compare-and-swap that swapped.
+    Swapped,
+    /// Refused before it could take effect (HTTP 503, gRPC unavailable).
+    Unavailable,
+    /// May or may not have taken effect (HTTP 504, a deadline passed).
+    Unknown,
+    /// Another error answer.
+    OtherStatus,
+    /// The connection could not be made.
+    Connect,
+    /// Anything else.
+    Other,
+}
+
+/// Carries out requests against one system: one per client thread, made on that thread.
+pub(crate) trait Executor {
+    fn execute(&mut self, request: &Request<'_>) -> Outcome;
+}
+
+/// Makes each client thread's executor.
+pub(crate) type ExecutorFactory = Arc<dyn Fn(usize) -> Box<dyn Executor> + Send + Sync>;
 
 /// The options of one run.
 #[derive(Clone, Debug, clap::Args)]
@@ -148,6 +195,9 @@ pub fn bench(
         eprintln!("raftctl bench: --read-ratio must be within 0..=1");
         return EXIT_USAGE;
     }
+    if options.target == Target::Etcd {
+        return bench_etcd_target(endpoints, options, output);
+    }
     let http = security
         .apply(
             reqwest::blocking::Client::builder()
@@ -177,8 +227,44 @@ pub fn bench(
                 return EXIT_UNAVAILABLE;
             }
         },
-        Target::Any | Target::RoundRobin => endpoints.to_vec(),
+        Target::Any | Target::RoundRobin | Target::Etcd => endpoints.to_vec(),
     };
+    let security = security.clone();
+    let target = options.target;
+    let factory: ExecutorFactory = Arc::new(move |client| {
+        Box::new(HttpExecutor::new(
+            client,
+            targets.clone(),
+            target,
+            &security,
+        ))
+    });
+    run_load(options, output, factory)
+}
+
+#[cfg(feature = "etcd")]
+fn bench_etcd_target(endpoints: &[String], options: &BenchOptions, output: Output) -> u8 {
+    match super::bench_etcd::factory(endpoints) {
+        Ok(factory) => run_load(options, output, factory),
+        Err(error) => {
+            eprintln!("raftctl bench: etcd at {endpoints:?} does not answer: {error}");
+            EXIT_UNAVAILABLE
+        }
+    }
+}
+
+#[cfg(not(feature = "etcd"))]
+fn bench_etcd_target(_endpoints: &[String], _options: &BenchOptions, _output: Output) -> u8 {
+    eprintln!(
+        "raftctl bench: --target etcd needs raftctl built with the etcd feature: \
+         cargo build --release -p node-bin --features etcd"
+    );
+    EXIT_USAGE
+}
+
+/// Runs `options.clients` threads, each with its own executor from `factory`, and prints the
+/// summary; returns the exit code.
+fn run_load(options: &BenchOptions, output: Output, factory: ExecutorFactory) -> u8 {
     let issued = Arc::new(AtomicU64::new(0));
     let completed = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(Errors::default());
@@ -189,17 +275,23 @@ pub fn bench(
         .map(|seconds| started + Duration::from_secs_f64(seconds.max(0.0)));
     let threads: Vec<_> = (0..options.clients)
         .map(|client| {
-            let targets = targets.clone();
             let options = options.clone();
             let issued = Arc::clone(&issued);
             let completed = Arc::clone(&completed);
             let errors = Arc::clone(&errors);
             let stop = Arc::clone(&stop);
-            let security = security.clone();
+            let factory = Arc::clone(&factory);
             std::thread::spawn(move || {
+                let mut executor = factory(client);
                 run_client(
-                    client, &targets, &options, deadline, &issued, &completed, &errors, &stop,
-                    &security,
+                    client,
+                    executor.as_mut(),
+                    &options,
+                    deadline,
+                    &issued,
+                    &completed,
+                    &errors,
+                    &stop,
                 )
             })
         })
@@ -295,23 +387,14 @@ pub fn bench(
 #[allow(clippy::too_many_arguments)]
 fn run_client(
     client: usize,
-    targets: &[String],
+    executor: &mut dyn Executor,
     options: &BenchOptions,
     deadline: Option<Instant>,
     issued: &AtomicU64,
     completed: &AtomicU64,
     errors: &Errors,
     stop: &AtomicBool,
-    security: &ClientSecurity,
 ) -> Histogram<u64> {
-    let http = security
-        .apply(
-            reqwest::blocking::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(10)),
-        )
-        .build()
-        .expect("an HTTP client with loaded TLS settings builds");
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
     // A small deterministic generator per client (no need for cryptographic randomness).
@@ -351,68 +434,133 @@ fn run_client(
             next_random() % options.key_space
         };
         let key = key_name(key_number, options.key_bytes);
-        let base = match options.target {
-            Target::Leader => &targets[0],
-            Target::Any => &targets[client % targets.len()],
-            Target::RoundRobin => &targets[(client + sequence as usize) % targets.len()],
-        };
         let read = match options.workload {
             Workload::Get | Workload::GetLocal => true,
             Workload::Put | Workload::Cas => false,
             Workload::Mixed => (next_random() % 10_000) as f64 / 10_000.0 < options.read_ratio,
         };
-        let begun = Instant::now();
-        let sent = if read {
-            let local = if options.workload == Workload::GetLocal {
-                "?consistency=local"
-            } else {
-                ""
-            };
-            http.get(format!("{base}/v1/kv/{key}{local}")).send()
-        } else if options.workload == Workload::Cas {
-            let expect = last_written
-                .get(&key_number)
-                .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
-            let mut new_value = format!("{client}-{sequence}-").into_bytes();
-            new_value.resize(options.value_bytes.max(new_value.len()), b'x');
-            let body = json!({ "expect": expect, "value": String::from_utf8_lossy(&new_value) });
-            let sent = http.post(format!("{base}/v1/cas/{key}")).json(&body).send();
-            if sent
-                .as_ref()
-                .is_ok_and(|response| response.status().as_u16() == 200)
-            {
-                last_written.insert(key_number, new_value);
+        let mut new_value = Vec::new();
+        let request = if read {
+            Request::Get {
+                key: &key,
+                local: options.workload == Workload::GetLocal,
             }
-            sent
+        } else if options.workload == Workload::Cas {
+            new_value = format!("{client}-{sequence}-").into_bytes();
+            new_value.resize(options.value_bytes.max(new_value.len()), b'x');
+            Request::Cas {
+                key: &key,
+                expect: last_written.get(&key_number).map(Vec::as_slice),
+                value: &new_value,
+            }
         } else {
-            http.put(format!("{base}/v1/kv/{key}"))
-                .body(value.clone())
-                .send()
+            Request::Put {
+                key: &key,
+                value: &value,
+            }
         };
-        match sent {
-            // 404 is a read of a key not written yet, 409 a CAS that found another value:
-            // both are answers the cluster gave.
-            Ok(response) if matches!(response.status().as_u16(), 200 | 404 | 409) => {
-                let _ = response.bytes();
+        let begun = Instant::now();
+        let outcome = executor.execute(&request);
+        let counter = match outcome {
+            Outcome::Answered | Outcome::Swapped => {
                 let micros = begun.elapsed().as_micros().max(1) as u64;
                 histogram.saturating_record(micros);
                 completed.fetch_add(1, Ordering::Relaxed);
+                if matches!(outcome, Outcome::Swapped) {
+                    last_written.insert(key_number, new_value);
+                }
+                continue;
             }
-            Ok(response) => {
-                let counter = match response.status().as_u16() {
-                    503 => &errors.unavailable,
-                    504 => &errors.outcome_unknown,
-                    _ => &errors.other_status,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(error) if error.is_connect() => {
-                errors.connect.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                errors.other.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+            Outcome::Unavailable => &errors.unavailable,
+            Outcome::Unknown => &errors.outcome_unknown,
+            Outcome::OtherStatus => &errors.other_status,
+            Outcome::Connect => &errors.connect,
+            Outcome::Other => &errors.other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
     histogram
+}
+
+/// The node's HTTP API, as `--target leader|any|round-robin` send to it.
+struct HttpExecutor {
+    client: usize,
+    sequence: usize,
+    targets: Vec<String>,
+    target: Target,
+    http: reqwest::blocking::Client,
+}
+
+impl HttpExecutor {
+    fn new(
+        client: usize,
+        targets: Vec<String>,
+        target: Target,
+        security: &ClientSecurity,
+    ) -> HttpExecutor {
+        let http = security
+            .apply(
+                reqwest::blocking::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(10)),
+            )
+            .build()
+            .expect("an HTTP client with loaded TLS settings builds");
+        HttpExecutor {
+            client,
+            sequence: 0,
+            targets,
+            target,
+            http,
+        }
+    }
+}
+
+impl Executor for HttpExecutor {
+    fn execute(&mut self, request: &Request<'_>) -> Outcome {
+        self.sequence += 1;
+        let base = match self.target {
+            Target::Leader => &self.targets[0],
+            Target::Any | Target::Etcd => &self.targets[self.client % self.targets.len()],
+            Target::RoundRobin => &self.targets[(self.client + self.sequence) % self.targets.len()],
+        };
+        let sent = match request {
+            Request::Get { key, local } => {
+                let local = if *local { "?consistency=local" } else { "" };
+                self.http.get(format!("{base}/v1/kv/{key}{local}")).send()
+            }
+            Request::Put { key, value } => self
+                .http
+                .put(format!("{base}/v1/kv/{key}"))
+                .body(value.to_vec())
+                .send(),
+            Request::Cas { key, expect, value } => {
+                let body = json!({
+                    "expect": expect.map(|bytes| String::from_utf8_lossy(bytes).into_owned()),
+                    "value": String::from_utf8_lossy(value),
+                });
+                self.http
+                    .post(format!("{base}/v1/cas/{key}"))
+                    .json(&body)
+                    .send()
+            }
+        };
+        match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let _ = response.bytes();
+                match status {
+                    200 if matches!(request, Request::Cas { .. }) => Outcome::Swapped,
+                    // 404 is a read of a key not written yet, 409 a CAS that found another
+                    // value: both are answers the cluster gave.
+                    200 | 404 | 409 => Outcome::Answered,
+                    503 => Outcome::Unavailable,
+                    504 => Outcome::Unknown,
+                    _ => Outcome::OtherStatus,
+                }
+            }
+            Err(error) if error.is_connect() => Outcome::Connect,
+            Err(_) => Outcome::Other,
+        }
+    }
 }
