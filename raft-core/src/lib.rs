@@ -16,7 +16,8 @@
 //! the [`RaftLog`] it can be asked for, [`Divergence`] and [`RequestError`]. Inside, one module
 //! per part of the protocol adds its `impl Raft` block:
 //!
-//! - `raft`: the `Raft` type, its inputs and queries, role transitions, invariants.
+//! - `raft`: the `Raft` type, its inputs and queries, role transitions.
+//! - `invariants`: `check_invariants`, the local invariants.
 //! - `election`: §5.2 leader election and §5.4.1 the election restriction.
 //! - `replication`: the leader's side of §5.3 and the commit rule of §5.4.2.
 //! - `follower`: the follower's side of AppendEntries.
@@ -39,6 +40,7 @@ pub mod divergence;
 mod election;
 pub mod error;
 mod follower;
+mod invariants;
 mod membership;
 mod progress;
 mod raft;

@@ -1278,3 +1278,23 @@ fn a_leader_stops_when_a_follower_reports_a_committed_entry_it_lacks() {
     );
     assert_eq!(raft.read_index(20), Err(RequestError::Halted));
 }
+
+// ----- membership -------------------------------------------------------------------------
+
+#[test]
+fn a_new_leader_refuses_a_membership_change_until_it_has_committed_an_entry_of_its_term() {
+    // Elected, its no-op durable here but acknowledged by no follower: not committed. Until it
+    // is, the leader cannot know whether its predecessor left a change unfinished.
+    let mut raft = elected_leader(server(1).of(3).start());
+    let change = raft_types::MembershipChange::RemoveMember { id: NodeId(3) };
+    assert_eq!(
+        raft.change_membership(change),
+        Err(RequestError::Membership(
+            raft_types::MembershipChangeError::LeaderNotReady
+        ))
+    );
+    assert!(raft
+        .take_commands()
+        .iter()
+        .all(|command| !matches!(command, Command::AppendLog { .. })));
+}
