@@ -5,10 +5,11 @@
 //! the message and counts it. The sockets live in tasks the actor starts and aborts: one
 //! [`InboundListener`] (and its connection tasks) and one [`OutboundPeer`] per peer.
 //!
-//! Those tasks run on the network's own thread (an `Arbiter` the actor owns), not on the
-//! actor's: reading, decoding and writing never wait for the consensus actor's turn on its
-//! thread, and a burst of `SendMessages` being encoded never holds up the write of the frames
-//! encoded before it.
+//! Those tasks run on the thread the actor was started on (in a node, the System's thread,
+//! shared with the consensus actor): a message then reaches its socket, and a received frame
+//! the consensus actor, without waking another thread. With `NetworkConfig::own_io_thread`
+//! they run on a thread of their own (an `Arbiter` the actor owns) instead, so reading,
+//! decoding and writing never wait for the consensus actor's turn on its thread.
 //!
 //! Stopping the actor (`StopNetwork`, or dropping every address) closes the listener and every
 //! connection, so a node can be restarted on the same address.
@@ -78,7 +79,8 @@ pub struct TcpNetwork {
     /// Where each peer is reached, and its sending task.
     peer_addresses: BTreeMap<NodeId, SocketAddr>,
     outbound_tasks: BTreeMap<NodeId, AbortHandle>,
-    /// The thread the socket tasks run on; started with the actor, stopped with it.
+    /// The thread the socket tasks run on with `own_io_thread`; started with the actor,
+    /// stopped with it.
     io_thread: Option<Arbiter>,
     tasks: Vec<AbortHandle>,
 }
@@ -237,11 +239,15 @@ impl TcpNetwork {
             .instrument(tracing::Span::current())
             .with_current_subscriber();
         let (abort, registration) = AbortHandle::new_pair();
-        let io_thread = self.io_thread.get_or_insert_with(Arbiter::new);
-        io_thread.spawn(async move {
+        let task = async move {
             // Err(Aborted) is the actor stopping: nothing to report.
             let _ = Abortable::new(task, registration).await;
-        });
+        };
+        if self.config.own_io_thread {
+            self.io_thread.get_or_insert_with(Arbiter::new).spawn(task);
+        } else {
+            actix::spawn(task);
+        }
         self.tasks.push(abort.clone());
         abort
     }
@@ -322,7 +328,9 @@ impl Handler<SetPeers> for TcpNetwork {
             self.outboxes
                 .insert(peer, Arc::new(Outbox::new(outbox_limits(&self.config))));
             self.peer_addresses.insert(peer, address);
-            if self.io_thread.is_some() {
+            // The listener is taken when the actor starts: until then `started` starts the
+            // sending tasks of every peer it finds.
+            if self.listener.is_none() {
                 self.start_sending_to(peer);
             }
         }

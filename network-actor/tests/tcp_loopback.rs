@@ -25,6 +25,17 @@ async fn wait_connected(inbox: &Inbox, peers: &[u64]) {
 
 #[actix_rt::test]
 async fn three_networks_exchange_messages_in_every_direction() {
+    exchange_messages_in_every_direction(false).await;
+}
+
+/// The same with the sockets on a thread of the network's own (`own_io_thread`), the mode a
+/// node may choose instead of sharing the consensus actor's thread.
+#[actix_rt::test]
+async fn three_networks_with_their_own_socket_threads_exchange_messages_in_every_direction() {
+    exchange_messages_in_every_direction(true).await;
+}
+
+async fn exchange_messages_in_every_direction(own_io_thread: bool) {
     let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
     let mut listeners = Vec::new();
     let mut peers = BTreeMap::new();
@@ -40,7 +51,8 @@ async fn three_networks_exchange_messages_in_every_direction() {
     let mut inboxes = Vec::new();
     for (index, listener) in listeners.into_iter().enumerate() {
         let node = index as u64 + 1;
-        let config = test_config(node, peers[&NodeId(node)], &peers);
+        let mut config = test_config(node, peers[&NodeId(node)], &peers);
+        config.own_io_thread = own_io_thread;
         let (network, inbox) = start_tcp_network(config, listener);
         networks.push(network);
         inboxes.push(inbox);
