@@ -596,7 +596,7 @@ impl Handler<Applied> for RaftActor {
 impl Handler<PeerEvent> for RaftActor {
     type Result = ();
 
-    fn handle(&mut self, event: PeerEvent, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, event: PeerEvent, ctx: &mut Context<Self>) {
         match event {
             PeerEvent::Connected { peer } => {
                 self.connected_peers.insert(peer);
@@ -605,6 +605,9 @@ impl Handler<PeerEvent> for RaftActor {
             PeerEvent::Disconnected { peer } => {
                 self.connected_peers.remove(&peer);
                 tracing::info!(id = %self.raft.id(), %peer, "peer disconnected");
+                // A hint for the core: a lost leader is replaced sooner (pre-vote only).
+                self.raft.peer_connection_lost(peer);
+                self.input_handled(ctx);
             }
         }
         self.metrics.set_peers_connected(self.connected_peers.len());

@@ -5,6 +5,7 @@ use crate::raft::{CandidateState, FollowerState, LeaderState, PreVoteState, Raft
 use raft_types::{
     EntryPayload, NodeId, RaftMessage, RequestVoteRequest, RequestVoteResponse, Role,
 };
+use rand_chacha::rand_core::RngCore;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Raft {
@@ -34,6 +35,37 @@ impl Raft {
         }
         // A single-server cluster is its own majority.
         self.maybe_win_pre_vote();
+    }
+
+    /// See [`Raft::peer_connection_lost`]. The delay is at least two ticks, so the other
+    /// followers, who saw the same connections close, have dropped the lease too before the
+    /// pre-vote reaches them. Every follower saw the loss at the same moment, so a random delay
+    /// alone would often make two of them ask at once and split the vote: the delay is one
+    /// heartbeat interval per voter of lower id (the lost leader aside), plus a random part
+    /// within one interval. The lowest id asks first; if its log is behind, the next one's
+    /// turn comes an interval later.
+    pub(crate) fn leader_connection_lost(&mut self, peer: NodeId) {
+        let RoleState::Follower(FollowerState { pre_vote: None }) = &self.role_state else {
+            return;
+        };
+        if !self.config.pre_vote || self.leader_id != Some(peer) || !self.may_campaign() {
+            return;
+        }
+        tracing::info!(id = %self.config.id, leader = %peer, term = %self.current_term,
+            "lost the connection to the leader; asking for pre-votes soon");
+        let lease_expired = self.config.election_timeout_min_ticks;
+        let own_id = self.config.id;
+        let rank = self
+            .other_voters()
+            .into_iter()
+            .filter(|voter| *voter != peer && *voter < own_id)
+            .count() as u64;
+        let interval = self.config.heartbeat_interval_ticks.max(1);
+        let delay = 2 + rank * interval + self.random.next_u64() % interval;
+        // The schedule replaces the timer even where that was due sooner: keeping the sooner
+        // one would bring back the simultaneous candidates the schedule is there to avoid.
+        self.election_elapsed = self.election_elapsed.max(lease_expired);
+        self.randomized_election_timeout = self.election_elapsed + delay;
     }
 
     /// Grants a pre-vote when this server would grant the real vote in that term: the term

@@ -268,6 +268,19 @@ impl Raft {
         }
     }
 
+    /// The connection to `peer` was lost: its process ended (the kernel closed its sockets)
+    /// or the network gave up on it. Only a hint, never needed for correctness: a follower
+    /// that loses its leader this way, with pre-vote on, stops honouring the leader's lease
+    /// and asks for pre-votes after a short random delay instead of a whole election timeout,
+    /// so a crashed leader is replaced in tens of milliseconds. A spurious loss disturbs
+    /// nobody: the other voters still hear from the leader and refuse the pre-vote. A
+    /// partition or a frozen host closes nothing; the election timeout still covers those.
+    pub fn peer_connection_lost(&mut self, peer: NodeId) {
+        if self.halted.is_none() {
+            self.leader_connection_lost(peer);
+        }
+    }
+
     /// Handles a message from peer `from`.
     pub fn step(&mut self, from: NodeId, message: RaftMessage) {
         if self.halted.is_some() {

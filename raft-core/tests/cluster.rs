@@ -599,3 +599,88 @@ fn a_leader_with_a_forged_log_stops_its_followers_instead_of_rewriting_them() {
         }
     });
 }
+
+/// The first tick at which some server other than `old_leader` leads, within `max_ticks`.
+fn ticks_until_new_leader(cluster: &mut Cluster, old_leader: NodeId, max_ticks: u64) -> u64 {
+    for tick in 1..=max_ticks {
+        cluster.run_ticks(1);
+        if cluster.leaders().iter().any(|leader| *leader != old_leader) {
+            return tick;
+        }
+    }
+    panic!("no new leader within {max_ticks} ticks");
+}
+
+#[test]
+fn followers_that_see_a_crashed_leaders_connections_close_replace_it_well_within_an_election_timeout(
+) {
+    run_seeds(&this_test!(), seeds(1300, 30), |seed| {
+        let mut cluster = Cluster::new(3, seed);
+        let old_leader = cluster.elect(100);
+        let config = cluster.raft(old_leader).config().clone();
+        cluster.crash(old_leader);
+        for follower in cluster.ids() {
+            if follower != old_leader {
+                cluster.with_server(follower, |raft| raft.peer_connection_lost(old_leader));
+            }
+        }
+        let ticks = ticks_until_new_leader(&mut cluster, old_leader, 200);
+        // At most two heartbeat intervals of delay (the second follower's turn, when the
+        // first one's log is behind) plus a pre-vote and a vote round, against at least
+        // `election_timeout_min_ticks` without the hint.
+        let bound = 2 + 2 * config.heartbeat_interval_ticks + 2;
+        assert!(
+            ticks <= bound && ticks < config.election_timeout_min_ticks,
+            "a new leader after {ticks} ticks; expected at most {bound} (election timeout {})",
+            config.election_timeout_min_ticks
+        );
+        let leader = cluster.leader().expect("a leader");
+        let log_id = cluster
+            .propose(leader)
+            .expect("the new leader accepts writes");
+        cluster.run_ticks(5);
+        assert!(cluster.raft(leader).commit_index() >= log_id.index);
+    });
+}
+
+#[test]
+fn a_connection_lost_to_a_live_leader_disturbs_nobody() {
+    run_seeds(&this_test!(), seeds(1400, 30), |seed| {
+        let mut cluster = Cluster::new(3, seed);
+        let leader = cluster.elect(100);
+        let term = cluster.raft(leader).current_term();
+        let follower = cluster
+            .ids()
+            .into_iter()
+            .find(|id| *id != leader)
+            .expect("a follower");
+        for _ in 0..5 {
+            cluster.with_server(follower, |raft| raft.peer_connection_lost(leader));
+            cluster.run_ticks(10);
+        }
+        assert_eq!(cluster.leaders(), vec![leader], "the leader still leads");
+        assert_eq!(
+            cluster.raft(leader).current_term(),
+            term,
+            "no election happened"
+        );
+        assert_eq!(cluster.raft(follower).leader_id(), Some(leader));
+    });
+}
+
+#[test]
+fn without_pre_vote_a_lost_connection_changes_nothing() {
+    run_seeds(&this_test!(), seeds(1500, 10), |seed| {
+        let mut cluster = Cluster::with_config(3, seed, |config| config.pre_vote = false);
+        let leader = cluster.elect(100);
+        let term = cluster.raft(leader).current_term();
+        for follower in cluster.ids() {
+            if follower != leader {
+                cluster.with_server(follower, |raft| raft.peer_connection_lost(leader));
+            }
+        }
+        cluster.run_ticks(5);
+        assert_eq!(cluster.leaders(), vec![leader]);
+        assert_eq!(cluster.raft(leader).current_term(), term);
+    });
+}

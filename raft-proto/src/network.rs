@@ -23,7 +23,8 @@
 //! - Malformed input (an over-limit frame length, a truncated frame, an undecodable payload)
 //!   closes that one connection, is logged and counted, and never stops the node.
 //! - Messages to one peer leave in the order they were sent on a single connection.
-//! - `PeerEvent` is informational (status, metrics); Raft's correctness never depends on it.
+//! - `PeerEvent` is informational (status, metrics, and a hint that lets followers replace a
+//!   crashed leader early); Raft's correctness never depends on it.
 
 use actix::Message;
 use raft_types::{NodeId, RaftMessage};
@@ -80,7 +81,8 @@ pub struct ReceivedMessages {
 }
 
 /// Sent by the network actor when its connection for sending to a peer comes up or goes down.
-/// Informational (status, metrics); Raft's correctness never depends on it.
+/// Informational (status, metrics; a lost leader's `Disconnected` lets the followers elect a
+/// new one early, see `Raft::peer_connection_lost`); Raft's correctness never depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum PeerEvent {

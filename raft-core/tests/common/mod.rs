@@ -1355,6 +1355,15 @@ impl Cluster {
         self.cut_links.clear();
     }
 
+    /// Tells every running server that its connection to `lost` closed (`peer_connection_lost`).
+    pub fn tell_connection_lost(&mut self, lost: NodeId) {
+        for id in self.ids() {
+            if id != lost && self.is_up(id) {
+                self.with_server(id, |raft| raft.peer_connection_lost(lost));
+            }
+        }
+    }
+
     /// Stops `id`, losing every storage operation not yet durable and its volatile state.
     pub fn crash(&mut self, id: NodeId) {
         let server = self.server_mut(id);
@@ -1729,6 +1738,10 @@ impl Cluster {
                 let down = ids.iter().filter(|id| !self.is_up(**id)).count();
                 if self.is_up(id) && down < ids.len() / 2 {
                     self.crash(id);
+                    // A crashed process's connections close: usually its peers hear of it.
+                    if self.random.gen_bool(0.7) {
+                        self.tell_connection_lost(id);
+                    }
                 }
             }
             930..=959 => {
@@ -1743,6 +1756,10 @@ impl Cluster {
                 let other = ids[self.random.gen_range(0..ids.len())];
                 if other != id {
                     self.cut(id, other);
+                    // A connection reset while the peer lives on: the hint must be harmless.
+                    if self.is_up(id) && self.random.gen_bool(0.3) {
+                        self.with_server(id, |raft| raft.peer_connection_lost(other));
+                    }
                 }
             }
             _ => self.heal(),
