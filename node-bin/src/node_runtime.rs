@@ -19,6 +19,8 @@
 //!
 //! - The consensus core restarts from exactly what the store recovered (hard state and log).
 //! - Storage runs on an Arbiter of its own: fsync blocks a thread, never the consensus actor.
+//! - The HTTP API is served on the System's thread with the consensus actor, the applier and
+//!   the peer sockets ([`same_thread_server`]): a request and its answer wake no other thread.
 //! - Shutdown: the HTTP server stops accepting and the consensus actor is told to `Shutdown`
 //!   (no new proposals, in-flight durable work finished); the process exits once
 //!   `GetDrainState` reports everything durable and applied, or at the latest after
@@ -31,7 +33,7 @@ use crate::address_book::{AddressBook, MemberAddrs};
 use crate::consistency::{ConsistencyChecker, ConsistencyState};
 use crate::http_api::forwarder::Forwarder;
 use crate::http_api::member_routes::AdminPorts;
-use crate::http_api::{app, ApiCounters, ApiPorts, ApiState};
+use crate::http_api::{app, same_thread_server, ApiCounters, ApiPorts, ApiState};
 use crate::node_config::{LogFormat, NodeConfig, StorageEngine};
 use crate::security::{auth_middleware, NodeSecurity};
 use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
@@ -59,11 +61,6 @@ use storage_actor::{
 
 /// How long a stopping node waits for its durable work before exiting anyway.
 pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
-
-/// HTTP worker threads. The handlers only pass messages, so one is plenty, and a second only
-/// adds thread wake-ups: with 64 clients on a 2-core machine one worker costs about 10% less
-/// CPU per write than two (docs/PERFORMANCE.md).
-const HTTP_WORKERS: usize = 1;
 
 /// Installs the tracing subscriber: `RUST_LOG` filters (default `info`), `log.format` picks
 /// text or JSON lines on stderr.
@@ -121,7 +118,7 @@ pub fn check_data_dir_identity(config: &NodeConfig) -> Result<(), IdentityError>
 struct RunningNode {
     raft: Addr<RaftActor>,
     network: Addr<TcpNetwork>,
-    http: actix_web::dev::ServerHandle,
+    http: same_thread_server::ServerHandle,
 }
 
 async fn start(config: NodeConfig) -> anyhow::Result<()> {
@@ -501,7 +498,7 @@ fn start_http(
     consistency: ConsistencyState,
     security: &NodeSecurity,
     members: HttpMembership,
-) -> anyhow::Result<actix_web::dev::ServerHandle> {
+) -> anyhow::Result<same_thread_server::ServerHandle> {
     let wal_directory = match config.storage_engine {
         StorageEngine::Wal => Some(wal_directory(config)),
         StorageEngine::Memory => None,
@@ -513,49 +510,34 @@ fn start_http(
     let counters = ApiCounters::default();
     let node_to_node = security.node_to_node.clone();
     let auth = security.auth.clone();
-    let server = actix_web::HttpServer::new(move || {
-        let forwarder = Forwarder::secured(
-            node_id,
-            bind_ip,
-            members.address_book.clone(),
-            request_timeout + Duration::from_secs(1),
-            &node_to_node,
-        )
-        .expect("an HTTP client with a validated TLS configuration builds");
-        let auth = auth.clone();
-        app(ApiState {
-            node_id,
-            ports: ports.clone(),
-            forwarder,
-            request_timeout,
-            max_value_bytes,
-            raft_metrics: Some(Arc::clone(&metrics)),
-            storage_metrics: Some(Arc::clone(&storage_metrics)),
-            counters: counters.clone(),
-            consistency: consistency.clone(),
-            snapshot_store: Arc::clone(&snapshots.store),
-            snapshot_metrics: Some(Arc::clone(&snapshots.metrics)),
-            wal_directory: wal_directory.clone(),
-        })
-        .app_data(actix_web::web::Data::new(members.admin.clone()))
-        .wrap_fn(move |request, service| auth_middleware::guard(&auth, request, service))
+    let forwarder = Forwarder::secured(
+        node_id,
+        bind_ip,
+        members.address_book.clone(),
+        request_timeout + Duration::from_secs(1),
+        &node_to_node,
+    )
+    .expect("an HTTP client with a validated TLS configuration builds");
+    let app = app(ApiState {
+        node_id,
+        ports,
+        forwarder,
+        request_timeout,
+        max_value_bytes,
+        raft_metrics: Some(metrics),
+        storage_metrics: Some(storage_metrics),
+        counters,
+        consistency,
+        snapshot_store: snapshots.store,
+        snapshot_metrics: Some(snapshots.metrics),
+        wal_directory,
     })
-    .workers(HTTP_WORKERS)
-    .disable_signals()
-    .shutdown_timeout(1);
-    let server = match &security.http_tls {
-        Some(tls) => server.bind_rustls_0_23(config.client_addr, tls.clone()),
-        None => server.bind(config.client_addr),
-    }
-    .with_context(|| format!("cannot listen on client_addr {}", config.client_addr))?
-    .run();
-    let handle = server.handle();
-    actix::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the HTTP server failed");
-        }
-    });
-    Ok(handle)
+    .app_data(actix_web::web::Data::new(members.admin))
+    .wrap_fn(move |request, service| auth_middleware::guard(&auth, request, service));
+    let listener = std::net::TcpListener::bind(config.client_addr)
+        .with_context(|| format!("cannot listen on client_addr {}", config.client_addr))?;
+    same_thread_server::serve(listener, security.http_tls.clone(), app)
+        .with_context(|| format!("cannot serve on client_addr {}", config.client_addr))
 }
 
 /// Waits for SIGTERM or SIGINT, then stops the node gracefully (see the module docs).
@@ -578,8 +560,7 @@ async fn stop_on_signal(node: RunningNode) {
         "stopping: no new requests, finishing durable work"
     );
     node.raft.do_send(Shutdown);
-    let http_stopped = node.http.stop(true);
-    actix::spawn(http_stopped);
+    node.http.stop();
     loop {
         match node.raft.send(GetDrainState).await {
             Ok(state) if state.is_drained() => break,

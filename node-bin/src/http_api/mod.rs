@@ -18,6 +18,8 @@
 //! - [`snapshot_routes`]: `POST`/`GET /v1/snapshot` and the snapshot figures of status and
 //!   metrics.
 //! - [`member_routes`]: the membership admin API (`/v1/members`, `/v1/leader/transfer`).
+//! - [`same_thread_server`]: serving the `App` on the calling thread (the node's System
+//!   thread), instead of actix-web's worker threads.
 //!
 //! `GET /v1/internal/checkpoints` is for the nodes themselves: the consistency check
 //! ([`crate::consistency`]) fetches it from every peer.
@@ -30,6 +32,7 @@ pub mod kv_key;
 pub mod list_route;
 pub mod member_routes;
 pub mod query;
+pub mod same_thread_server;
 pub mod snapshot_routes;
 
 pub use api_error::ApiError;
