@@ -31,6 +31,10 @@ mod bench;
 #[cfg(feature = "etcd")]
 #[path = "raftctl/bench_etcd.rs"]
 mod bench_etcd;
+#[path = "raftctl/bench_failover.rs"]
+mod bench_failover;
+#[path = "raftctl/bench_http.rs"]
+mod bench_http;
 #[path = "raftctl/cluster_commands.rs"]
 mod cluster_commands;
 #[path = "raftctl/member_commands.rs"]

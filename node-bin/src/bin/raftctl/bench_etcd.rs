@@ -25,10 +25,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a single-threaded tokio runtime builds")
 }
 
-fn connect(runtime: &tokio::runtime::Runtime, endpoints: &[String]) -> Result<Client, String> {
+fn connect(
+    runtime: &tokio::runtime::Runtime,
+    endpoints: &[String],
+    timeout: Duration,
+) -> Result<Client, String> {
     let options = etcd_client::ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_timeout(Duration::from_secs(10));
+        .with_connect_timeout(Duration::from_secs(2).min(timeout))
+        .with_timeout(timeout);
     runtime
         .block_on(Client::connect(endpoints, Some(options)))
         .map_err(|error| error.to_string())
@@ -36,10 +40,10 @@ fn connect(runtime: &tokio::runtime::Runtime, endpoints: &[String]) -> Result<Cl
 
 /// Checks that the cluster answers (its status, from the first endpoint that gives it), then
 /// returns a factory of per-thread connections.
-pub(crate) fn factory(endpoints: &[String]) -> Result<ExecutorFactory, String> {
+pub(crate) fn factory(endpoints: &[String], timeout: Duration) -> Result<ExecutorFactory, String> {
     let endpoints: Vec<String> = endpoints.to_vec();
     let probe = runtime();
-    let mut client = connect(&probe, &endpoints)?;
+    let mut client = connect(&probe, &endpoints, timeout)?;
     let status = probe
         .block_on(client.status())
         .map_err(|error| error.to_string())?;
@@ -48,17 +52,61 @@ pub(crate) fn factory(endpoints: &[String]) -> Result<ExecutorFactory, String> {
     }
     Ok(Arc::new(move |_client| {
         let runtime = runtime();
-        let client =
-            connect(&runtime, &endpoints).unwrap_or_else(|error| panic!("etcd connect: {error}"));
+        let client = connect(&runtime, &endpoints, timeout)
+            .unwrap_or_else(|error| panic!("etcd connect: {error}"));
         Box::new(EtcdExecutor { runtime, client })
     }))
+}
+
+/// For `--kill-leader`: one connection per endpoint per client, and the leader found by asking
+/// every endpoint for its status (the leader is the member whose id is the leader id).
+pub(crate) fn failover_system(
+    endpoints: &[String],
+    timeout: Duration,
+) -> Result<super::bench_failover::System, String> {
+    let endpoints: Vec<String> = endpoints.to_vec();
+    factory(&endpoints, timeout)?;
+    let executor_endpoints = endpoints.clone();
+    let leader_endpoints = endpoints.clone();
+    Ok(super::bench_failover::System {
+        endpoints,
+        executor: Arc::new(move |_client, endpoint| {
+            let runtime = runtime();
+            let client =
+                connect(&runtime, &executor_endpoints[endpoint..=endpoint], timeout).ok()?;
+            let executor: Box<dyn Executor> = Box::new(EtcdExecutor { runtime, client });
+            Some(executor)
+        }),
+        find_leader: Box::new(move || leader_index(&leader_endpoints)),
+    })
+}
+
+fn leader_index(endpoints: &[String]) -> Option<usize> {
+    let runtime = runtime();
+    endpoints.iter().position(|endpoint| {
+        let Ok(mut client) = connect(
+            &runtime,
+            std::slice::from_ref(endpoint),
+            Duration::from_secs(1),
+        ) else {
+            return false;
+        };
+        runtime.block_on(client.status()).is_ok_and(|status| {
+            status.leader() != 0
+                && status
+                    .header()
+                    .is_some_and(|header| header.member_id() == status.leader())
+        })
+    })
 }
 
 fn classify(error: &etcd_client::Error) -> Outcome {
     match error {
         etcd_client::Error::GRpcStatus(status) => match i32::from(status.code()) {
             GRPC_UNAVAILABLE => Outcome::Unavailable,
-            GRPC_DEADLINE_EXCEEDED => Outcome::Unknown,
+            // tonic ends a request that passed the client's timeout as cancelled: as with a
+            // deadline, a write may or may not have been applied.
+            GRPC_DEADLINE_EXCEEDED | GRPC_CANCELLED => Outcome::Unknown,
             _ => Outcome::OtherStatus,
         },
         etcd_client::Error::TransportError(_) => Outcome::Connect,
@@ -68,6 +116,7 @@ fn classify(error: &etcd_client::Error) -> Outcome {
 
 /// The gRPC status codes the classification names (the protocol's numbers; etcd-client does
 /// not re-export tonic's `Code`).
+const GRPC_CANCELLED: i32 = 1;
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_UNAVAILABLE: i32 = 14;
 
