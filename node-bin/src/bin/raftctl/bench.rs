@@ -154,6 +154,11 @@ pub struct BenchOptions {
     /// `--duration`, `--workload` and `--target` (beyond `etcd`) do not.
     #[arg(long, value_name = "COMMAND")]
     pub kill_leader: Option<String>,
+    /// With `--target etcd`: run the clients as tasks of one runtime sharing this many gRPC
+    /// connections (as etcd's own benchmark runs its clients over `--conns`); 0: each client
+    /// thread with a connection and a runtime of its own.
+    #[arg(long, default_value_t = 0, value_name = "CONNECTIONS")]
+    pub etcd_connections: usize,
     /// With `--kill-leader`: seconds of load before the kill.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub warmup: f64,
@@ -393,6 +398,9 @@ fn bench_etcd_target(endpoints: &[String], options: &BenchOptions, output: Outpu
             }
         };
     }
+    if options.etcd_connections > 0 {
+        return super::bench_etcd::run_shared(endpoints, options, output);
+    }
     match super::bench_etcd::factory(endpoints, options.request_timeout()) {
         Ok(factory) => run_load(options, output, factory),
         Err(error) => {
@@ -411,71 +419,251 @@ fn bench_etcd_target(_endpoints: &[String], _options: &BenchOptions, _output: Ou
     EXIT_USAGE
 }
 
+/// What every client of one run shares: the options, the request count, the errors and the
+/// clock.
+pub(crate) struct LoadState {
+    pub(crate) options: BenchOptions,
+    issued: AtomicU64,
+    completed: AtomicU64,
+    pub(crate) errors: Errors,
+    stop: AtomicBool,
+    started: Instant,
+    deadline: Option<Instant>,
+}
+
+impl LoadState {
+    fn new(options: &BenchOptions) -> LoadState {
+        let started = Instant::now();
+        LoadState {
+            options: options.clone(),
+            issued: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            errors: Errors::default(),
+            stop: AtomicBool::new(false),
+            started,
+            deadline: options
+                .duration
+                .map(|seconds| started + Duration::from_secs_f64(seconds.max(0.0))),
+        }
+    }
+
+    /// The next request's number, or `None` once the run is over.
+    pub(crate) fn next_ticket(&self) -> Option<u64> {
+        if self.stop.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|end| Instant::now() >= end)
+        {
+            return None;
+        }
+        let ticket = self.issued.fetch_add(1, Ordering::Relaxed);
+        (self.deadline.is_some() || ticket < self.options.total).then_some(ticket)
+    }
+
+    /// With `--rate`: the time between two requests of one client.
+    pub(crate) fn pace(&self) -> Option<Duration> {
+        (self.options.rate > 0).then(|| {
+            Duration::from_secs_f64(self.options.clients as f64 / self.options.rate as f64)
+        })
+    }
+}
+
+/// What one client (or a group of them) measured.
+pub(crate) struct ClientRecord {
+    histogram: Histogram<u64>,
+    /// With --window: when each successful request completed, in microseconds since the start.
+    completed_at: Vec<u64>,
+}
+
+impl ClientRecord {
+    pub(crate) fn new() -> ClientRecord {
+        ClientRecord {
+            histogram: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                .expect("valid histogram bounds"),
+            completed_at: Vec::new(),
+        }
+    }
+
+    /// Counts `outcome`: an error by kind, a success with its latency (and completion time).
+    pub(crate) fn record(&mut self, state: &LoadState, outcome: &Outcome, begun: Instant) {
+        if state.errors.record(outcome) {
+            return;
+        }
+        let finished = Instant::now();
+        let micros = finished.duration_since(begun).as_micros().max(1) as u64;
+        self.histogram.saturating_record(micros);
+        state.completed.fetch_add(1, Ordering::Relaxed);
+        if state.options.window.is_some() {
+            self.completed_at
+                .push(finished.duration_since(state.started).as_micros() as u64);
+        }
+    }
+}
+
+/// One client's share of the workload: which request comes next, and for `cas` the value it
+/// last swapped into each key.
+pub(crate) struct ClientPlan {
+    client: usize,
+    options: BenchOptions,
+    /// A small deterministic generator per client (no need for cryptographic randomness).
+    random_state: u64,
+    value: Vec<u8>,
+    last_written: std::collections::BTreeMap<u64, Vec<u8>>,
+    sequence: u64,
+}
+
+/// One planned request, owning its key and new value.
+pub(crate) struct PlannedRequest {
+    key_number: u64,
+    key: String,
+    kind: PlannedKind,
+}
+
+enum PlannedKind {
+    Get { local: bool },
+    Put,
+    Cas { new_value: Vec<u8> },
+}
+
+impl ClientPlan {
+    pub(crate) fn new(client: usize, options: &BenchOptions) -> ClientPlan {
+        ClientPlan {
+            client,
+            options: options.clone(),
+            random_state: 0x9E37_79B9_7F4A_7C15u64
+                ^ (client as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            value: vec![b'x'; options.value_bytes],
+            last_written: Default::default(),
+            sequence: 0,
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        self.random_state ^= self.random_state << 13;
+        self.random_state ^= self.random_state >> 7;
+        self.random_state ^= self.random_state << 17;
+        self.random_state
+    }
+
+    /// The request with number `ticket`.
+    pub(crate) fn next(&mut self, ticket: u64) -> PlannedRequest {
+        self.sequence += 1;
+        let key_number = if self.options.sequential_keys {
+            ticket % self.options.key_space
+        } else {
+            self.next_random() % self.options.key_space
+        };
+        let read = match self.options.workload {
+            Workload::Get | Workload::GetLocal => true,
+            Workload::Put | Workload::Cas => false,
+            Workload::Mixed => {
+                (self.next_random() % 10_000) as f64 / 10_000.0 < self.options.read_ratio
+            }
+        };
+        let kind = if read {
+            PlannedKind::Get {
+                local: self.options.workload == Workload::GetLocal,
+            }
+        } else if self.options.workload == Workload::Cas {
+            let mut new_value = format!("{}-{}-", self.client, self.sequence).into_bytes();
+            new_value.resize(self.options.value_bytes.max(new_value.len()), b'x');
+            PlannedKind::Cas { new_value }
+        } else {
+            PlannedKind::Put
+        };
+        PlannedRequest {
+            key_number,
+            key: key_name(key_number, self.options.key_bytes),
+            kind,
+        }
+    }
+
+    pub(crate) fn request<'a>(&'a self, planned: &'a PlannedRequest) -> Request<'a> {
+        match &planned.kind {
+            PlannedKind::Get { local } => Request::Get {
+                key: &planned.key,
+                local: *local,
+            },
+            PlannedKind::Put => Request::Put {
+                key: &planned.key,
+                value: &self.value,
+            },
+            PlannedKind::Cas { new_value } => Request::Cas {
+                key: &planned.key,
+                expect: self
+                    .last_written
+                    .get(&planned.key_number)
+                    .map(Vec::as_slice),
+                value: new_value,
+            },
+        }
+    }
+
+    /// Remembers what a request that ended with `outcome` wrote, for the next swap of its key.
+    pub(crate) fn finished(&mut self, planned: PlannedRequest, outcome: &Outcome) {
+        if let (Outcome::Swapped, PlannedKind::Cas { new_value }) = (outcome, planned.kind) {
+            self.last_written.insert(planned.key_number, new_value);
+        }
+    }
+}
+
 /// Runs `options.clients` threads, each with its own executor from `factory`, and prints the
 /// summary; returns the exit code.
 fn run_load(options: &BenchOptions, output: Output, factory: ExecutorFactory) -> u8 {
-    let issued = Arc::new(AtomicU64::new(0));
-    let completed = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(Errors::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let deadline = options
-        .duration
-        .map(|seconds| started + Duration::from_secs_f64(seconds.max(0.0)));
-    let threads: Vec<_> = (0..options.clients)
-        .map(|client| {
-            let options = options.clone();
-            let issued = Arc::clone(&issued);
-            let completed = Arc::clone(&completed);
-            let errors = Arc::clone(&errors);
-            let stop = Arc::clone(&stop);
-            let factory = Arc::clone(&factory);
-            std::thread::spawn(move || {
-                let mut executor = factory(client);
-                run_client(
-                    client,
-                    executor.as_mut(),
-                    &options,
-                    deadline,
-                    &issued,
-                    &completed,
-                    &errors,
-                    &stop,
-                    started,
-                )
+    run_driven(options, output, |state| {
+        (0..state.options.clients)
+            .map(|client| {
+                let state = Arc::clone(&state);
+                let factory = Arc::clone(&factory);
+                std::thread::spawn(move || {
+                    let mut executor = factory(client);
+                    vec![run_client(client, executor.as_mut(), &state)]
+                })
             })
-        })
-        .collect();
+            .collect()
+    })
+}
+
+/// Runs the load `drive` starts (threads that end when `LoadState::next_ticket` says so, each
+/// returning what its clients measured), shows progress on a terminal, and prints the
+/// summary; returns the exit code.
+pub(crate) fn run_driven(
+    options: &BenchOptions,
+    output: Output,
+    drive: impl FnOnce(Arc<LoadState>) -> Vec<std::thread::JoinHandle<Vec<ClientRecord>>>,
+) -> u8 {
+    let state = Arc::new(LoadState::new(options));
+    let threads = drive(Arc::clone(&state));
     let show_progress = std::io::stderr().is_terminal() && output == Output::Table;
     while threads.iter().any(|thread| !thread.is_finished()) {
         std::thread::sleep(Duration::from_millis(200));
         if show_progress {
-            let done = completed.load(Ordering::Relaxed);
-            let goal = if deadline.is_some() {
+            let done = state.completed.load(Ordering::Relaxed);
+            let goal = if state.deadline.is_some() {
                 String::new()
             } else {
                 format!(" of {}", options.total)
             };
             eprint!(
                 "\r{done}{goal} done, {} errors, {:.1} s",
-                errors.total(),
-                started.elapsed().as_secs_f64()
+                state.errors.total(),
+                state.started.elapsed().as_secs_f64()
             );
         }
     }
     if show_progress {
         eprintln!();
     }
-    stop.store(true, Ordering::SeqCst);
+    state.stop.store(true, Ordering::SeqCst);
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
     let mut completions = Vec::new();
     for thread in threads {
-        let (latencies, completed_at) = thread.join().expect("a bench client panicked");
-        histogram.add(&latencies).expect("same bounds");
-        completions.extend(completed_at);
+        for record in thread.join().expect("a bench client panicked") {
+            histogram.add(&record.histogram).expect("same bounds");
+            completions.extend(record.completed_at);
+        }
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed = state.started.elapsed().as_secs_f64();
+    let errors = &state.errors;
     let windows = options
         .window
         .map(|window| window_rates(&mut completions, window));
@@ -531,45 +719,13 @@ fn run_load(options: &BenchOptions, output: Output, factory: ExecutorFactory) ->
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_client(
-    client: usize,
-    executor: &mut dyn Executor,
-    options: &BenchOptions,
-    deadline: Option<Instant>,
-    issued: &AtomicU64,
-    completed: &AtomicU64,
-    errors: &Errors,
-    stop: &AtomicBool,
-    started: Instant,
-) -> (Histogram<u64>, Vec<u64>) {
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
-    // With --window: when each successful request completed, in microseconds since the start.
-    let mut completed_at = Vec::new();
-    // A small deterministic generator per client (no need for cryptographic randomness).
-    let mut state =
-        0x9E37_79B9_7F4A_7C15u64 ^ (client as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    let mut next_random = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let value = vec![b'x'; options.value_bytes];
-    let mut last_written: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
-    let pace = (options.rate > 0)
-        .then(|| Duration::from_secs_f64(options.clients as f64 / options.rate as f64));
+/// One client thread: requests from its plan through `executor` until the run is over.
+fn run_client(client: usize, executor: &mut dyn Executor, state: &LoadState) -> ClientRecord {
+    let mut record = ClientRecord::new();
+    let mut plan = ClientPlan::new(client, &state.options);
+    let pace = state.pace();
     let mut next_start = Instant::now();
-    let mut sequence = 0u64;
-    loop {
-        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|end| Instant::now() >= end) {
-            break;
-        }
-        let ticket = issued.fetch_add(1, Ordering::Relaxed);
-        if deadline.is_none() && ticket >= options.total {
-            break;
-        }
+    while let Some(ticket) = state.next_ticket() {
         if let Some(pace) = pace {
             let now = Instant::now();
             if next_start > now {
@@ -577,55 +733,13 @@ fn run_client(
             }
             next_start += pace;
         }
-        sequence += 1;
-        let key_number = if options.sequential_keys {
-            ticket % options.key_space
-        } else {
-            next_random() % options.key_space
-        };
-        let key = key_name(key_number, options.key_bytes);
-        let read = match options.workload {
-            Workload::Get | Workload::GetLocal => true,
-            Workload::Put | Workload::Cas => false,
-            Workload::Mixed => (next_random() % 10_000) as f64 / 10_000.0 < options.read_ratio,
-        };
-        let mut new_value = Vec::new();
-        let request = if read {
-            Request::Get {
-                key: &key,
-                local: options.workload == Workload::GetLocal,
-            }
-        } else if options.workload == Workload::Cas {
-            new_value = format!("{client}-{sequence}-").into_bytes();
-            new_value.resize(options.value_bytes.max(new_value.len()), b'x');
-            Request::Cas {
-                key: &key,
-                expect: last_written.get(&key_number).map(Vec::as_slice),
-                value: &new_value,
-            }
-        } else {
-            Request::Put {
-                key: &key,
-                value: &value,
-            }
-        };
+        let planned = plan.next(ticket);
         let begun = Instant::now();
-        let outcome = executor.execute(&request);
-        if errors.record(&outcome) {
-            continue;
-        }
-        let finished = Instant::now();
-        let micros = finished.duration_since(begun).as_micros().max(1) as u64;
-        histogram.saturating_record(micros);
-        completed.fetch_add(1, Ordering::Relaxed);
-        if options.window.is_some() {
-            completed_at.push(finished.duration_since(started).as_micros() as u64);
-        }
-        if matches!(outcome, Outcome::Swapped) {
-            last_written.insert(key_number, new_value);
-        }
+        let outcome = executor.execute(&plan.request(&planned));
+        record.record(state, &outcome, begun);
+        plan.finished(planned, &outcome);
     }
-    (histogram, completed_at)
+    record
 }
 
 /// The rates of consecutive windows of successful requests (`--window`).

@@ -4,10 +4,18 @@
 //! range request, `get-local` a serializable one, a put a put, and a compare-and-swap a
 //! transaction comparing the value (or, for an absent key, version 0) before putting.
 //!
-//! Each client thread gets its own connection and a single-threaded runtime, as the HTTP
-//! clients get their own keep-alive connection, so the two systems are driven alike.
+//! By default each client thread gets its own connection and a single-threaded runtime, as the
+//! HTTP clients get their own keep-alive connection. With `--etcd-connections N` the clients
+//! are tasks of one two-thread runtime sharing N connections instead (etcd's own benchmark
+//! tool shares `--conns` connections between its clients the same way): gRPC multiplexes
+//! requests on a connection, and one runtime costs the machine less CPU than one per client,
+//! which matters when the load generator shares the cores with the cluster.
 
-use super::bench::{Executor, ExecutorFactory, Outcome, Request};
+use super::bench::{
+    run_driven, BenchOptions, ClientPlan, ClientRecord, Executor, ExecutorFactory, LoadState,
+    Outcome, Request,
+};
+use super::{Output, EXIT_UNAVAILABLE};
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,39 +128,116 @@ const GRPC_CANCELLED: i32 = 1;
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_UNAVAILABLE: i32 = 14;
 
+/// Worker threads of the runtime shared by all clients with `--etcd-connections` (the machine
+/// the comparison was written for has two cores).
+const SHARED_RUNTIME_THREADS: usize = 2;
+
+/// `--etcd-connections N`: every client a task on one runtime, the tasks sharing N
+/// connections round robin; prints the summary and returns the exit code.
+pub(crate) fn run_shared(endpoints: &[String], options: &BenchOptions, output: Output) -> u8 {
+    let timeout = options.request_timeout();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(SHARED_RUNTIME_THREADS)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime builds");
+    let connected: Result<Vec<Client>, String> = (0..options.etcd_connections)
+        .map(|_| connect(&runtime, endpoints, timeout))
+        .collect();
+    let status = connected.and_then(|connections| {
+        let mut probe = connections[0].clone();
+        let status = runtime
+            .block_on(probe.status())
+            .map_err(|error| error.to_string())?;
+        if status.leader() == 0 {
+            return Err("etcd reports no leader".to_string());
+        }
+        Ok(connections)
+    });
+    let connections = match status {
+        Ok(connections) => connections,
+        Err(error) => {
+            eprintln!("raftctl bench: etcd at {endpoints:?} does not answer: {error}");
+            return EXIT_UNAVAILABLE;
+        }
+    };
+    run_driven(options, output, move |state| {
+        vec![std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let tasks: Vec<_> = (0..state.options.clients)
+                    .map(|client| {
+                        let connection = connections[client % connections.len()].clone();
+                        let state = Arc::clone(&state);
+                        tokio::spawn(run_task(client, connection, state))
+                    })
+                    .collect();
+                let mut records = Vec::new();
+                for task in tasks {
+                    records.push(task.await.expect("a bench task panicked"));
+                }
+                records
+            })
+        })]
+    })
+}
+
+/// One client as a task: `bench.rs`'s client loop, awaiting instead of blocking.
+async fn run_task(client: usize, mut connection: Client, state: Arc<LoadState>) -> ClientRecord {
+    let mut record = ClientRecord::new();
+    let mut plan = ClientPlan::new(client, &state.options);
+    let pace = state.pace();
+    let mut next_start = tokio::time::Instant::now();
+    while let Some(ticket) = state.next_ticket() {
+        if let Some(pace) = pace {
+            tokio::time::sleep_until(next_start).await;
+            next_start += pace;
+        }
+        let planned = plan.next(ticket);
+        let begun = std::time::Instant::now();
+        let outcome = execute(&mut connection, &plan.request(&planned)).await;
+        record.record(&state, &outcome, begun);
+        plan.finished(planned, &outcome);
+    }
+    record
+}
+
 impl Executor for EtcdExecutor {
     fn execute(&mut self, request: &Request<'_>) -> Outcome {
-        let client = &mut self.client;
-        let result = self.runtime.block_on(async {
-            match request {
-                Request::Get { key, local } => {
-                    let options = local.then(|| GetOptions::new().with_serializable());
-                    client.get(*key, options).await.map(|_| Outcome::Answered)
-                }
-                Request::Put { key, value } => client
-                    .put(*key, value.to_vec(), None)
-                    .await
-                    .map(|_| Outcome::Answered),
-                Request::Cas { key, expect, value } => {
-                    let compare = match expect {
-                        Some(expect) => Compare::value(*key, CompareOp::Equal, expect.to_vec()),
-                        None => Compare::version(*key, CompareOp::Equal, 0),
-                    };
-                    let transaction = Txn::new().when([compare]).and_then([TxnOp::put(
-                        *key,
-                        value.to_vec(),
-                        None,
-                    )]);
-                    client.txn(transaction).await.map(|answer| {
-                        if answer.succeeded() {
-                            Outcome::Swapped
-                        } else {
-                            Outcome::Answered
-                        }
-                    })
-                }
-            }
-        });
-        result.unwrap_or_else(|error| classify(&error))
+        self.runtime.block_on(execute(&mut self.client, request))
     }
+}
+
+/// One request on one connection.
+async fn execute(client: &mut Client, request: &Request<'_>) -> Outcome {
+    let result = async {
+        match request {
+            Request::Get { key, local } => {
+                let options = local.then(|| GetOptions::new().with_serializable());
+                client.get(*key, options).await.map(|_| Outcome::Answered)
+            }
+            Request::Put { key, value } => client
+                .put(*key, value.to_vec(), None)
+                .await
+                .map(|_| Outcome::Answered),
+            Request::Cas { key, expect, value } => {
+                let compare = match expect {
+                    Some(expect) => Compare::value(*key, CompareOp::Equal, expect.to_vec()),
+                    None => Compare::version(*key, CompareOp::Equal, 0),
+                };
+                let transaction =
+                    Txn::new()
+                        .when([compare])
+                        .and_then([TxnOp::put(*key, value.to_vec(), None)]);
+                client.txn(transaction).await.map(|answer| {
+                    if answer.succeeded() {
+                        Outcome::Swapped
+                    } else {
+                        Outcome::Answered
+                    }
+                })
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(|error| classify(&error))
 }
