@@ -156,8 +156,10 @@ pub struct BenchOptions {
     pub kill_leader: Option<String>,
     /// With `--target etcd`: run the clients as tasks of one runtime sharing this many gRPC
     /// connections (as etcd's own benchmark runs its clients over `--conns`); 0: each client
-    /// thread with a connection and a runtime of its own.
-    #[arg(long, default_value_t = 0, value_name = "CONNECTIONS")]
+    /// thread with a connection and a runtime of its own (which costs the client about three
+    /// times the CPU per request). Failover trials always use one connection per client and
+    /// endpoint.
+    #[arg(long, default_value_t = 4, value_name = "CONNECTIONS")]
     pub etcd_connections: usize,
     /// With `--kill-leader`: seconds of load before the kill.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
