@@ -64,8 +64,46 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Ports: etcd clients 127.0.0.1:2379{1,2,3}, peers 2380{1,2,3}; raft-node clients
-# 127.0.0.1:1800{1,2,3}, peers 1700{1,2,3}.
+# Ports: member i (1..3) listens on 127.0.0.1:$((BASE + i)), with the bases below (overridable,
+# e.g. when another cluster is running here): etcd clients 23790, peers 23800; raft-node
+# clients 18000, peers 17000. Every port must be free: a busy one would have the benchmark
+# measure whatever already listens there.
+ETCD_CLIENT_PORT=${ETCD_CLIENT_PORT:-23790}
+ETCD_PEER_PORT=${ETCD_PEER_PORT:-23800}
+RAFT_CLIENT_PORT=${RAFT_CLIENT_PORT:-18000}
+RAFT_PEER_PORT=${RAFT_PEER_PORT:-17000}
+require_free_ports() {
+    python3 - "$@" <<'PORTS' || exit 2
+import socket, sys
+busy = []
+for port in map(int, sys.argv[1:]):
+    probe = socket.socket()
+    # As the servers do: connections of an earlier run in TIME_WAIT do not make a port busy,
+    # a listener does.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError:
+        busy.append(port)
+    finally:
+        probe.close()
+if busy:
+    sys.exit("compare.sh: ports in use on 127.0.0.1: %s (set *_PORT to other bases)" % busy)
+PORTS
+}
+require_free_ports $(for i in 1 2 3; do
+    echo $((ETCD_CLIENT_PORT + i)) $((ETCD_PEER_PORT + i)) $((RAFT_CLIENT_PORT + i)) $((RAFT_PEER_PORT + i))
+done)
+# Fails when a member started on purpose is not running (it could not bind, or crashed).
+require_running() {
+    local file
+    for file in "$@"; do
+        kill -0 "$(cat "$file")" 2>/dev/null || {
+            echo "compare.sh: $(basename "$file") is not running; its log: $WORK/$(basename "$file").log" >&2
+            exit 3
+        }
+    done
+}
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # One bench run; prints "requests_per_second p50_ms p99_ms errors" (errors -1: no summary).
@@ -130,6 +168,7 @@ print(report.get("leader_index", 0), "n/a" if ms is None else "%.1f" % ms)
         fi
         "restart_$system" "$leader"
         "healthy_$system" || { echo "compare.sh: $system did not recover after trial $trial" >&2; exit 3; }
+        require_running "$WORK/pid/$system-$leader"
     done
     FAILOVER[$system,$timeout_ms]=$(python3 -c '
 import statistics, sys
@@ -139,14 +178,16 @@ print(("%.1f" % statistics.median(trials)) if trials else "n/a", sys.argv[1] or 
 }
 
 echo "== etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members" >&2
-CLUSTER="e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803"
-ETCD_ENDPOINTS=http://127.0.0.1:23791,http://127.0.0.1:23792,http://127.0.0.1:23793
+CLUSTER=$(for i in 1 2 3; do echo "e$i=http://127.0.0.1:$((ETCD_PEER_PORT + i))"; done | paste -sd,)
+ETCD_ENDPOINTS=$(for i in 1 2 3; do echo "http://127.0.0.1:$((ETCD_CLIENT_PORT + i))"; done | paste -sd,)
 start_etcd() {
     local i=$1
     # On a restart the data dir is there and the --initial-* flags are ignored.
     etcd --name "e$i" --data-dir "$WORK/etcd-$i" \
-        --listen-client-urls "http://127.0.0.1:2379$i" --advertise-client-urls "http://127.0.0.1:2379$i" \
-        --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
+        --listen-client-urls "http://127.0.0.1:$((ETCD_CLIENT_PORT + i))" \
+        --advertise-client-urls "http://127.0.0.1:$((ETCD_CLIENT_PORT + i))" \
+        --listen-peer-urls "http://127.0.0.1:$((ETCD_PEER_PORT + i))" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PEER_PORT + i))" \
         --initial-cluster "$CLUSTER" --initial-cluster-state new \
         --heartbeat-interval 30 --election-timeout 150 >>"$WORK/etcd-$i.log" 2>&1 &
     echo $! >"$WORK/pid/etcd-$i"
@@ -178,6 +219,7 @@ healthy_etcd() {
 }
 for i in 1 2 3; do start_etcd "$i"; done
 healthy_etcd || { echo "compare.sh: etcd elected no leader" >&2; exit 3; }
+require_running "$WORK"/pid/etcd-*
 etcd_leader=$(etcd_leader_when_healthy)
 measure etcd "$etcd_leader" etcd
 ETCD_RSS=""
@@ -201,7 +243,7 @@ start_raft() {
     disown
 }
 restart_raft() { start_raft "$1"; }
-RAFT_ENDPOINTS=http://127.0.0.1:18001,http://127.0.0.1:18002,http://127.0.0.1:18003
+RAFT_ENDPOINTS=$(for i in 1 2 3; do echo "http://127.0.0.1:$((RAFT_CLIENT_PORT + i))"; done | paste -sd,)
 # Every member answers and knows the leader (`endpoint health` exits 0), and a write is taken.
 healthy_raft() {
     for _ in $(seq 1 200); do
@@ -218,8 +260,8 @@ for i in 1 2 3; do
         echo "id = $i"
         echo "cluster_id = \"compare\""
         echo "data_dir = \"$WORK/raft-$i\""
-        echo "peer_addr = \"127.0.0.1:1700$i\""
-        echo "client_addr = \"127.0.0.1:1800$i\""
+        echo "peer_addr = \"127.0.0.1:$((RAFT_PEER_PORT + i))\""
+        echo "client_addr = \"127.0.0.1:$((RAFT_CLIENT_PORT + i))\""
         echo "[raft]"
         echo "heartbeat_interval_ms = 30"
         echo "election_timeout_min_ms = 150"
@@ -227,13 +269,14 @@ for i in 1 2 3; do
         for j in 1 2 3; do
             echo "[[members]]"
             echo "id = $j"
-            echo "peer_addr = \"127.0.0.1:1700$j\""
-            echo "client_addr = \"127.0.0.1:1800$j\""
+            echo "peer_addr = \"127.0.0.1:$((RAFT_PEER_PORT + j))\""
+            echo "client_addr = \"127.0.0.1:$((RAFT_CLIENT_PORT + j))\""
         done
     } >"$WORK/raft-$i.toml"
     start_raft "$i"
 done
 healthy_raft || { echo "compare.sh: raft-node elected no leader" >&2; exit 3; }
+require_running "$WORK"/pid/raft-*
 measure raft "$RAFT_ENDPOINTS" leader
 RAFT_RSS=""
 for i in 1 2 3; do RAFT_RSS="$RAFT_RSS $(( $(rss_kib "$(cat "$WORK/pid/raft-$i")") / 1024 ))"; done

@@ -38,14 +38,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Ports: clients 127.0.0.1:1810{1,2,3}, peers 1710{1,2,3} (not compare.sh's, so both can run).
+# Ports: node i (1..3) listens on 127.0.0.1:$((CLIENT_PORT + i)) for clients and
+# $((PEER_PORT + i)) for peers (bases 18100 and 17100, not compare.sh's; overridable). Every
+# port must be free: a busy one would have the benchmark measure whatever listens there.
+CLIENT_PORT=${CLIENT_PORT:-18100}
+PEER_PORT=${PEER_PORT:-17100}
+python3 - $(for i in 1 2 3; do echo $((CLIENT_PORT + i)) $((PEER_PORT + i)); done) <<'PORTS' || exit 2
+import socket, sys
+busy = []
+for port in map(int, sys.argv[1:]):
+    probe = socket.socket()
+    # As the servers do: connections of an earlier run in TIME_WAIT do not make a port busy,
+    # a listener does.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError:
+        busy.append(port)
+    finally:
+        probe.close()
+if busy:
+    sys.exit("sustained.sh: ports in use on 127.0.0.1: %s (set CLIENT_PORT / PEER_PORT)" % busy)
+PORTS
 for i in 1 2 3; do
     {
         echo "id = $i"
         echo "cluster_id = \"sustained\""
         echo "data_dir = \"$WORK/raft-$i\""
-        echo "peer_addr = \"127.0.0.1:1710$i\""
-        echo "client_addr = \"127.0.0.1:1810$i\""
+        echo "peer_addr = \"127.0.0.1:$((PEER_PORT + i))\""
+        echo "client_addr = \"127.0.0.1:$((CLIENT_PORT + i))\""
         echo "[raft]"
         echo "heartbeat_interval_ms = 30"
         echo "election_timeout_min_ms = 150"
@@ -53,14 +74,14 @@ for i in 1 2 3; do
         for j in 1 2 3; do
             echo "[[members]]"
             echo "id = $j"
-            echo "peer_addr = \"127.0.0.1:1710$j\""
-            echo "client_addr = \"127.0.0.1:1810$j\""
+            echo "peer_addr = \"127.0.0.1:$((PEER_PORT + j))\""
+            echo "client_addr = \"127.0.0.1:$((CLIENT_PORT + j))\""
         done
     } >"$WORK/raft-$i.toml"
     "$RAFT_NODE" --config "$WORK/raft-$i.toml" >"$WORK/raft-$i.log" 2>&1 &
     PIDS+=($!)
 done
-ENDPOINTS=http://127.0.0.1:18101,http://127.0.0.1:18102,http://127.0.0.1:18103
+ENDPOINTS=$(for i in 1 2 3; do echo "http://127.0.0.1:$((CLIENT_PORT + i))"; done | paste -sd,)
 ready=""
 for _ in $(seq 1 100); do
     if "$RAFTCTL" --endpoints "$ENDPOINTS" put sustained/ready 1 >/dev/null 2>&1; then
@@ -70,6 +91,9 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 [ -n "$ready" ] || { echo "sustained.sh: the cluster took no write" >&2; exit 3; }
+for pid in "${PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "sustained.sh: a node is not running (see $WORK/raft-*.log)" >&2; exit 3; }
+done
 
 echo "== $TOTAL puts, $CLIENTS clients, windows of $WINDOW" >&2
 # raftctl exits 3 when any request failed; its summary says how many: keep the run's output.
