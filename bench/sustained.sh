@@ -80,6 +80,7 @@ for i in 1 2 3; do
     } >"$WORK/raft-$i.toml"
     "$RAFT_NODE" --config "$WORK/raft-$i.toml" >"$WORK/raft-$i.log" 2>&1 &
     PIDS+=($!)
+    disown  # killed by the cleanup: no "Killed" report from the shell
 done
 ENDPOINTS=$(for i in 1 2 3; do echo "http://127.0.0.1:$((CLIENT_PORT + i))"; done | paste -sd,)
 ready=""
@@ -101,5 +102,5 @@ status=0
 "$RAFTCTL" --endpoints "$ENDPOINTS" -w "$OUTPUT" bench --workload put --target leader \
     --clients "$CLIENTS" --total "$TOTAL" --key-space "$KEY_SPACE" --key-bytes 16 \
     --value-bytes 64 --window "$WINDOW" || status=$?
-echo "== data dir sizes (KiB): $(du -sk "$WORK"/raft-* | awk '{print $1}' | tr '\n' ' ')" >&2
+echo "== data dir sizes (KiB): $(du -sk "$WORK"/raft-[123] | awk '{print $1}' | tr '\n' ' ')" >&2
 exit "$status"

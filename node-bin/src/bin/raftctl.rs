@@ -173,7 +173,8 @@ enum Command {
         command: SnapshotCommand,
     },
     /// Load: put, get, get-local, mixed or cas from CLIENTS threads to the leader, any node or
-    /// round robin; prints throughput, latency percentiles and errors by kind.
+    /// round robin (or etcd); prints throughput, latency percentiles and errors by kind, with
+    /// --window the rate of each window of N requests; --kill-leader runs a failover trial.
     Bench(bench::BenchOptions),
     /// Print a shell completion script (`source <(raftctl completion bash)`).
     Completion { shell: clap_complete::Shell },
