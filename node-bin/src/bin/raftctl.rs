@@ -31,6 +31,10 @@ mod bench;
 #[cfg(feature = "etcd")]
 #[path = "raftctl/bench_etcd.rs"]
 mod bench_etcd;
+#[path = "raftctl/bench_failover.rs"]
+mod bench_failover;
+#[path = "raftctl/bench_http.rs"]
+mod bench_http;
 #[path = "raftctl/cluster_commands.rs"]
 mod cluster_commands;
 #[path = "raftctl/member_commands.rs"]
@@ -169,7 +173,8 @@ enum Command {
         command: SnapshotCommand,
     },
     /// Load: put, get, get-local, mixed or cas from CLIENTS threads to the leader, any node or
-    /// round robin; prints throughput, latency percentiles and errors by kind.
+    /// round robin (or etcd); prints throughput, latency percentiles and errors by kind, with
+    /// --window the rate of each window of N requests; --kill-leader runs a failover trial.
     Bench(bench::BenchOptions),
     /// Print a shell completion script (`source <(raftctl completion bash)`).
     Completion { shell: clap_complete::Shell },

@@ -16,7 +16,21 @@
 //! status); none answering is exit 3. Latencies go into an HDR histogram (1 µs .. 60 s, 3 significant digits); the
 //! summary gives throughput, p50 / p90 / p99 / p99.9 / max and errors by kind (503, 504, other
 //! HTTP status, connect, other), as a table or with `-w json` as one JSON document.
+//!
+//! Plain `http://` endpoints are driven by a small HTTP/1.1 client of our own on each client
+//! thread (`bench_http.rs`: no thread hop per request, so the load generator leaves the CPU to
+//! the cluster); `https://` ones by reqwest, with the TLS settings and token of raftctl's flags.
+//! Either way every request carries the bearer token when one is given.
+//!
+//! `--window N` records when each request completed and prints the rate of every consecutive
+//! window of N successful requests, and the last full window's rate as a share of the first's
+//! (`bench/sustained.sh`: does the rate hold over a million puts?).
+//!
+//! `--kill-leader COMMAND` is the failover trial instead (`bench_failover.rs`): a put load
+//! spread over every endpoint, the leader killed by COMMAND, and the time from the kill to the
+//! first successful write sent after it.
 
+use super::bench_http::{HttpConnection, HttpFailure};
 use super::{print_json, Output, EXIT_UNAVAILABLE, EXIT_USAGE};
 use hdrhistogram::Histogram;
 use node_bin::security::client_flags::ClientSecurity;
@@ -125,11 +139,52 @@ pub struct BenchOptions {
     /// Where requests go.
     #[arg(long, value_enum, default_value_t = Target::Leader)]
     pub target: Target,
+    /// How long one request may take before it counts as failed (default: 10 s; 1 s with
+    /// `--kill-leader`).
+    #[arg(long, value_name = "MILLISECONDS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Print the rate of each consecutive window of this many successful requests, and the
+    /// last full window's rate as a share of the first's.
+    #[arg(long, value_name = "REQUESTS")]
+    pub window: Option<u64>,
+    /// Failover trial: under a put load spread over every endpoint, find the leader, run this
+    /// shell command (`sh -c`) with LEADER_INDEX (its 1-based position in --endpoints) and
+    /// LEADER_ENDPOINT set, and measure from the moment the command returns to the first
+    /// successful write sent after it. `--clients` and `--key-space` apply; `--total`,
+    /// `--duration`, `--workload` and `--target` (beyond `etcd`) do not.
+    #[arg(long, value_name = "COMMAND")]
+    pub kill_leader: Option<String>,
+    /// With `--target etcd`: run the clients as tasks of one runtime sharing this many gRPC
+    /// connections (as etcd's own benchmark runs its clients over `--conns`); 0: each client
+    /// thread with a connection and a runtime of its own (which costs the client about three
+    /// times the CPU per request). Failover trials always use one connection per client and
+    /// endpoint.
+    #[arg(long, default_value_t = 4, value_name = "CONNECTIONS")]
+    pub etcd_connections: usize,
+    /// With `--kill-leader`: seconds of load before the kill.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub warmup: f64,
+    /// With `--kill-leader`: give up when no write succeeds this many seconds after the kill.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub failover_timeout: f64,
+}
+
+impl BenchOptions {
+    /// The per-request timeout: `--request-timeout-ms`, else 1 s for failover trials (a
+    /// request to the dead leader must not hold a client for long) and 10 s for the rest.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        let default = if self.kill_leader.is_some() {
+            1_000
+        } else {
+            10_000
+        };
+        Duration::from_millis(self.request_timeout_ms.unwrap_or(default).max(1))
+    }
 }
 
 /// What went wrong with requests, by kind.
 #[derive(Default)]
-struct Errors {
+pub(crate) struct Errors {
     unavailable: AtomicU64,
     outcome_unknown: AtomicU64,
     other_status: AtomicU64,
@@ -138,7 +193,44 @@ struct Errors {
 }
 
 impl Errors {
-    fn total(&self) -> u64 {
+    /// Counts `outcome` if it is an error; tells whether it was.
+    pub(crate) fn record(&self, outcome: &Outcome) -> bool {
+        let counter = match outcome {
+            Outcome::Answered | Outcome::Swapped => return false,
+            Outcome::Unavailable => &self.unavailable,
+            Outcome::Unknown => &self.outcome_unknown,
+            Outcome::OtherStatus => &self.other_status,
+            Outcome::Connect => &self.connect,
+            Outcome::Other => &self.other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        json!({
+            "unavailable_503": count(&self.unavailable),
+            "outcome_unknown_504": count(&self.outcome_unknown),
+            "other_status": count(&self.other_status),
+            "connect": count(&self.connect),
+            "other": count(&self.other),
+        })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "errors: 503 {}  504 {}  other status {}  connect {}  other {}",
+            count(&self.unavailable),
+            count(&self.outcome_unknown),
+            count(&self.other_status),
+            count(&self.connect),
+            count(&self.other)
+        )
+    }
+
+    pub(crate) fn total(&self) -> u64 {
         [
             &self.unavailable,
             &self.outcome_unknown,
@@ -152,7 +244,7 @@ impl Errors {
     }
 }
 
-fn key_name(key: u64, key_bytes: usize) -> String {
+pub(crate) fn key_name(key: u64, key_bytes: usize) -> String {
     let mut name = format!("bench/{key}");
     while name.len() < key_bytes {
         name.push('_');
@@ -195,6 +287,14 @@ pub fn bench(
         eprintln!("raftctl bench: --read-ratio must be within 0..=1");
         return EXIT_USAGE;
     }
+    if options.warmup < 0.0 || options.failover_timeout <= 0.0 {
+        eprintln!("raftctl bench: --warmup must be at least 0 and --failover-timeout above 0");
+        return EXIT_USAGE;
+    }
+    if options.window == Some(0) {
+        eprintln!("raftctl bench: --window must be at least 1");
+        return EXIT_USAGE;
+    }
     if options.target == Target::Etcd {
         return bench_etcd_target(endpoints, options, output);
     }
@@ -202,7 +302,7 @@ pub fn bench(
         .apply(
             reqwest::blocking::Client::builder()
                 .no_proxy()
-                .timeout(Duration::from_secs(10)),
+                .timeout(options.request_timeout()),
         )
         .build()
         .expect("an HTTP client with loaded TLS settings builds");
@@ -219,6 +319,27 @@ pub fn bench(
         eprintln!("raftctl bench: no endpoint answers /v1/status: {endpoints:?}");
         return EXIT_UNAVAILABLE;
     }
+    if let Some(command) = &options.kill_leader {
+        let security = security.clone();
+        let timeout = options.request_timeout();
+        let executor_endpoints = endpoints.to_vec();
+        let leader_endpoints = endpoints.to_vec();
+        let system = super::bench_failover::System {
+            endpoints: endpoints.to_vec(),
+            executor: Arc::new(move |client, endpoint| {
+                let executor: Box<dyn Executor> = Box::new(HttpExecutor::new(
+                    client,
+                    vec![executor_endpoints[endpoint].clone()],
+                    Target::Leader,
+                    &security,
+                    timeout,
+                ));
+                Some(executor)
+            }),
+            find_leader: Box::new(move || leader_index(&http, &leader_endpoints)),
+        };
+        return super::bench_failover::failover(system, command, options, output);
+    }
     let targets: Vec<String> = match options.target {
         Target::Leader => match leader_url(&http, endpoints, security.scheme()) {
             Some(leader) => vec![leader],
@@ -231,20 +352,58 @@ pub fn bench(
     };
     let security = security.clone();
     let target = options.target;
+    let timeout = options.request_timeout();
     let factory: ExecutorFactory = Arc::new(move |client| {
         Box::new(HttpExecutor::new(
             client,
             targets.clone(),
             target,
             &security,
+            timeout,
         ))
     });
     run_load(options, output, factory)
 }
 
+/// The position in `endpoints` of the leader, as the leader itself reports it (a follower's
+/// view may be stale).
+fn leader_index(http: &reqwest::blocking::Client, endpoints: &[String]) -> Option<usize> {
+    let reported_leader = |endpoint: &str| -> Option<String> {
+        let response = http.get(format!("{endpoint}/v1/status")).send().ok()?;
+        let status = response.json::<serde_json::Value>().ok()?;
+        status["leader_client_addr"].as_str().map(str::to_string)
+    };
+    let position_of = |address: &str| {
+        endpoints.iter().position(|endpoint| {
+            endpoint
+                .split_once("://")
+                .map_or(endpoint.as_str(), |(_, rest)| rest)
+                .trim_end_matches('/')
+                == address
+        })
+    };
+    endpoints.iter().find_map(|endpoint| {
+        let leader = position_of(&reported_leader(endpoint)?)?;
+        let confirmed = reported_leader(&endpoints[leader])?;
+        (position_of(&confirmed) == Some(leader)).then_some(leader)
+    })
+}
+
 #[cfg(feature = "etcd")]
 fn bench_etcd_target(endpoints: &[String], options: &BenchOptions, output: Output) -> u8 {
-    match super::bench_etcd::factory(endpoints) {
+    if let Some(command) = &options.kill_leader {
+        return match super::bench_etcd::failover_system(endpoints, options.request_timeout()) {
+            Ok(system) => super::bench_failover::failover(system, command, options, output),
+            Err(error) => {
+                eprintln!("raftctl bench: etcd at {endpoints:?} does not answer: {error}");
+                EXIT_UNAVAILABLE
+            }
+        };
+    }
+    if options.etcd_connections > 0 {
+        return super::bench_etcd::run_shared(endpoints, options, output);
+    }
+    match super::bench_etcd::factory(endpoints, options.request_timeout()) {
         Ok(factory) => run_load(options, output, factory),
         Err(error) => {
             eprintln!("raftctl bench: etcd at {endpoints:?} does not answer: {error}");
@@ -262,72 +421,257 @@ fn bench_etcd_target(_endpoints: &[String], _options: &BenchOptions, _output: Ou
     EXIT_USAGE
 }
 
+/// What every client of one run shares: the options, the request count, the errors and the
+/// clock.
+pub(crate) struct LoadState {
+    pub(crate) options: BenchOptions,
+    issued: AtomicU64,
+    completed: AtomicU64,
+    pub(crate) errors: Errors,
+    stop: AtomicBool,
+    started: Instant,
+    deadline: Option<Instant>,
+}
+
+impl LoadState {
+    fn new(options: &BenchOptions) -> LoadState {
+        let started = Instant::now();
+        LoadState {
+            options: options.clone(),
+            issued: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            errors: Errors::default(),
+            stop: AtomicBool::new(false),
+            started,
+            deadline: options
+                .duration
+                .map(|seconds| started + Duration::from_secs_f64(seconds.max(0.0))),
+        }
+    }
+
+    /// The next request's number, or `None` once the run is over.
+    pub(crate) fn next_ticket(&self) -> Option<u64> {
+        if self.stop.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|end| Instant::now() >= end)
+        {
+            return None;
+        }
+        let ticket = self.issued.fetch_add(1, Ordering::Relaxed);
+        (self.deadline.is_some() || ticket < self.options.total).then_some(ticket)
+    }
+
+    /// With `--rate`: the time between two requests of one client.
+    pub(crate) fn pace(&self) -> Option<Duration> {
+        (self.options.rate > 0).then(|| {
+            Duration::from_secs_f64(self.options.clients as f64 / self.options.rate as f64)
+        })
+    }
+}
+
+/// What one client (or a group of them) measured.
+pub(crate) struct ClientRecord {
+    histogram: Histogram<u64>,
+    /// With --window: when each successful request completed, in microseconds since the start.
+    completed_at: Vec<u64>,
+}
+
+impl ClientRecord {
+    pub(crate) fn new() -> ClientRecord {
+        ClientRecord {
+            histogram: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                .expect("valid histogram bounds"),
+            completed_at: Vec::new(),
+        }
+    }
+
+    /// Counts `outcome`: an error by kind, a success with its latency (and completion time).
+    pub(crate) fn record(&mut self, state: &LoadState, outcome: &Outcome, begun: Instant) {
+        if state.errors.record(outcome) {
+            return;
+        }
+        let finished = Instant::now();
+        let micros = finished.duration_since(begun).as_micros().max(1) as u64;
+        self.histogram.saturating_record(micros);
+        state.completed.fetch_add(1, Ordering::Relaxed);
+        if state.options.window.is_some() {
+            self.completed_at
+                .push(finished.duration_since(state.started).as_micros() as u64);
+        }
+    }
+}
+
+/// One client's share of the workload: which request comes next, and for `cas` the value it
+/// last swapped into each key.
+pub(crate) struct ClientPlan {
+    client: usize,
+    options: BenchOptions,
+    /// A small deterministic generator per client (no need for cryptographic randomness).
+    random_state: u64,
+    value: Vec<u8>,
+    last_written: std::collections::BTreeMap<u64, Vec<u8>>,
+    sequence: u64,
+}
+
+/// One planned request, owning its key and new value.
+pub(crate) struct PlannedRequest {
+    key_number: u64,
+    key: String,
+    kind: PlannedKind,
+}
+
+enum PlannedKind {
+    Get { local: bool },
+    Put,
+    Cas { new_value: Vec<u8> },
+}
+
+impl ClientPlan {
+    pub(crate) fn new(client: usize, options: &BenchOptions) -> ClientPlan {
+        ClientPlan {
+            client,
+            options: options.clone(),
+            random_state: 0x9E37_79B9_7F4A_7C15u64
+                ^ (client as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            value: vec![b'x'; options.value_bytes],
+            last_written: Default::default(),
+            sequence: 0,
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        self.random_state ^= self.random_state << 13;
+        self.random_state ^= self.random_state >> 7;
+        self.random_state ^= self.random_state << 17;
+        self.random_state
+    }
+
+    /// The request with number `ticket`.
+    pub(crate) fn next(&mut self, ticket: u64) -> PlannedRequest {
+        self.sequence += 1;
+        let key_number = if self.options.sequential_keys {
+            ticket % self.options.key_space
+        } else {
+            self.next_random() % self.options.key_space
+        };
+        let read = match self.options.workload {
+            Workload::Get | Workload::GetLocal => true,
+            Workload::Put | Workload::Cas => false,
+            Workload::Mixed => {
+                (self.next_random() % 10_000) as f64 / 10_000.0 < self.options.read_ratio
+            }
+        };
+        let kind = if read {
+            PlannedKind::Get {
+                local: self.options.workload == Workload::GetLocal,
+            }
+        } else if self.options.workload == Workload::Cas {
+            let mut new_value = format!("{}-{}-", self.client, self.sequence).into_bytes();
+            new_value.resize(self.options.value_bytes.max(new_value.len()), b'x');
+            PlannedKind::Cas { new_value }
+        } else {
+            PlannedKind::Put
+        };
+        PlannedRequest {
+            key_number,
+            key: key_name(key_number, self.options.key_bytes),
+            kind,
+        }
+    }
+
+    pub(crate) fn request<'a>(&'a self, planned: &'a PlannedRequest) -> Request<'a> {
+        match &planned.kind {
+            PlannedKind::Get { local } => Request::Get {
+                key: &planned.key,
+                local: *local,
+            },
+            PlannedKind::Put => Request::Put {
+                key: &planned.key,
+                value: &self.value,
+            },
+            PlannedKind::Cas { new_value } => Request::Cas {
+                key: &planned.key,
+                expect: self
+                    .last_written
+                    .get(&planned.key_number)
+                    .map(Vec::as_slice),
+                value: new_value,
+            },
+        }
+    }
+
+    /// Remembers what a request that ended with `outcome` wrote, for the next swap of its key.
+    pub(crate) fn finished(&mut self, planned: PlannedRequest, outcome: &Outcome) {
+        if let (Outcome::Swapped, PlannedKind::Cas { new_value }) = (outcome, planned.kind) {
+            self.last_written.insert(planned.key_number, new_value);
+        }
+    }
+}
+
 /// Runs `options.clients` threads, each with its own executor from `factory`, and prints the
 /// summary; returns the exit code.
 fn run_load(options: &BenchOptions, output: Output, factory: ExecutorFactory) -> u8 {
-    let issued = Arc::new(AtomicU64::new(0));
-    let completed = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(Errors::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let deadline = options
-        .duration
-        .map(|seconds| started + Duration::from_secs_f64(seconds.max(0.0)));
-    let threads: Vec<_> = (0..options.clients)
-        .map(|client| {
-            let options = options.clone();
-            let issued = Arc::clone(&issued);
-            let completed = Arc::clone(&completed);
-            let errors = Arc::clone(&errors);
-            let stop = Arc::clone(&stop);
-            let factory = Arc::clone(&factory);
-            std::thread::spawn(move || {
-                let mut executor = factory(client);
-                run_client(
-                    client,
-                    executor.as_mut(),
-                    &options,
-                    deadline,
-                    &issued,
-                    &completed,
-                    &errors,
-                    &stop,
-                )
+    run_driven(options, output, |state| {
+        (0..state.options.clients)
+            .map(|client| {
+                let state = Arc::clone(&state);
+                let factory = Arc::clone(&factory);
+                std::thread::spawn(move || {
+                    let mut executor = factory(client);
+                    vec![run_client(client, executor.as_mut(), &state)]
+                })
             })
-        })
-        .collect();
+            .collect()
+    })
+}
+
+/// Runs the load `drive` starts (threads that end when `LoadState::next_ticket` says so, each
+/// returning what its clients measured), shows progress on a terminal, and prints the
+/// summary; returns the exit code.
+pub(crate) fn run_driven(
+    options: &BenchOptions,
+    output: Output,
+    drive: impl FnOnce(Arc<LoadState>) -> Vec<std::thread::JoinHandle<Vec<ClientRecord>>>,
+) -> u8 {
+    let state = Arc::new(LoadState::new(options));
+    let threads = drive(Arc::clone(&state));
     let show_progress = std::io::stderr().is_terminal() && output == Output::Table;
     while threads.iter().any(|thread| !thread.is_finished()) {
         std::thread::sleep(Duration::from_millis(200));
         if show_progress {
-            let done = completed.load(Ordering::Relaxed);
-            let goal = if deadline.is_some() {
+            let done = state.completed.load(Ordering::Relaxed);
+            let goal = if state.deadline.is_some() {
                 String::new()
             } else {
                 format!(" of {}", options.total)
             };
             eprint!(
                 "\r{done}{goal} done, {} errors, {:.1} s",
-                errors.total(),
-                started.elapsed().as_secs_f64()
+                state.errors.total(),
+                state.started.elapsed().as_secs_f64()
             );
         }
     }
     if show_progress {
         eprintln!();
     }
-    stop.store(true, Ordering::SeqCst);
+    state.stop.store(true, Ordering::SeqCst);
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut completions = Vec::new();
     for thread in threads {
-        let latencies = thread.join().expect("a bench client panicked");
-        histogram.add(&latencies).expect("same bounds");
+        for record in thread.join().expect("a bench client panicked") {
+            histogram.add(&record.histogram).expect("same bounds");
+            completions.extend(record.completed_at);
+        }
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed = state.started.elapsed().as_secs_f64();
+    let errors = &state.errors;
+    let windows = options
+        .window
+        .map(|window| window_rates(&mut completions, window));
     let ok = histogram.len();
     let milliseconds = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
-    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-    let summary = json!({
+    let mut summary = json!({
         "workload": format!("{:?}", options.workload).to_lowercase(),
         "clients": options.clients,
         "target": format!("{:?}", options.target).to_lowercase(),
@@ -341,14 +685,11 @@ fn run_load(options: &BenchOptions, output: Output, factory: ExecutorFactory) ->
             "p99_9": milliseconds(0.999),
             "max": histogram.max() as f64 / 1000.0,
         },
-        "errors": {
-            "unavailable_503": count(&errors.unavailable),
-            "outcome_unknown_504": count(&errors.outcome_unknown),
-            "other_status": count(&errors.other_status),
-            "connect": count(&errors.connect),
-            "other": count(&errors.other),
-        },
+        "errors": errors.to_json(),
     });
+    if let Some(windows) = &windows {
+        summary["windows"] = windows.to_json();
+    }
     match output {
         Output::Json => print_json(&summary),
         Output::Table => {
@@ -367,14 +708,10 @@ fn run_load(options: &BenchOptions, output: Output, factory: ExecutorFactory) ->
                 milliseconds(0.999),
                 histogram.max() as f64 / 1000.0
             );
-            println!(
-                "errors: 503 {}  504 {}  other status {}  connect {}  other {}",
-                count(&errors.unavailable),
-                count(&errors.outcome_unknown),
-                count(&errors.other_status),
-                count(&errors.connect),
-                count(&errors.other)
-            );
+            println!("{}", errors.describe());
+            if let Some(windows) = &windows {
+                windows.print();
+            }
         }
     }
     if errors.total() == 0 {
@@ -384,42 +721,13 @@ fn run_load(options: &BenchOptions, output: Output, factory: ExecutorFactory) ->
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_client(
-    client: usize,
-    executor: &mut dyn Executor,
-    options: &BenchOptions,
-    deadline: Option<Instant>,
-    issued: &AtomicU64,
-    completed: &AtomicU64,
-    errors: &Errors,
-    stop: &AtomicBool,
-) -> Histogram<u64> {
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
-    // A small deterministic generator per client (no need for cryptographic randomness).
-    let mut state =
-        0x9E37_79B9_7F4A_7C15u64 ^ (client as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    let mut next_random = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let value = vec![b'x'; options.value_bytes];
-    let mut last_written: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
-    let pace = (options.rate > 0)
-        .then(|| Duration::from_secs_f64(options.clients as f64 / options.rate as f64));
+/// One client thread: requests from its plan through `executor` until the run is over.
+fn run_client(client: usize, executor: &mut dyn Executor, state: &LoadState) -> ClientRecord {
+    let mut record = ClientRecord::new();
+    let mut plan = ClientPlan::new(client, &state.options);
+    let pace = state.pace();
     let mut next_start = Instant::now();
-    let mut sequence = 0u64;
-    loop {
-        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|end| Instant::now() >= end) {
-            break;
-        }
-        let ticket = issued.fetch_add(1, Ordering::Relaxed);
-        if deadline.is_none() && ticket >= options.total {
-            break;
-        }
+    while let Some(ticket) = state.next_ticket() {
         if let Some(pace) = pace {
             let now = Instant::now();
             if next_start > now {
@@ -427,140 +735,244 @@ fn run_client(
             }
             next_start += pace;
         }
-        sequence += 1;
-        let key_number = if options.sequential_keys {
-            ticket % options.key_space
-        } else {
-            next_random() % options.key_space
-        };
-        let key = key_name(key_number, options.key_bytes);
-        let read = match options.workload {
-            Workload::Get | Workload::GetLocal => true,
-            Workload::Put | Workload::Cas => false,
-            Workload::Mixed => (next_random() % 10_000) as f64 / 10_000.0 < options.read_ratio,
-        };
-        let mut new_value = Vec::new();
-        let request = if read {
-            Request::Get {
-                key: &key,
-                local: options.workload == Workload::GetLocal,
-            }
-        } else if options.workload == Workload::Cas {
-            new_value = format!("{client}-{sequence}-").into_bytes();
-            new_value.resize(options.value_bytes.max(new_value.len()), b'x');
-            Request::Cas {
-                key: &key,
-                expect: last_written.get(&key_number).map(Vec::as_slice),
-                value: &new_value,
-            }
-        } else {
-            Request::Put {
-                key: &key,
-                value: &value,
-            }
-        };
+        let planned = plan.next(ticket);
         let begun = Instant::now();
-        let outcome = executor.execute(&request);
-        let counter = match outcome {
-            Outcome::Answered | Outcome::Swapped => {
-                let micros = begun.elapsed().as_micros().max(1) as u64;
-                histogram.saturating_record(micros);
-                completed.fetch_add(1, Ordering::Relaxed);
-                if matches!(outcome, Outcome::Swapped) {
-                    last_written.insert(key_number, new_value);
-                }
-                continue;
-            }
-            Outcome::Unavailable => &errors.unavailable,
-            Outcome::Unknown => &errors.outcome_unknown,
-            Outcome::OtherStatus => &errors.other_status,
-            Outcome::Connect => &errors.connect,
-            Outcome::Other => &errors.other,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let outcome = executor.execute(&plan.request(&planned));
+        record.record(state, &outcome, begun);
+        plan.finished(planned, &outcome);
     }
-    histogram
+    record
+}
+
+/// The rates of consecutive windows of successful requests (`--window`).
+struct WindowRates {
+    window: u64,
+    /// Requests per second of each full window, in order.
+    rates: Vec<f64>,
+    /// Successful requests after the last full window (not rated).
+    left_over: u64,
+}
+
+/// Rates the windows of `window` completions each: a window's rate is `window` divided by the
+/// time from the previous window's last completion (the start, for the first) to its own last.
+fn window_rates(completions: &mut [u64], window: u64) -> WindowRates {
+    completions.sort_unstable();
+    let window_length = usize::try_from(window).unwrap_or(usize::MAX);
+    let mut rates = Vec::new();
+    let mut window_start = 0u64;
+    for chunk in completions.chunks_exact(window_length) {
+        let window_end = *chunk.last().expect("chunks are not empty");
+        let seconds = (window_end.saturating_sub(window_start)).max(1) as f64 / 1e6;
+        rates.push(window as f64 / seconds);
+        window_start = window_end;
+    }
+    WindowRates {
+        window,
+        rates,
+        left_over: (completions.len() % window_length) as u64,
+    }
+}
+
+impl WindowRates {
+    /// The last full window's rate as a percentage of the first's (`None` under two windows).
+    fn last_over_first(&self) -> Option<f64> {
+        match (self.rates.first(), self.rates.last()) {
+            (Some(first), Some(last)) if self.rates.len() >= 2 && *first > 0.0 => {
+                Some(100.0 * last / first)
+            }
+            _ => None,
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "window": self.window,
+            "requests_per_second": self.rates,
+            "left_over": self.left_over,
+            "last_over_first_percent": self.last_over_first(),
+        })
+    }
+
+    fn print(&self) {
+        println!(
+            "windows of {} successful requests (requests/s):",
+            self.window
+        );
+        for (index, rate) in self.rates.iter().enumerate() {
+            let first = index as u64 * self.window + 1;
+            let last = (index as u64 + 1) * self.window;
+            println!("  {first:>10} .. {last:<10} {rate:>10.0}");
+        }
+        if self.left_over > 0 {
+            println!(
+                "  ({} after the last full window, not rated)",
+                self.left_over
+            );
+        }
+        match self.last_over_first() {
+            Some(percent) => println!("last/first = {percent:.1} %"),
+            None => println!("last/first = n/a (fewer than two full windows)"),
+        }
+    }
 }
 
 /// The node's HTTP API, as `--target leader|any|round-robin` send to it.
-struct HttpExecutor {
+pub(crate) struct HttpExecutor {
     client: usize,
     sequence: usize,
     targets: Vec<String>,
     target: Target,
-    http: reqwest::blocking::Client,
+    transport: HttpTransport,
+}
+
+/// How an `HttpExecutor` talks to the nodes.
+enum HttpTransport {
+    /// Plain `http://`: one connection of our own per target, on this thread.
+    Direct(Vec<HttpConnection>),
+    /// `https://` (or any target `bench_http` does not take): reqwest with raftctl's TLS
+    /// settings and token.
+    Reqwest(reqwest::blocking::Client),
 }
 
 impl HttpExecutor {
-    fn new(
+    pub(crate) fn new(
         client: usize,
         targets: Vec<String>,
         target: Target,
         security: &ClientSecurity,
+        timeout: Duration,
     ) -> HttpExecutor {
-        let http = security
-            .apply(
-                reqwest::blocking::Client::builder()
-                    .no_proxy()
-                    .timeout(Duration::from_secs(10)),
-            )
-            .build()
-            .expect("an HTTP client with loaded TLS settings builds");
+        let direct: Option<Vec<HttpConnection>> = targets
+            .iter()
+            .map(|endpoint| {
+                HttpConnection::new(endpoint, security.token.as_deref(), timeout, timeout)
+            })
+            .collect();
+        let transport = match direct {
+            Some(connections) => HttpTransport::Direct(connections),
+            None => HttpTransport::Reqwest(
+                security
+                    .apply(
+                        reqwest::blocking::Client::builder()
+                            .no_proxy()
+                            .timeout(timeout),
+                    )
+                    .build()
+                    .expect("an HTTP client with loaded TLS settings builds"),
+            ),
+        };
         HttpExecutor {
             client,
             sequence: 0,
             targets,
             target,
-            http,
+            transport,
         }
+    }
+}
+
+/// The outcome of an answer with this HTTP status.
+fn classify_status(status: u16, request: &Request<'_>) -> Outcome {
+    match status {
+        200 if matches!(request, Request::Cas { .. }) => Outcome::Swapped,
+        // 404 is a read of a key not written yet, 409 a CAS that found another value: both
+        // are answers the cluster gave.
+        200 | 404 | 409 => Outcome::Answered,
+        503 => Outcome::Unavailable,
+        504 => Outcome::Unknown,
+        _ => Outcome::OtherStatus,
     }
 }
 
 impl Executor for HttpExecutor {
     fn execute(&mut self, request: &Request<'_>) -> Outcome {
         self.sequence += 1;
-        let base = match self.target {
-            Target::Leader => &self.targets[0],
-            Target::Any | Target::Etcd => &self.targets[self.client % self.targets.len()],
-            Target::RoundRobin => &self.targets[(self.client + self.sequence) % self.targets.len()],
+        let index = match self.target {
+            Target::Leader => 0,
+            Target::Any | Target::Etcd => self.client % self.targets.len(),
+            Target::RoundRobin => (self.client + self.sequence) % self.targets.len(),
         };
-        let sent = match request {
-            Request::Get { key, local } => {
-                let local = if *local { "?consistency=local" } else { "" };
-                self.http.get(format!("{base}/v1/kv/{key}{local}")).send()
-            }
-            Request::Put { key, value } => self
-                .http
-                .put(format!("{base}/v1/kv/{key}"))
-                .body(value.to_vec())
-                .send(),
-            Request::Cas { key, expect, value } => {
-                let body = json!({
-                    "expect": expect.map(|bytes| String::from_utf8_lossy(bytes).into_owned()),
-                    "value": String::from_utf8_lossy(value),
-                });
-                self.http
-                    .post(format!("{base}/v1/cas/{key}"))
-                    .json(&body)
-                    .send()
-            }
+        let cas_body = |expect: &Option<&[u8]>, value: &[u8]| {
+            json!({
+                "expect": expect.map(|bytes| String::from_utf8_lossy(bytes).into_owned()),
+                "value": String::from_utf8_lossy(value),
+            })
         };
-        match sent {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let _ = response.bytes();
-                match status {
-                    200 if matches!(request, Request::Cas { .. }) => Outcome::Swapped,
-                    // 404 is a read of a key not written yet, 409 a CAS that found another
-                    // value: both are answers the cluster gave.
-                    200 | 404 | 409 => Outcome::Answered,
-                    503 => Outcome::Unavailable,
-                    504 => Outcome::Unknown,
-                    _ => Outcome::OtherStatus,
+        match &mut self.transport {
+            HttpTransport::Direct(connections) => {
+                let connection = &mut connections[index];
+                let sent = match request {
+                    Request::Get { key, local } => {
+                        let local = if *local { "?consistency=local" } else { "" };
+                        connection.send("GET", &format!("/v1/kv/{key}{local}"), None, b"")
+                    }
+                    Request::Put { key, value } => {
+                        connection.send("PUT", &format!("/v1/kv/{key}"), None, value)
+                    }
+                    Request::Cas { key, expect, value } => connection.send(
+                        "POST",
+                        &format!("/v1/cas/{key}"),
+                        Some("application/json"),
+                        cas_body(expect, value).to_string().as_bytes(),
+                    ),
+                };
+                match sent {
+                    Ok(status) => classify_status(status, request),
+                    Err(HttpFailure::Connect) => Outcome::Connect,
+                    // A write that timed out may still be applied; a read is merely lost.
+                    Err(HttpFailure::Timeout) if !matches!(request, Request::Get { .. }) => {
+                        Outcome::Unknown
+                    }
+                    Err(HttpFailure::Timeout | HttpFailure::Broken(_)) => Outcome::Other,
                 }
             }
-            Err(error) if error.is_connect() => Outcome::Connect,
-            Err(_) => Outcome::Other,
+            HttpTransport::Reqwest(http) => {
+                let base = &self.targets[index];
+                let sent = match request {
+                    Request::Get { key, local } => {
+                        let local = if *local { "?consistency=local" } else { "" };
+                        http.get(format!("{base}/v1/kv/{key}{local}")).send()
+                    }
+                    Request::Put { key, value } => http
+                        .put(format!("{base}/v1/kv/{key}"))
+                        .body(value.to_vec())
+                        .send(),
+                    Request::Cas { key, expect, value } => http
+                        .post(format!("{base}/v1/cas/{key}"))
+                        .json(&cas_body(expect, value))
+                        .send(),
+                };
+                match sent {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.bytes();
+                        classify_status(status, request)
+                    }
+                    Err(error) if error.is_connect() => Outcome::Connect,
+                    Err(error) if error.is_timeout() && !matches!(request, Request::Get { .. }) => {
+                        Outcome::Unknown
+                    }
+                    Err(_) => Outcome::Other,
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_rated_from_the_previous_window_end() {
+        // Completions at 1..=10 ms; windows of 4: ends at 4 ms and 8 ms, 2 left over.
+        let mut completions: Vec<u64> = (1..=10).rev().map(|ms| ms * 1000).collect();
+        let windows = window_rates(&mut completions, 4);
+        assert_eq!(windows.rates.len(), 2);
+        assert!((windows.rates[0] - 1000.0).abs() < 1e-6);
+        assert!((windows.rates[1] - 1000.0).abs() < 1e-6);
+        assert_eq!(windows.left_over, 2);
+        assert!((windows.last_over_first().expect("two windows") - 100.0).abs() < 1e-6);
+        assert_eq!(window_rates(&mut [5, 6], 4).last_over_first(), None);
     }
 }
