@@ -22,10 +22,11 @@
 #   FAILOVER_TRIALS=0 bench/compare.sh     # no failover trials
 #   RAFT_CLIENT_PORT=18300 RAFT_PEER_PORT=17300 bench/compare.sh   # other ports (see below)
 #
-# How each is driven: raft-node by CLIENTS threads, each with a keep-alive HTTP/1.1 connection
-# (raftctl's own small client: no thread hop per request); etcd by CLIENTS tasks of one
-# runtime sharing ETCD_CONNECTIONS (4) gRPC connections, as etcd's benchmark tool shares
-# --conns. Both ways cost the load generator little CPU, which it shares with the cluster.
+# How each is driven: both by CLIENTS tasks of one 2-thread runtime. For raft-node each task has
+# a keep-alive HTTP/1.1 connection of its own (raftctl's own small client; HTTP/1.1 answers one
+# request at a time); for etcd the tasks share ETCD_CONNECTIONS (4) gRPC connections, as etcd's
+# benchmark tool shares --conns. Both ways cost the load generator little CPU, which it shares
+# with the cluster.
 #
 # Needs etcd, etcdctl and protoc (installed from the distribution's packages when missing
 # and running as root), python3, and builds raft-node and raftctl (release, `--features etcd`).

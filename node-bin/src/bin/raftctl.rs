@@ -35,6 +35,8 @@ mod bench_etcd;
 mod bench_failover;
 #[path = "raftctl/bench_http.rs"]
 mod bench_http;
+#[path = "raftctl/bench_http_tasks.rs"]
+mod bench_http_tasks;
 #[path = "raftctl/cluster_commands.rs"]
 mod cluster_commands;
 #[path = "raftctl/member_commands.rs"]

@@ -2,7 +2,7 @@
 //!
 //! Workloads: `put`, `get` (linearizable), `get-local` (`?consistency=local`), `mixed` (gets
 //! with probability `--read-ratio`, puts otherwise) and `cas` (compare-and-swap of a key from
-//! the value this client last wrote there). `--clients` threads, each with its own keep-alive
+//! the value this client last wrote there). `--clients` clients, each with its own keep-alive
 //! HTTP connection, run until `--total` requests are done or `--duration` has passed, paced to
 //! `--rate` requests per second overall when given. Keys are `--key-space` distinct keys
 //! (`bench/<n>`, padded to `--key-bytes`), drawn at random or, with `--sequential-keys`, in
@@ -17,10 +17,14 @@
 //! summary gives throughput, p50 / p90 / p99 / p99.9 / max and errors by kind (503, 504, other
 //! HTTP status, connect, other), as a table or with `-w json` as one JSON document.
 //!
-//! Plain `http://` endpoints are driven by a small HTTP/1.1 client of our own on each client
-//! thread (`bench_http.rs`: no thread hop per request, so the load generator leaves the CPU to
-//! the cluster); `https://` ones by reqwest, with the TLS settings and token of raftctl's flags.
-//! Either way every request carries the bearer token when one is given.
+//! Plain `http://` endpoints are driven by a small HTTP/1.1 client of our own, every client a
+//! task of one 2-thread runtime with a keep-alive connection of its own (`bench_http_tasks.rs`,
+//! framing from `bench_http.rs`), as the etcd clients are tasks sharing gRPC connections: the
+//! load generator leaves the CPU to the cluster, and the node does not pay for waking a
+//! sleeping client thread with every answer. `https://` endpoints are driven by reqwest on a
+//! thread per client, with the TLS settings and token of raftctl's flags. Either way every
+//! request carries the bearer token when one is given. The failover trial keeps a thread per
+//! client, each with `bench_http.rs`'s blocking connections.
 //!
 //! `--window N` records when each request completed and prints the rate of every consecutive
 //! window of N successful requests, and the last full window's rate as a share of the first's
@@ -350,6 +354,16 @@ pub fn bench(
         },
         Target::Any | Target::RoundRobin | Target::Etcd => endpoints.to_vec(),
     };
+    if super::bench_http_tasks::applies_to(&targets) {
+        // Plain HTTP: every client a task of one small runtime, as etcd's clients are.
+        return super::bench_http_tasks::run_tasks(
+            targets,
+            options.target,
+            security.token.clone(),
+            options,
+            output,
+        );
+    }
     let security = security.clone();
     let target = options.target;
     let timeout = options.request_timeout();
@@ -872,7 +886,7 @@ impl HttpExecutor {
 }
 
 /// The outcome of an answer with this HTTP status.
-fn classify_status(status: u16, request: &Request<'_>) -> Outcome {
+pub(crate) fn classify_status(status: u16, request: &Request<'_>) -> Outcome {
     match status {
         200 if matches!(request, Request::Cas { .. }) => Outcome::Swapped,
         // 404 is a read of a key not written yet, 409 a CAS that found another value: both
