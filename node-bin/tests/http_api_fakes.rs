@@ -356,7 +356,7 @@ async fn put_get_delete_and_cas_on_the_leader() {
 #[actix_web::test]
 async fn bad_requests_get_json_errors() {
     let cluster = start(&[(1, Behaviour::Leader)], Duration::from_secs(2));
-    let cases: [(Method, &str, String, u16, &str); 9] = [
+    let cases: [(Method, &str, String, u16, &str); 15] = [
         (Method::PUT, "/v1/kv/", "v".into(), 400, "bad_key"),
         (Method::PUT, "/v1/kv/%FF%FE", "v".into(), 400, "bad_key"),
         (
@@ -398,6 +398,25 @@ async fn bad_requests_get_json_errors() {
             "value_too_large",
         ),
         (Method::GET, "/v2/nothing", String::new(), 404, "not_found"),
+        // The key routes match by prefix: no key, or a longer first segment, is no route.
+        (Method::GET, "/v1/kv", String::new(), 404, "not_found"),
+        (Method::GET, "/v1/kvx/k", String::new(), 404, "not_found"),
+        (Method::POST, "/v1/cas", String::new(), 404, "not_found"),
+        (
+            Method::GET,
+            "/v1/cas/k",
+            String::new(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            Method::PATCH,
+            "/v1/kv/k",
+            String::new(),
+            405,
+            "method_not_allowed",
+        ),
+        (Method::GET, "/v1/kv/", String::new(), 400, "bad_key"),
         (
             Method::GET,
             "/v1/kv/k?consistency=eventual",
