@@ -33,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TOTAL=${TOTAL:-30000}
+TOTAL=${TOTAL:-100000}
 SEQUENTIAL_TOTAL=${SEQUENTIAL_TOTAL:-3000}
 CLIENTS=${CLIENTS:-64}
 ETCD_CONNECTIONS=${ETCD_CONNECTIONS:-4}
@@ -118,7 +118,7 @@ run_bench() {
     local endpoints=$1 target=$2 workload=$3 clients=$4 total=$5 summary
     # raftctl exits 3 when any request failed; the summary says how many, so keep it.
     # etcd's clients are tasks sharing ETCD_CONNECTIONS gRPC connections (as etcd's benchmark
-    # --conns); raft-node's are threads with a keep-alive HTTP/1.1 connection each.
+    # --conns); raft-node's are tasks with a keep-alive HTTP/1.1 connection each.
     summary=$("$RAFTCTL" --endpoints "$endpoints" bench --target "$target" --workload "$workload" \
         --clients "$clients" --total "$total" --key-space 10000 --key-bytes 16 \
         --value-bytes 64 --etcd-connections "$ETCD_CONNECTIONS" -w json 2>/dev/null || true)

@@ -487,6 +487,9 @@ pub(crate) struct ClientRecord {
     histogram: Histogram<u64>,
     /// With --window: when each successful request completed, in microseconds since the start.
     completed_at: Vec<u64>,
+    /// When this client's last request (answered or not) ended: the run's length is measured
+    /// to the last of these, not to when the summary noticed the clients were done.
+    last_finished: Option<Instant>,
 }
 
 impl ClientRecord {
@@ -495,15 +498,17 @@ impl ClientRecord {
             histogram: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
                 .expect("valid histogram bounds"),
             completed_at: Vec::new(),
+            last_finished: None,
         }
     }
 
     /// Counts `outcome`: an error by kind, a success with its latency (and completion time).
     pub(crate) fn record(&mut self, state: &LoadState, outcome: &Outcome, begun: Instant) {
+        let finished = Instant::now();
+        self.last_finished = Some(finished);
         if state.errors.record(outcome) {
             return;
         }
-        let finished = Instant::now();
         let micros = finished.duration_since(begun).as_micros().max(1) as u64;
         self.histogram.saturating_record(micros);
         state.completed.fetch_add(1, Ordering::Relaxed);
@@ -649,9 +654,11 @@ pub(crate) fn run_driven(
     let state = Arc::new(LoadState::new(options));
     let threads = drive(Arc::clone(&state));
     let show_progress = std::io::stderr().is_terminal() && output == Output::Table;
+    let mut last_progress = Instant::now();
     while threads.iter().any(|thread| !thread.is_finished()) {
-        std::thread::sleep(Duration::from_millis(200));
-        if show_progress {
+        std::thread::sleep(Duration::from_millis(10));
+        if show_progress && last_progress.elapsed() >= Duration::from_millis(200) {
+            last_progress = Instant::now();
             let done = state.completed.load(Ordering::Relaxed);
             let goal = if state.deadline.is_some() {
                 String::new()
@@ -672,13 +679,21 @@ pub(crate) fn run_driven(
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
     let mut completions = Vec::new();
+    let mut last_finished = None;
     for thread in threads {
         for record in thread.join().expect("a bench client panicked") {
             histogram.add(&record.histogram).expect("same bounds");
             completions.extend(record.completed_at);
+            last_finished = last_finished.max(record.last_finished);
         }
     }
-    let elapsed = state.started.elapsed().as_secs_f64();
+    // Measured to the last request's end: polling for the clients' end would add up to a poll
+    // interval to every run (a 200 ms poll once capped short runs at round rates).
+    let elapsed = last_finished
+        .unwrap_or_else(Instant::now)
+        .duration_since(state.started)
+        .as_secs_f64()
+        .max(1e-6);
     let errors = &state.errors;
     let windows = options
         .window
