@@ -12,7 +12,8 @@
 //!
 //! What `HttpServer` gave and this keeps: keep-alive (5 s), the request head timeout (5 s),
 //! the disconnect timeout (1 s), TLS with rustls (the handshake bounded by actix-tls's
-//! acceptor, 3 s), and a stop that closes the listener while requests in flight finish. An
+//! acceptor, 3 s), at most 25,000 open connections, and a stop that closes the listener while
+//! requests in flight finish. An
 //! accept error (out of file descriptors, say) is logged and retried after a pause instead of
 //! ending the server.
 
@@ -31,6 +32,19 @@ const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The pause after a failed accept before trying again.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// Client connections open at once, at most (actix-web's default per worker); further ones are
+/// closed as soon as they are accepted, so a flood of connections cannot take every file
+/// descriptor the node needs for its log, snapshots and peers.
+const MAX_CONNECTIONS: usize = 25_000;
+
+/// Counts a connection as open until dropped.
+struct OpenConnection(Rc<std::cell::Cell<usize>>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
 
 /// Stops a server started by [`serve`]. Cloning shares the one server.
 #[derive(Clone, Debug)]
@@ -119,17 +133,26 @@ async fn accept_loop<F>(
             return;
         }
     };
+    let open = Rc::new(std::cell::Cell::new(0usize));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop_requested(&mut stopped) => break,
         };
         match accepted {
-            Ok((stream, _remote)) => {
+            Ok((stream, remote)) => {
+                if open.get() >= MAX_CONNECTIONS {
+                    tracing::debug!(%remote, "closed a client connection over the limit of {MAX_CONNECTIONS}");
+                    drop(stream);
+                    continue;
+                }
+                open.set(open.get() + 1);
+                let counted = OpenConnection(Rc::clone(&open));
                 // Answers must not wait for a 40 ms delayed ACK.
                 let _ = stream.set_nodelay(true);
                 let service = Rc::clone(&service);
                 actix_rt::spawn(async move {
+                    let _counted = counted;
                     if let Err(error) = service.call(stream).await {
                         tracing::debug!(?error, "client connection ended with an error");
                     }
