@@ -900,8 +900,20 @@ impl HttpExecutor {
     }
 }
 
+/// The outcome of one request sent by our own HTTP client (`bench_http`, on a thread or a
+/// task).
+pub(crate) fn outcome_of(sent: Result<u16, HttpFailure>, request: &Request<'_>) -> Outcome {
+    match sent {
+        Ok(status) => classify_status(status, request),
+        Err(HttpFailure::Connect) => Outcome::Connect,
+        // A write that timed out may still be applied; a read is merely lost.
+        Err(HttpFailure::Timeout) if !matches!(request, Request::Get { .. }) => Outcome::Unknown,
+        Err(HttpFailure::Timeout | HttpFailure::Broken(_)) => Outcome::Other,
+    }
+}
+
 /// The outcome of an answer with this HTTP status.
-pub(crate) fn classify_status(status: u16, request: &Request<'_>) -> Outcome {
+fn classify_status(status: u16, request: &Request<'_>) -> Outcome {
     match status {
         200 if matches!(request, Request::Cas { .. }) => Outcome::Swapped,
         // 404 is a read of a key not written yet, 409 a CAS that found another value: both
@@ -945,15 +957,7 @@ impl Executor for HttpExecutor {
                         cas_body(expect, value).to_string().as_bytes(),
                     ),
                 };
-                match sent {
-                    Ok(status) => classify_status(status, request),
-                    Err(HttpFailure::Connect) => Outcome::Connect,
-                    // A write that timed out may still be applied; a read is merely lost.
-                    Err(HttpFailure::Timeout) if !matches!(request, Request::Get { .. }) => {
-                        Outcome::Unknown
-                    }
-                    Err(HttpFailure::Timeout | HttpFailure::Broken(_)) => Outcome::Other,
-                }
+                outcome_of(sent, request)
             }
             HttpTransport::Reqwest(http) => {
                 let base = &self.targets[index];

@@ -217,6 +217,37 @@ fn parse_chunked(body: &[u8]) -> Result<Option<(usize, usize)>, String> {
     }
 }
 
+/// What goes before the body of one request.
+pub(crate) struct RequestHead<'a> {
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    /// `host:port`, for the Host header.
+    pub authority: &'a str,
+    /// `Authorization: Bearer ...\r\n` or empty.
+    pub authorization: &'a str,
+    pub content_type: Option<&'a str>,
+}
+
+/// Replaces `request` with the bytes of one HTTP/1.1 request (head, then `body`), so that it
+/// goes out in one write.
+pub(crate) fn write_request(request: &mut Vec<u8>, head: RequestHead<'_>, body: &[u8]) {
+    request.clear();
+    let _ = write!(
+        request,
+        "{} {} HTTP/1.1\r\nHost: {}\r\n{}Content-Length: {}\r\n",
+        head.method,
+        head.path_and_query,
+        head.authority,
+        head.authorization,
+        body.len()
+    );
+    if let Some(content_type) = head.content_type {
+        let _ = write!(request, "Content-Type: {content_type}\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body);
+}
+
 /// One keep-alive connection to one `http://host:port` endpoint.
 pub(crate) struct HttpConnection {
     /// `host:port`, for the Host header and for connecting.
@@ -285,19 +316,17 @@ impl HttpConnection {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<u16, HttpFailure> {
-        self.request.clear();
-        let _ = write!(
-            self.request,
-            "{method} {path_and_query} HTTP/1.1\r\nHost: {}\r\n{}Content-Length: {}\r\n",
-            self.authority,
-            self.authorization,
-            body.len()
+        write_request(
+            &mut self.request,
+            RequestHead {
+                method,
+                path_and_query,
+                authority: &self.authority,
+                authorization: &self.authorization,
+                content_type,
+            },
+            body,
         );
-        if let Some(content_type) = content_type {
-            let _ = write!(self.request, "Content-Type: {content_type}\r\n");
-        }
-        self.request.extend_from_slice(b"\r\n");
-        self.request.extend_from_slice(body);
         // A kept connection the server has closed in the meantime fails before any answer
         // byte arrives; then (and only then) the request goes once more on a new connection.
         let reused = self.stream.is_some();

@@ -12,13 +12,12 @@
 //! exactly as the thread executor classifies them.
 
 use super::bench::{
-    classify_status, run_driven, BenchOptions, ClientPlan, ClientRecord, LoadState, Outcome,
-    Request, Target,
+    outcome_of, run_driven, BenchOptions, ClientPlan, ClientRecord, LoadState, Outcome, Request,
+    Target,
 };
-use super::bench_http::{parse_response, HttpFailure, Parse};
+use super::bench_http::{parse_response, write_request, HttpFailure, Parse, RequestHead};
 use super::Output;
 use serde_json::json;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,19 +69,17 @@ impl TaskConnection {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<u16, HttpFailure> {
-        self.request.clear();
-        let _ = write!(
-            self.request,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{}Content-Length: {}\r\n",
-            self.authority,
-            self.authorization,
-            body.len()
+        write_request(
+            &mut self.request,
+            RequestHead {
+                method,
+                path_and_query: path,
+                authority: &self.authority,
+                authorization: &self.authorization,
+                content_type,
+            },
+            body,
         );
-        if let Some(content_type) = content_type {
-            let _ = write!(self.request, "Content-Type: {content_type}\r\n");
-        }
-        self.request.extend_from_slice(b"\r\n");
-        self.request.extend_from_slice(body);
         let reused = self.stream.is_some();
         let timeout = self.timeout;
         let first = match tokio::time::timeout(timeout, self.exchange()).await {
@@ -260,11 +257,5 @@ async fn execute(connection: &mut TaskConnection, request: &Request<'_>) -> Outc
                 .await
         }
     };
-    match sent {
-        Ok(status) => classify_status(status, request),
-        Err(HttpFailure::Connect) => Outcome::Connect,
-        // A write that timed out may still be applied; a read is merely lost.
-        Err(HttpFailure::Timeout) if !matches!(request, Request::Get { .. }) => Outcome::Unknown,
-        Err(HttpFailure::Timeout | HttpFailure::Broken(_)) => Outcome::Other,
-    }
+    outcome_of(sent, request)
 }
