@@ -35,8 +35,12 @@ mod bench_etcd;
 mod bench_failover;
 #[path = "raftctl/bench_http.rs"]
 mod bench_http;
+#[path = "raftctl/bench_http_executor.rs"]
+mod bench_http_executor;
 #[path = "raftctl/bench_http_tasks.rs"]
 mod bench_http_tasks;
+#[path = "raftctl/bench_windows.rs"]
+mod bench_windows;
 #[path = "raftctl/cluster_commands.rs"]
 mod cluster_commands;
 #[path = "raftctl/member_commands.rs"]

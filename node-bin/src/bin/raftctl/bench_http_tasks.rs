@@ -12,10 +12,10 @@
 //! exactly as the thread executor classifies them.
 
 use super::bench::{
-    outcome_of, run_driven, BenchOptions, ClientPlan, ClientRecord, LoadState, Outcome, Request,
-    Target,
+    run_driven, BenchOptions, ClientPlan, ClientRecord, LoadState, Outcome, Request, Target,
 };
 use super::bench_http::{parse_response, write_request, HttpFailure, Parse, RequestHead};
+use super::bench_http_executor::outcome_of;
 use super::Output;
 use serde_json::json;
 use std::sync::Arc;
