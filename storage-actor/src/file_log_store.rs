@@ -6,10 +6,13 @@
 //! Writes go straight to the active segment with one `write` per operation (no user-space
 //! buffer, so reads see them at once); `sync` is one `fdatasync` of the active segment, plus a
 //! directory fsync when a segment was deleted since the last one. The active segment is
+//! extended with zeros ahead of the writes (`preallocate_bytes` at a time), so most syncs
+//! write data into blocks the file already has and need no journal commit for a new length
+//! or new blocks; a full segment is cut back to its records when the next one starts. The active segment is
 //! fdatasync'd before the next one is created, so a crash can tear only the last segment, and a
 //! new segment's header is synced before anything follows it (see [`crate::wal_recovery`]).
 
-use crate::file_system::{append_all, FileHandle, FileLock, FileSystem, RealFileSystem};
+use crate::file_system::{write_all_at, FileHandle, FileLock, FileSystem, RealFileSystem};
 use crate::log_store::{check_continues, check_range, LogStore, StoredLog};
 use crate::storage_error::StorageError;
 use crate::wal_record::{self, read_record, RecordRead, WalRecord};
@@ -39,6 +42,14 @@ pub struct FileLogStoreConfig {
     /// entries and votes the node has already acknowledged, which breaks Raft's safety
     /// (a vote twice in one term, a committed entry lost). For experiments only. Default `true`.
     pub fsync: bool,
+    /// The active segment is extended with this many zero bytes at a time ahead of the writes
+    /// (never past `segment_size_bytes`). An fdatasync that only overwrites blocks the file
+    /// already has needs no file-system journal commit; on ext4 here that makes the sync of a
+    /// small append about a quarter faster when three nodes sync one disk at once. The zeros
+    /// are written, not `fallocate`d: unwritten extents would need the same metadata update on
+    /// the first write. `0` turns it off (the file grows with each write, as on a file system
+    /// that copies on write, where overwriting in place saves nothing). Default 4 MiB.
+    pub preallocate_bytes: u64,
 }
 
 impl FileLogStoreConfig {
@@ -49,6 +60,7 @@ impl FileLogStoreConfig {
             segment_size_bytes: 64 * 1024 * 1024,
             max_record_bytes: 64 * 1024 * 1024,
             fsync: true,
+            preallocate_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -66,6 +78,9 @@ pub struct FileLogStore {
     /// How much of the active segment a successful sync covered: after a failed write or sync
     /// the segment is cut back to it (see `poison`).
     active_durable_bytes: u64,
+    /// The active segment's length on disk: its records (`length_bytes` of its summary), then
+    /// preallocated zeros up to here.
+    active_allocated_bytes: u64,
     hard_state: HardState,
     /// Index of `locations[0]`, or of the next append when the log is empty.
     first_index: LogIndex,
@@ -139,7 +154,7 @@ impl FileLogStore {
                 config.max_record_bytes,
             )?;
             match end {
-                SegmentEnd::Clean => {}
+                SegmentEnd::Clean | SegmentEnd::Preallocated { .. } => {}
                 SegmentEnd::TornAt { offset, reason } => {
                     tracing::warn!(
                         path = %path.display(),
@@ -202,12 +217,18 @@ impl FileLogStore {
                 let active_file = open_for_append(file_system.as_ref(), &active.path)?;
                 // What recovery read; the sync below makes sure of it.
                 let active_durable_bytes = active.length_bytes;
+                // Zeros left after the records (preallocated by the last run) are used again.
+                let active_allocated_bytes = active_file
+                    .length()
+                    .map_err(io_error("read segment length", &active.path))?
+                    .max(active.length_bytes);
                 let mut store = FileLogStore {
                     config,
                     file_system,
                     segments,
                     active_file,
                     active_durable_bytes,
+                    active_allocated_bytes,
                     hard_state,
                     first_index,
                     locations,
@@ -234,6 +255,7 @@ impl FileLogStore {
                     config,
                     file_system,
                     active_durable_bytes: summary.length_bytes,
+                    active_allocated_bytes: summary.length_bytes,
                     segments: vec![summary],
                     active_file,
                     hard_state,
@@ -318,6 +340,7 @@ impl FileLogStore {
         match cut {
             Ok(()) => {
                 self.active_segment_mut().length_bytes = durable_bytes;
+                self.active_allocated_bytes = durable_bytes;
                 tracing::warn!(path = %path.display(), durable_bytes,
                     "write-ahead log: failed; cut the active segment back to its last sync");
             }
@@ -327,18 +350,53 @@ impl FileLogStore {
         }
     }
 
-    /// Writes `write_buffer` at the end of the active segment in one call and clears it.
+    /// Writes `write_buffer` after the active segment's records in one call and clears it.
     fn write_buffered(&mut self) -> Result<(), StorageError> {
-        let written = self.write_buffer.len() as u64;
+        let start = self.active_segment().length_bytes;
+        let end = start + self.write_buffer.len() as u64;
+        self.preallocate_for(end)?;
         let path = &self
             .segments
             .last()
             .expect("a store always has an active segment: open creates one")
             .path;
-        append_all(self.active_file.as_mut(), &self.write_buffer)
+        write_all_at(self.active_file.as_mut(), &self.write_buffer, start)
             .map_err(io_error("write segment", path))?;
         self.write_buffer.clear();
-        self.active_segment_mut().length_bytes += written;
+        self.active_segment_mut().length_bytes = end;
+        self.active_allocated_bytes = self.active_allocated_bytes.max(end);
+        Ok(())
+    }
+
+    /// Extends the active segment with zeros, `preallocate_bytes` at a time up to the segment
+    /// size, when a write would end past what it holds. The zeros become durable with the
+    /// next sync, like the write after them; recovery reads a tail of zeros after the last
+    /// record as space never written (`SegmentEnd::Preallocated`).
+    fn preallocate_for(&mut self, end: u64) -> Result<(), StorageError> {
+        let chunk = self.config.preallocate_bytes;
+        if chunk == 0 || end <= self.active_allocated_bytes {
+            return Ok(());
+        }
+        // To the next multiple of the chunk, so the file's length stays a round number.
+        let target =
+            ((self.active_allocated_bytes / chunk + 1) * chunk).min(self.config.segment_size_bytes);
+        if target <= end {
+            // The segment is about full: the write itself grows the file.
+            return Ok(());
+        }
+        let zeros = vec![0u8; (target - self.active_allocated_bytes) as usize];
+        let path = &self
+            .segments
+            .last()
+            .expect("a store always has an active segment: open creates one")
+            .path;
+        write_all_at(
+            self.active_file.as_mut(),
+            &zeros,
+            self.active_allocated_bytes,
+        )
+        .map_err(io_error("preallocate segment", path))?;
+        self.active_allocated_bytes = target;
         Ok(())
     }
 
@@ -353,6 +411,21 @@ impl FileLogStore {
         if self.active_segment().length_bytes < self.config.segment_size_bytes {
             return Ok(());
         }
+        let used_bytes = self.active_segment().length_bytes;
+        if self.active_allocated_bytes > used_bytes {
+            // Only the last segment may end in zeros (recovery reads them as unused space
+            // there, as damage anywhere else): cut the preallocated rest off before the next
+            // segment exists. The sync below makes the new length durable first.
+            let path = &self
+                .segments
+                .last()
+                .expect("a store always has an active segment: open creates one")
+                .path;
+            self.active_file
+                .set_len(used_bytes)
+                .map_err(io_error("truncate segment", path))?;
+            self.active_allocated_bytes = used_bytes;
+        }
         if self.config.fsync {
             self.sync_active_segment()?;
         }
@@ -365,6 +438,7 @@ impl FileLogStore {
             self.config.fsync,
         )?;
         self.active_durable_bytes = summary.length_bytes;
+        self.active_allocated_bytes = summary.length_bytes;
         self.segments.push(summary);
         self.active_file = file;
         self.write_hard_state_record()
@@ -691,7 +765,8 @@ fn create_segment(
         next_index: next_index.0,
     };
     let header_bytes = header.encode();
-    append_all(file.as_mut(), &header_bytes).map_err(io_error("write segment header", &path))?;
+    write_all_at(file.as_mut(), &header_bytes, 0)
+        .map_err(io_error("write segment header", &path))?;
     if fsync {
         file.sync_data()
             .map_err(io_error("fdatasync segment header", &path))?;

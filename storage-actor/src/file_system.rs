@@ -6,8 +6,10 @@
 //!
 //! What the WAL relies on, and what every implementation must provide:
 //!
-//! - [`FileHandle::append`] writes at the end of the file and may write fewer bytes than given;
-//!   [`append_all`] loops until everything is written or an error comes.
+//! - [`FileHandle::append`] writes at the end of the file and [`FileHandle::write_at`] at an
+//!   offset (over what is there, or past the end, the gap reading as zeros); both may write
+//!   fewer bytes than given, and [`append_all`] and [`write_all_at`] loop until everything is
+//!   written or an error comes.
 //! - After [`FileHandle::sync_data`] returns `Ok`, the file's contents and length survive a power
 //!   loss. Before it, any part of what was written may be lost.
 //! - A file's name (its creation, removal or rename) survives a power loss only once
@@ -32,9 +34,9 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     fn list_directory(&self, path: &Path) -> io::Result<Vec<String>>;
     /// The whole contents of file `path`.
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>>;
-    /// Creates file `path`, which must not exist, for reading and appending.
+    /// Creates file `path`, which must not exist, for reading and writing.
     fn create_new_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>>;
-    /// Opens the existing file `path` for reading and appending.
+    /// Opens the existing file `path` for reading and writing.
     fn open_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>>;
     /// Removes file `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
@@ -51,6 +53,9 @@ pub trait FileHandle: Send + fmt::Debug {
     /// Writes a prefix of `bytes` (at least one byte unless `bytes` is empty) at the end of the
     /// file; returns how many bytes were written.
     fn append(&mut self, bytes: &[u8]) -> io::Result<usize>;
+    /// Writes a prefix of `bytes` (at least one byte unless `bytes` is empty) at `offset`, over
+    /// what the file holds there or past its end; returns how many bytes were written.
+    fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<usize>;
     /// Makes the contents and length durable (fdatasync).
     fn sync_data(&mut self) -> io::Result<()>;
     /// Fills `buffer` from `offset`; an error if the file ends before.
@@ -71,6 +76,26 @@ pub fn append_all(file: &mut dyn FileHandle, mut bytes: &[u8]) -> io::Result<()>
         match file.append(bytes) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
             Ok(written) => bytes = &bytes[written..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `bytes` at `offset` of `file`, looping over short writes.
+pub fn write_all_at(
+    file: &mut dyn FileHandle,
+    mut bytes: &[u8],
+    mut offset: u64,
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match file.write_at(bytes, offset) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(written) => {
+                bytes = &bytes[written..];
+                offset += written as u64;
+            }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }
@@ -109,16 +134,17 @@ impl FileSystem for RealFileSystem {
     }
 
     fn create_new_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
+        // Not O_APPEND: on Linux `pwrite` to an O_APPEND file ignores its offset and appends.
         let file = OpenOptions::new()
             .create_new(true)
             .read(true)
-            .append(true)
+            .write(true)
             .open(path)?;
         Ok(Box::new(RealFile(file)))
     }
 
     fn open_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
-        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
         Ok(Box::new(RealFile(file)))
     }
 
@@ -150,7 +176,12 @@ impl FileSystem for RealFileSystem {
 
 impl FileHandle for RealFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        io::Write::write(&mut self.0, bytes)
+        let end = io::Seek::seek(&mut self.0, io::SeekFrom::End(0))?;
+        self.0.write_at(bytes, end)
+    }
+
+    fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<usize> {
+        self.0.write_at(bytes, offset)
     }
 
     fn sync_data(&mut self) -> io::Result<()> {

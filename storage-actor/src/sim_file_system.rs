@@ -638,10 +638,10 @@ impl SimHandle {
         }
         operation(&mut state, self.inode)
     }
-}
 
-impl FileHandle for SimHandle {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<usize> {
+    /// Writes `bytes` at `offset`, or at the end of the file when `None`, with any armed write
+    /// fault applied.
+    fn write(&mut self, bytes: &[u8], offset: Option<usize>) -> io::Result<usize> {
         self.with_file(|state, inode| {
             let written = match state.take_fault(true) {
                 Some(SimFault::WriteError) => return Err(rustix::io::Errno::IO.into()),
@@ -650,14 +650,30 @@ impl FileHandle for SimHandle {
                 Some(SimFault::SyncError) | None => bytes.len(),
             };
             let file = state.files.get_mut(&inode).expect("checked by with_file");
-            let start = file.live.len();
-            file.live.extend_from_slice(&bytes[..written]);
+            let start = offset.unwrap_or(file.live.len());
+            let end = start + written;
+            if file.live.len() < end {
+                // Past the end: the gap reads as zeros, as a sparse file's hole does.
+                file.live.resize(end, 0);
+            }
+            file.live[start..end].copy_from_slice(&bytes[..written]);
             // Writing a page dirties it again: the whole sector will be written back.
-            for sector in sectors_of(start, start + written) {
+            for sector in sectors_of(start, end) {
                 file.dropped_sectors.remove(&sector);
             }
             Ok(written)
         })
+    }
+}
+
+impl FileHandle for SimHandle {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write(bytes, None)
+    }
+
+    fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<usize> {
+        let offset = usize::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
+        self.write(bytes, Some(offset))
     }
 
     fn sync_data(&mut self) -> io::Result<()> {

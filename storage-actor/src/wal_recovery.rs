@@ -16,6 +16,11 @@
 //!   enters the sector to the end of the sector (or file): a sector that was never written
 //!   back. What follows the record does not matter: later sectors may have reached the disk.
 //!
+//! Zeros from the end of the last record to the end of the last segment are neither: the
+//! store extends the active segment with zeros ahead of its writes (preallocation), so that is
+//! space not yet used, and it is kept for the next writes. (It also covers a write none of whose
+//! sectors reached the disk: nothing of it is left to truncate.)
+//!
 //! Any other invalid record, a complete and non-zero one, is damage, not a crash: corruption.
 //! So is anything invalid before the last segment's first invalid record, or in an older
 //! segment. A last segment shorter than its header, or all zeros, was being created when the
@@ -54,7 +59,8 @@ pub struct SegmentSummary {
     /// The highest index of any entry written into the segment (even if truncated later):
     /// the segment may be deleted once everything up to it is purged.
     pub highest_index_written: Option<LogIndex>,
-    /// The segment's length after recovery, torn tail removed.
+    /// Where the segment's records end after recovery (torn tail removed); preallocated zeros
+    /// may follow in the file.
     pub length_bytes: u64,
 }
 
@@ -74,6 +80,10 @@ pub struct ReplayState {
 pub enum SegmentEnd {
     /// Every byte was a valid record.
     Clean,
+    /// The records end at this offset and only zeros follow to the end of the file: space
+    /// preallocated for writes that had not come (or whose sectors never reached the disk).
+    /// Nothing to do: later writes go there.
+    Preallocated { offset: u64 },
     /// A torn tail starts at this offset; the caller truncates the file there.
     TornAt { offset: u64, reason: String },
     /// The header is missing or zero: the caller removes the file.
@@ -165,6 +175,13 @@ impl ReplayState {
                     offset += framed_length;
                 }
                 RecordRead::EndOfSegment => break SegmentEnd::Clean,
+                RecordRead::Incomplete { .. } | RecordRead::Invalid { .. }
+                    if position.is_last && bytes[offset..].iter().all(|&byte| byte == 0) =>
+                {
+                    break SegmentEnd::Preallocated {
+                        offset: offset as u64,
+                    }
+                }
                 RecordRead::Incomplete { reason } if position.is_last => {
                     break SegmentEnd::TornAt {
                         offset: offset as u64,
@@ -184,7 +201,7 @@ impl ReplayState {
                 }
             }
         };
-        if let SegmentEnd::TornAt { offset, .. } = end {
+        if let SegmentEnd::TornAt { offset, .. } | SegmentEnd::Preallocated { offset } = end {
             summary.length_bytes = offset;
         }
         self.segments.push(summary);

@@ -10,6 +10,15 @@ use storage_actor::{FileLogStore, FileLogStoreConfig, LogStore, StorageError};
 
 const ENTRY_COUNT: u64 = 5;
 
+/// The store's defaults without preallocation, so a segment file ends where its records do
+/// and the tests can cut and damage records by their offsets. Preallocated segments (zeros
+/// after the records) have tests of their own below.
+fn unpadded_config(directory: &Path) -> FileLogStoreConfig {
+    let mut config = FileLogStoreConfig::new(directory);
+    config.preallocate_bytes = 0;
+    config
+}
+
 /// A log of `ENTRY_COUNT` entries, one record each, in one segment.
 struct WrittenLog {
     directory: tempfile::TempDir,
@@ -22,7 +31,7 @@ struct WrittenLog {
 fn store_with_hard_state(hard_state: HardState) -> (tempfile::TempDir, FileLogStore, PathBuf) {
     let directory = tempfile::tempdir().expect("a temporary directory can be created");
     let (mut store, _) =
-        FileLogStore::open(FileLogStoreConfig::new(directory.path())).expect("fresh directory");
+        FileLogStore::open(unpadded_config(directory.path())).expect("fresh directory");
     store.save_hard_state(&hard_state).expect("save succeeds");
     store.sync().expect("sync succeeds");
     let segment = only_segment(directory.path());
@@ -66,7 +75,7 @@ fn reopen_record_length() -> u64 {
 /// Writes 60 one-entry appends into segments of 1 KiB, so the log spans at least three.
 fn write_log_over_several_segments() -> (tempfile::TempDir, FileLogStoreConfig) {
     let directory = tempfile::tempdir().expect("a temporary directory can be created");
-    let mut config = FileLogStoreConfig::new(directory.path());
+    let mut config = unpadded_config(directory.path());
     config.segment_size_bytes = 1024;
     let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
     for index in 1..=60 {
@@ -95,7 +104,7 @@ fn file_length(path: &Path) -> u64 {
 }
 
 fn open(directory: &Path) -> Result<FileLogStore, StorageError> {
-    FileLogStore::open(FileLogStoreConfig::new(directory)).map(|(store, recovered)| {
+    FileLogStore::open(unpadded_config(directory)).map(|(store, recovered)| {
         assert_eq!(
             recovered.entries,
             store
@@ -457,7 +466,7 @@ fn a_segment_whose_creation_was_cut_short_is_removed() {
 #[test]
 fn the_hard_state_survives_purging_after_its_record_was_torn_away() {
     let directory = tempfile::tempdir().expect("a temporary directory can be created");
-    let mut config = FileLogStoreConfig::new(directory.path());
+    let mut config = unpadded_config(directory.path());
     config.segment_size_bytes = 1024;
     let voted = HardState::new(Term(1), Some(NodeId(1)));
     let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
@@ -580,4 +589,168 @@ fn an_unusable_directory_is_a_clear_error() {
         message.contains(&not_a_directory.display().to_string()),
         "the error names the path: {message}"
     );
+}
+
+// Preallocated segments: the store extends the active segment with zeros ahead of its writes,
+// so on disk the last segment's records are followed by zeros up to its preallocated length.
+
+/// The default (preallocating) configuration in `directory`.
+fn preallocating_config(directory: &Path) -> FileLogStoreConfig {
+    let config = FileLogStoreConfig::new(directory);
+    assert!(config.preallocate_bytes > 0, "preallocation is the default");
+    config
+}
+
+#[test]
+fn zeros_after_the_last_record_are_unused_space_kept_for_the_next_writes() {
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    let config = preallocating_config(directory.path());
+    let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
+    store
+        .save_hard_state(&HardState::new(Term(1), Some(NodeId(1))))
+        .expect("save succeeds");
+    store
+        .append(&sample_entries(1, 1, ENTRY_COUNT))
+        .expect("append succeeds");
+    store.sync().expect("sync succeeds");
+    drop(store);
+    let segment = only_segment(directory.path());
+    let preallocated = file_length(&segment);
+    assert_eq!(
+        preallocated, config.preallocate_bytes,
+        "the segment was extended ahead of its records"
+    );
+    let bytes = fs::read(&segment).expect("segment is readable");
+    assert!(bytes[bytes.len() - 4096..].iter().all(|&byte| byte == 0));
+
+    for round in 0..3u64 {
+        let (mut store, recovered) = FileLogStore::open(config.clone())
+            .unwrap_or_else(|error| panic!("round {round}: zeros are not damage: {error}"));
+        let next = ENTRY_COUNT + 1 + round * 2;
+        assert_eq!(recovered.entries.len() as u64, next - 1, "round {round}");
+        assert_eq!(
+            file_length(&segment),
+            preallocated,
+            "round {round}: the zeros are kept, not truncated and written again"
+        );
+        store
+            .append(&sample_entries(2, next, next + 1))
+            .expect("append succeeds");
+        store.sync().expect("sync succeeds");
+    }
+    let (_store, recovered) = FileLogStore::open(config).expect("reopens");
+    assert_eq!(recovered.entries.len() as u64, ENTRY_COUNT + 6);
+    assert_eq!(file_length(&segment), preallocated);
+}
+
+#[test]
+fn a_torn_last_record_in_preallocated_space_is_truncated() {
+    // A power loss during a write into preallocated space: the file keeps its length, and
+    // each sector the record touches holds either its new contents or its old ones (the bytes
+    // before the record, then the zeros). Every such shape with at least one old sector, the
+    // rest new or old, must recover the entries before the record and go on appending.
+    let (directory, segment, big_record_start) = write_log_ending_in_a_big_record();
+    let written = fs::read(&segment).expect("segment is readable");
+    let record_start = big_record_start as usize;
+    let preallocated = written.len().div_ceil(SECTOR) * SECTOR + 4 * SECTOR;
+    let old_sector = |sector: usize| -> Vec<u8> {
+        (sector * SECTOR..(sector + 1) * SECTOR)
+            .map(|position| {
+                if position < record_start {
+                    written[position]
+                } else {
+                    0
+                }
+            })
+            .collect()
+    };
+    let record_sectors = record_start / SECTOR..written.len().div_ceil(SECTOR);
+    let mut shapes = Vec::new();
+    for lost in record_sectors.clone() {
+        // Only sector `lost` stayed old; and every sector from `lost` on stayed old.
+        shapes.push((lost, vec![lost]));
+        shapes.push((lost, (lost..record_sectors.end).collect::<Vec<_>>()));
+    }
+    for (lost, old_sectors) in shapes {
+        let mut torn = written.clone();
+        torn.resize(preallocated, 0);
+        for &sector in &old_sectors {
+            torn[sector * SECTOR..(sector + 1) * SECTOR].copy_from_slice(&old_sector(sector));
+        }
+        fs::write(&segment, &torn).expect("segment is writable");
+        let shape = format!("sectors {old_sectors:?} old (first lost: {lost})");
+        let (mut store, recovered) = FileLogStore::open(preallocating_config(directory.path()))
+            .unwrap_or_else(|error| panic!("{shape}: a torn tail must recover: {error}"));
+        assert_eq!(
+            recovered.entries.len(),
+            3,
+            "{shape}: the torn entry 4 is gone"
+        );
+        store
+            .append(&sample_entries(2, 4, 4))
+            .expect("the recovered log appends on");
+        store.sync().expect("sync succeeds");
+        drop(store);
+        let (_store, recovered) = FileLogStore::open(preallocating_config(directory.path()))
+            .unwrap_or_else(|error| panic!("{shape}: reopens after the repair: {error}"));
+        assert_eq!(recovered.entries.len(), 4, "{shape}");
+        assert_eq!(
+            recovered.entries.last().map(|entry| entry.term()),
+            Some(Term(2)),
+            "{shape}: what was appended after the repair is what is read"
+        );
+    }
+}
+
+#[test]
+fn zeros_after_the_records_of_an_older_segment_are_corruption() {
+    // Only the active segment is preallocated, and a full segment is cut back to its records
+    // before the next one is created: zeros at the end of an older one are damage.
+    let (directory, config) = write_log_over_several_segments();
+    let first = segment_paths(directory.path()).remove(0);
+    let length = file_length(&first);
+    let mut bytes = fs::read(&first).expect("segment is readable");
+    bytes.resize(length as usize + 600, 0);
+    fs::write(&first, &bytes).expect("segment is writable");
+    expect_corruption_at(
+        FileLogStore::open(config).map(|(store, _)| store),
+        &first,
+        length,
+    );
+}
+
+#[test]
+fn a_segment_preallocated_past_a_smaller_segment_size_is_cut_when_it_rolls() {
+    // A run with large segments preallocated the active one; the next run has a smaller
+    // segment size, so its first write rolls: the old segment must lose its zeros first.
+    let directory = tempfile::tempdir().expect("a temporary directory can be created");
+    let mut config = preallocating_config(directory.path());
+    config.segment_size_bytes = 1024 * 1024;
+    config.preallocate_bytes = 256 * 1024;
+    let (mut store, _) = FileLogStore::open(config.clone()).expect("fresh directory");
+    store
+        .append(&sample_entries(1, 1, 20))
+        .expect("append succeeds");
+    store.sync().expect("sync succeeds");
+    drop(store);
+    let first = only_segment(directory.path());
+    assert_eq!(file_length(&first), 256 * 1024, "preallocated");
+
+    config.segment_size_bytes = 1024;
+    let (mut store, _) = FileLogStore::open(config.clone()).expect("reopens");
+    store
+        .append(&sample_entries(1, 21, 21))
+        .expect("append succeeds");
+    store.sync().expect("sync succeeds");
+    assert!(store.segment_count() >= 2, "the first write rolled");
+    drop(store);
+    let bytes = fs::read(&first).expect("segment is readable");
+    assert_ne!(
+        bytes.last(),
+        Some(&0),
+        "the rolled segment ends with its last record's checksum, not zeros"
+    );
+    assert!(bytes.len() < 64 * 1024, "cut back to its records");
+    let (_store, recovered) = FileLogStore::open(config).expect("no zeros in an older segment");
+    assert_eq!(recovered.entries.len(), 21);
 }
