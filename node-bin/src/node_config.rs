@@ -37,6 +37,7 @@ pub const SCALAR_KEYS: &[&str] = &[
     "raft.strict_reconfiguration_check",
     "storage.engine",
     "storage.fsync",
+    "storage.preallocate_bytes",
     "client.request_timeout_ms",
     "client.max_value_bytes",
     "snapshot.threshold_entries",
@@ -127,6 +128,7 @@ pub struct RawRaft {
 pub struct RawStorage {
     pub engine: String,
     pub fsync: bool,
+    pub preallocate_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +195,7 @@ impl Default for RawStorage {
         RawStorage {
             engine: "wal".to_string(),
             fsync: true,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
         }
     }
 }
@@ -314,6 +317,9 @@ pub struct NodeConfig {
     pub raft: RaftTimings,
     pub storage_engine: StorageEngine,
     pub fsync: bool,
+    /// How far ahead of its writes the WAL extends its active segment with zeros (0: not at
+    /// all); `storage.preallocate_bytes`.
+    pub preallocate_bytes: u64,
     pub request_timeout: Duration,
     pub max_value_bytes: usize,
     pub snapshot: SnapshotConfig,
@@ -340,6 +346,13 @@ pub struct SnapshotConfig {
 
 /// The largest chunk a peer frame carries with room to spare (frames are bounded at 64 MiB).
 const MAX_SNAPSHOT_CHUNK_BYTES: u64 = 16 * 1024 * 1024;
+
+/// `storage.preallocate_bytes` by default: the WAL's own default.
+const DEFAULT_PREALLOCATE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The most `storage.preallocate_bytes` may be: a WAL segment's size (the store never
+/// preallocates past it), and the zeros are written in one go.
+const MAX_PREALLOCATE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Loads every layer and validates the result.
 pub fn load(sources: &ConfigSources) -> Result<NodeConfig, ConfigError> {
@@ -482,6 +495,15 @@ impl NodeConfig {
                 format!("must be at most {MAX_SNAPSHOT_CHUNK_BYTES} (a chunk travels in one peer frame)"),
             ));
         }
+        if raw.storage.preallocate_bytes > MAX_PREALLOCATE_BYTES {
+            return Err(ConfigError::new(
+                "storage.preallocate_bytes",
+                format!(
+                    "must be at most {MAX_PREALLOCATE_BYTES} (a write-ahead log segment's size); \
+                     0 turns preallocation off"
+                ),
+            ));
+        }
         let log_format = one_of(
             "log.format",
             "format",
@@ -499,6 +521,7 @@ impl NodeConfig {
             raft,
             storage_engine,
             fsync: raw.storage.fsync,
+            preallocate_bytes: raw.storage.preallocate_bytes,
             request_timeout: Duration::from_millis(request_timeout_ms),
             max_value_bytes,
             snapshot,

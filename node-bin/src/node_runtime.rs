@@ -314,6 +314,7 @@ fn start_storage(
         StorageEngine::Wal => {
             let mut store_config = FileLogStoreConfig::new(wal_directory(config));
             store_config.fsync = config.fsync;
+            store_config.preallocate_bytes = config.preallocate_bytes;
             if !config.fsync {
                 tracing::warn!("storage.fsync = false: acknowledged writes can be lost on a crash");
             }

@@ -55,6 +55,7 @@ fn no_configuration_is_a_single_node_cluster_on_loopback() {
     assert!(config.peer_addr.ip().is_loopback());
     assert_eq!(config.storage_engine, StorageEngine::Wal);
     assert!(config.fsync);
+    assert_eq!(config.preallocate_bytes, 4 * 1024 * 1024);
     assert_eq!(config.request_timeout, Duration::from_millis(5000));
     assert_eq!(config.max_value_bytes, 1_048_576);
     let ticks = config.timing_ticks();
@@ -86,6 +87,10 @@ fn environment_overrides_file_and_flags_override_environment() {
         ("RAFT_RAFT__TICK_INTERVAL_MS".to_string(), "20".to_string()),
         ("RAFT_STORAGE__ENGINE".to_string(), "memory".to_string()),
         ("RAFT_STORAGE__FSYNC".to_string(), "false".to_string()),
+        (
+            "RAFT_STORAGE__PREALLOCATE_BYTES".to_string(),
+            "0".to_string(),
+        ),
         ("RAFT_CLUSTER_ID".to_string(), "from-env".to_string()),
         ("RAFT_TEST_SEED".to_string(), "not a config key".to_string()),
         ("PATH".to_string(), "/bin".to_string()),
@@ -95,6 +100,7 @@ fn environment_overrides_file_and_flags_override_environment() {
     assert_eq!(config.raft.tick_interval_ms, 20);
     assert_eq!(config.storage_engine, StorageEngine::Memory);
     assert!(!config.fsync);
+    assert_eq!(config.preallocate_bytes, 0, "0 turns preallocation off");
     assert_eq!(config.cluster_id, "from-flag");
     assert_eq!(config.timing_ticks().election_timeout_min_ticks, 10);
 }
@@ -141,6 +147,10 @@ fn bad_values_name_their_key() {
     let mut raw = RawConfig::default();
     raw.client.max_value_bytes = 0;
     assert_eq!(error_key(raw), "client.max_value_bytes");
+
+    let mut raw = RawConfig::default();
+    raw.storage.preallocate_bytes = 64 * 1024 * 1024 + 1;
+    assert_eq!(error_key(raw), "storage.preallocate_bytes");
 
     let mut raw = three_nodes();
     raw.members[2].id = 1;
