@@ -312,6 +312,19 @@ fn restore_refuses_a_damaged_file_and_writes_nothing() {
         let reply = client.put(&format!("k{key}"), b"v").expect("put");
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
+    // The snapshot is node 1's, which may be a follower that has not heard of the commits
+    // yet (it learns them with the next AppendEntries): wait until it applied them all.
+    let committed = source
+        .client_urls
+        .iter()
+        .filter_map(|url| client.status_of(url).ok()?["commit_index"].as_u64())
+        .max()
+        .expect("a node answers");
+    let applied = poll_real_time(Duration::from_secs(20), || {
+        let status = client.status_of(&source.client_urls[0]).ok()?;
+        (status["last_applied"].as_u64()? >= committed).then_some(())
+    });
+    assert!(applied.is_some(), "node 1 never applied index {committed}");
     let backup = root.path().join("good.snap");
     let (code, stdout, stderr) = run(
         RAFTCTL,
