@@ -8,21 +8,24 @@
 //! directory fsync when a segment was deleted since the last one. The active segment is
 //! extended with zeros ahead of the writes (`preallocate_bytes` at a time), so most syncs
 //! write data into blocks the file already has and need no journal commit for a new length
-//! or new blocks; a full segment is cut back to its records when the next one starts. The active segment is
-//! fdatasync'd before the next one is created, so a crash can tear only the last segment, and a
+//! or new blocks; a full segment is cut back to its records when the next one starts. The
+//! active segment is fdatasync'd before the next one is created, so a crash can tear only the last segment, and a
 //! new segment's header is synced before anything follows it (see [`crate::wal_recovery`]).
 
 use crate::file_system::{write_all_at, FileHandle, FileLock, FileSystem, RealFileSystem};
 use crate::log_store::{check_continues, check_range, LogStore, StoredLog};
 use crate::storage_error::StorageError;
+use crate::wal_directory::{
+    create_segment, io_error, list_segments, lock_directory, open_for_append, sync_directory,
+    truncate_file,
+};
 use crate::wal_record::{self, read_record, RecordRead, WalRecord};
 use crate::wal_recovery::{
     corruption, EntryLocation, ReplayState, SegmentEnd, SegmentPosition, SegmentSummary,
 };
-use crate::wal_segment::{parse_segment_name, segment_path, SegmentHeader};
+use crate::wal_segment::segment_path;
 use raft_types::{Entry, HardState, LogId, LogIndex};
 use std::collections::{btree_map, BTreeMap, VecDeque};
-use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -355,11 +358,7 @@ impl FileLogStore {
         let start = self.active_segment().length_bytes;
         let end = start + self.write_buffer.len() as u64;
         self.preallocate_for(end)?;
-        let path = &self
-            .segments
-            .last()
-            .expect("a store always has an active segment: open creates one")
-            .path;
+        let path = active_path(&self.segments);
         write_all_at(self.active_file.as_mut(), &self.write_buffer, start)
             .map_err(io_error("write segment", path))?;
         self.write_buffer.clear();
@@ -385,11 +384,7 @@ impl FileLogStore {
             return Ok(());
         }
         let zeros = vec![0u8; (target - self.active_allocated_bytes) as usize];
-        let path = &self
-            .segments
-            .last()
-            .expect("a store always has an active segment: open creates one")
-            .path;
+        let path = active_path(&self.segments);
         write_all_at(
             self.active_file.as_mut(),
             &zeros,
@@ -416,11 +411,7 @@ impl FileLogStore {
             // Only the last segment may end in zeros (recovery reads them as unused space
             // there, as damage anywhere else): cut the preallocated rest off before the next
             // segment exists. The sync below makes the new length durable first.
-            let path = &self
-                .segments
-                .last()
-                .expect("a store always has an active segment: open creates one")
-                .path;
+            let path = active_path(&self.segments);
             self.active_file
                 .set_len(used_bytes)
                 .map_err(io_error("truncate segment", path))?;
@@ -663,163 +654,11 @@ impl LogStore for FileLogStore {
     }
 }
 
-/// The name of the file whose flock marks the directory as in use.
-const LOCK_FILE_NAME: &str = "LOCK";
-
-/// Takes an exclusive, non-blocking lock on `directory/LOCK` (a flock on the real disk). The
-/// kernel releases it when the file is closed or the process dies, so a crash leaves no stale
-/// lock.
-fn lock_directory(
-    file_system: &dyn FileSystem,
-    directory: &Path,
-) -> Result<Box<dyn FileLock>, StorageError> {
-    let path = directory.join(LOCK_FILE_NAME);
-    // A lock can be held for an instant by a process being spawned: between fork and exec the
-    // child holds a copy of every descriptor, close-on-exec ones included. Retrying for a short
-    // while tells that from a second store that really holds the directory.
-    let deadline = std::time::Instant::now() + LOCK_RETRY_DURATION;
-    loop {
-        match file_system.try_lock_exclusive(&path) {
-            Ok(Some(lock)) => return Ok(lock),
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Ok(None) => {
-                return Err(StorageError::DirectoryLocked {
-                    path: directory.to_path_buf(),
-                })
-            }
-            Err(source) => {
-                return Err(StorageError::Io {
-                    operation: "lock",
-                    path,
-                    source,
-                })
-            }
-        }
-    }
-}
-
-/// How long `lock_directory` keeps trying before it reports `DirectoryLocked`.
-const LOCK_RETRY_DURATION: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The segment sequences in `directory`, ascending and contiguous. Refuses a directory that
-/// holds other files and no segment (probably not ours).
-fn list_segments(file_system: &dyn FileSystem, directory: &Path) -> Result<Vec<u64>, StorageError> {
-    let listing = file_system
-        .list_directory(directory)
-        .map_err(io_error("read directory", directory))?;
-    let mut sequences = Vec::new();
-    let mut foreign = Vec::new();
-    for name in listing {
-        match parse_segment_name(&name) {
-            Some(sequence) => sequences.push(sequence),
-            None if name == LOCK_FILE_NAME => {}
-            None => foreign.push(name),
-        }
-    }
-    foreign.sort();
-    if sequences.is_empty() && !foreign.is_empty() {
-        return Err(StorageError::ForeignDirectory {
-            path: directory.to_path_buf(),
-            found: foreign.join(", "),
-        });
-    }
-    if !foreign.is_empty() {
-        tracing::warn!(
-            directory = %directory.display(),
-            files = %foreign.join(", "),
-            "write-ahead log: ignoring files that are not segments"
-        );
-    }
-    sequences.sort_unstable();
-    for pair in sequences.windows(2) {
-        if pair[1] != pair[0] + 1 {
-            return Err(corruption(
-                &segment_path(directory, pair[1]),
-                0,
-                format!("segment {} is missing before it", pair[0] + 1),
-            ));
-        }
-    }
-    Ok(sequences)
-}
-
-/// Creates segment `sequence` with its header, and (with `fsync`) syncs the header and the
-/// directory before anything else is written to it. Recovery relies on that: a segment whose
-/// header is bad while data follows it cannot be a creation the crash interrupted, and is
-/// refused as corruption instead of being removed with whatever it held.
-fn create_segment(
-    file_system: &dyn FileSystem,
-    directory: &Path,
-    sequence: u64,
-    next_index: LogIndex,
-    fsync: bool,
-) -> Result<(SegmentSummary, Box<dyn FileHandle>), StorageError> {
-    let path = segment_path(directory, sequence);
-    let mut file = file_system
-        .create_new_file(&path)
-        .map_err(io_error("create segment", &path))?;
-    let header = SegmentHeader {
-        sequence,
-        next_index: next_index.0,
-    };
-    let header_bytes = header.encode();
-    write_all_at(file.as_mut(), &header_bytes, 0)
-        .map_err(io_error("write segment header", &path))?;
-    if fsync {
-        file.sync_data()
-            .map_err(io_error("fdatasync segment header", &path))?;
-        sync_directory(file_system, directory)?;
-    }
-    let summary = SegmentSummary {
-        sequence,
-        path,
-        highest_index_written: None,
-        length_bytes: header_bytes.len() as u64,
-    };
-    Ok((summary, file))
-}
-
-fn open_for_append(
-    file_system: &dyn FileSystem,
-    path: &Path,
-) -> Result<Box<dyn FileHandle>, StorageError> {
-    file_system
-        .open_file(path)
-        .map_err(io_error("open segment", path))
-}
-
-fn truncate_file(
-    file_system: &dyn FileSystem,
-    path: &Path,
-    length: u64,
-    fsync: bool,
-) -> Result<(), StorageError> {
-    let mut file = open_for_append(file_system, path)?;
-    file.set_len(length)
-        .map_err(io_error("truncate segment", path))?;
-    if fsync {
-        file.sync_data().map_err(io_error("fsync segment", path))?;
-    }
-    Ok(())
-}
-
-fn sync_directory(file_system: &dyn FileSystem, directory: &Path) -> Result<(), StorageError> {
-    file_system
-        .sync_directory(directory)
-        .map_err(io_error("fsync directory", directory))
-}
-
-/// Names the failed operation and file. The path is copied only when there is an error: the
-/// write and sync of every batch pass through here.
-fn io_error<'path>(
-    operation: &'static str,
-    path: &'path Path,
-) -> impl FnOnce(io::Error) -> StorageError + 'path {
-    move |source| StorageError::Io {
-        operation,
-        path: path.to_path_buf(),
-        source,
-    }
+/// The active segment's path, borrowed from the segment list alone so the active file can be
+/// written while it is held.
+fn active_path(segments: &[SegmentSummary]) -> &Path {
+    &segments
+        .last()
+        .expect("a store always has an active segment: open creates one")
+        .path
 }

@@ -37,6 +37,7 @@ pub mod sim_file_system;
 pub mod snapshot_file;
 pub mod storage_actor;
 pub mod storage_error;
+mod wal_directory;
 pub mod wal_record;
 pub mod wal_recovery;
 pub mod wal_segment;
